@@ -1,0 +1,201 @@
+"""CWRU bearing data in its original .mat files, mapped to the paper's 19-class, 4-load setup (§4.1)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+from scipy.signal import resample_poly
+
+from syndiag.data.config import CWRUOptions
+from syndiag.data.cwru_classes import CWRU_LOADS, condition_name, cwru_classes
+from syndiag.data.recording import Recording, RecordingSet
+from syndiag.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CWRUFile:
+    """One entry of the CWRU file map: what the recording numbered ``number`` contains."""
+
+    number: int
+    class_name: str
+    location: str
+    fault_type: str
+    diameter_in: float
+    or_position: str
+    load_hp: int
+    rpm: int
+    fs_hz: float
+    primary: bool
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.number}.mat"
+
+    def variable(self, channel: str) -> str:
+        return f"X{self.number:03d}_{channel}_time"
+
+
+@lru_cache(maxsize=1)
+def cwru_file_map() -> dict[int, CWRUFile]:
+    """The CWRU file map shipped with the package: CWRU number -> content."""
+    text = resources.files("syndiag.data").joinpath("cwru_files.csv").read_text(encoding="utf-8")
+    table: dict[int, CWRUFile] = {}
+    for row in csv.DictReader(text.splitlines()):
+        entry = CWRUFile(
+            number=int(row["number"]),
+            class_name=row["class_name"],
+            location=row["location"],
+            fault_type=row["fault_type"],
+            diameter_in=float(row["diameter_in"]),
+            or_position=row["or_position"],
+            load_hp=int(row["load_hp"]),
+            rpm=int(row["rpm"]),
+            fs_hz=float(row["fs_hz"]),
+            primary=row["primary"] == "true",
+        )
+        table[entry.number] = entry
+    return table
+
+
+def primary_file(class_name: str, load_hp: int) -> CWRUFile:
+    """The recording the 19-class setup uses for ``class_name`` at ``load_hp``."""
+    for entry in cwru_file_map().values():
+        if entry.primary and entry.class_name == class_name and entry.load_hp == load_hp:
+            return entry
+    raise DataError(f"no CWRU recording is mapped to class {class_name!r} at {load_hp} HP")
+
+
+def find_cwru_files(root: Path) -> dict[int, Path]:
+    """Every ``<CWRU number>.mat`` under ``root`` (flat or nested), by number."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"CWRU data folder not found: {root}")
+    found: dict[int, Path] = {}
+    for path in sorted(root.rglob("*.mat")):
+        if not path.stem.isdigit():
+            continue
+        number = int(path.stem)
+        if number in found:
+            raise DataError(f"CWRU recording {number} found twice: {found[number]} and {path}; keep one")
+        found[number] = path
+    return found
+
+
+def read_cwru_mat(path: Path, number: int, channels: list[str]) -> np.ndarray:
+    """Read the channels of recording ``number`` from its own ``X<NNN>_<ch>_time`` variables, shape (channels, n)."""
+    wanted = [f"X{number:03d}_{ch}_time" for ch in channels]
+    try:
+        held = [name for name, _, _ in scipy.io.whosmat(str(path))]
+        content = scipy.io.loadmat(str(path), variable_names=wanted)
+    except NotImplementedError:
+        raise DataError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; re-save it with save(..., '-v7')") from None
+    except Exception as exc:  # scipy raises many types for corrupt or truncated files
+        raise DataError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+    missing = [name for name in wanted if name not in content]
+    if missing:
+        raise DataError(
+            f"{path}: variable(s) {', '.join(missing)} not found; the file holds {', '.join(held) or 'nothing'}. "
+            f"A CWRU file is identified by its own X{number:03d}_* variables: is it named after its CWRU number?"
+        )
+    rows = []
+    for name in wanted:
+        values = np.asarray(content[name])
+        if values.ndim != 2 or 1 not in values.shape or not np.issubdtype(values.dtype, np.number):
+            raise DataError(f"{path}: variable {name} should be a numeric column vector, got shape {values.shape}")
+        rows.append(values.astype(np.float64).ravel())
+    if len({r.size for r in rows}) != 1:
+        raise DataError(f"{path}: channels {channels} have different lengths {[r.size for r in rows]}")
+    return np.stack(rows)
+
+
+def resample(signal: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
+    """Polyphase resampling along the last axis from ``fs`` to ``target_fs``."""
+    if fs == target_fs:
+        return signal
+    ratio = Fraction(target_fs / fs).limit_denominator(1000)
+    return resample_poly(signal, ratio.numerator, ratio.denominator, axis=-1)
+
+
+def load_cwru(root: Path, options: CWRUOptions) -> RecordingSet:
+    """The 19 classes at each requested load, read from the original CWRU files under ``root``."""
+    files = find_cwru_files(root)
+    classes = cwru_classes()
+    conditions = [condition_name(load) for load in options.loads]
+    recordings: list[Recording] = []
+    missing: list[str] = []
+    notes: list[str] = []
+    cache: dict[int, np.ndarray] = {}
+
+    def read(entry: CWRUFile) -> np.ndarray:
+        if entry.number not in cache:
+            raw = read_cwru_mat(files[entry.number], entry.number, list(options.channels))
+            cache[entry.number] = resample(raw, entry.fs_hz, options.target_fs)
+            if entry.fs_hz != options.target_fs:
+                notes.append(f"{entry.file_name} resampled from {entry.fs_hz:g} Hz to {options.target_fs:g} Hz (polyphase)")
+        return cache[entry.number]
+
+    def add(entry: CWRUFile, signal: np.ndarray, load: int, source: str) -> None:
+        recordings.append(
+            Recording(
+                signal=signal,
+                fs=options.target_fs,
+                label=entry.class_name,
+                condition=condition_name(load),
+                channels=tuple(options.channels),
+                source=source,
+            )
+        )
+
+    normal_fallback: list[int] = []
+    for load in options.loads:
+        for fault_class in classes:
+            entry = primary_file(fault_class.name, load)
+            if entry.number in files:
+                add(entry, read(entry), load, str(files[entry.number]))
+            elif fault_class.name == "normal":
+                normal_fallback.append(load)
+            else:
+                missing.append(f"{entry.file_name} ({entry.class_name}, {load} HP, {CWRU_LOADS[load]} rpm)")
+
+    if normal_fallback:
+        baseline = primary_file("normal", 0)
+        absent = ", ".join(f"{primary_file('normal', load).file_name} ({load} HP)" for load in normal_fallback)
+        if options.missing_normal == "error" or baseline.number not in files:
+            reason = "cwru.missing_normal is 'error'" if baseline.number in files else f"{baseline.file_name} is missing too"
+            missing.append(f"normal baseline {absent}")
+            raise DataError(
+                f"{root}: normal baseline {absent} not found and {reason}. Add the files from the CWRU Bearing "
+                "Data Center, or set cwru.missing_normal to 'disjoint_97' or 'reuse_97'."
+            )
+        signal = read(baseline)
+        if options.missing_normal == "reuse_97":
+            for load in normal_fallback:
+                add(baseline, signal, load, f"{files[baseline.number]} (whole, standing in for {primary_file('normal', load).file_name})")
+            note = f"normal class at {absent}: missing; all of {baseline.file_name} reused for each (cwru.missing_normal=reuse_97)"
+        else:
+            quarters = np.linspace(0, signal.shape[1], len(CWRU_LOADS) + 1).astype(int)
+            sharers = sorted(set(normal_fallback) | ({0} & set(options.loads)))
+            recordings[:] = [r for r in recordings if not (r.label == "normal" and r.condition == condition_name(0))]
+            for load in sharers:
+                start, stop = int(quarters[load]), int(quarters[load + 1])
+                add(baseline, signal[:, start:stop], load, f"{files[baseline.number]}[{start}:{stop}] at {options.target_fs:g} Hz")
+            note = (
+                f"normal class at {absent}: missing; {baseline.file_name} split into 4 disjoint quarters, "
+                f"quarter L for load L HP, used at loads {sharers} (cwru.missing_normal=disjoint_97)"
+            )
+        notes.append(note)
+        log.warning(note)
+    if missing:
+        log.warning("CWRU recordings missing under %s: %s", root, "; ".join(missing))
+    recordings.sort(key=lambda r: (conditions.index(r.condition), [c.name for c in classes].index(r.label)))
+    return RecordingSet(name="cwru", classes=classes, conditions=conditions, recordings=recordings, missing=missing, notes=notes)
