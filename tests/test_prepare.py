@@ -96,3 +96,21 @@ def test_without_data_root_cwru_falls_back_to_the_simulator(tmp_path):
     assert dataset.meta["dataset"] == "simulated-cwru"
     assert "no data root given" in dataset.meta["source"]
     assert dataset.class_names[0] == "normal" and len(dataset.class_names) == 19
+
+
+def test_recordings_at_different_sampling_rates_are_refused(tmp_path):
+    from fixtures import write_spec
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.standard_normal(4000))
+    np.save(tmp_path / "b.npy", rng.standard_normal(4000))
+    spec = write_spec(tmp_path / "spec.yaml", {
+        "name": "mixed",
+        "classes": [{"name": "ok", "prompt": "fine"}, {"name": "bad", "prompt": "broken"}],
+        "recordings": [
+            {"files": "a.npy", "label": "ok", "condition": "c", "fs": 12000},
+            {"files": "b.npy", "label": "bad", "condition": "c", "fs": 48000},
+        ],
+    })
+    with pytest.raises(DataError, match=r"different sampling rates \[12000.0, 48000.0\]"):
+        prepare(small_config(tmp_path, dataset="custom", spec=str(spec)))
