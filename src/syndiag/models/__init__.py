@@ -1,0 +1,1 @@
+"""Models: visual extractor, language-model backbones, prompt fusion, cloud and edge models, baselines."""

@@ -1,0 +1,1 @@
+"""Serving: diagnosing recordings and windows with a trained model."""

@@ -1,0 +1,1 @@
+"""Training stages: alignment pretraining, synergistic fine-tuning (one module per stage); losses in one place."""

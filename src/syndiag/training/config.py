@@ -1,0 +1,60 @@
+"""Run configuration: data, cloud model and each training stage, loaded from one YAML recipe (configs/syndiag/*.yaml)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import Field
+
+from syndiag.config import StrictModel
+from syndiag.data.config import DataConfig
+from syndiag.models.config import CloudConfig
+
+
+class PretrainConfig(StrictModel):
+    """Stage 1, cross-modal alignment of the visual extractor against frozen word embeddings (§3.1.2, §4.2)."""
+
+    shots: int = Field(7, ge=1, description="labelled train-pool windows per class and condition (§5.1)")
+    epochs: int = Field(600, ge=1)
+    lr: float = Field(1e-2, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(32, ge=2)
+    alpha: float = Field(0.5, ge=0, description="weight of the local loss (eq. 5); the paper does not give it")
+    margin_start: float = 0.1
+    margin_end: float = 0.7
+    time_shift: bool = Field(False, description="roll each image along time by a random offset (not in the paper)")
+    tsne_test_per_class: int = Field(20, ge=0, description="test windows per class in the t-SNE figure")
+
+
+class FinetuneConfig(StrictModel):
+    """Stage 2, few-shot end-to-end fine-tuning with prompt fusion, deep prompts and LoRA (§3.3, §4.2)."""
+
+    shots: int = Field(5, ge=1)
+    source: str | None = Field(None, description="condition of the K-shot set (default: the last condition)")
+    target: str | None = Field(None, description="condition of the test set (default: the source)")
+    epochs: int = Field(20, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(4, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    time_shift: bool = Field(False, description="roll each image along time by a random offset (not in the paper)")
+
+
+class RunConfig(StrictModel):
+    """One recipe for prepare -> pretrain -> finetune -> evaluate."""
+
+    profile: str = "custom"
+    seed: int = 0
+    threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
+    output_dir: Path = Path("runs/cloud")
+    results_file: Path = Path("runs/results.jsonl")
+    data: DataConfig = DataConfig()
+    model: CloudConfig = CloudConfig()
+    pretrain: PretrainConfig = PretrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+
+    def config_hash(self) -> str:
+        material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads"})
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]

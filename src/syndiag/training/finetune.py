@@ -1,0 +1,61 @@
+"""Stage 2: few-shot end-to-end fine-tuning with cross-entropy on the fusion-token head (§3.3, §4.2)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from syndiag.data.fewshot import FewShotTask
+from syndiag.data.prepare import PreparedDataset
+from syndiag.models.cloud import SynDiagCloud
+from syndiag.training.common import image_batch, seed_everything, shuffled_batches
+from syndiag.training.config import FinetuneConfig
+
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass
+class FinetuneResult:
+    seconds: float
+    steps: int
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(self.steps, 1)
+
+
+def finetune(
+    model: SynDiagCloud, dataset: PreparedDataset, task: FewShotTask, stage: FinetuneConfig, seed: int, progress: Progress | None = None
+) -> FinetuneResult:
+    """Jointly train extractor, fusion, prompts, LoRA and head (every parameter not frozen) on the K-shot set."""
+    generator = seed_everything(seed)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=stage.lr, weight_decay=stage.weight_decay)
+    total = stage.epochs * math.ceil(len(task.train) / stage.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    labels_all = torch.from_numpy(dataset.labels)
+    result = FinetuneResult(seconds=0.0, steps=0)
+    started = time.perf_counter()
+    model.train()
+    for _ in range(stage.epochs):
+        epoch_loss = 0.0
+        for batch in shuffled_batches(task.train, stage.batch_size, generator):
+            loss = F.cross_entropy(model(image_batch(dataset, batch, generator if stage.time_shift else None)), labels_all[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            epoch_loss += loss.item() * len(batch)
+            result.steps += 1
+            if progress:
+                progress(result.steps, total, loss.item())
+        result.losses.append(epoch_loss / len(task.train))
+    result.seconds = time.perf_counter() - started
+    model.eval()
+    return result

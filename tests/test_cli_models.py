@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import scipy.io
+import yaml
+from typer.testing import CliRunner
+
+from syndiag.cli import app
+from syndiag.evaluation.metrics import read_results
+
+from tiny import save_tiny_backbone
+
+runner = CliRunner()
+
+
+def recipe(tmp_path, backbone):
+    config = {
+        "profile": "test",
+        "seed": 1,
+        "output_dir": str(tmp_path / "run"),
+        "results_file": str(tmp_path / "results.jsonl"),
+        "data": {
+            "dataset": "cwru",
+            "cache_dir": str(tmp_path / "cache"),
+            "window": {"per_class": 6},
+            "spectrogram": {"image_size": 64, "n_scales": 32},
+            "cwru": {"channels": ["DE"], "loads": [2, 3]},
+            "simulator": {"seconds": 1.0},
+        },
+        "model": {"backbone": str(backbone), "extractor_stem": 8, "extractor_widths": [8, 16], "visual_grid": 2,
+                  "input_prompts": 2, "deep_prompts": 2, "deep_prompt_every": 1, "lora_r": 4},
+        "pretrain": {"shots": 2, "epochs": 2, "batch_size": 8, "tsne_test_per_class": 2, "time_shift": True},
+        "finetune": {"shots": 2, "source": "1730rpm", "epochs": 2, "batch_size": 4},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_pretrain_finetune_evaluate_diagnose(tmp_path, cwru_dir):
+    config = recipe(tmp_path, save_tiny_backbone(tmp_path / "tiny-llama"))
+    result = runner.invoke(app, ["pretrain", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert (run / "alignment_tsne.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run / "pretrained" / "model.safetensors").is_file()
+
+    result = runner.invoke(app, ["finetune", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((run / "finetuned" / "config.json").read_text())
+    assert meta["task"] == {"k": 2, "seed": 1, "source": "1730rpm", "target": "1730rpm"} and meta["channels"] == ["DE"]
+
+    result = runner.invoke(app, ["evaluate", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert 0.0 <= record["metrics"]["accuracy"] <= 1.0 and record["k"] == 2 and record["test_samples"] == 19 * 3
+    assert record["method"] == "Syn-Diag-Cloud" and record["profile"] == "test" and len(record["config_hash"]) == 12
+    assert read_results(tmp_path / "results.jsonl")[-1]["metrics"] == record["metrics"]
+    assert (run / "confusion-19way-2shot-1730rpm-seed1.png").is_file()
+
+    result = runner.invoke(app, ["evaluate", "--config", str(config), "--target", "1750rpm", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["conditions"] == {"source": ["1730rpm"], "target": "1750rpm"}
+
+    result = runner.invoke(app, ["diagnose", str(cwru_dir / "108.mat"), "--checkpoint", str(run / "finetuned"), "--json", "-k", "4"])
+    assert result.exit_code == 0, result.output
+    diagnosis = json.loads(result.stdout)
+    assert len(diagnosis["top"]) == 4 and diagnosis["windows"] > 400
+    assert diagnosis["prediction"] == diagnosis["top"][0]["class"]
+    assert 0 < sum(t["probability"] for t in diagnosis["top"]) <= 1.0 + 1e-6
+    prompts = dict(zip(meta["class_names"], meta["prompts"]))
+    assert diagnosis["description"] == prompts[diagnosis["prediction"]]
+
+    windows = scipy.io.loadmat(str(cwru_dir / "108.mat"))["X108_DE_time"].ravel()[: 512 * 3].reshape(3, 1, 512)
+    np.save(tmp_path / "windows.npy", windows)
+    result = runner.invoke(app, ["diagnose", str(tmp_path / "windows.npy"), "--checkpoint", str(run / "finetuned"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["windows"] == 3
+
+    bad = windows.copy()
+    bad[1, 0, 7] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    result = runner.invoke(app, ["diagnose", str(tmp_path / "bad.npy"), "--checkpoint", str(run / "finetuned")])
+    assert result.exit_code == 2 and "NaN/Inf" in result.output
+    np.save(tmp_path / "short.npy", windows[:, :, :100])
+    result = runner.invoke(app, ["diagnose", str(tmp_path / "short.npy"), "--checkpoint", str(run / "finetuned")])
+    assert result.exit_code == 2
+
+
+def test_model_commands_refuse_bad_input(tmp_path):
+    config = recipe(tmp_path, tmp_path / "no-such-model")
+    result = runner.invoke(app, ["evaluate", "--config", str(config)])
+    assert result.exit_code == 2 and "not a syndiag checkpoint" in result.output
+    result = runner.invoke(app, ["pretrain", "--config", str(config)])
+    assert result.exit_code == 2 and "could not be loaded" in result.output
+    result = runner.invoke(app, ["finetune", "--config", str(config), "--set", "finetune.epochs=0"])
+    assert result.exit_code == 2 and "finetune.epochs" in result.output
+    result = runner.invoke(app, ["diagnose", str(tmp_path / "missing.mat"), "--checkpoint", str(tmp_path)])
+    assert result.exit_code == 2
