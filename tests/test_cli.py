@@ -68,3 +68,12 @@ def test_bad_inputs_exit_with_a_clear_message(tmp_path):
     assert not (tmp_path / "g.png").exists()
     result = runner.invoke(app, ["data", "prepare", "--set", "nonsense"])
     assert result.exit_code == 2 and "key=value" in result.output
+
+
+def test_prepare_reads_the_data_section_of_a_run_recipe(tmp_path):
+    from conftest import REPO
+
+    result = runner.invoke(app, ["data", "prepare", "--config", str(REPO / "configs/syndiag/cpu.yaml"), "--json", *small(tmp_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["dataset"] == "simulated-cwru" and summary["windows"] == 19 * 6

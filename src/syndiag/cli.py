@@ -25,7 +25,7 @@ app.add_typer(data_app, name="data")
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML data config (configs/data/*.yaml)")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML data config (configs/data/*.yaml) or run recipe (its data section)")]
 DataRootOpt = Annotated[Optional[Path], typer.Option("--data-root", help="folder of real recordings (else $SYNDIAG_DATA)")]
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="spectrogram cache folder (else $SYNDIAG_CACHE)")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override a config key, e.g. --set window.per_class=100")]
@@ -58,14 +58,16 @@ def load_data_config(config: Path | None, data_root: Path | None, cache_dir: Pat
         overrides["data_root"] = str(data_root)
     if cache_dir is not None:
         overrides["cache_dir"] = str(cache_dir)
-    if config is None:
-        from syndiag.config import set_dotted
+    from syndiag.config import read_yaml, set_dotted
 
-        raw: dict[str, Any] = {}
-        for key, value in overrides.items():
-            set_dotted(raw, key, value)
-        return DataConfig.from_dict(raw, source="command line")
-    return DataConfig.from_yaml(config, overrides)
+    raw: dict[str, Any] = {}
+    if config is not None:
+        raw = read_yaml(config)
+        if isinstance(raw.get("data"), dict) and "model" in raw:
+            raw = raw["data"]
+    for key, value in overrides.items():
+        set_dotted(raw, key, value)
+    return DataConfig.from_dict(raw, source=str(config) if config else "command line")
 
 
 def fail(exc: Exception) -> None:
@@ -326,6 +328,7 @@ def evaluate(
     from syndiag.data.fewshot import few_shot_task
     from syndiag.evaluation.evaluate import evaluate_task
     from syndiag.evaluation.metrics import format_report
+    from syndiag.evaluation.paper_results import paper_result
     from syndiag.training.pipeline import setup
 
     try:
@@ -352,9 +355,10 @@ def evaluate(
     table = Table("", "accuracy", "macro precision", "macro F1", title=f"{task.name} ({len(task.test)} test windows)")
     r = result.report
     table.add_row("syndiag (this run)", f"{r.accuracy:.4f}", f"{r.macro_precision:.4f}", f"{r.macro_f1:.4f}")
-    if result.paper is not None:
-        p = result.paper
-        table.add_row(f"paper, {p.table} (LLaMA-3.1-8B)", f"{p.accuracy:.4f}", f"{p.precision:.4f}", f"{p.f1:.4f}")
+    paper = result.paper or paper_result("Syn-Diag-Cloud", task.target, task.k)
+    if paper is not None:
+        where = "" if result.paper is not None else f", real CWRU; this run: {session.dataset.meta['source']}"
+        table.add_row(f"paper {paper.table} (LLaMA-3.1-8B{where})", f"{paper.accuracy:.4f}", f"{paper.precision:.4f}", f"{paper.f1:.4f}")
     out.print(table)
     out.print(f"confusion matrix {result.confusion_png}\nreport {result.report_txt}\nrecord appended to {cfg.results_file}")
 
