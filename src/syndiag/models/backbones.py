@@ -83,7 +83,9 @@ def package_folder(spec: PackagedModel) -> Path:
 def convert_gguf(spec: PackagedModel, target: Path) -> Path:
     """Dequantise a packaged GGUF model once into a transformers folder (~50 s), written atomically."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     gguf_path = package_folder(spec)
     log.warning("converting %s from GGUF to %s (once, about a minute)", spec.name, target)
     staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -159,7 +161,10 @@ def load_backbone(name: str, allow_download: bool = False, num_layers: int | Non
     ``num_layers`` keeps only the first layers (a speed knob of the ``cpu`` profile; ``None`` keeps all).
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     source = resolve_backbone(name)
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=not allow_download)

@@ -93,7 +93,11 @@ class SynDiagCloud(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """h_fusion_out: the fusion token's final hidden state (the teacher feature h_T of §3.4.2), (B, D)."""
-        embeds = self.sequence(self.visual_tokens(images))
+        return self.head_input(self.visual_tokens(images))
+
+    def head_input(self, v_proj: torch.Tensor) -> torch.Tensor:
+        """h_fusion_out from visual tokens V_proj."""
+        embeds = self.sequence(v_proj)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         hidden = self.lm(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
         return hidden[:, self.fusion_position]

@@ -1,0 +1,103 @@
+"""Syn-Diag edge student: the teacher's frozen extractor and gate behind reverse adapters, a small LM, the shared head (§3.4.1, eq. 9-10)."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from syndiag.config import StrictModel
+from syndiag.models.backbones import Backbone
+from syndiag.models.cloud import SynDiagCloud, claim_backbone, rms_to
+from syndiag.models.deep_prompts import DeepPrompts
+from syndiag.models.prompt_fusion import ClassTextBank, fusion_weights
+
+
+class EdgeConfig(StrictModel):
+    """The student's own parts: its backbone, prompts and LoRA."""
+
+    backbone: str = Field("minilm-l6", description="packaged default, local folder or Hugging Face hub id")
+    num_layers: int | None = Field(None, ge=1)
+    allow_download: bool = False
+    input_prompts: int = Field(4, ge=0)
+    deep_prompts: int = Field(4, ge=0)
+    deep_prompt_every: int = Field(5, ge=1)
+    lora_r: int = Field(8, ge=0)
+    lora_alpha: float = 16.0
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+
+    def deep_prompt_layers(self, n_layers: int) -> list[int]:
+        return list(range(0, n_layers, self.deep_prompt_every)) if self.deep_prompts else []
+
+
+class SynDiagEdge(nn.Module):
+    """Student with hidden size D_S reusing the teacher (D_T): only adapters, prompts and LoRA learn.
+
+    ``head`` is the teacher's own ``nn.Linear`` object (one set of weights for both models), so a head
+    trained on the edge is the cloud's head.
+    """
+
+    def __init__(self, config: EdgeConfig, teacher: SynDiagCloud, backbone: Backbone) -> None:
+        super().__init__()
+        claim_backbone(backbone)
+        self.config = config
+        self.backbone_name = backbone.name
+        self.is_decoder = backbone.is_decoder
+        self.class_names, self.prompts = teacher.class_names, teacher.prompts
+        teacher_dim, student_dim = teacher.head.in_features, backbone.hidden_size
+        self.teacher_parts = nn.ModuleDict({"extractor": teacher.extractor, "gfu": teacher.fusion.gfu})
+        self.teacher_parts.requires_grad_(False)
+        self.head = teacher.head
+        self.teacher_temperature = float(teacher.temperature.detach())
+        embeddings = backbone.word_embeddings()
+        self.embed_rms = float(embeddings.weight.detach().pow(2).mean().sqrt())
+        self.bank = ClassTextBank(backbone.tokenizer, embeddings, self.prompts)
+        self.visual_adapter = nn.Linear(teacher_dim, student_dim)
+        self.gate_in_visual = nn.Linear(student_dim, teacher_dim)
+        self.gate_in_text = nn.Linear(student_dim, teacher_dim)
+        self.gate_out = nn.Linear(teacher_dim, student_dim)
+        self.main_adapter = nn.Linear(student_dim, teacher_dim)
+        layers = config.deep_prompt_layers(backbone.n_layers)
+        self.prompts_module = DeepPrompts(student_dim, config.input_prompts, config.deep_prompts, layers, self.embed_rms)
+        self.lm = backbone.model
+        if config.lora_r > 0:
+            from peft import LoraConfig, get_peft_model
+
+            self.lm = get_peft_model(
+                backbone.model,
+                LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=list(backbone.lora_targets)),
+            )
+        self.prompts_module.attach(backbone.layers())
+
+    @property
+    def fusion_position(self) -> int:
+        return -1 if self.is_decoder else self.prompts_module.n_slots + self.prompts_module.n_input
+
+    @torch.no_grad()
+    def teacher_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """V_T from the teacher's frozen extractor (cacheable: it never changes during distillation)."""
+        return self.teacher_parts["extractor"](images)
+
+    def features_from_tokens(self, v_teacher: torch.Tensor) -> torch.Tensor:
+        """h'_S = A_main(h_S), the student's fused feature in the teacher's space, from V_T."""
+        v_student = self.visual_adapter(v_teacher)
+        v_global = v_student.mean(1)
+        weights = fusion_weights(v_global, self.bank.global_features(), self.teacher_temperature)
+        t_mix = weights @ self.bank.mean_features()
+        h_fused = self.gate_out(self.teacher_parts["gfu"](self.gate_in_visual(v_global), self.gate_in_text(t_mix)))
+        batch = v_teacher.shape[0]
+        slots = v_student.new_zeros(batch, self.prompts_module.n_slots, v_student.shape[-1])
+        p_in = self.prompts_module.input.expand(batch, -1, -1)
+        visual = rms_to(v_student, self.embed_rms)
+        fused = rms_to(h_fused, self.embed_rms)[:, None]
+        parts = [slots, p_in, visual, fused] if self.is_decoder else [slots, p_in, fused, visual]
+        embeds = torch.cat(parts, dim=1)
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        hidden = self.lm(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, self.fusion_position]
+        return self.main_adapter(hidden)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features_from_tokens(self.teacher_tokens(images))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))

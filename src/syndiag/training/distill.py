@@ -1,0 +1,107 @@
+"""Stage 3: feature distillation of the edge student from the cloud teacher, MSE(h'_S, h_T) (§3.4.2, eq. 11)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from syndiag.config import StrictModel
+from syndiag.data.fewshot import FewShotTask
+from syndiag.data.prepare import PreparedDataset
+from syndiag.data.windowing import POOL
+from syndiag.models.cloud import SynDiagCloud
+from syndiag.models.edge import SynDiagEdge
+from syndiag.training.common import batches, image_batch, seed_everything, shuffled_batches
+from syndiag.training.losses import distillation_loss
+
+Progress = Callable[[int, int, float], None]
+
+
+class DistillConfig(StrictModel):
+    """Which windows the student learns from and how long (paper: 40 epochs, lr 3e-4, batch 4)."""
+
+    unlabelled_per_class: int = Field(20, ge=0, description="extra train-pool windows per class of the source condition (no labels used)")
+    epochs: int = Field(40, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    batch_size: int = Field(4, ge=1)
+
+
+@dataclass
+class TeacherTargets:
+    """What the frozen teacher gives each distillation window, computed once: V_T and h_T."""
+
+    indices: np.ndarray
+    visual_tokens: torch.Tensor
+    features: torch.Tensor
+
+
+@dataclass
+class DistillResult:
+    seconds: float
+    teacher_seconds: float
+    losses: list[float] = field(default_factory=list)
+
+
+def distillation_windows(dataset: PreparedDataset, task: FewShotTask, per_class: int, seed: int) -> np.ndarray:
+    """The K-shot set plus ``per_class`` unlabelled train-pool windows per class of the source condition.
+
+    Never a test window: every index comes from the train pool (checked).
+    """
+    cond = dataset.condition_names.index(task.source[0])
+    rng = np.random.default_rng([seed, 7919])
+    extra = []
+    for cls in range(len(dataset.class_names)):
+        pool = np.flatnonzero((dataset.conditions == cond) & (dataset.labels == cls) & (dataset.split == POOL))
+        pool = np.setdiff1d(pool, task.train)
+        extra.append(rng.permutation(pool)[:per_class])
+    chosen = np.unique(np.concatenate([task.train, *extra]))
+    if (dataset.split[chosen] != POOL).any():
+        raise AssertionError("a distillation window is not from the train pool")
+    return chosen
+
+
+@torch.inference_mode()
+def teacher_targets(teacher: SynDiagCloud, dataset: PreparedDataset, indices: np.ndarray, batch_size: int = 64) -> TeacherTargets:
+    teacher.eval()
+    tokens, features = [], []
+    for chunk in batches(indices, batch_size):
+        v_teacher = teacher.visual_tokens(image_batch(dataset, chunk))
+        tokens.append(v_teacher)
+        features.append(teacher.head_input(v_teacher))
+    return TeacherTargets(indices, torch.cat(tokens), torch.cat(features))
+
+
+def distill(student: SynDiagEdge, targets: TeacherTargets, stage: DistillConfig, seed: int, progress: Progress | None = None) -> DistillResult:
+    """Train the student's adapters, prompts and LoRA so that h'_S matches h_T; the shared head is untouched."""
+    generator = seed_everything(seed)
+    parameters = [p for name, p in student.named_parameters() if p.requires_grad and not name.startswith(("head.", "teacher_parts."))]
+    optimizer = torch.optim.AdamW(parameters, lr=stage.lr)
+    positions = np.arange(len(targets.indices))
+    total = stage.epochs * math.ceil(len(positions) / stage.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    result = DistillResult(seconds=0.0, teacher_seconds=0.0)
+    started = time.perf_counter()
+    student.train()
+    step = 0
+    for _ in range(stage.epochs):
+        epoch_loss = 0.0
+        for batch in shuffled_batches(positions, stage.batch_size, generator):
+            loss = distillation_loss(student.features_from_tokens(targets.visual_tokens[batch]), targets.features[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            epoch_loss += loss.item() * len(batch)
+            step += 1
+            if progress:
+                progress(step, total, loss.item())
+        result.losses.append(epoch_loss / len(positions))
+    result.seconds = time.perf_counter() - started
+    student.eval()
+    return result
