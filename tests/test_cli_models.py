@@ -97,3 +97,50 @@ def test_model_commands_refuse_bad_input(tmp_path):
     assert result.exit_code == 2 and "finetune.epochs" in result.output
     result = runner.invoke(app, ["diagnose", str(tmp_path / "missing.mat"), "--checkpoint", str(tmp_path)])
     assert result.exit_code == 2
+
+
+def test_distill_update_and_head_exchange_commands(tmp_path):
+    config = recipe(tmp_path, save_tiny_backbone(tmp_path / "tiny-llama"))
+    raw = yaml.safe_load(config.read_text())
+    raw["edge"] = {"backbone": str(save_tiny_backbone(tmp_path / "tiny-bert", kind="encoder", hidden=16)), "lora_r": 2,
+                   "input_prompts": 2, "deep_prompts": 2, "deep_prompt_every": 1}
+    raw["distill"] = {"unlabelled_per_class": 1, "epochs": 2, "batch_size": 8}
+    raw["update"] = {"cycles": 2, "new_per_class": 1, "epochs": 2, "validation_per_class": 1, "tolerance": 1.0}
+    raw["data"]["window"]["per_class"] = 10
+    config.write_text(yaml.safe_dump(raw))
+    for step in (["pretrain"], ["finetune"], ["distill"]):
+        result = runner.invoke(app, [*step, "--config", str(config)])
+        assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert json.loads((run / "edge" / "config.json").read_text())["model"] == "syndiag-edge"
+    assert read_results(tmp_path / "results.jsonl")[-1]["method"] == "Syn-Diag-Edge"
+
+    result = runner.invoke(app, ["update", "--config", str(config), "--cycles", "2"])
+    assert result.exit_code == 0, result.output
+    assert (run / "update_curves.png").read_bytes()[:4] == b"\x89PNG"
+    record = read_results(tmp_path / "results.jsonl")[-1]
+    assert record["method"] == "Syn-Diag-online-update" and len(record["cycles"]) == 2
+    assert all(0.0 <= c["gradient_consistency"] for c in record["cycles"])
+
+    result = runner.invoke(app, ["head", "history", "--config", str(config)])
+    assert result.exit_code == 0 and "v0000" in result.output and "initial" in result.output
+
+    result = runner.invoke(app, ["head", "export", "--config", str(config), "--out", str(tmp_path / "pkg")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "pkg" / "head.json").read_text())
+    tensors = __import__("safetensors.torch", fromlist=["load_file"]).load_file(str(tmp_path / "pkg" / "head.safetensors"))
+    tensors["weight"][0, 0] = float("nan")
+    __import__("safetensors.torch", fromlist=["save_file"]).save_file(tensors, str(tmp_path / "pkg" / "head.safetensors"))
+    before = (run / "finetuned" / "model.safetensors").read_bytes()
+    result = runner.invoke(app, ["head", "import", str(tmp_path / "pkg"), "--config", str(config)])
+    assert result.exit_code == 3 and "NaN or Inf" in result.output
+    assert (run / "finetuned" / "model.safetensors").read_bytes() == before
+
+    active = json.loads((run / "heads" / "registry.json").read_text())["active"]
+    result = runner.invoke(app, ["head", "rollback", "v0000", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "heads" / "registry.json").read_text())["active"] == "v0000"
+    assert json.loads((run / "finetuned" / "config.json").read_text())["head_version"] == "v0000"
+    result = runner.invoke(app, ["head", "rollback", "v0099", "--config", str(config)])
+    assert result.exit_code == 2 and "unknown head version" in result.output
+    assert meta["parent_version"] == active

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -124,3 +125,19 @@ def test_single_text_ablation_ignores_the_class_texts():
     model = SynDiagCloud(tiny_config(use_prompt_fusion=False), tiny_backbone(), NAMES, PROMPTS).eval()
     _, w = model.fused_token(model.visual_tokens(images()))
     assert torch.allclose(w, torch.full((3, 3), 1 / 3))
+
+
+def test_imprinted_head_classifies_the_support_set_by_nearest_class_mean():
+    from syndiag.training.finetune import imprint_head
+
+    class Support:
+        labels = np.array([0, 1, 2])
+
+        def rgb(self, indices):
+            return images(3, seed=11).numpy()[indices]
+
+    model = SynDiagCloud(tiny_config(), tiny_backbone(), NAMES, PROMPTS).eval()
+    imprint_head(model, Support(), np.arange(3))
+    logits = model(images(3, seed=11))
+    assert logits.argmax(1).tolist() == [0, 1, 2]
+    assert torch.isfinite(model.head.weight).all()

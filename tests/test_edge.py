@@ -79,3 +79,19 @@ def test_distillation_windows_come_from_the_train_pool_only():
     assert (index.split[chosen] == POOL).all() and (index.conditions[chosen] == 1).all()
     assert not set(chosen) & set(task.test)
     assert n == len(index.labels)
+
+
+def test_edge_checkpoint_round_trip(tmp_path):
+    teacher, student = pair("decoder", "encoder")
+    teacher_dir = teacher.save_pretrained(tmp_path / "teacher")
+    with torch.no_grad():
+        student.visual_adapter.weight.add_(0.1)
+        student.head.bias.add_(0.5)
+    student.eval()
+    folder = student.save_pretrained(tmp_path / "edge", teacher_dir)
+    state = student.trainable_state()
+    assert "head.weight" in state and "visual_adapter.weight" in state and not any(k.startswith("teacher_parts.") for k in state)
+    restored = SynDiagEdge.from_pretrained(folder, backbone=tiny_backbone("encoder", hidden=16, layers=2, seed=5)).eval()
+    assert not any(type(m).__name__ == "LlamaModel" for m in restored.modules())
+    x = images()
+    assert torch.equal(student(x), restored(x))

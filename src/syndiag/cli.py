@@ -398,6 +398,248 @@ def diagnose(
     out.print(table)
 
 
+head_app = typer.Typer(help="Edge -> cloud head packages: export, import (validated), history, rollback.", no_args_is_help=True)
+app.add_typer(head_app, name="head")
+
+
+def cloud_task(cfg, dataset, model):
+    from syndiag.data.fewshot import few_shot_task
+
+    meta = getattr(model, "checkpoint_meta", {})
+    if "task" not in meta:
+        raise SyndiagError("the cloud checkpoint is not fine-tuned (run syndiag finetune first)")
+    spec = meta["task"]
+    return few_shot_task(dataset, spec["k"], spec["seed"], spec["source"], spec["target"])
+
+
+@app.command()
+def distill(
+    config: RunConfigOpt,
+    teacher: Annotated[Optional[Path], typer.Option(help="fine-tuned cloud checkpoint (default: OUTPUT_DIR/finetuned)")] = None,
+    data_root: DataRootOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Stage 3: distil the edge student from the cloud teacher (MSE on the fused feature), then test both."""
+    setup_logging()
+    from syndiag.evaluation.evaluate import evaluate_task
+    from syndiag.models.backbones import load_backbone
+    from syndiag.models.edge import SynDiagEdge
+    from syndiag.training.distill import distill as run_distill
+    from syndiag.training.distill import distillation_windows, teacher_targets
+    from syndiag.training.pipeline import setup
+
+    try:
+        cfg = load_run_config(config, data_root, sets)
+        teacher_dir = teacher or Path(cfg.output_dir) / "finetuned"
+        session = setup(cfg, teacher_dir)
+        dataset, cloud = session.dataset, session.model
+        task = cloud_task(cfg, dataset, cloud)
+        windows = distillation_windows(dataset, task, cfg.distill.unlabelled_per_class, task.seed)
+        import time
+
+        started = time.perf_counter()
+        targets = teacher_targets(cloud, dataset, windows)
+        teacher_seconds = time.perf_counter() - started
+        student = SynDiagEdge(cfg.edge, cloud, load_backbone(cfg.edge.backbone, cfg.edge.allow_download, cfg.edge.num_layers))
+        with step_bar("distill") as bar:
+            result = run_distill(student, targets, cfg.distill, task.seed, progress=tracked(bar, "distill"))
+        folder = student.save_pretrained(Path(cfg.output_dir) / "edge", teacher_dir, extra={
+            "stage": "distilled", "task": cloud.checkpoint_meta["task"], "windows": len(windows), "train_seconds": round(result.seconds, 2),
+            "teacher_feature_seconds": round(teacher_seconds, 2), "losses": result.losses, **data_meta(cfg, dataset)})
+        common = dict(profile=cfg.profile, config_hash=cfg.config_hash(), batch_size=cfg.finetune.eval_batch_size)
+        edge_eval = evaluate_task(student, dataset, task, Path(cfg.output_dir) / "edge-eval", Path(cfg.results_file), method="Syn-Diag-Edge",
+                                  backbone=cfg.edge.backbone, train_seconds=result.seconds, extra={"teacher": str(teacher_dir)}, **common)
+        cloud_eval = evaluate_task(cloud, dataset, task, Path(cfg.output_dir), None, method="Syn-Diag-Cloud", backbone=cfg.model.backbone,
+                                   train_seconds=0.0, **common)
+    except SyndiagError as exc:
+        fail(exc)
+    out.print(f"distilled on {len(windows)} train-pool windows ({task.k}-shot set + unlabelled) in {result.seconds:.0f} s; "
+              f"MSE {result.losses[0]:.4f} -> {result.losses[-1]:.4f}\ncheckpoint {folder}")
+    table = Table("", "accuracy", "macro F1", "seconds / test sample", title=task.name)
+    for name, ev in (("cloud (teacher)", cloud_eval), ("edge (student)", edge_eval)):
+        table.add_row(name, f"{ev.report.accuracy:.4f}", f"{ev.report.macro_f1:.4f}", f"{ev.record['seconds_per_test_sample'] * 1e3:.1f} ms")
+    out.print(table)
+
+
+def collaboration(cfg, with_edge: bool = True):
+    """The cloud model (its own process state), the edge model, the task, and the cloud's head registry."""
+    from syndiag.models.edge import SynDiagEdge
+    from syndiag.models.head_exchange import HeadRegistry
+    from syndiag.training.pipeline import setup
+
+    session = setup(cfg, Path(cfg.output_dir) / "finetuned")
+    cloud = session.model
+    task = cloud_task(cfg, session.dataset, cloud)
+    edge = SynDiagEdge.from_pretrained(Path(cfg.output_dir) / "edge") if with_edge else None
+    registry = HeadRegistry(Path(cfg.output_dir) / "heads", cloud.class_names, cloud.prompts, cfg.update.tolerance)
+    return session.dataset, cloud, edge, task, registry
+
+
+def save_cloud_head(cfg, cloud, registry) -> None:
+    meta = {k: v for k, v in cloud.checkpoint_meta.items() if k not in ("model", "config", "class_names", "prompts")}
+    cloud.save_pretrained(Path(cfg.output_dir) / "finetuned", extra={**meta, "head_version": registry.active})
+
+
+@app.command()
+def update(
+    config: RunConfigOpt,
+    cycles: Annotated[Optional[int], typer.Option(help="update cycles (default: update.cycles)")] = None,
+    data_root: DataRootOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Online updates: the edge fine-tunes the head on new samples, the cloud validates and swaps it in (curves PNG)."""
+    setup_logging()
+    from dataclasses import asdict
+
+    from syndiag.evaluation.metrics import append_result, run_record
+    from syndiag.evaluation.update_curves import write_update_curves
+    from syndiag.training.online_update import feature_bank, run_updates, update_windows
+
+    try:
+        cfg = load_run_config(config, data_root, sets)
+        if cycles is not None:
+            cfg = cfg.model_copy(update={"update": cfg.update.model_copy(update={"cycles": cycles})})
+        dataset, cloud, edge, task, registry = collaboration(cfg)
+        stream, validation = update_windows(dataset, task, cfg.update, task.seed)
+        banks = [feature_bank(cloud, edge, dataset, idx) for idx in (stream, validation, task.test)]
+        backbones = {"cloud": cfg.model.backbone, "edge": cfg.edge.backbone}
+        run = run_updates(cloud.head, registry, *banks, cfg.update, task.seed, backbones,
+                          progress=lambda c: err.print(f"cycle {c.cycle}: {'accepted' if c.accepted else 'refused'} {c.version}, "
+                                                       f"teacher {c.teacher_accuracy:.4f}, student {c.student_accuracy:.4f}, grad diff {c.gradient_consistency:.4f}"))
+        save_cloud_head(cfg, cloud, registry)
+        cycles_dicts = [asdict(c) for c in run.cycles]
+        initial = {"teacher_accuracy": run.initial_teacher_accuracy, "student_accuracy": run.initial_student_accuracy}
+        png = write_update_curves(cycles_dicts, initial, Path(cfg.output_dir) / "update_curves.png", f"online updates, {task.name}")
+        last = run.cycles[-1]
+        append_result(Path(cfg.results_file), run_record(
+            method="Syn-Diag-online-update", backbone=f"{cfg.model.backbone}+{cfg.edge.backbone}", dataset=dataset.meta["dataset"],
+            conditions={"source": list(task.source), "target": task.target}, k=task.k, seed=task.seed, profile=cfg.profile,
+            config_hash=cfg.config_hash(), metrics={"teacher_accuracy": last.teacher_accuracy, "student_accuracy": last.student_accuracy},
+            train_seconds=0.0, eval_seconds=0.0, initial=initial, cycles=cycles_dicts))
+    except SyndiagError as exc:
+        fail(exc)
+    accepted = sum(c.accepted for c in run.cycles)
+    out.print(f"{len(run.cycles)} cycles, {accepted} heads accepted; teacher {run.initial_teacher_accuracy:.4f} -> {last.teacher_accuracy:.4f}, "
+              f"student {run.initial_student_accuracy:.4f} -> {last.student_accuracy:.4f}; active head {registry.active}\ncurves {png}")
+
+
+@head_app.command("export")
+def head_export(
+    config: RunConfigOpt,
+    output: Annotated[Path, typer.Option("--out", "-o", help="folder to write the head package into")],
+    parent: Annotated[Optional[str], typer.Option(help="version the edge head was built on (default: the cloud's active one)")] = None,
+    data_root: DataRootOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Write the edge model's head as a package (safetensors + JSON with version, parent, class-list hash, metrics).
+
+    Runs on the edge side: it loads the edge checkpoint and the data, never the cloud model.
+    """
+    setup_logging()
+    import torch
+
+    from syndiag.data.fewshot import few_shot_task
+    from syndiag.data.prepare import prepare
+    from syndiag.models.edge import SynDiagEdge
+    from syndiag.models.head_exchange import REGISTRY, HeadPackage, head_accuracy
+    from syndiag.training.common import batches, image_batch
+    from syndiag.training.online_update import update_windows
+
+    try:
+        cfg = load_run_config(config, data_root, sets)
+        dataset = prepare(cfg.data)
+        edge = SynDiagEdge.from_pretrained(Path(cfg.output_dir) / "edge")
+        spec = edge.checkpoint_meta["task"]
+        task = few_shot_task(dataset, spec["k"], spec["seed"], spec["source"], spec["target"])
+        stream, _ = update_windows(dataset, task, cfg.update, task.seed)
+        with torch.inference_mode():
+            edge.eval()
+            features = torch.cat([edge.features(image_batch(dataset, chunk)) for chunk in batches(stream, 64)])
+        registry_file = Path(cfg.output_dir) / "heads" / REGISTRY
+        known = json.loads(registry_file.read_text(encoding="utf-8")) if registry_file.is_file() else {"active": "v0000", "history": []}
+        numbers = [int(e["version"][1:]) for e in known["history"] if e["version"][1:].isdigit()]
+        metrics = {"edge_accuracy_on_own_windows": head_accuracy(edge.head.weight, edge.head.bias, features, dataset.labels[stream])}
+        package = HeadPackage.from_head(edge.head, version=f"v{max(numbers, default=0) + 1:04d}", parent=parent or known["active"],
+                                        class_names=edge.class_names, prompts=edge.prompts,
+                                        backbones={"cloud": cfg.model.backbone, "edge": cfg.edge.backbone}, metrics=metrics)
+        folder = package.save(output)
+    except SyndiagError as exc:
+        fail(exc)
+    out.print(f"head {package.meta['version']} (parent {package.meta['parent_version']}) written to {folder}")
+
+
+@head_app.command("import")
+def head_import(
+    package_dir: Annotated[Path, typer.Argument(help="a head package folder")],
+    config: RunConfigOpt,
+    data_root: DataRootOpt = None,
+    sets: SetOpt = None,
+) -> None:
+    """Validate a head package on the cloud's held-out buffer and swap it in; a refused head changes nothing."""
+    setup_logging()
+    from syndiag.models.head_exchange import HeadPackage
+    from syndiag.training.online_update import update_windows
+
+    try:
+        cfg = load_run_config(config, data_root, sets)
+        package = HeadPackage.load(package_dir)
+        dataset, cloud, _, task, registry = collaboration(cfg, with_edge=False)
+        registry.register_initial(cloud.head, {"cloud": cfg.model.backbone}, {})
+        _, validation = update_windows(dataset, task, cfg.update, task.seed)
+        import torch
+
+        from syndiag.training.common import batches, image_batch
+
+        with torch.inference_mode():
+            cloud.eval()
+            features = torch.cat([cloud.features(image_batch(dataset, chunk)) for chunk in batches(validation, 64)])
+        decision = registry.submit(package, cloud.head, features, dataset.labels[validation])
+        if decision.accepted:
+            save_cloud_head(cfg, cloud, registry)
+    except SyndiagError as exc:
+        fail(exc)
+    if not decision.accepted:
+        err.print(f"[bold red]refused[/] head {decision.version}: " + "; ".join(decision.reasons))
+        raise typer.Exit(code=3)
+    out.print(f"accepted head {decision.version}: validation accuracy {decision.accuracy_before:.4f} -> {decision.accuracy_after:.4f}")
+
+
+@head_app.command("history")
+def head_history(config: RunConfigOpt, sets: SetOpt = None) -> None:
+    """Every head version the cloud has held, and which is active."""
+    setup_logging()
+    from syndiag.models.head_exchange import REGISTRY
+
+    try:
+        cfg = load_run_config(config, None, sets)
+        path = Path(cfg.output_dir) / "heads" / REGISTRY
+        if not path.is_file():
+            raise SyndiagError(f"no head registry at {path}: run syndiag update or head import first")
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except SyndiagError as exc:
+        fail(exc)
+    table = Table("version", "parent", "status", "validation before -> after", "utc", title=f"active: {state['active']}")
+    for entry in state["history"]:
+        before, after = entry.get("validation_before"), entry.get("validation_after")
+        scores = f"{before:.4f} -> {after:.4f}" if before is not None else ""
+        table.add_row(entry["version"], str(entry.get("parent_version")), entry["status"], scores, entry.get("utc", ""))
+    out.print(table)
+
+
+@head_app.command("rollback")
+def head_rollback(version: Annotated[str, typer.Argument(help="an accepted version, e.g. v0000")], config: RunConfigOpt, data_root: DataRootOpt = None, sets: SetOpt = None) -> None:
+    """Make an earlier head version the cloud's active head again."""
+    setup_logging()
+    try:
+        cfg = load_run_config(config, data_root, sets)
+        _, cloud, _, _, registry = collaboration(cfg, with_edge=False)
+        registry.rollback(version, cloud.head)
+        save_cloud_head(cfg, cloud, registry)
+    except SyndiagError as exc:
+        fail(exc)
+    out.print(f"active head is now {version}")
+
+
 def main() -> None:
     app()
 

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from syndiag.errors import ConfigError
 from syndiag.models.backbones import Backbone, load_backbone
+from syndiag.models.checkpoint import CONFIG, WEIGHTS, load_trained, read_checkpoint_meta, write_checkpoint
 from syndiag.models.config import CloudConfig
 from syndiag.models.deep_prompts import DeepPrompts
 from syndiag.models.prompt_fusion import ClassTextBank, PromptFusion
 from syndiag.models.visual_extractor import VisualExtractor
-
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-
 
 def rms_to(x: torch.Tensor, target: float) -> torch.Tensor:
     """Scale each token to the RMS of the backbone's word embeddings, so new tokens enter at its usual scale."""
@@ -119,25 +111,8 @@ class SynDiagCloud(nn.Module):
 
     def save_pretrained(self, folder: str | Path, extra: dict | None = None) -> Path:
         """JSON config + safetensors of the trained parts; the backbone is referenced by name. Written atomically."""
-        folder = Path(folder)
-        staging = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
-            save_file(self.trainable_state(), str(staging / WEIGHTS))
-            meta = {"model": "syndiag-cloud", "config": self.config.model_dump(), "class_names": self.class_names, "prompts": self.prompts, **(extra or {})}
-            (staging / CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-            if folder.exists():
-                backup = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-                os.replace(folder, backup)
-                os.replace(staging, folder)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                folder.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return folder
+        meta = {"model": "syndiag-cloud", "config": self.config.model_dump(), "class_names": self.class_names, "prompts": self.prompts, **(extra or {})}
+        return write_checkpoint(folder, self.trainable_state(), meta)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, backbone: Backbone | None = None) -> "SynDiagCloud":
@@ -156,31 +131,3 @@ def claim_backbone(backbone: Backbone) -> None:
     if getattr(backbone.model, "_syndiag_claimed", False):
         raise ConfigError(f"backbone {backbone.name!r} already serves another model; load it again for a second model")
     backbone.model._syndiag_claimed = True
-
-
-def read_checkpoint_meta(folder: Path, kind: str) -> dict:
-    path = folder / CONFIG
-    if not path.is_file() or not (folder / WEIGHTS).is_file():
-        raise ConfigError(f"{folder}: not a syndiag checkpoint (needs {CONFIG} and {WEIGHTS})")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: corrupt checkpoint config ({exc})") from None
-    if meta.get("model") != kind:
-        raise ConfigError(f"{folder}: a {meta.get('model')!r} checkpoint, expected {kind!r}")
-    return meta
-
-
-def load_trained(model: nn.Module, folder: Path) -> None:
-    """Load the trained tensors of ``folder`` into ``model``; every tensor must match in name and shape."""
-    try:
-        state = load_file(str(folder / WEIGHTS))
-    except Exception as exc:
-        raise ConfigError(f"{folder / WEIGHTS}: unreadable weights ({exc})") from None
-    expected = model.trainable_state()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise ConfigError(f"{folder}: weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
-    model.load_state_dict(state, strict=False)

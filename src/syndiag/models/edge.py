@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 from pydantic import Field
+from safetensors.torch import load_file
 from torch import nn
 
 from syndiag.config import StrictModel
-from syndiag.models.backbones import Backbone
+from syndiag.models.backbones import Backbone, load_backbone
+from syndiag.models.checkpoint import CONFIG, WEIGHTS, load_trained, read_checkpoint_meta, write_checkpoint
 from syndiag.models.cloud import SynDiagCloud, claim_backbone, rms_to
+from syndiag.models.config import CloudConfig
 from syndiag.models.deep_prompts import DeepPrompts
-from syndiag.models.prompt_fusion import ClassTextBank, fusion_weights
+from syndiag.models.prompt_fusion import ClassTextBank, GatedFusionUnit, fusion_weights
+from syndiag.models.visual_extractor import VisualExtractor
 
 
 class EdgeConfig(StrictModel):
@@ -30,6 +37,38 @@ class EdgeConfig(StrictModel):
         return list(range(0, n_layers, self.deep_prompt_every)) if self.deep_prompts else []
 
 
+@dataclass
+class TeacherParts:
+    """What the student reuses of the teacher: frozen extractor and gate, the shared head, the temperature."""
+
+    extractor: VisualExtractor
+    gfu: GatedFusionUnit
+    head: nn.Linear
+    temperature: float
+    class_names: list[str]
+    prompts: list[str]
+
+    @classmethod
+    def of(cls, teacher: SynDiagCloud) -> "TeacherParts":
+        return cls(teacher.extractor, teacher.fusion.gfu, teacher.head, float(teacher.temperature.detach()), teacher.class_names, teacher.prompts)
+
+    @classmethod
+    def from_checkpoint(cls, folder: str | Path) -> "TeacherParts":
+        """Build the parts from a cloud checkpoint's tensors without loading the teacher's language model."""
+        folder = Path(folder)
+        meta = read_checkpoint_meta(folder, "syndiag-cloud")
+        config = CloudConfig.from_dict(meta["config"], source=str(folder / CONFIG))
+        state = load_file(str(folder / WEIGHTS))
+        hidden = state["extractor.projection.weight"].shape[0]
+        extractor = VisualExtractor(hidden, config.extractor_widths, config.visual_grid, config.image_channels, config.extractor_stem)
+        gfu = GatedFusionUnit(hidden)
+        head = nn.Linear(hidden, len(meta["class_names"]))
+        for prefix, module in (("extractor.", extractor), ("fusion.gfu.", gfu), ("head.", head)):
+            module.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        temperature = float(1.0 / state["logit_scale"].exp().clamp(max=100.0))
+        return cls(extractor, gfu, head, temperature, meta["class_names"], meta["prompts"])
+
+
 class SynDiagEdge(nn.Module):
     """Student with hidden size D_S reusing the teacher (D_T): only adapters, prompts and LoRA learn.
 
@@ -37,18 +76,19 @@ class SynDiagEdge(nn.Module):
     trained on the edge is the cloud's head.
     """
 
-    def __init__(self, config: EdgeConfig, teacher: SynDiagCloud, backbone: Backbone) -> None:
+    def __init__(self, config: EdgeConfig, teacher: SynDiagCloud | TeacherParts, backbone: Backbone) -> None:
         super().__init__()
         claim_backbone(backbone)
+        parts = teacher if isinstance(teacher, TeacherParts) else TeacherParts.of(teacher)
         self.config = config
         self.backbone_name = backbone.name
         self.is_decoder = backbone.is_decoder
-        self.class_names, self.prompts = teacher.class_names, teacher.prompts
-        teacher_dim, student_dim = teacher.head.in_features, backbone.hidden_size
-        self.teacher_parts = nn.ModuleDict({"extractor": teacher.extractor, "gfu": teacher.fusion.gfu})
+        self.class_names, self.prompts = parts.class_names, parts.prompts
+        teacher_dim, student_dim = parts.head.in_features, backbone.hidden_size
+        self.teacher_parts = nn.ModuleDict({"extractor": parts.extractor, "gfu": parts.gfu})
         self.teacher_parts.requires_grad_(False)
-        self.head = teacher.head
-        self.teacher_temperature = float(teacher.temperature.detach())
+        self.head = parts.head
+        self.teacher_temperature = parts.temperature
         embeddings = backbone.word_embeddings()
         self.embed_rms = float(embeddings.weight.detach().pow(2).mean().sqrt())
         self.bank = ClassTextBank(backbone.tokenizer, embeddings, self.prompts)
@@ -101,3 +141,31 @@ class SynDiagEdge(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Adapters, prompts, LoRA and the head; never the teacher's parts or either frozen backbone."""
+        state = {}
+        for name, tensor in self.state_dict().items():
+            if name.startswith("teacher_parts.") or (name.startswith("lm.") and "lora_" not in name):
+                continue
+            state[name] = tensor.detach().contiguous().clone()
+        return state
+
+    def save_pretrained(self, folder: str | Path, teacher_checkpoint: str | Path, extra: dict | None = None) -> Path:
+        """JSON config + safetensors; the teacher is referenced by its checkpoint folder. Written atomically."""
+        meta = {"model": "syndiag-edge", "config": self.config.model_dump(), "teacher_checkpoint": str(Path(teacher_checkpoint).resolve()),
+                "class_names": self.class_names, "prompts": self.prompts, **(extra or {})}
+        return write_checkpoint(folder, self.trainable_state(), meta)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, teacher: SynDiagCloud | TeacherParts | None = None, backbone: Backbone | None = None) -> "SynDiagEdge":
+        """The edge model alone: the teacher's extractor, gate and head come from its checkpoint's tensors, never its LM."""
+        folder = Path(folder)
+        meta = read_checkpoint_meta(folder, "syndiag-edge")
+        config = EdgeConfig.from_dict(meta["config"], source=str(folder / CONFIG))
+        teacher = teacher or TeacherParts.from_checkpoint(meta["teacher_checkpoint"])
+        backbone = backbone or load_backbone(config.backbone, config.allow_download, config.num_layers)
+        model = cls(config, teacher, backbone)
+        load_trained(model, folder)
+        model.checkpoint_meta = meta
+        return model

@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from syndiag.config import StrictModel
 from syndiag.data.config import DataConfig
 from syndiag.models.config import CloudConfig
+from syndiag.models.edge import EdgeConfig
+from syndiag.training.distill import DistillConfig
+from syndiag.training.online_update import UpdateConfig
 
 
 class PretrainConfig(StrictModel):
@@ -39,6 +43,7 @@ class FinetuneConfig(StrictModel):
     weight_decay: float = Field(0.01, ge=0)
     batch_size: int = Field(4, ge=1)
     eval_batch_size: int = Field(64, ge=1)
+    head_init: Literal["random", "prototypes"] = Field("random", description="prototypes: start the head at the K-shot class means (not in the paper)")
     time_shift: bool = Field(False, description="roll each image along time by a random offset (not in the paper)")
 
 
@@ -54,6 +59,9 @@ class RunConfig(StrictModel):
     model: CloudConfig = CloudConfig()
     pretrain: PretrainConfig = PretrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    edge: EdgeConfig = EdgeConfig()
+    distill: DistillConfig = DistillConfig()
+    update: UpdateConfig = UpdateConfig()
 
     def config_hash(self) -> str:
         material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads"})

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset
 from syndiag.models.cloud import SynDiagCloud
-from syndiag.training.common import image_batch, seed_everything, shuffled_batches
+from syndiag.training.common import batches, image_batch, seed_everything, shuffled_batches
 from syndiag.training.config import FinetuneConfig
 
 Progress = Callable[[int, int, float], None]
@@ -30,11 +30,33 @@ class FinetuneResult:
         return self.seconds / max(self.steps, 1)
 
 
+@torch.no_grad()
+def imprint_head(model: SynDiagCloud, dataset: PreparedDataset, indices, batch_size: int = 32) -> None:
+    """Start the head at the support set's class prototypes of the fused feature (weight imprinting).
+
+    Before any step the head then classifies by the nearest class mean (cosine, centred), so a few
+    optimizer steps refine a sensible decision rule instead of having to find one from random weights.
+    """
+    was_training = model.training
+    model.eval()
+    features = torch.cat([model.features(image_batch(dataset, chunk)) for chunk in batches(indices, batch_size)])
+    labels = torch.from_numpy(dataset.labels[indices])
+    centre = features.mean(0)
+    prototypes = torch.stack([(features[labels == c] - centre).mean(0) for c in range(model.head.out_features)])
+    scale = 10.0 / (features - centre).norm(dim=1).mean().clamp_min(1e-6)
+    weight = F.normalize(prototypes, dim=1) * scale
+    model.head.weight.copy_(weight)
+    model.head.bias.copy_(-(weight @ centre))
+    model.train(was_training)
+
+
 def finetune(
     model: SynDiagCloud, dataset: PreparedDataset, task: FewShotTask, stage: FinetuneConfig, seed: int, progress: Progress | None = None
 ) -> FinetuneResult:
     """Jointly train extractor, fusion, prompts, LoRA and head (every parameter not frozen) on the K-shot set."""
     generator = seed_everything(seed)
+    if stage.head_init == "prototypes":
+        imprint_head(model, dataset, task.train)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=stage.lr, weight_decay=stage.weight_decay)
     total = stage.epochs * math.ceil(len(task.train) / stage.batch_size)

@@ -1,0 +1,134 @@
+"""Cloud vs edge resources in one run on this machine (paper §5.5, Fig. 5): parameters, peak memory, latency, throughput, training step.
+
+    python benchmarks/bench_resources.py --cloud runs/cwru-cpu/finetuned --edge runs/cwru-cpu/edge
+
+Each model is measured in its own subprocess, so peak RSS is that model's alone. Writes
+benchmarks/results/resources.json and benchmarks/results/resources.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import provenance  # noqa: E402
+
+
+def measure(kind: str, checkpoint: Path, repeats: int) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    from syndiag.models.cloud import SynDiagCloud
+    from syndiag.models.edge import SynDiagEdge
+
+    started = time.perf_counter()
+    model = SynDiagCloud.from_pretrained(checkpoint) if kind == "cloud" else SynDiagEdge.from_pretrained(checkpoint)
+    load_seconds = time.perf_counter() - started
+    total = sum(p.numel() for p in model.parameters())
+    trainable_names = [n for n, p in model.named_parameters() if p.requires_grad and not n.startswith("teacher_parts.")]
+    trainable = sum(p.numel() for n, p in model.named_parameters() if n in set(trainable_names))
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (32, 224, 224, 3), dtype=torch.uint8, generator=generator)
+    model.eval()
+    with torch.inference_mode():
+        model(images[:1])
+        single = []
+        for i in range(repeats):
+            t = time.perf_counter()
+            model(images[i % 32 : i % 32 + 1])
+            single.append(time.perf_counter() - t)
+        batched = []
+        for _ in range(2):
+            t = time.perf_counter()
+            model(images)
+            batched.append(time.perf_counter() - t)
+    model.train()
+    parameters = [p for n, p in model.named_parameters() if n in set(trainable_names)]
+    optimizer = torch.optim.AdamW(parameters, lr=1e-4)
+    labels = torch.arange(4) % len(model.class_names)
+    steps = []
+    for i in range(6):
+        t = time.perf_counter()
+        loss = F.cross_entropy(model(images[4 * i : 4 * i + 4]), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        steps.append(time.perf_counter() - t)
+    return {
+        "model": kind,
+        "checkpoint": str(checkpoint),
+        "parameters_total": total,
+        "parameters_trainable": trainable,
+        "load_seconds": round(load_seconds, 2),
+        "latency_ms_batch1_median": round(statistics.median(single) * 1e3, 1),
+        "throughput_samples_per_s_batch32": round(32 / min(batched), 1),
+        "train_step_ms_batch4_median": round(statistics.median(steps[1:]) * 1e3, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    metrics = [("parameters_total", "parameters (M)", 1e-6), ("peak_rss_mb", "peak RSS (MB)", 1.0),
+               ("latency_ms_batch1_median", "latency, batch 1 (ms)", 1.0), ("throughput_samples_per_s_batch32", "throughput (samples/s)", 1.0),
+               ("train_step_ms_batch4_median", "train step, batch 4 (ms)", 1.0)]
+    figure = Figure(figsize=(13, 3.2))
+    for ax, (key, label, scale) in zip(figure.subplots(1, len(metrics)), metrics):
+        values = [results[m][key] * scale for m in ("cloud", "edge")]
+        ax.bar(["cloud", "edge"], values, color=["tab:blue", "tab:orange"])
+        ax.set_title(label, fontsize=9)
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cloud", type=Path)
+    parser.add_argument("--edge", type=Path)
+    parser.add_argument("--measure", choices=["cloud", "edge"])
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/resources.json"))
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.checkpoint, args.repeats)))
+        return
+    results = {}
+    for kind, checkpoint in (("cloud", args.cloud), ("edge", args.edge)):
+        done = subprocess.run([sys.executable, __file__, "--measure", kind, "--checkpoint", str(checkpoint), "--repeats", str(args.repeats)],
+                              capture_output=True, text=True, check=True)
+        results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+    cloud, edge = results["cloud"], results["edge"]
+    report = {
+        **provenance(),
+        **results,
+        "edge_over_cloud": {
+            "parameters_total": round(edge["parameters_total"] / cloud["parameters_total"], 3),
+            "peak_rss": round(edge["peak_rss_mb"] / cloud["peak_rss_mb"], 3),
+            "latency_batch1": round(edge["latency_ms_batch1_median"] / cloud["latency_ms_batch1_median"], 3),
+            "throughput_batch32": round(edge["throughput_samples_per_s_batch32"] / cloud["throughput_samples_per_s_batch32"], 3),
+            "train_step": round(edge["train_step_ms_batch4_median"] / cloud["train_step_ms_batch4_median"], 3),
+        },
+        "targets": {"latency_batch1": "<= 0.5", "peak_rss": "<= 0.3"},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    plot(results, args.out.with_suffix(".png"))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
