@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from syndiag.data.prepare import PreparedDataset
 from syndiag.data.windowing import POOL
 from syndiag.models.cloud import SynDiagCloud
 from syndiag.models.edge import SynDiagEdge
-from syndiag.training.common import batches, image_batch, seed_everything, shuffled_batches
+from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
 from syndiag.training.losses import distillation_loss
 
 Progress = Callable[[int, int, float], None]
@@ -81,27 +80,17 @@ def distill(student: SynDiagEdge, targets: TeacherTargets, stage: DistillConfig,
     """Train the student's adapters, prompts and LoRA so that h'_S matches h_T; the shared head is untouched."""
     generator = seed_everything(seed)
     parameters = [p for name, p in student.named_parameters() if p.requires_grad and not name.startswith(("head.", "teacher_parts."))]
-    optimizer = torch.optim.AdamW(parameters, lr=stage.lr)
-    positions = np.arange(len(targets.indices))
-    total = stage.epochs * math.ceil(len(positions) / stage.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+
+    def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
+        return distillation_loss(student.features_from_tokens(targets.visual_tokens[batch]), targets.features[batch])
+
     result = DistillResult(seconds=0.0, teacher_seconds=0.0)
     started = time.perf_counter()
     student.train()
-    step = 0
-    for _ in range(stage.epochs):
-        epoch_loss = 0.0
-        for batch in shuffled_batches(positions, stage.batch_size, generator):
-            loss = distillation_loss(student.features_from_tokens(targets.visual_tokens[batch]), targets.features[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            epoch_loss += loss.item() * len(batch)
-            step += 1
-            if progress:
-                progress(step, total, loss.item())
-        result.losses.append(epoch_loss / len(positions))
+    result.losses, _ = train_epochs(
+        parameters, np.arange(len(targets.indices)), loss_of, epochs=stage.epochs, batch_size=stage.batch_size,
+        lr=stage.lr, weight_decay=0.0, generator=generator, progress=progress,
+    )
     result.seconds = time.perf_counter() - started
     student.eval()
     return result

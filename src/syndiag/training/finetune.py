@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset
 from syndiag.models.cloud import SynDiagCloud
-from syndiag.training.common import batches, image_batch, seed_everything, shuffled_batches
+from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
 from syndiag.training.config import FinetuneConfig
 
 Progress = Callable[[int, int, float], None]
@@ -57,27 +57,19 @@ def finetune(
     generator = seed_everything(seed)
     if stage.head_init == "prototypes":
         imprint_head(model, dataset, task.train)
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=stage.lr, weight_decay=stage.weight_decay)
-    total = stage.epochs * math.ceil(len(task.train) / stage.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     labels_all = torch.from_numpy(dataset.labels)
+    shift = generator if stage.time_shift else None
+
+    def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
+        return F.cross_entropy(model(image_batch(dataset, batch, shift)), labels_all[batch])
+
     result = FinetuneResult(seconds=0.0, steps=0)
     started = time.perf_counter()
     model.train()
-    for _ in range(stage.epochs):
-        epoch_loss = 0.0
-        for batch in shuffled_batches(task.train, stage.batch_size, generator):
-            loss = F.cross_entropy(model(image_batch(dataset, batch, generator if stage.time_shift else None)), labels_all[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            epoch_loss += loss.item() * len(batch)
-            result.steps += 1
-            if progress:
-                progress(result.steps, total, loss.item())
-        result.losses.append(epoch_loss / len(task.train))
+    result.losses, result.steps = train_epochs(
+        [p for p in model.parameters() if p.requires_grad], task.train, loss_of, epochs=stage.epochs, batch_size=stage.batch_size,
+        lr=stage.lr, weight_decay=stage.weight_decay, generator=generator, progress=progress,
+    )
     result.seconds = time.perf_counter() - started
     model.eval()
     return result

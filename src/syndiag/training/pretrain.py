@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ import torch
 from syndiag.data.fewshot import pretraining_pool
 from syndiag.data.prepare import PreparedDataset
 from syndiag.models.cloud import SynDiagCloud
-from syndiag.training.common import batches, image_batch, seed_everything, shuffled_batches
+from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
 from syndiag.training.config import RunConfig
 from syndiag.training.losses import alignment_loss, margin_schedule
 
@@ -42,32 +41,23 @@ def pretrain(model: SynDiagCloud, dataset: PreparedDataset, config: RunConfig, p
     stage = config.pretrain
     generator = seed_everything(config.seed)
     pool = pretraining_pool(dataset, config.seed, k=stage.shots)
-    parameters = [*model.extractor.parameters(), model.logit_scale]
-    optimizer = torch.optim.AdamW(parameters, lr=stage.lr, weight_decay=stage.weight_decay)
-    steps_per_epoch = math.ceil(len(pool) / stage.batch_size)
-    total = stage.epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     bank = model.fusion.bank
     labels_all = torch.from_numpy(dataset.labels)
+    shift = generator if stage.time_shift else None
+
+    def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
+        labels = labels_all[batch]
+        visual = model.visual_tokens(image_batch(dataset, batch, shift))
+        margin = margin_schedule(step / max(total - 1, 1), stage.margin_start, stage.margin_end)
+        scale = model.logit_scale.exp().clamp(max=100.0)
+        return alignment_loss(visual, bank.tokens[labels], bank.mask[labels], labels, scale, margin, stage.alpha)[0]
+
     result = PretrainResult(pool=pool, seconds=0.0)
     started = time.perf_counter()
     model.train()
-    step = 0
-    for _ in range(stage.epochs):
-        epoch_loss = 0.0
-        for batch in shuffled_batches(pool, stage.batch_size, generator):
-            labels = labels_all[batch]
-            visual = model.visual_tokens(image_batch(dataset, batch, generator if stage.time_shift else None))
-            margin = margin_schedule(step / max(total - 1, 1), stage.margin_start, stage.margin_end)
-            loss, _ = alignment_loss(visual, bank.tokens[labels], bank.mask[labels], labels, model.logit_scale.exp().clamp(max=100.0), margin, stage.alpha)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            epoch_loss += loss.item() * len(batch)
-            step += 1
-            if progress:
-                progress(step, total, loss.item())
-        result.losses.append(epoch_loss / len(pool))
+    result.losses, _ = train_epochs(
+        [*model.extractor.parameters(), model.logit_scale], pool, loss_of, epochs=stage.epochs, batch_size=stage.batch_size,
+        lr=stage.lr, weight_decay=stage.weight_decay, generator=generator, progress=progress,
+    )
     result.seconds = time.perf_counter() - started
     return result
