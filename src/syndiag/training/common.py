@@ -49,7 +49,7 @@ def batches(indices: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 
 def train_epochs(
-    parameters: list[torch.nn.Parameter],
+    parameters: list[torch.nn.Parameter] | list[dict],
     items: np.ndarray,
     loss_of: Callable[[np.ndarray, int, int], torch.Tensor],
     *,
@@ -61,6 +61,8 @@ def train_epochs(
     progress: Callable[[int, int, float], None] | None = None,
 ) -> tuple[list[float], int]:
     """AdamW with cosine decay over shuffled batches of ``items``; ``loss_of(batch, step, total)``.
+
+    ``parameters`` may be AdamW parameter groups, each with its own ``lr``.
 
     Returns the mean loss of every epoch and the number of optimizer steps.
     """

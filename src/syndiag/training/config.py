@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -39,12 +40,19 @@ class FinetuneConfig(StrictModel):
     source: str | None = Field(None, description="condition of the K-shot set (default: the last condition)")
     target: str | None = Field(None, description="condition of the test set (default: the source)")
     epochs: int = Field(20, ge=1)
+    min_steps: int = Field(0, ge=0, description="train for more epochs when epochs would give fewer optimizer steps (not in the paper)")
     lr: float = Field(3e-4, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     batch_size: int = Field(4, ge=1)
     eval_batch_size: int = Field(64, ge=1)
     head_init: Literal["random", "prototypes"] = Field("random", description="prototypes: start the head at the K-shot class means (not in the paper)")
+    extractor_lr_scale: float = Field(1.0, gt=0, description="learning rate of the pretrained extractor relative to lr (not in the paper)")
     time_shift: bool = Field(False, description="roll each image along time by a random offset (not in the paper)")
+
+    def epochs_for(self, n_items: int) -> int:
+        """``epochs``, raised until the K-shot set gives at least ``min_steps`` optimizer steps."""
+        steps_per_epoch = math.ceil(n_items / self.batch_size)
+        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
 
 
 class RunConfig(StrictModel):

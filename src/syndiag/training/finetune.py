@@ -50,6 +50,14 @@ def imprint_head(model: SynDiagCloud, dataset: PreparedDataset, indices, batch_s
     model.train(was_training)
 
 
+def parameter_groups(model: SynDiagCloud, stage: FinetuneConfig) -> list[dict]:
+    """Every trainable parameter; the pretrained extractor at ``lr * extractor_lr_scale``."""
+    extractor = [p for p in model.extractor.parameters() if p.requires_grad]
+    ids = {id(p) for p in extractor}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+    return [{"params": extractor, "lr": stage.lr * stage.extractor_lr_scale}, {"params": rest, "lr": stage.lr}]
+
+
 def finetune(
     model: SynDiagCloud, dataset: PreparedDataset, task: FewShotTask, stage: FinetuneConfig, seed: int, progress: Progress | None = None
 ) -> FinetuneResult:
@@ -67,7 +75,7 @@ def finetune(
     started = time.perf_counter()
     model.train()
     result.losses, result.steps = train_epochs(
-        [p for p in model.parameters() if p.requires_grad], task.train, loss_of, epochs=stage.epochs, batch_size=stage.batch_size,
+        parameter_groups(model, stage), task.train, loss_of, epochs=stage.epochs_for(len(task.train)), batch_size=stage.batch_size,
         lr=stage.lr, weight_decay=stage.weight_decay, generator=generator, progress=progress,
     )
     result.seconds = time.perf_counter() - started
