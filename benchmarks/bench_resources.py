@@ -21,6 +21,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import provenance  # noqa: E402
 
 
+def inference_timings(classify, images, repeats: int) -> dict:
+    """Median latency at batch 1 (after one warm-up call) and the best throughput at batch 32 of two runs."""
+    classify(images[:1])
+    single = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        classify(images[i % 32 : i % 32 + 1])
+        single.append(time.perf_counter() - t)
+    batched = []
+    for _ in range(2):
+        t = time.perf_counter()
+        classify(images)
+        batched.append(time.perf_counter() - t)
+    return {"latency_ms_batch1_median": round(statistics.median(single) * 1e3, 1), "throughput_samples_per_s_batch32": round(32 / min(batched), 1)}
+
+
 def measure(kind: str, checkpoint: Path, repeats: int) -> dict:
     import torch
     import torch.nn.functional as F
@@ -38,17 +54,7 @@ def measure(kind: str, checkpoint: Path, repeats: int) -> dict:
     images = torch.randint(0, 256, (32, 224, 224, 3), dtype=torch.uint8, generator=generator)
     model.eval()
     with torch.inference_mode():
-        model(images[:1])
-        single = []
-        for i in range(repeats):
-            t = time.perf_counter()
-            model(images[i % 32 : i % 32 + 1])
-            single.append(time.perf_counter() - t)
-        batched = []
-        for _ in range(2):
-            t = time.perf_counter()
-            model(images)
-            batched.append(time.perf_counter() - t)
+        timings = inference_timings(model, images, repeats)
     model.train()
     parameters = [p for n, p in model.named_parameters() if n in set(trainable_names)]
     optimizer = torch.optim.AdamW(parameters, lr=1e-4)
@@ -67,9 +73,32 @@ def measure(kind: str, checkpoint: Path, repeats: int) -> dict:
         "parameters_total": total,
         "parameters_trainable": trainable,
         "load_seconds": round(load_seconds, 2),
-        "latency_ms_batch1_median": round(statistics.median(single) * 1e3, 1),
-        "throughput_samples_per_s_batch32": round(32 / min(batched), 1),
+        **timings,
         "train_step_ms_batch4_median": round(statistics.median(steps[1:]) * 1e3, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def measure_onnx(kind: str, folder: Path, repeats: int) -> dict:
+    """The same inference measurements for an ONNX export run by ONNX Runtime, in a process that never imports torch."""
+    import numpy as np
+
+    from syndiag.serving.onnx_runtime import OnnxClassifier
+
+    started = time.perf_counter()
+    classify = OnnxClassifier(folder)
+    load_seconds = time.perf_counter() - started
+    size = classify.image_size
+    images = np.random.default_rng(0).integers(0, 256, (32, size, size, 3), dtype=np.uint8)
+    timings = inference_timings(classify, images, repeats)
+    if "torch" in sys.modules:
+        raise RuntimeError("the ONNX measurement imported torch")
+    return {
+        "model": kind,
+        "checkpoint": str(folder),
+        "onnx_file_mb": round((folder / "model.onnx").stat().st_size / 2**20, 1),
+        "load_seconds": round(load_seconds, 2),
+        **timings,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -83,10 +112,12 @@ def plot(results: dict, path: Path) -> None:
     metrics = [("parameters_total", "parameters (M)", 1e-6), ("peak_rss_mb", "peak RSS (MB)", 1.0),
                ("latency_ms_batch1_median", "latency, batch 1 (ms)", 1.0), ("throughput_samples_per_s_batch32", "throughput (samples/s)", 1.0),
                ("train_step_ms_batch4_median", "train step, batch 4 (ms)", 1.0)]
-    figure = Figure(figsize=(13, 3.2))
+    figure = Figure(figsize=(15, 3.4))
     for ax, (key, label, scale) in zip(figure.subplots(1, len(metrics)), metrics):
-        values = [results[m][key] * scale for m in ("cloud", "edge")]
-        ax.bar(["cloud", "edge"], values, color=["tab:blue", "tab:orange"])
+        models = [m for m in ("cloud", "edge", "cloud-onnx", "edge-onnx") if key in results.get(m, {})]
+        values = [results[m][key] * scale for m in models]
+        colours = {"cloud": "tab:blue", "edge": "tab:orange", "cloud-onnx": "lightsteelblue", "edge-onnx": "navajowhite"}
+        ax.bar([m.replace("-", "\n") for m in models], values, color=[colours[m] for m in models])
         ax.set_title(label, fontsize=9)
         for i, v in enumerate(values):
             ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=8)
@@ -98,16 +129,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cloud", type=Path)
     parser.add_argument("--edge", type=Path)
-    parser.add_argument("--measure", choices=["cloud", "edge"])
+    parser.add_argument("--cloud-onnx", type=Path, help="ONNX export of --cloud (syndiag export)")
+    parser.add_argument("--edge-onnx", type=Path, help="ONNX export of --edge (syndiag export)")
+    parser.add_argument("--measure", choices=["cloud", "edge", "cloud-onnx", "edge-onnx"])
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/resources.json"))
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.checkpoint, args.repeats)))
+        how = measure_onnx if args.measure.endswith("-onnx") else measure
+        print(json.dumps(how(args.measure, args.checkpoint, args.repeats)))
         return
     results = {}
-    for kind, checkpoint in (("cloud", args.cloud), ("edge", args.edge)):
+    runs = [("cloud", args.cloud), ("edge", args.edge), ("cloud-onnx", args.cloud_onnx), ("edge-onnx", args.edge_onnx)]
+    for kind, checkpoint in [(k, c) for k, c in runs if c is not None]:
         done = subprocess.run([sys.executable, __file__, "--measure", kind, "--checkpoint", str(checkpoint), "--repeats", str(args.repeats)],
                               capture_output=True, text=True, check=True)
         results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -124,6 +159,15 @@ def main() -> None:
         },
         "targets": {"latency_batch1": "<= 0.5", "peak_rss": "<= 0.3"},
     }
+    inference = ("peak_rss_mb", "latency_ms_batch1_median", "throughput_samples_per_s_batch32")
+    ratios = {
+        "edge_onnx_over_cloud_torch": ("edge-onnx", "cloud"),
+        "edge_onnx_over_cloud_onnx": ("edge-onnx", "cloud-onnx"),
+        "cloud_onnx_over_cloud_torch": ("cloud-onnx", "cloud"),
+    }
+    for name, (a, b) in ratios.items():
+        if a in results and b in results:
+            report[name] = {key: round(results[a][key] / results[b][key], 3) for key in inference}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     plot(results, args.out.with_suffix(".png"))

@@ -71,6 +71,14 @@ def test_pretrain_finetune_evaluate_diagnose(tmp_path, cwru_dir):
     prompts = dict(zip(meta["class_names"], meta["prompts"]))
     assert diagnosis["description"] == prompts[diagnosis["prediction"]]
 
+    result = runner.invoke(app, ["export", "--checkpoint", str(run / "finetuned"), "--out", str(run / "onnx")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["diagnose", str(cwru_dir / "108.mat"), "--checkpoint", str(run / "onnx"), "--json", "-k", "4"])
+    assert result.exit_code == 0, result.output
+    by_onnx = json.loads(result.stdout)
+    assert by_onnx["window_predictions"] == diagnosis["window_predictions"]
+    assert abs(by_onnx["probability"] - diagnosis["probability"]) < 1e-4
+
     windows = scipy.io.loadmat(str(cwru_dir / "108.mat"))["X108_DE_time"].ravel()[: 512 * 3].reshape(3, 1, 512)
     np.save(tmp_path / "windows.npy", windows)
     result = runner.invoke(app, ["diagnose", str(tmp_path / "windows.npy"), "--checkpoint", str(run / "finetuned"), "--json"])

@@ -141,3 +141,19 @@ def test_imprinted_head_classifies_the_support_set_by_nearest_class_mean():
     logits = model(images(3, seed=11))
     assert logits.argmax(1).tolist() == [0, 1, 2]
     assert torch.isfinite(model.head.weight).all()
+
+
+def test_few_shot_sets_get_at_least_min_steps_and_the_extractor_its_own_learning_rate():
+    from syndiag.training.config import FinetuneConfig
+    from syndiag.training.finetune import parameter_groups
+
+    stage = FinetuneConfig(epochs=12, min_steps=150, batch_size=4, lr=3e-4, extractor_lr_scale=0.1)
+    assert stage.epochs_for(19) == 30 and stage.epochs_for(95) == 12
+    assert FinetuneConfig(epochs=12, batch_size=4).epochs_for(19) == 12
+    model = SynDiagCloud(tiny_config(), tiny_backbone(), NAMES, PROMPTS)
+    extractor, rest = parameter_groups(model, stage)
+    assert extractor["lr"] == pytest.approx(3e-5) and rest["lr"] == pytest.approx(3e-4)
+    assert {id(p) for p in extractor["params"]} == {id(p) for p in model.extractor.parameters()}
+    grouped = [id(p) for group in (extractor, rest) for p in group["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters() if p.requires_grad)
+    assert any("lora_" in n for n, p in model.named_parameters() if id(p) in {id(q) for q in rest["params"]})

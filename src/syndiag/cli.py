@@ -367,7 +367,7 @@ def evaluate(
 @app.command()
 def diagnose(
     file: Annotated[Path, typer.Argument(help="a recording (.mat, .csv, .npy, .npz) or windows (.npy, shape (n, channels, length))")],
-    checkpoint: Annotated[Path, typer.Option(help="fine-tuned checkpoint folder")] = Path("runs/cloud-cpu/finetuned"),
+    checkpoint: Annotated[Path, typer.Option(help="fine-tuned cloud or edge checkpoint, or an ONNX export folder")] = Path("runs/cloud-cpu/finetuned"),
     fs: Annotated[Optional[float], typer.Option(help="sampling rate of FILE in Hz, if the file does not say")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k")] = 3,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -375,17 +375,15 @@ def diagnose(
     """Diagnose a recording: predicted fault, its description and the top-k class probabilities."""
     setup_logging()
     from syndiag.data.config import DataConfig
-    from syndiag.models.cloud import SynDiagCloud
     from syndiag.serving.diagnosis import diagnose as run_diagnosis
-    from syndiag.serving.diagnosis import read_signal, window_array
+    from syndiag.serving.diagnosis import load_classifier, read_signal, window_array
 
     try:
-        model = SynDiagCloud.from_pretrained(checkpoint)
-        data = DataConfig.from_dict(model.checkpoint_meta["data"], source=str(checkpoint))
-        channels = model.checkpoint_meta["channels"]
-        signal, _ = read_signal(file, channels, fs, model.checkpoint_meta["fs"])
+        classify, meta = load_classifier(checkpoint)
+        data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
+        signal, _ = read_signal(file, meta["channels"], fs, meta["fs"])
         windows = window_array(signal, data.window, str(file))
-        result = run_diagnosis(model, windows, data.spectrogram, model.class_names, model.prompts, str(file), top_k)
+        result = run_diagnosis(classify, windows, data.spectrogram, meta["class_names"], meta["prompts"], str(file), top_k)
     except (SyndiagError, KeyError) as exc:
         fail(exc if isinstance(exc, SyndiagError) else SyndiagError(f"{checkpoint}: checkpoint lacks {exc}"))
     if as_json:
@@ -396,6 +394,31 @@ def diagnose(
     for name, description, probability in result.top:
         table.add_row(name, description, f"{probability:.4f}")
     out.print(table)
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Annotated[Path, typer.Option(help="fine-tuned cloud or distilled edge checkpoint folder")] = Path("runs/cloud-cpu/edge"),
+    output: Annotated[Optional[Path], typer.Option("--out", help="ONNX folder to write (default: CHECKPOINT-onnx)")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
+) -> None:
+    """Export a checkpoint to ONNX: `diagnose --checkpoint` then runs it with ONNX Runtime, without PyTorch."""
+    setup_logging()
+    from syndiag.data.config import DataConfig
+    from syndiag.serving.diagnosis import load_model
+    from syndiag.serving.onnx_export import export_onnx
+
+    target = output or checkpoint.with_name(checkpoint.name + "-onnx")
+    try:
+        model = load_model(checkpoint)
+        size = DataConfig.from_dict(model.checkpoint_meta["data"], source=str(checkpoint)).spectrogram.image_size
+        with out.status(f"exporting {checkpoint} to ONNX"):
+            folder = export_onnx(model, target, image_size=size, opset=opset)
+    except (SyndiagError, KeyError) as exc:
+        fail(exc if isinstance(exc, SyndiagError) else SyndiagError(f"{checkpoint}: checkpoint lacks {exc}"))
+    meta = json.loads((folder / "config.json").read_text())
+    out.print(f"wrote {folder} (max |Δp| vs PyTorch {meta['max_abs_difference_vs_torch']:.1e}); "
+              f"run it with: syndiag diagnose FILE --checkpoint {folder}")
 
 
 head_app = typer.Typer(help="Edge -> cloud head packages: export, import (validated), history, rollback.", no_args_is_help=True)

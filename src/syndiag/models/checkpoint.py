@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -17,23 +19,33 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
 
-def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Write into a temporary sibling folder, then swap it in: a crash leaves the old checkpoint or none."""
+@contextmanager
+def atomic_folder(folder: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder to fill; on success swap it in for ``folder``, on error remove it.
+
+    A crash leaves the old folder or none, never a half-written one.
+    """
     folder = Path(folder)
     staging = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     backup = folder.with_name(f".{folder.name}.old-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        save_file(tensors, str(staging / WEIGHTS))
-        (staging / CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        yield staging
         if folder.exists():
             os.replace(folder, backup)
         os.replace(staging, folder)
         shutil.rmtree(backup, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+
+def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """``config.json`` + ``model.safetensors`` in ``folder``, written atomically."""
+    with atomic_folder(folder) as staging:
+        save_file(tensors, str(staging / WEIGHTS))
+        (staging / CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return Path(folder)
 
 
 def read_checkpoint_meta(folder: Path, kind: str) -> dict:

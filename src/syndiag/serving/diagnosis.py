@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from syndiag.data.config import SpectrogramConfig, WindowConfig
 from syndiag.data.custom import file_format, read_channels
@@ -83,15 +83,56 @@ def window_array(signal: np.ndarray, window: WindowConfig, source: str) -> np.nd
     return np.stack([signal[:, s : s + window.length] for s in starts]).astype(np.float32)
 
 
-@torch.inference_mode()
-def diagnose(model: torch.nn.Module, windows: np.ndarray, spectrogram: SpectrogramConfig, class_names: list[str], prompts: list[str], source: str, top_k: int = 3, batch_size: int = 64) -> Diagnosis:
-    """Average the class probabilities of every window; report the top ``top_k`` classes."""
+Classifier = Callable[[np.ndarray], np.ndarray]
+"""uint8 RGB spectrograms (B, H, W, 3) -> class probabilities (B, C)."""
+
+
+def torch_classifier(model) -> Classifier:
+    """A cloud or edge ``nn.Module`` as a :data:`Classifier`."""
+    import torch
+
     model.eval()
-    probabilities = []
-    for start in range(0, len(windows), batch_size):
-        images = to_rgb(spectrogram_images(windows[start : start + batch_size], spectrogram), spectrogram.colormap)
-        probabilities.append(torch.softmax(model(torch.from_numpy(images)), dim=-1))
-    probs = torch.cat(probabilities).numpy()
+
+    @torch.inference_mode()
+    def classify(images: np.ndarray) -> np.ndarray:
+        return torch.softmax(model(torch.from_numpy(images)), dim=-1).numpy()
+
+    return classify
+
+
+def load_model(folder: str | Path):
+    """A cloud or an edge model from its checkpoint folder, by the kind its config names."""
+    import json
+
+    from syndiag.models.checkpoint import CONFIG
+    from syndiag.models.cloud import SynDiagCloud
+    from syndiag.models.edge import SynDiagEdge
+
+    folder = Path(folder)
+    try:
+        kind = json.loads((folder / CONFIG).read_text(encoding="utf-8")).get("model")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        kind = None
+    return SynDiagEdge.from_pretrained(folder) if kind == "syndiag-edge" else SynDiagCloud.from_pretrained(folder)
+
+
+def load_classifier(folder: str | Path) -> tuple[Classifier, dict]:
+    """A :data:`Classifier` and its checkpoint config from an ONNX export, an edge or a cloud checkpoint folder."""
+    from syndiag.serving.onnx_runtime import OnnxClassifier, is_onnx_folder
+
+    if is_onnx_folder(folder):
+        onnx = OnnxClassifier(folder)
+        return onnx, onnx.meta
+    model = load_model(folder)
+    return torch_classifier(model), model.checkpoint_meta
+
+
+def diagnose(classify: Classifier, windows: np.ndarray, spectrogram: SpectrogramConfig, class_names: list[str], prompts: list[str], source: str, top_k: int = 3, batch_size: int = 64) -> Diagnosis:
+    """Average the class probabilities of every window; report the top ``top_k`` classes."""
+    probs = np.concatenate([
+        classify(to_rgb(spectrogram_images(windows[start : start + batch_size], spectrogram), spectrogram.colormap))
+        for start in range(0, len(windows), batch_size)
+    ])
     mean = probs.mean(0)
     order = np.argsort(-mean)[: max(1, top_k)]
     best = int(order[0])

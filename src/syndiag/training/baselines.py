@@ -1,0 +1,114 @@
+"""Supervised image baselines (§5.2): pretrained on the multi-condition 7-shot pool, then fine-tuned on the K-shot set."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from syndiag.config import StrictModel
+from syndiag.data.prepare import PreparedDataset
+from syndiag.errors import DataError
+from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
+
+Progress = Callable[[int, int, float], None]
+
+
+class BaselineTrainConfig(StrictModel):
+    """Both stages of an image baseline: cross-entropy on the pretraining pool, then on the K-shot support set."""
+
+    pretrain_epochs: int = Field(30, ge=0, description="epochs on the multi-condition pool (0: no pretraining)")
+    finetune_epochs: int = Field(20, ge=1, description="epochs on the K-shot support set")
+    min_steps: int = Field(0, ge=0, description="fine-tune for more epochs when finetune_epochs would give fewer optimizer steps")
+    lr: float = Field(1e-3, gt=0, description="learning rate of pretraining")
+    finetune_lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(16, ge=1, description="pretraining batch size")
+    finetune_batch_size: int = Field(4, ge=1)
+    time_shift: bool = Field(True, description="roll each image along time by a random offset")
+    eval_batch_size: int = Field(64, ge=1)
+
+    def finetune_epochs_for(self, n_items: int) -> int:
+        """``finetune_epochs``, raised until the support set gives at least ``min_steps`` optimizer steps."""
+        steps_per_epoch = math.ceil(n_items / self.finetune_batch_size)
+        return max(self.finetune_epochs, math.ceil(self.min_steps / steps_per_epoch))
+
+
+@dataclass
+class BaselineTrainResult:
+    pretrain_seconds: float = 0.0
+    finetune_seconds: float = 0.0
+    pretrain_losses: list[float] = field(default_factory=list)
+    finetune_losses: list[float] = field(default_factory=list)
+    finetune_steps: int = 0
+    steps: int = 0
+
+
+def train_image_baseline(
+    model: nn.Module,
+    dataset: PreparedDataset,
+    pool_indices: np.ndarray,
+    support_indices: np.ndarray,
+    config: BaselineTrainConfig,
+    seed: int,
+    progress: Progress | None = None,
+) -> BaselineTrainResult:
+    """Train every parameter of ``model`` (uint8 images -> logits) with cross-entropy: pool, then support set.
+
+    ``progress(step, total, loss)`` counts the steps of both stages together.
+    """
+    pool_indices, support_indices = np.asarray(pool_indices), np.asarray(support_indices)
+    if len(support_indices) == 0:
+        raise DataError("the K-shot support set is empty")
+    generator = seed_everything(seed)
+    labels = torch.as_tensor(np.asarray(dataset.labels), dtype=torch.long)
+    shift = generator if config.time_shift else None
+    pretrain_epochs = config.pretrain_epochs if len(pool_indices) else 0
+    finetune_epochs = config.finetune_epochs_for(len(support_indices))
+    pretrain_total = pretrain_epochs * math.ceil(len(pool_indices) / config.batch_size)
+    total = pretrain_total + finetune_epochs * math.ceil(len(support_indices) / config.finetune_batch_size)
+
+    def loss_of(batch: np.ndarray, step: int, stage_total: int) -> torch.Tensor:
+        return F.cross_entropy(model(image_batch(dataset, batch, shift)), labels[batch])
+
+    def reporter(offset: int) -> Progress | None:
+        if progress is None:
+            return None
+        report = progress
+        return lambda step, _stage_total, loss: report(offset + step, total, loss)
+
+    result = BaselineTrainResult()
+    model.train()
+    if pretrain_epochs:
+        started = time.perf_counter()
+        result.pretrain_losses, pretrain_steps = train_epochs(
+            list(model.parameters()), pool_indices, loss_of, epochs=pretrain_epochs, batch_size=config.batch_size,
+            lr=config.lr, weight_decay=config.weight_decay, generator=generator, progress=reporter(0),
+        )
+        result.pretrain_seconds = time.perf_counter() - started
+        result.steps = pretrain_steps
+    started = time.perf_counter()
+    result.finetune_losses, result.finetune_steps = train_epochs(
+        list(model.parameters()), support_indices, loss_of, epochs=finetune_epochs, batch_size=config.finetune_batch_size,
+        lr=config.finetune_lr, weight_decay=config.weight_decay, generator=generator, progress=reporter(result.steps),
+    )
+    result.finetune_seconds = time.perf_counter() - started
+    result.steps += result.finetune_steps
+    model.eval()
+    return result
+
+
+@torch.inference_mode()
+def predict_images(model: nn.Module, dataset: PreparedDataset, indices: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Predicted class of each window at ``indices`` (argmax of the logits, eval mode)."""
+    indices = np.asarray(indices)
+    model.eval()
+    predictions = [model(image_batch(dataset, chunk)).argmax(-1).cpu() for chunk in batches(indices, batch_size)]
+    return torch.cat(predictions).numpy() if predictions else np.empty(0, dtype=np.int64)

@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from syndiag.errors import ConfigError, DataError
+from syndiag.serving.onnx_export import export_onnx
+from syndiag.serving.onnx_runtime import OnnxClassifier
+
+from test_edge import pair
+from test_cloud import NAMES, PROMPTS, images
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def student():
+    _, model = pair("decoder", "encoder")
+    model.checkpoint_meta = {"model": "syndiag-edge", "class_names": NAMES, "prompts": PROMPTS, "channels": ["DE"], "fs": 12000.0,
+                             "data": {"dataset": "simulated"}}
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(student, tmp_path_factory):
+    return export_onnx(student, tmp_path_factory.mktemp("onnx") / "edge-onnx", image_size=SIZE)
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_onnx_runtime_gives_the_probabilities_of_pytorch_for_any_batch(student, exported, batch):
+    classify = OnnxClassifier(exported)
+    x = images(batch, size=SIZE, seed=batch)
+    with torch.no_grad():
+        expected = torch.softmax(student(x), -1).numpy()
+    got = classify(x.numpy())
+    assert got.shape == (batch, len(NAMES))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    meta = json.loads((exported / "config.json").read_text())
+    assert meta["class_names"] == NAMES and meta["channels"] == ["DE"] and meta["max_abs_difference_vs_torch"] < 1e-4
+
+
+def test_the_onnx_path_never_imports_torch(exported):
+    code = (
+        "import sys, numpy as np\n"
+        "from syndiag.serving.diagnosis import load_classifier\n"
+        f"classify, meta = load_classifier({str(exported)!r})\n"
+        f"p = classify(np.zeros((2, {SIZE}, {SIZE}, 3), np.uint8))\n"
+        "assert p.shape == (2, 3) and abs(p.sum() - 2) < 1e-4, p\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print(meta['model'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "syndiag-edge"
+
+
+def test_bad_inputs_and_folders_are_refused(exported, tmp_path):
+    classify = OnnxClassifier(exported)
+    with pytest.raises(DataError, match="uint8 images"):
+        classify(np.zeros((1, SIZE, SIZE, 3), np.float32))
+    with pytest.raises(DataError, match="uint8 images"):
+        classify(np.zeros((1, SIZE + 1, SIZE, 3), np.uint8))
+    with pytest.raises(ConfigError, match="not an ONNX export"):
+        OnnxClassifier(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"not a graph")
+    (broken / "config.json").write_text(json.dumps({"class_names": NAMES, "prompts": PROMPTS, "image_size": SIZE}))
+    with pytest.raises(ConfigError, match="unreadable ONNX graph"):
+        OnnxClassifier(broken)
+
+
+def test_a_failed_export_writes_nothing_and_keeps_the_old_folder(student, tmp_path):
+    target = tmp_path / "edge-onnx"
+    with pytest.raises(ConfigError, match="differs from PyTorch"):
+        export_onnx(student, target, image_size=SIZE, tolerance=-1.0)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    target.mkdir()
+    (target / "keep").write_text("old")
+    with pytest.raises(ConfigError, match="differs from PyTorch"):
+        export_onnx(student, target, image_size=SIZE, tolerance=-1.0)
+    assert (target / "keep").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["edge-onnx"]
+    bare = pair("decoder", "encoder")[1]
+    with pytest.raises(ConfigError, match="from_pretrained"):
+        export_onnx(bare, tmp_path / "x", image_size=SIZE)
