@@ -1,38 +1,5 @@
-"""What every benchmark result records beside its numbers: command, commit, machine, time."""
+"""Provenance for the benchmark scripts: command, commit, machine, time (see syndiag.evaluation.provenance)."""
 
-from __future__ import annotations
+from syndiag.evaluation.provenance import provenance
 
-import os
-import platform
-import subprocess
-import sys
-from datetime import datetime, timezone
-from pathlib import Path
-
-
-def git_commit() -> str:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
-        return commit + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def provenance() -> dict:
-    return {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": git_commit(),
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+__all__ = ["provenance"]

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from syndiag.data.config import DataConfig
-from syndiag.errors import SyndiagError
+from syndiag.errors import ConfigError, SyndiagError
 
 app = typer.Typer(help="Few-shot industrial fault diagnosis with language models.", no_args_is_help=True)
 data_app = typer.Typer(help="Datasets: list, prepare windows and CWT spectrograms, show them, simulate.", no_args_is_help=True)
@@ -419,6 +419,43 @@ def export_command(
     meta = json.loads((folder / "config.json").read_text())
     out.print(f"wrote {folder} (max |Δp| vs PyTorch {meta['max_abs_difference_vs_torch']:.1e}); "
               f"run it with: syndiag diagnose FILE --checkpoint {folder}")
+
+
+@app.command()
+def benchmark(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML benchmark config (configs/benchmark/cpu.yaml)")] = Path("configs/benchmark/cpu.yaml"),
+    suite: Annotated[str, typer.Option(help="table1 | table3 | all | report (only regenerate BENCHMARKS.md)")] = "table1",
+    budget_minutes: Annotated[Optional[float], typer.Option(help="stop cleanly between cells after this many minutes")] = None,
+    data_root: DataRootOpt = None,
+    sets: SetOpt = None,
+    report: Annotated[Path, typer.Option(help="report to regenerate")] = Path("BENCHMARKS.md"),
+) -> None:
+    """Methods on identical splits, several seeds: one JSON line per finished cell (re-runs skip them), then BENCHMARKS.md."""
+    setup_logging()
+    from syndiag.evaluation.benchmark import Benchmark, BenchmarkConfig
+    from syndiag.evaluation.benchmark_report import write_report
+
+    suites = {"table1": ["table1"], "table3": ["table3"], "all": ["table1", "table3"], "report": []}
+    try:
+        if suite not in suites:
+            raise ConfigError(f"--suite: unknown {suite!r}; choose from {', '.join(suites)}")
+        overrides = parse_overrides(sets)
+        settings = BenchmarkConfig.from_yaml(config, {k: v for k, v in overrides.items() if not k.startswith("recipe.")})
+        recipe_overrides = {k[len("recipe."):]: v for k, v in overrides.items() if k.startswith("recipe.")}
+        if data_root is not None:
+            recipe_overrides["data.data_root"] = str(data_root)
+        left = 0
+        if suites[suite]:
+            bench = Benchmark(settings, recipe_overrides)
+            for name in suites[suite]:
+                ran, left = bench.run(name, budget_minutes, progress=out.print)
+                out.print(f"{name}: {ran} cell(s) run, {left} left -> {bench.results_file(name)}")
+                if left:
+                    break
+        path = write_report(settings.out_dir, report)
+    except SyndiagError as exc:
+        fail(exc)
+    out.print(f"wrote {path}" + (f"; budget spent with {left} cell(s) left: run the same command again to go on" if left else ""))
 
 
 head_app = typer.Typer(help="Edge -> cloud head packages: export, import (validated), history, rollback.", no_args_is_help=True)

@@ -1,0 +1,279 @@
+"""Benchmark harness for the paper's Tables 1 and 3 (§5.2-5.3): every method on identical splits, resumable cells, noise robustness."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+from safetensors.torch import load_file
+
+from syndiag.config import StrictModel
+from syndiag.data.fewshot import FewShotTask, cross_condition_tasks, few_shot_task, pretraining_pool
+from syndiag.data.noise import noisy_subset
+from syndiag.data.prepare import PreparedDataset, prepare
+from syndiag.errors import ConfigError
+from syndiag.evaluation.metrics import append_result, classification_report, read_results, run_record
+from syndiag.evaluation.provenance import provenance
+from syndiag.models.baselines import EnvelopeSpectrumClassifier, ImageBaselineConfig, LogSpectrumNearestNeighbour, VisualPrototypes, build_image_baseline
+from syndiag.training.baselines import BaselineTrainConfig, predict_images, train_image_baseline
+from syndiag.training.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+Predictor = Callable[[PreparedDataset, np.ndarray], np.ndarray]
+"""(dataset, window indices) -> predicted class per window."""
+
+SYNDIAG_VARIANTS: dict[str, dict] = {
+    "Syn-Diag-Cloud": {},
+    "Syn-Diag w/o alignment": {"pretrained": False},
+    "Syn-Diag w/o prompt fusion": {"model": {"use_prompt_fusion": False}},
+    "Syn-Diag w/o deep prompts": {"model": {"deep_prompts": 0}},
+    "Syn-Diag w/o LoRA": {"model": {"lora_r": 0}},
+    "Syn-Diag edge backbone": {"edge_backbone": True},
+}
+IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
+WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
+METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES)
+
+
+class BenchmarkConfig(StrictModel):
+    """What a benchmark run covers: the recipe, seeds, shots, conditions, methods, noise, and where results go."""
+
+    recipe: Path = Field(Path("configs/syndiag/cpu.yaml"), description="run recipe: data, model and training stages")
+    profile: str | None = Field(None, description="label of the results (default: the recipe's profile)")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    shots: list[int] = Field(default_factory=lambda: [1, 3, 5, 7], min_length=1)
+    conditions: list[str] | None = Field(None, description="Table 1 conditions (default: every condition)")
+    cross_shots: int = Field(5, ge=1, description="K of Table 3 (cross-condition)")
+    methods: list[str] = Field(default_factory=lambda: list(METHODS), min_length=1)
+    cross_methods: list[str] = Field(default_factory=lambda: ["Syn-Diag-Cloud", "log-spectrum-1NN", "envelope-SVM"])
+    noise_snr_db: list[float] = Field(default_factory=lambda: [0.0, -4.0], description="test-time white noise columns")
+    image_baselines: dict[str, ImageBaselineConfig] = Field(
+        default_factory=lambda: {name: ImageBaselineConfig(name=kind) for name, kind in IMAGE_BASELINES.items()}
+    )
+    baseline_training: BaselineTrainConfig = BaselineTrainConfig()
+    out_dir: Path = Path("benchmarks/results")
+    work_dir: Path = Field(Path("runs/benchmark"), description="pretrained checkpoints, one folder per seed and backbone")
+
+    @model_validator(mode="after")
+    def _known_methods(self) -> "BenchmarkConfig":
+        for field_name in ("methods", "cross_methods"):
+            unknown = [m for m in getattr(self, field_name) if m not in METHODS]
+            if unknown:
+                raise ValueError(f"{field_name}: unknown method(s) {unknown}; known: {list(METHODS)}")
+        missing = [m for m in self.methods if m in IMAGE_BASELINES and m not in self.image_baselines]
+        if missing:
+            raise ValueError(f"image_baselines: no config for {missing}")
+        return self
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row of a results file: a method on one few-shot task with one seed."""
+
+    suite: Literal["table1", "table3"]
+    method: str
+    seed: int
+    k: int
+    source: str
+    target: str
+
+    @property
+    def key(self) -> tuple:
+        return (self.suite, self.method, self.seed, self.k, self.source, self.target)
+
+
+@dataclass
+class Trained:
+    predict: Predictor
+    train_seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+class Benchmark:
+    """Runs cells in order, appending one JSON line per finished cell; cells already in the results file are skipped."""
+
+    def __init__(self, settings: BenchmarkConfig, overrides: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.recipe = RunConfig.from_yaml(settings.recipe, overrides or {})
+        self.profile = settings.profile or self.recipe.profile
+        self.dataset = prepare(self.recipe.data)
+        unknown = [c for c in settings.conditions or [] if c not in self.dataset.condition_names]
+        if unknown:
+            raise ConfigError(f"conditions: unknown {unknown}; this dataset has {self.dataset.condition_names}")
+        self._noisy: dict[tuple, PreparedDataset] = {}
+
+    def results_file(self, suite: str) -> Path:
+        return self.settings.out_dir / f"{suite}_{self.dataset.meta['dataset']}_{self.profile}.jsonl"
+
+    def cells(self, suite: str) -> Iterator[Cell]:
+        s = self.settings
+        if suite == "table1":
+            for condition in s.conditions or self.dataset.condition_names:
+                for seed in s.seeds:
+                    for k in s.shots:
+                        for method in s.methods:
+                            yield Cell("table1", method, seed, k, condition, condition)
+        elif suite == "table3":
+            for seed in s.seeds:
+                for task in cross_condition_tasks(self.dataset, s.cross_shots, seed):
+                    for method in s.cross_methods:
+                        yield Cell("table3", method, seed, s.cross_shots, task.source[0], task.target)
+        else:
+            raise ConfigError(f"suite: unknown {suite!r}; known: table1, table3")
+
+    def done(self, suite: str) -> set[tuple]:
+        path = self.results_file(suite)
+        if not path.is_file():
+            return set()
+        return {(r["suite"], r["method"], r["seed"], r["k"], r["conditions"]["source"][0], r["conditions"]["target"]) for r in read_results(path)}
+
+    def run(self, suite: str, budget_minutes: float | None = None, progress: Callable[[str], None] | None = None) -> tuple[int, int]:
+        """Run every unfinished cell of ``suite`` until the budget is spent; returns (cells run, cells left)."""
+        deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+        finished = self.done(suite)
+        pending = [c for c in self.cells(suite) if c.key not in finished]
+        ran = 0
+        for cell in pending:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            record = self.run_cell(cell)
+            append_result(self.results_file(suite), record)
+            ran += 1
+            if progress:
+                progress(f"{cell.suite} {cell.source}->{cell.target} {cell.k}-shot seed {cell.seed} {cell.method}: "
+                         f"{record['metrics']['accuracy']:.4f} ({record['train_seconds']:.0f} s)")
+        return ran, len(pending) - ran
+
+    def task(self, cell: Cell) -> FewShotTask:
+        return few_shot_task(self.dataset, cell.k, cell.seed, cell.source, cell.target)
+
+    def noisy(self, task: FewShotTask, snr_db: float, seed: int) -> PreparedDataset:
+        key = (task.target, snr_db, seed)
+        if key not in self._noisy:
+            self._noisy = {k: v for k, v in self._noisy.items() if k[0] == task.target and k[2] == seed}
+            self._noisy[key] = noisy_subset(self.dataset, task.test, snr_db, seed)
+        return self._noisy[key]
+
+    def run_cell(self, cell: Cell) -> dict:
+        task = self.task(cell)
+        trained = self.train(cell.method, task, cell.seed)
+        started = time.perf_counter()
+        predicted = trained.predict(self.dataset, task.test)
+        eval_seconds = time.perf_counter() - started
+        truth = self.dataset.labels[task.test]
+        report = classification_report(truth, predicted, self.dataset.class_names)
+        noise = {}
+        for snr in self.settings.noise_snr_db:
+            view = self.noisy(task, snr, cell.seed)
+            noise[f"{snr:g}"] = float((trained.predict(view, np.arange(len(view))) == view.labels).mean())
+        return {
+            **provenance(),
+            **run_record(
+                method=cell.method, backbone=trained.extra.pop("backbone", None), dataset=self.dataset.meta["dataset"],
+                conditions={"source": [cell.source], "target": cell.target}, k=cell.k, seed=cell.seed, profile=self.profile,
+                config_hash=self.recipe.config_hash(),
+                metrics={"accuracy": report.accuracy, "macro_precision": report.macro_precision, "macro_f1": report.macro_f1},
+                train_seconds=round(trained.train_seconds, 2), eval_seconds=round(eval_seconds, 2),
+            ),
+            "suite": cell.suite,
+            "accuracy_under_noise": noise,
+            "correct": np.packbits(predicted == truth).tobytes().hex(),
+            "test_samples": int(len(truth)),
+            "data": self.dataset.meta["source"],
+            **trained.extra,
+        }
+
+    def train(self, method: str, task: FewShotTask, seed: int) -> Trained:
+        if method in SYNDIAG_VARIANTS:
+            return self.train_syndiag(SYNDIAG_VARIANTS[method], task, seed)
+        if method == "prototypes":
+            return self.train_prototypes(task, seed)
+        if method in IMAGE_BASELINES:
+            return self.train_image_baseline(method, task, seed)
+        return self.train_window_baseline(method, task)
+
+    def pretrained_checkpoint(self, seed: int, edge_backbone: bool = False) -> Path:
+        """The alignment-pretrained cloud model of ``seed`` (its 7-shot pool depends on the seed), trained once."""
+        from syndiag.training.pipeline import setup
+        from syndiag.training.pretrain import pretrain
+
+        recipe = self.recipe_for(seed, edge_backbone)
+        folder = self.settings.work_dir / f"seed{seed}" / ("pretrained-edge-backbone" if edge_backbone else "pretrained")
+        if not (folder / "model.safetensors").is_file():
+            session = setup(recipe)
+            result = pretrain(session.model, self.dataset, recipe)
+            session.model.save_pretrained(folder, extra={"stage": "pretrained", "seed": seed, "seconds": round(result.seconds, 1)})
+        return folder
+
+    def recipe_for(self, seed: int, edge_backbone: bool = False) -> RunConfig:
+        recipe = self.recipe.model_copy(update={"seed": seed})
+        if edge_backbone:
+            model = recipe.model.model_copy(update={"backbone": recipe.edge.backbone, "num_layers": recipe.edge.num_layers})
+            recipe = recipe.model_copy(update={"model": model})
+        return recipe
+
+    def train_syndiag(self, variant: dict, task: FewShotTask, seed: int) -> Trained:
+        from syndiag.evaluation.predict import predict
+        from syndiag.models.backbones import load_backbone
+        from syndiag.models.cloud import SynDiagCloud
+        from syndiag.training.common import seed_everything
+        from syndiag.training.finetune import finetune
+
+        edge_backbone = variant.get("edge_backbone", False)
+        recipe = self.recipe_for(seed, edge_backbone)
+        pretrain_seconds = 0.0
+        if variant.get("pretrained", True):
+            checkpoint = self.pretrained_checkpoint(seed, edge_backbone)
+            pretrain_seconds = json.loads((checkpoint / "config.json").read_text()).get("seconds", 0.0)
+        if not variant.get("model") and variant.get("pretrained", True):
+            model = SynDiagCloud.from_pretrained(checkpoint)
+        else:
+            config = recipe.model.model_copy(update=variant.get("model", {}))
+            seed_everything(seed)
+            backbone = load_backbone(config.backbone, config.allow_download, config.num_layers)
+            model = SynDiagCloud(config, backbone, self.dataset.class_names, self.dataset.prompts)
+            if variant.get("pretrained", True):
+                aligned = {k: v for k, v in load_file(str(checkpoint / "model.safetensors")).items() if k.startswith("extractor.") or k == "logit_scale"}
+                model.load_state_dict(aligned, strict=False)
+        result = finetune(model, self.dataset, task, recipe.finetune, seed)
+        batch = recipe.finetune.eval_batch_size
+        return Trained(lambda dataset, indices: predict(model, dataset, indices, batch)[1], result.seconds,
+                       {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "seconds_per_train_step": round(result.seconds_per_step, 4)})
+
+    def train_prototypes(self, task: FewShotTask, seed: int) -> Trained:
+        from syndiag.models.cloud import SynDiagCloud
+
+        started = time.perf_counter()
+        extractor = SynDiagCloud.from_pretrained(self.pretrained_checkpoint(seed)).extractor
+        prototypes = VisualPrototypes(extractor).eval()
+        prototypes.fit(self.dataset.rgb(task.train), self.dataset.labels[task.train], n_classes=len(self.dataset.class_names))
+        batch = self.recipe.finetune.eval_batch_size
+        return Trained(lambda dataset, indices: predict_images(prototypes, dataset, indices, batch), time.perf_counter() - started,
+                       {"backbone": "aligned extractor"})
+
+    def train_image_baseline(self, method: str, task: FewShotTask, seed: int) -> Trained:
+        config = self.settings.image_baselines[method]
+        model = build_image_baseline(config, len(self.dataset.class_names))
+        pool = pretraining_pool(self.dataset, seed, k=self.recipe.pretrain.shots)
+        result = train_image_baseline(model, self.dataset, pool, task.train, self.settings.baseline_training, seed)
+        batch = self.settings.baseline_training.eval_batch_size
+        return Trained(lambda dataset, indices: predict_images(model, dataset, indices, batch), result.pretrain_seconds + result.finetune_seconds,
+                       {"backbone": config.name, "pretrain_seconds": round(result.pretrain_seconds, 1), "parameters": sum(p.numel() for p in model.parameters())})
+
+    def train_window_baseline(self, method: str, task: FewShotTask) -> Trained:
+        started = time.perf_counter()
+        if method == "log-spectrum-1NN":
+            classifier = LogSpectrumNearestNeighbour()
+        else:
+            classifier = EnvelopeSpectrumClassifier("knn" if method == "envelope-kNN" else "svm", fs=self.dataset.fs)
+        classifier.fit(np.asarray(self.dataset.windows[task.train]), self.dataset.labels[task.train])
+        return Trained(lambda dataset, indices: classifier.predict(np.asarray(dataset.windows[indices])), time.perf_counter() - started,
+                       {"backbone": "none"})

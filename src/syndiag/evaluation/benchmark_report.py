@@ -1,0 +1,145 @@
+"""BENCHMARKS.md from the harness's results files: mean ± std, 95 % bootstrap intervals, the paper's numbers beside ours, plots."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from syndiag.evaluation.metrics import read_results, save_figure_png
+from syndiag.evaluation.paper_results import paper_result
+
+PAPER_NAMES = {"ResNet-50": "Resnet50"}
+
+
+def correct_vector(record: dict) -> np.ndarray:
+    """The per-test-window correctness bits a cell record stores (hex of numpy.packbits)."""
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(record["correct"]), dtype=np.uint8))
+    return bits[: record["test_samples"]].astype(bool)
+
+
+def bootstrap_interval(records: list[dict], replicates: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the mean accuracy, resampling seeds and, within each, test windows (two-level bootstrap)."""
+    vectors = [correct_vector(r) for r in records]
+    rng = np.random.default_rng(seed)
+    means = np.empty(replicates)
+    for b in range(replicates):
+        chosen = rng.integers(0, len(vectors), len(vectors))
+        means[b] = np.mean([vectors[i][rng.integers(0, vectors[i].size, vectors[i].size)].mean() for i in chosen])
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def summarise(records: list[dict]) -> dict[tuple, dict]:
+    """(source, target, k, method) -> mean, std, interval, seeds, noise means, median train seconds."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["conditions"]["source"][0], r["conditions"]["target"], r["k"], r["method"])].append(r)
+    summary = {}
+    for key, rows in groups.items():
+        accuracy = np.array([r["metrics"]["accuracy"] for r in rows])
+        noise_levels = sorted({snr for r in rows for snr in r.get("accuracy_under_noise", {})}, key=float, reverse=True)
+        summary[key] = {
+            "mean": float(accuracy.mean()),
+            "std": float(accuracy.std(ddof=1)) if len(rows) > 1 else 0.0,
+            "interval": bootstrap_interval(rows),
+            "seeds": sorted(r["seed"] for r in rows),
+            "noise": {snr: float(np.mean([r["accuracy_under_noise"][snr] for r in rows if snr in r.get("accuracy_under_noise", {})])) for snr in noise_levels},
+            "train_seconds": float(np.median([r["train_seconds"] for r in rows])),
+        }
+    return summary
+
+
+def cell_text(s: dict) -> str:
+    low, high = s["interval"]
+    return f"{s['mean']:.4f} ± {s['std']:.4f} [{low:.3f}, {high:.3f}]"
+
+
+def table1_section(summary: dict[tuple, dict], figure_dir: Path, report_dir: Path) -> list[str]:
+    lines = []
+    conditions = sorted({key[0] for key in summary})
+    for condition in conditions:
+        keys = [key for key in summary if key[0] == condition]
+        shots = sorted({key[2] for key in keys})
+        methods = sorted({key[3] for key in keys}, key=lambda m: -np.mean([summary[k]["mean"] for k in keys if k[3] == m]))
+        lines += [f"### {condition}", "", "| method | " + " | ".join(f"{k}-shot" for k in shots) + " | paper (" + ", ".join(f"{k}" for k in shots) + "-shot) |",
+                  "|---|" + "---|" * (len(shots) + 1)]
+        for method in methods:
+            cells = [cell_text(summary[(condition, condition, k, method)]) if (condition, condition, k, method) in summary else "" for k in shots]
+            paper = [paper_result(PAPER_NAMES.get(method, method), condition, k) for k in shots]
+            paper_text = ", ".join(f"{p.accuracy:.4f}" if p else "–" for p in paper)
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {paper_text} |")
+        noise_k = 5 if 5 in shots else shots[-1]
+        levels = sorted({snr for key in keys for snr in summary[key]["noise"]}, key=float, reverse=True)
+        if levels:
+            lines += ["", f"Robustness, {noise_k}-shot, white Gaussian noise added to the test windows (mean accuracy over seeds):", "",
+                      "| method | clean | " + " | ".join(f"SNR {snr} dB" for snr in levels) + " |", "|---|---|" + "---|" * len(levels)]
+            for method in methods:
+                s = summary.get((condition, condition, noise_k, method))
+                if s:
+                    lines.append(f"| {method} | {s['mean']:.4f} | " + " | ".join(f"{s['noise'].get(snr, float('nan')):.4f}" for snr in levels) + " |")
+        png = plot_accuracy_vs_k(summary, condition, methods, shots, figure_dir / f"table1_{condition}_accuracy_vs_k.png")
+        lines += ["", f"![accuracy vs K, {condition}]({os.path.relpath(png, report_dir)})", ""]
+    return lines
+
+
+def table3_section(summary: dict[tuple, dict]) -> list[str]:
+    methods = sorted({key[3] for key in summary})
+    pairs = sorted({(key[0], key[1], key[2]) for key in summary})
+    lines = ["| source → target | K | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+    for source, target, k in pairs:
+        cells = [cell_text(summary[(source, target, k, m)]) if (source, target, k, m) in summary else "" for m in methods]
+        lines.append(f"| {source} → {target} | {k} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot_accuracy_vs_k(summary: dict, condition: str, methods: list[str], shots: list[int], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.2))
+    ax = figure.subplots()
+    for method in methods:
+        points = [(k, summary[(condition, condition, k, method)]) for k in shots if (condition, condition, k, method) in summary]
+        ax.errorbar([k for k, _ in points], [s["mean"] for _, s in points], yerr=[s["std"] for _, s in points], marker="o", capsize=3, label=method)
+    ax.set_xlabel("shots per class (K)")
+    ax.set_ylabel("accuracy")
+    ax.set_xticks(shots)
+    ax.set_title(f"CWRU 19-way, {condition}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    return save_figure_png(figure, path)
+
+
+def provenance_lines(records: list[dict]) -> list[str]:
+    commits = sorted({r.get("commit", r.get("git_commit", "?")) for r in records})
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in records if "machine" in r})
+    commands = sorted({r.get("command", "?") for r in records})
+    data = sorted({r.get("data", "?") for r in records})
+    return [f"- machine: {'; '.join(machines)}", f"- commit(s): {', '.join(commits)}", f"- command(s): {'; '.join(f'`{c}`' for c in commands)}",
+            f"- data: {'; '.join(data)}", f"- profile(s): {', '.join(sorted({r['profile'] for r in records}))}; runs: {len(records)}"]
+
+
+def write_report(results_dir: Path, out: Path) -> Path:
+    """Regenerate ``out`` (BENCHMARKS.md) from every ``table1_*.jsonl`` and ``table3_*.jsonl`` in ``results_dir``."""
+    lines = ["# Benchmarks", "", "Generated by `syndiag benchmark` from the results files in `benchmarks/results/`; do not edit by hand.",
+             "Cells: mean ± std over seeds [95 % bootstrap interval, resampling seeds and test windows]. The same seed gives every",
+             "method the same K-shot set and test set. Paper numbers: arXiv 2510.05733 (single runs).", ""]
+    for suite, title in (("table1", "Table 1: CWRU 19-way, same condition"), ("table3", "Table 3: CWRU cross-condition")):
+        for path in sorted(results_dir.glob(f"{suite}_*.jsonl")):
+            records = read_results(path)
+            if not records:
+                continue
+            lines += [f"## {title} (`{path.name}`)", "", *provenance_lines(records), ""]
+            summary = summarise(records)
+            lines += table1_section(summary, results_dir, out.parent) if suite == "table1" else table3_section(summary)
+            lines.append("")
+    staging = out.with_name(f".{out.name}.tmp")
+    staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    staging.replace(out)
+    return out

@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from syndiag.cli import app
+from syndiag.errors import ConfigError
+from syndiag.evaluation.benchmark import BenchmarkConfig
+from syndiag.evaluation.benchmark_report import bootstrap_interval, correct_vector
+from syndiag.evaluation.metrics import read_results
+
+from test_cli_models import recipe
+from tiny import save_tiny_backbone
+
+runner = CliRunner()
+METHODS = ["Syn-Diag-Cloud", "Syn-Diag w/o LoRA", "prototypes", "CNN", "log-spectrum-1NN", "envelope-SVM"]
+
+
+def bench_config(tmp_path, cwru_dir):
+    run_recipe = recipe(tmp_path, save_tiny_backbone(tmp_path / "tiny-llama"))
+    raw = yaml.safe_load(run_recipe.read_text())
+    raw["data"]["data_root"] = str(cwru_dir.parent)
+    raw["pretrain"]["epochs"] = 1
+    raw["finetune"]["epochs"] = 1
+    run_recipe.write_text(yaml.safe_dump(raw))
+    config = {
+        "recipe": str(run_recipe), "seeds": [0], "shots": [1, 2], "conditions": ["1730rpm"], "methods": METHODS,
+        "cross_shots": 1, "cross_methods": ["log-spectrum-1NN"], "noise_snr_db": [0.0],
+        "image_baselines": {"CNN": {"name": "cnn", "image_size": 32, "cnn_widths": [8, 16]}},
+        "baseline_training": {"pretrain_epochs": 1, "finetune_epochs": 1, "batch_size": 16},
+        "out_dir": str(tmp_path / "results"), "work_dir": str(tmp_path / "work"),
+    }
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_path, cwru_dir):
+    config = bench_config(tmp_path, cwru_dir)
+    report = tmp_path / "BENCHMARKS.md"
+    args = ["benchmark", "-c", str(config), "--report", str(report)]
+    result = runner.invoke(app, [*args, "--budget-minutes", "0.000001"])
+    assert result.exit_code == 0, result.output
+    assert "12 left" in result.output.replace("\n", " ") and report.is_file()
+
+    result = runner.invoke(app, [*args, "--suite", "all"])
+    assert result.exit_code == 0, result.output
+    records = read_results(tmp_path / "results" / "table1_cwru_test.jsonl")
+    assert sorted({r["method"] for r in records}) == sorted(METHODS) and len(records) == 12
+    for r in records:
+        assert r["test_samples"] == 19 * 3 and correct_vector(r).size == 19 * 3
+        assert correct_vector(r).mean() == pytest.approx(r["metrics"]["accuracy"])
+        assert set(r["accuracy_under_noise"]) == {"0"} and 0 <= r["accuracy_under_noise"]["0"] <= 1
+        assert r["commit"] and r["machine"]["cores"] >= 1
+    cross = read_results(tmp_path / "results" / "table3_cwru_test.jsonl")
+    assert {(r["conditions"]["source"][0], r["conditions"]["target"]) for r in cross} == {("1730rpm", "1750rpm"), ("1750rpm", "1730rpm")}
+    assert (tmp_path / "work" / "seed0" / "pretrained" / "model.safetensors").is_file()
+
+    result = runner.invoke(app, [*args, "--suite", "all"])
+    assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output
+    assert len(read_results(tmp_path / "results" / "table1_cwru_test.jsonl")) == 12
+    text = report.read_text()
+    assert "## Table 1" in text and "## Table 3" in text and "| Syn-Diag w/o LoRA |" in text and "SNR 0 dB" in text
+    assert "1730rpm → 1750rpm" in text and (tmp_path / "results" / "table1_1730rpm_accuracy_vs_k.png").is_file()
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_windows():
+    rng = np.random.default_rng(0)
+
+    def record(n, p):
+        correct = rng.random(n) < p
+        return {"correct": np.packbits(correct).tobytes().hex(), "test_samples": n, "accuracy": correct.mean()}
+
+    small = [record(50, 0.8) for _ in range(3)]
+    large = [record(5000, 0.8) for _ in range(3)]
+    low, high = bootstrap_interval(small, replicates=500)
+    assert low <= np.mean([r["accuracy"] for r in small]) <= high
+    large_low, large_high = bootstrap_interval(large, replicates=500)
+    assert large_high - large_low < high - low
+    assert correct_vector(small[0]).size == 50
+
+
+def test_bad_benchmark_configs_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="unknown method"):
+        BenchmarkConfig.from_dict({"methods": ["Syn-Diag-Cloud", "GPT-7"]})
+    with pytest.raises(ConfigError, match="image_baselines"):
+        BenchmarkConfig.from_dict({"methods": ["CNN"], "image_baselines": {}})
+    path = tmp_path / "b.yaml"
+    path.write_text(json.dumps({"seeds": []}))
+    result = runner.invoke(app, ["benchmark", "-c", str(path), "--report", str(tmp_path / "B.md")])
+    assert result.exit_code == 2 and "seeds" in result.output
+    result = runner.invoke(app, ["benchmark", "-c", str(path), "--suite", "table9"])
+    assert result.exit_code == 2
