@@ -57,6 +57,9 @@ def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_
     cross = read_results(tmp_path / "results" / "table3_cwru_test.jsonl")
     assert {(r["conditions"]["source"][0], r["conditions"]["target"]) for r in cross} == {("1730rpm", "1750rpm"), ("1750rpm", "1730rpm")}
     assert (tmp_path / "work" / "seed0" / "pretrained" / "model.safetensors").is_file()
+    assert len(list((tmp_path / "work" / "seed0").glob("cnn-*-pool.safetensors"))) == 1
+    cnn = [r for r in records if r["method"] == "CNN"]
+    assert cnn[0]["pretrain_seconds"] == cnn[1]["pretrain_seconds"] > 0
 
     result = runner.invoke(app, [*args, "--suite", "all"])
     assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output

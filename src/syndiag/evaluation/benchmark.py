@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -260,13 +261,35 @@ class Benchmark:
                        {"backbone": "aligned extractor"})
 
     def train_image_baseline(self, method: str, task: FewShotTask, seed: int) -> Trained:
+        """Pool pretraining (independent of K, trained once per seed and kept), then fine-tuning on the K-shot set."""
+        from safetensors.torch import save_file
+
         config = self.settings.image_baselines[method]
+        training = self.settings.baseline_training
         model = build_image_baseline(config, len(self.dataset.class_names))
-        pool = pretraining_pool(self.dataset, seed, k=self.recipe.pretrain.shots)
-        result = train_image_baseline(model, self.dataset, pool, task.train, self.settings.baseline_training, seed)
-        batch = self.settings.baseline_training.eval_batch_size
-        return Trained(lambda dataset, indices: predict_images(model, dataset, indices, batch), result.pretrain_seconds + result.finetune_seconds,
-                       {"backbone": config.name, "pretrain_seconds": round(result.pretrain_seconds, 1), "parameters": sum(p.numel() for p in model.parameters())})
+        key = {"model": config.model_dump(mode="json"), "training": training.model_dump(mode="json"), "data": self.recipe.data.model_dump(mode="json"),
+               "pool_shots": self.recipe.pretrain.shots}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+        cached = self.settings.work_dir / f"seed{seed}" / f"{config.name}-{digest}-pool.safetensors"
+        pretrain_seconds = 0.0
+        if not cached.is_file():
+            pool = pretraining_pool(self.dataset, seed, k=self.recipe.pretrain.shots)
+            pretrained = train_image_baseline(model, self.dataset, pool, np.empty(0, dtype=np.int64), training, seed)
+            pretrain_seconds = pretrained.pretrain_seconds
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            staging = cached.with_name(f".{cached.name}.tmp")
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(staging), metadata={"seconds": f"{pretrain_seconds:.1f}"})
+            staging.replace(cached)
+        else:
+            from safetensors import safe_open
+
+            with safe_open(str(cached), "pt") as handle:
+                pretrain_seconds = float((handle.metadata() or {}).get("seconds", 0.0))
+        model.load_state_dict(load_file(str(cached)))
+        result = train_image_baseline(model, self.dataset, np.empty(0, dtype=np.int64), task.train, training, seed)
+        batch = training.eval_batch_size
+        return Trained(lambda dataset, indices: predict_images(model, dataset, indices, batch), result.finetune_seconds,
+                       {"backbone": config.name, "pretrain_seconds": round(pretrain_seconds, 1), "parameters": sum(p.numel() for p in model.parameters())})
 
     def train_window_baseline(self, method: str, task: FewShotTask) -> Trained:
         started = time.perf_counter()

@@ -62,16 +62,17 @@ def train_image_baseline(
 ) -> BaselineTrainResult:
     """Train every parameter of ``model`` (uint8 images -> logits) with cross-entropy: pool, then support set.
 
-    ``progress(step, total, loss)`` counts the steps of both stages together.
+    An empty pool skips pretraining and an empty support set skips fine-tuning, so the pool stage, which does
+    not depend on K, can be trained once and kept. ``progress(step, total, loss)`` counts both stages' steps.
     """
     pool_indices, support_indices = np.asarray(pool_indices), np.asarray(support_indices)
-    if len(support_indices) == 0:
-        raise DataError("the K-shot support set is empty")
+    if len(support_indices) == 0 and len(pool_indices) == 0:
+        raise DataError("nothing to train on: the pretraining pool and the K-shot support set are both empty")
     generator = seed_everything(seed)
     labels = torch.as_tensor(np.asarray(dataset.labels), dtype=torch.long)
     shift = generator if config.time_shift else None
     pretrain_epochs = config.pretrain_epochs if len(pool_indices) else 0
-    finetune_epochs = config.finetune_epochs_for(len(support_indices))
+    finetune_epochs = config.finetune_epochs_for(len(support_indices)) if len(support_indices) else 0
     pretrain_total = pretrain_epochs * math.ceil(len(pool_indices) / config.batch_size)
     total = pretrain_total + finetune_epochs * math.ceil(len(support_indices) / config.finetune_batch_size)
 
@@ -94,13 +95,14 @@ def train_image_baseline(
         )
         result.pretrain_seconds = time.perf_counter() - started
         result.steps = pretrain_steps
-    started = time.perf_counter()
-    result.finetune_losses, result.finetune_steps = train_epochs(
-        list(model.parameters()), support_indices, loss_of, epochs=finetune_epochs, batch_size=config.finetune_batch_size,
-        lr=config.finetune_lr, weight_decay=config.weight_decay, generator=generator, progress=reporter(result.steps),
-    )
-    result.finetune_seconds = time.perf_counter() - started
-    result.steps += result.finetune_steps
+    if finetune_epochs:
+        started = time.perf_counter()
+        result.finetune_losses, result.finetune_steps = train_epochs(
+            list(model.parameters()), support_indices, loss_of, epochs=finetune_epochs, batch_size=config.finetune_batch_size,
+            lr=config.finetune_lr, weight_decay=config.weight_decay, generator=generator, progress=reporter(result.steps),
+        )
+        result.finetune_seconds = time.perf_counter() - started
+        result.steps += result.finetune_steps
     model.eval()
     return result
 
