@@ -128,7 +128,7 @@ def test_distill_update_and_head_exchange_commands(tmp_path):
     assert (run / "update_curves.png").read_bytes()[:4] == b"\x89PNG"
     record = read_results(tmp_path / "results.jsonl")[-1]
     assert record["method"] == "Syn-Diag-online-update" and len(record["cycles"]) == 2
-    assert all(0.0 <= c["gradient_consistency"] for c in record["cycles"])
+    assert all(0.0 <= c["gradient_consistency"] and -1.0 <= c["gradient_cosine"] <= 1.0 for c in record["cycles"])
 
     result = runner.invoke(app, ["head", "history", "--config", str(config)])
     assert result.exit_code == 0 and "v0000" in result.output and "initial" in result.output

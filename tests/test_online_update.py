@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 import torch
 from torch import nn
@@ -21,10 +22,11 @@ def test_gradient_consistency_is_small_for_aligned_features_and_large_otherwise(
     head = nn.Linear(12, 4)
     aligned, far = bank(40, 0, 0.01), bank(40, 0, 3.0)
     labels = torch.from_numpy(aligned.labels)
-    close = gradient_consistency(head, aligned.student, aligned.teacher, labels)
-    apart = gradient_consistency(head, far.student, far.teacher, labels)
+    (close, close_cos) = gradient_consistency(head, aligned.student, aligned.teacher, labels)
+    (apart, apart_cos) = gradient_consistency(head, far.student, far.teacher, labels)
     assert close < 0.05 < apart
-    assert gradient_consistency(head, aligned.teacher, aligned.teacher, labels) == 0.0
+    assert close_cos > 0.99 > apart_cos
+    assert gradient_consistency(head, aligned.teacher, aligned.teacher, labels) == (0.0, pytest.approx(1.0))
 
 
 def test_schedule_draws_new_samples_per_class_without_repeats_until_exhausted():

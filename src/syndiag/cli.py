@@ -565,7 +565,7 @@ def update(
         backbones = {"cloud": cfg.model.backbone, "edge": cfg.edge.backbone}
         run = run_updates(cloud.head, registry, *banks, cfg.update, task.seed, backbones,
                           progress=lambda c: err.print(f"cycle {c.cycle}: {'accepted' if c.accepted else 'refused'} {c.version}, "
-                                                       f"teacher {c.teacher_accuracy:.4f}, student {c.student_accuracy:.4f}, grad diff {c.gradient_consistency:.4f}"))
+                                                       f"teacher {c.teacher_accuracy:.4f}, student {c.student_accuracy:.4f}, grad diff {c.gradient_consistency:.4f}, cos {c.gradient_cosine:.3f}"))
         save_cloud_head(cfg, cloud, registry)
         cycles_dicts = [asdict(c) for c in run.cycles]
         initial = {"teacher_accuracy": run.initial_teacher_accuracy, "student_accuracy": run.initial_student_accuracy}

@@ -39,11 +39,13 @@ def head_gradient(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor)
     return torch.cat([grad_w.flatten(), grad_b])
 
 
-def gradient_consistency(head: nn.Linear, student_features: torch.Tensor, teacher_features: torch.Tensor, labels: torch.Tensor) -> float:
-    """||grad_S - grad_T|| / ||grad_T|| of the shared head on the same samples (eq. 12-14): 0 means identical updates."""
+def gradient_consistency(head: nn.Linear, student_features: torch.Tensor, teacher_features: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """||grad_S - grad_T|| / ||grad_T|| of the shared head on the same samples (eq. 12-14), 0 for identical updates,
+    and the cosine between the two gradients, 1 when they point the same way whatever their lengths."""
     grad_s = head_gradient(head, student_features, labels)
     grad_t = head_gradient(head, teacher_features, labels)
-    return float((grad_s - grad_t).norm() / grad_t.norm().clamp_min(1e-12))
+    ratio = float((grad_s - grad_t).norm() / grad_t.norm().clamp_min(1e-12))
+    return ratio, float(F.cosine_similarity(grad_s, grad_t, dim=0))
 
 
 def train_head(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor, config: UpdateConfig, generator: torch.Generator) -> nn.Linear:
@@ -81,6 +83,7 @@ class CycleResult:
     teacher_accuracy: float
     student_accuracy: float
     gradient_consistency: float
+    gradient_cosine: float
 
 
 @dataclass
@@ -131,7 +134,7 @@ def run_updates(
     seen: list[np.ndarray] = []
     for cycle, positions in enumerate(update_schedule(updates.labels, cloud_head.out_features, config, seed), start=1):
         labels = torch.from_numpy(updates.labels[positions])
-        consistency = gradient_consistency(edge_head, updates.student[positions], updates.teacher[positions], labels)
+        consistency, cosine = gradient_consistency(edge_head, updates.student[positions], updates.teacher[positions], labels)
         candidate = train_head(edge_head, updates.student[positions], labels, config, generator)
         seen.append(positions)
         own = np.concatenate(seen)
@@ -149,6 +152,7 @@ def run_updates(
             teacher_accuracy=head_accuracy(cloud_head.weight, cloud_head.bias, test.teacher, test.labels),
             student_accuracy=head_accuracy(edge_head.weight, edge_head.bias, test.student, test.labels),
             gradient_consistency=consistency,
+            gradient_cosine=cosine,
         )
         run.cycles.append(result)
         if progress:
