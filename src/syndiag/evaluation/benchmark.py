@@ -278,7 +278,7 @@ class Benchmark:
             pretrain_seconds = pretrained.pretrain_seconds
             cached.parent.mkdir(parents=True, exist_ok=True)
             staging = cached.with_name(f".{cached.name}.tmp")
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(staging), metadata={"seconds": f"{pretrain_seconds:.1f}"})
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(staging), metadata={"seconds": f"{pretrain_seconds:.3f}"})
             staging.replace(cached)
         else:
             from safetensors import safe_open
@@ -289,7 +289,7 @@ class Benchmark:
         result = train_image_baseline(model, self.dataset, np.empty(0, dtype=np.int64), task.train, training, seed)
         batch = training.eval_batch_size
         return Trained(lambda dataset, indices: predict_images(model, dataset, indices, batch), result.finetune_seconds,
-                       {"backbone": config.name, "pretrain_seconds": round(pretrain_seconds, 1), "parameters": sum(p.numel() for p in model.parameters())})
+                       {"backbone": config.name, "pretrain_seconds": round(pretrain_seconds, 3), "parameters": sum(p.numel() for p in model.parameters())})
 
     def train_window_baseline(self, method: str, task: FewShotTask) -> Trained:
         started = time.perf_counter()
