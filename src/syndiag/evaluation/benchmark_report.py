@@ -24,11 +24,13 @@ def bootstrap_interval(records: list[dict], replicates: int = 2000, seed: int = 
     """95 % interval of the mean accuracy, resampling seeds and, within each, test windows (two-level bootstrap)."""
     vectors = [correct_vector(r) for r in records]
     rng = np.random.default_rng(seed)
-    means = np.empty(replicates)
-    for b in range(replicates):
-        chosen = rng.integers(0, len(vectors), len(vectors))
-        means[b] = np.mean([vectors[i][rng.integers(0, vectors[i].size, vectors[i].size)].mean() for i in chosen])
-    low, high = np.percentile(means, [2.5, 97.5])
+    means = np.zeros(replicates)
+    chosen = rng.integers(0, len(vectors), (replicates, len(vectors)))
+    for slot in range(len(vectors)):
+        for i, vector in enumerate(vectors):
+            rows = np.flatnonzero(chosen[:, slot] == i)
+            means[rows] += vector[rng.integers(0, vector.size, (rows.size, vector.size))].mean(axis=1)
+    low, high = np.percentile(means / len(vectors), [2.5, 97.5])
     return float(low), float(high)
 
 

@@ -17,6 +17,7 @@ from syndiag.config import StrictModel
 from syndiag.data.prepare import PreparedDataset
 from syndiag.errors import DataError
 from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
+from syndiag.training.config import epochs_with_min_steps
 
 Progress = Callable[[int, int, float], None]
 
@@ -36,9 +37,7 @@ class BaselineTrainConfig(StrictModel):
     eval_batch_size: int = Field(64, ge=1)
 
     def finetune_epochs_for(self, n_items: int) -> int:
-        """``finetune_epochs``, raised until the support set gives at least ``min_steps`` optimizer steps."""
-        steps_per_epoch = math.ceil(n_items / self.finetune_batch_size)
-        return max(self.finetune_epochs, math.ceil(self.min_steps / steps_per_epoch))
+        return epochs_with_min_steps(self.finetune_epochs, self.min_steps, n_items, self.finetune_batch_size)
 
 
 @dataclass

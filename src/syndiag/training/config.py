@@ -18,6 +18,11 @@ from syndiag.training.distill import DistillConfig
 from syndiag.training.online_update import UpdateConfig
 
 
+def epochs_with_min_steps(epochs: int, min_steps: int, n_items: int, batch_size: int) -> int:
+    """``epochs``, raised until ``n_items`` in batches of ``batch_size`` give at least ``min_steps`` optimizer steps."""
+    return max(epochs, math.ceil(min_steps / math.ceil(n_items / batch_size)))
+
+
 class PretrainConfig(StrictModel):
     """Stage 1, cross-modal alignment of the visual extractor against frozen word embeddings (§3.1.2, §4.2)."""
 
@@ -50,9 +55,7 @@ class FinetuneConfig(StrictModel):
     time_shift: bool = Field(False, description="roll each image along time by a random offset (not in the paper)")
 
     def epochs_for(self, n_items: int) -> int:
-        """``epochs``, raised until the K-shot set gives at least ``min_steps`` optimizer steps."""
-        steps_per_epoch = math.ceil(n_items / self.batch_size)
-        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+        return epochs_with_min_steps(self.epochs, self.min_steps, n_items, self.batch_size)
 
 
 class RunConfig(StrictModel):
