@@ -24,13 +24,19 @@ def bench_config(tmp_path, cwru_dir):
     raw["data"]["data_root"] = str(cwru_dir.parent)
     raw["pretrain"]["epochs"] = 1
     raw["finetune"]["epochs"] = 1
+    raw["data"]["window"]["per_class"] = 10
+    raw["edge"] = {"backbone": str(save_tiny_backbone(tmp_path / "tiny-bert", kind="encoder", hidden=16)), "lora_r": 2,
+                   "input_prompts": 2, "deep_prompts": 2, "deep_prompt_every": 1}
+    raw["distill"] = {"unlabelled_per_class": 1, "epochs": 1, "batch_size": 8}
+    raw["update"] = {"cycles": 3, "new_per_class": 1, "epochs": 1, "validation_per_class": 1, "tolerance": 1.0}
     run_recipe.write_text(yaml.safe_dump(raw))
     config = {
         "recipe": str(run_recipe), "seeds": [0], "shots": [1, 2], "conditions": ["1730rpm"], "methods": METHODS,
         "cross_shots": 1, "cross_methods": ["log-spectrum-1NN"], "noise_snr_db": [0.0],
+        "noise_shots": [2], "method_shots": {"Syn-Diag w/o LoRA": [1]},
         "image_baselines": {"CNN": {"name": "cnn", "image_size": 32, "cnn_widths": [8, 16]}},
         "baseline_training": {"pretrain_epochs": 1, "finetune_epochs": 1, "batch_size": 16},
-        "out_dir": str(tmp_path / "results"), "work_dir": str(tmp_path / "work"),
+        "out_dir": str(tmp_path / "results"), "work_dir": str(tmp_path / "work"), "resources_rounds": 1, "resources_repeats": 2,
     }
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -43,30 +49,47 @@ def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_
     args = ["benchmark", "-c", str(config), "--report", str(report)]
     result = runner.invoke(app, [*args, "--budget-minutes", "0.000001"])
     assert result.exit_code == 0, result.output
-    assert "12 left" in result.output.replace("\n", " ") and report.is_file()
+    assert "11 left" in result.output.replace("\n", " ") and report.is_file()
 
-    result = runner.invoke(app, [*args, "--suite", "all"])
+    result = runner.invoke(app, [*args, "--suite", "all", "--set", "recipe.update.cycles=2"])
     assert result.exit_code == 0, result.output
+    assert "table2 skipped" in result.output
     records = read_results(tmp_path / "results" / "table1_cwru_test.jsonl")
-    assert sorted({r["method"] for r in records}) == sorted(METHODS) and len(records) == 12
+    assert sorted({r["method"] for r in records}) == sorted(METHODS) and len(records) == 11
+    assert [r["k"] for r in records if r["method"] == "Syn-Diag w/o LoRA"] == [1]
     for r in records:
-        assert r["test_samples"] == 19 * 3 and correct_vector(r).size == 19 * 3
+        assert r["test_samples"] == 19 * 5 and correct_vector(r).size == 19 * 5
         assert correct_vector(r).mean() == pytest.approx(r["metrics"]["accuracy"])
-        assert set(r["accuracy_under_noise"]) == {"0"} and 0 <= r["accuracy_under_noise"]["0"] <= 1
+        if r["k"] == 2:
+            assert set(r["accuracy_under_noise"]) == {"0"} and 0 <= r["accuracy_under_noise"]["0"] <= 1
+        else:
+            assert r["accuracy_under_noise"] == {}
         assert r["commit"] and r["machine"]["cores"] >= 1
     cross = read_results(tmp_path / "results" / "table3_cwru_test.jsonl")
     assert {(r["conditions"]["source"][0], r["conditions"]["target"]) for r in cross} == {("1730rpm", "1750rpm"), ("1750rpm", "1730rpm")}
-    assert (tmp_path / "work" / "seed0" / "pretrained" / "model.safetensors").is_file()
-    assert len(list((tmp_path / "work" / "seed0").glob("cnn-*-pool.safetensors"))) == 1
+    assert all(r["accuracy_under_noise"] == {} for r in cross)
+    assert (tmp_path / "work" / "cwru" / "seed0" / "pretrained" / "model.safetensors").is_file()
+    assert len(list((tmp_path / "work" / "cwru" / "seed0").glob("cnn-*-pool.safetensors"))) == 1
     cnn = [r for r in records if r["method"] == "CNN"]
     assert cnn[0]["pretrain_seconds"] == cnn[1]["pretrain_seconds"] > 0
 
-    result = runner.invoke(app, [*args, "--suite", "all"])
+    updates = [r for r in read_results(tmp_path / "results" / "updates_cwru_test.jsonl") if r["method"] == "Syn-Diag-online-update"]
+    assert len(updates) == 1 and len(updates[0]["cycles"]) == 2 and updates[0]["machine"]["cores"] >= 1
+    resources = json.loads((tmp_path / "results" / "resources_cwru_test.json").read_text())
+    assert {"cloud", "edge", "cloud-onnx", "edge-onnx"} <= set(resources) and resources["rounds"] == 1
+    assert 0 < resources["edge_over_cloud"]["parameters_total"] and resources["commit"]
+    assert (tmp_path / "results" / "resources_cwru_test.png").read_bytes()[:4] == b"\x89PNG"
+
+    result = runner.invoke(app, [*args, "--suite", "table1"])
     assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output
-    assert len(read_results(tmp_path / "results" / "table1_cwru_test.jsonl")) == 12
+    result = runner.invoke(app, [*args, "--suite", "updates"])
+    assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output
+    assert len(read_results(tmp_path / "results" / "table1_cwru_test.jsonl")) == 11
     text = report.read_text()
     assert "## Table 1" in text and "## Table 3" in text and "| Syn-Diag w/o LoRA |" in text and "SNR 0 dB" in text
     assert "1730rpm → 1750rpm" in text and (tmp_path / "results" / "table1_1730rpm_accuracy_vs_k.png").is_file()
+    assert "## Fig. 4" in text and "| 0 | 1730rpm, 2-shot |" in text and "## Fig. 5" in text and "| edge-onnx |" in text
+    assert (tmp_path / "results" / "updates_cwru_test_seed0.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_windows():
@@ -90,9 +113,46 @@ def test_bad_benchmark_configs_are_refused(tmp_path):
         BenchmarkConfig.from_dict({"methods": ["Syn-Diag-Cloud", "GPT-7"]})
     with pytest.raises(ConfigError, match="image_baselines"):
         BenchmarkConfig.from_dict({"methods": ["CNN"], "image_baselines": {}})
+    with pytest.raises(ConfigError, match="method_shots"):
+        BenchmarkConfig.from_dict({"method_shots": {"GPT-7": [1]}})
     path = tmp_path / "b.yaml"
     path.write_text(json.dumps({"seeds": []}))
     result = runner.invoke(app, ["benchmark", "-c", str(path), "--report", str(tmp_path / "B.md")])
     assert result.exit_code == 2 and "seeds" in result.output
     result = runner.invoke(app, ["benchmark", "-c", str(path), "--suite", "table9"])
     assert result.exit_code == 2
+
+
+def test_table2_runs_on_seu_files_and_reports_beside_the_papers_numbers(tmp_path, cwru_dir):
+    from fixtures import write_seu_fixture
+
+    from syndiag.data.seu import SEU_CLASSES
+
+    rng = np.random.default_rng(0)
+    seu = tmp_path / "seu" / "gearset"
+    for fault in SEU_CLASSES:
+        for code in ("20_0", "30_2"):
+            write_seu_fixture(seu / f"{fault.name}_{code}.csv", 6000, rng)
+    seu_config = tmp_path / "seu.yaml"
+    seu_config.write_text(yaml.safe_dump({
+        "dataset": "seu", "data_root": str(tmp_path / "seu"), "cache_dir": str(tmp_path / "cache"),
+        "window": {"per_class": 6}, "spectrogram": {"image_size": 64, "n_scales": 32}}))
+    config = bench_config(tmp_path, cwru_dir)
+    raw = yaml.safe_load(config.read_text())
+    raw.update({"methods": ["Syn-Diag-Cloud", "log-spectrum-1NN"], "shots": [1], "table2_data": str(seu_config)})
+    config.write_text(yaml.safe_dump(raw))
+    report = tmp_path / "BENCHMARKS.md"
+    result = runner.invoke(app, ["benchmark", "-c", str(config), "--suite", "table2", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    records = read_results(tmp_path / "results" / "table2_seu_test.jsonl")
+    assert sorted((r["conditions"]["target"], r["method"]) for r in records) == [
+        ("20Hz-0V", "Syn-Diag-Cloud"), ("20Hz-0V", "log-spectrum-1NN"), ("30Hz-2V", "Syn-Diag-Cloud"), ("30Hz-2V", "log-spectrum-1NN")]
+    assert all(r["test_samples"] == 5 * 3 for r in records)
+    assert (tmp_path / "work" / "seu" / "seed0" / "pretrained" / "model.safetensors").is_file()
+    text = report.read_text()
+    assert "## Table 2: SEU gearbox 5-way" in text and "0.9167" in text
+    assert (tmp_path / "results" / "table2_20Hz-0V_accuracy_vs_k.png").is_file()
+
+    (seu / "Miss_30_2.csv").unlink()
+    result = runner.invoke(app, ["benchmark", "-c", str(config), "--suite", "table2", "--report", str(report), "--set", "seeds=[1]"])
+    assert result.exit_code == 2 and "Miss_30_2.csv" in result.output

@@ -421,10 +421,15 @@ def export_command(
               f"run it with: syndiag diagnose FILE --checkpoint {folder}")
 
 
+BENCHMARK_SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "updates": ["updates"], "resources": ["resources"],
+                    "all": ["table1", "table2", "table3", "updates", "resources"], "report": []}
+
+
 @app.command()
 def benchmark(
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML benchmark config (configs/benchmark/cpu.yaml)")] = Path("configs/benchmark/cpu.yaml"),
-    suite: Annotated[str, typer.Option(help="table1 | table3 | all | report (only regenerate BENCHMARKS.md)")] = "table1",
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML benchmark config (default: configs/benchmark/PROFILE.yaml)")] = None,
+    profile: Annotated[str, typer.Option(help="cpu | paper: picks configs/benchmark/PROFILE.yaml when --config is not given")] = "cpu",
+    suite: Annotated[str, typer.Option(help="table1 | table2 | table3 | updates | resources | all | report (only regenerate BENCHMARKS.md)")] = "table1",
     budget_minutes: Annotated[Optional[float], typer.Option(help="stop cleanly between cells after this many minutes")] = None,
     data_root: DataRootOpt = None,
     sets: SetOpt = None,
@@ -432,30 +437,107 @@ def benchmark(
 ) -> None:
     """Methods on identical splits, several seeds: one JSON line per finished cell (re-runs skip them), then BENCHMARKS.md."""
     setup_logging()
+    import time
+
     from syndiag.evaluation.benchmark import Benchmark, BenchmarkConfig
     from syndiag.evaluation.benchmark_report import write_report
 
-    suites = {"table1": ["table1"], "table3": ["table3"], "all": ["table1", "table3"], "report": []}
     try:
-        if suite not in suites:
-            raise ConfigError(f"--suite: unknown {suite!r}; choose from {', '.join(suites)}")
+        if suite not in BENCHMARK_SUITES:
+            raise ConfigError(f"--suite: unknown {suite!r}; choose from {', '.join(BENCHMARK_SUITES)}")
+        if config is None:
+            config = Path("configs/benchmark") / f"{profile}.yaml"
+            if profile not in ("cpu", "paper"):
+                raise ConfigError(f"--profile: unknown {profile!r}; choose cpu or paper (or give --config)")
         overrides = parse_overrides(sets)
         settings = BenchmarkConfig.from_yaml(config, {k: v for k, v in overrides.items() if not k.startswith("recipe.")})
         recipe_overrides = {k[len("recipe."):]: v for k, v in overrides.items() if k.startswith("recipe.")}
         if data_root is not None:
             recipe_overrides["data.data_root"] = str(data_root)
-        left = 0
-        if suites[suite]:
-            bench = Benchmark(settings, recipe_overrides)
-            for name in suites[suite]:
-                ran, left = bench.run(name, budget_minutes, progress=out.print)
-                out.print(f"{name}: {ran} cell(s) run, {left} left -> {bench.results_file(name)}")
-                if left:
-                    break
+        recipe_sets = [item[len("recipe."):] for item in sets or [] if item.startswith("recipe.")]
+        deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+        left, benches = 0, {}
+        for name in BENCHMARK_SUITES[suite]:
+            remaining = None if deadline is None else max((deadline - time.monotonic()) / 60, 1e-9)
+            dataset_key = "table2" if name == "table2" else "cwru"
+            try:
+                if dataset_key not in benches:
+                    benches[dataset_key] = Benchmark.for_suite(settings, name, recipe_overrides)
+            except SyndiagError as exc:
+                if suite == "all" and name == "table2":
+                    out.print(f"table2 skipped: {exc}")
+                    continue
+                raise
+            bench = benches[dataset_key]
+            if name == "updates":
+                ran, left = updates_suite(bench, settings.recipe, data_root, recipe_sets, remaining)
+            elif name == "resources":
+                ran, left = resources_suite(bench), 0
+            else:
+                ran, left = bench.run(name, remaining, progress=out.print)
+            target = bench.resources_file() if name == "resources" else bench.results_file(name)
+            out.print(f"{name}: {ran} {'measurement' if name == 'resources' else 'cell'}(s) run, {left} left -> {target}")
+            if left:
+                break
         path = write_report(settings.out_dir, report)
     except SyndiagError as exc:
         fail(exc)
     out.print(f"wrote {path}" + (f"; budget spent with {left} cell(s) left: run the same command again to go on" if left else ""))
+
+
+def updates_suite(bench, recipe: Path, data_root: Path | None, recipe_sets: list[str], budget_minutes: float | None) -> tuple[int, int]:
+    """Fig. 4 per seed: fine-tune the cloud from the seed's pretrained model, distil the edge, run the online updates.
+
+    A seed is done once its update record is in the results file; within a seed, finished stages are kept.
+    """
+    import time
+
+    from syndiag.evaluation.metrics import read_results
+
+    results = bench.results_file("updates")
+    done = {r["seed"] for r in read_results(results) if r["method"] == "Syn-Diag-online-update"} if results.is_file() else set()
+    pending = [seed for seed in bench.settings.seeds if seed not in done]
+    deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+    ran = 0
+    for seed in pending:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        folder = bench.collaboration_dir(seed)
+        stage_sets = [*recipe_sets, f"seed={seed}", f"output_dir={folder}", f"results_file={results}"]
+        if not (folder / "finetuned" / "model.safetensors").is_file():
+            finetune(config=recipe, checkpoint=bench.pretrained_checkpoint(seed), data_root=data_root, sets=stage_sets)
+            evaluate(config=recipe, data_root=data_root, sets=stage_sets)
+        if not (folder / "edge" / "model.safetensors").is_file():
+            distill(config=recipe, data_root=data_root, sets=stage_sets)
+        update(config=recipe, data_root=data_root, sets=stage_sets)
+        ran += 1
+    return ran, len(pending) - ran
+
+
+def resources_suite(bench) -> int:
+    """Fig. 5 on the first seed's cloud and edge models of the updates suite, in PyTorch and as ONNX exports."""
+    from syndiag.evaluation.provenance import provenance
+    from syndiag.evaluation.resources import compare, plot
+
+    folder = bench.collaboration_dir(bench.settings.seeds[0])
+    checkpoints = {"cloud": folder / "finetuned", "edge": folder / "edge"}
+    missing = [str(p) for p in checkpoints.values() if not (p / "model.safetensors").is_file()]
+    if missing:
+        raise SyndiagError(f"resources: no cloud/edge models at {', '.join(missing)}; run --suite updates first")
+    for kind in ("cloud", "edge"):
+        onnx = folder / f"{checkpoints[kind].name}-onnx"
+        if not (onnx / "model.onnx").is_file():
+            export_command(checkpoint=checkpoints[kind], output=onnx)
+        checkpoints[f"{kind}-onnx"] = onnx
+    with out.status(f"measuring cloud and edge, {bench.settings.resources_rounds} alternating round(s), one subprocess per model"):
+        report = {**provenance(), **compare(checkpoints, bench.settings.resources_repeats, bench.settings.resources_rounds)}
+    path = bench.resources_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(json.dumps(report, indent=2) + "\n")
+    staging.replace(path)
+    plot(report, path.with_suffix(".png"))
+    return len(checkpoints)
 
 
 head_app = typer.Typer(help="Edge -> cloud head packages: export, import (validated), history, rollback.", no_args_is_help=True)

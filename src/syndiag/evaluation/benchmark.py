@@ -1,4 +1,4 @@
-"""Benchmark harness for the paper's Tables 1 and 3 (§5.2-5.3): every method on identical splits, resumable cells, noise robustness."""
+"""Benchmark harness for the paper's Tables 1-3 (§5.2-5.3): every method on identical splits, resumable cells, noise robustness."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from safetensors.torch import load_file
 
 from syndiag.config import StrictModel
+from syndiag.data.config import DataConfig
 from syndiag.data.fewshot import FewShotTask, cross_condition_tasks, few_shot_task, pretraining_pool
 from syndiag.data.noise import noisy_subset
 from syndiag.data.prepare import PreparedDataset, prepare
@@ -52,16 +53,24 @@ class BenchmarkConfig(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     shots: list[int] = Field(default_factory=lambda: [1, 3, 5, 7], min_length=1)
     conditions: list[str] | None = Field(None, description="Table 1 conditions (default: every condition)")
+    table2_data: Path = Field(Path("configs/data/seu.yaml"), description="data config of Table 2 (SEU gearbox, same condition)")
     cross_shots: int = Field(5, ge=1, description="K of Table 3 (cross-condition)")
     methods: list[str] = Field(default_factory=lambda: list(METHODS), min_length=1)
     cross_methods: list[str] = Field(default_factory=lambda: ["Syn-Diag-Cloud", "log-spectrum-1NN", "envelope-SVM"])
+    method_shots: dict[str, list[int]] = Field(default_factory=dict, description="Table 1 shots of a method when not `shots` (e.g. ablations at K = 1, 5)")
     noise_snr_db: list[float] = Field(default_factory=lambda: [0.0, -4.0], description="test-time white noise columns")
+    noise_shots: list[int] | None = Field(None, description="Table 1 shots that get the noise columns (default: every K)")
+    cross_noise: bool = Field(False, description="also evaluate Table 3 cells under noise")
     image_baselines: dict[str, ImageBaselineConfig] = Field(
         default_factory=lambda: {name: ImageBaselineConfig(name=kind) for name, kind in IMAGE_BASELINES.items()}
     )
     baseline_training: BaselineTrainConfig = BaselineTrainConfig()
     out_dir: Path = Path("benchmarks/results")
-    work_dir: Path = Field(Path("runs/benchmark"), description="pretrained checkpoints, one folder per seed and backbone")
+    work_dir: Path = Field(Path("runs/benchmark"), description="pretrained checkpoints, one folder per dataset, seed and backbone")
+    resources_rounds: int = Field(3, ge=1, description="each model measured in a fresh process this many times (median)")
+    resources_repeats: int = Field(30, ge=1, description="batch-1 calls per measurement (median)")
+    collaboration_dir: str | None = Field(None, description="cloud -> edge -> updates runs of the updates suite, with {seed} "
+                                          "(default: WORK_DIR/DATASET/seed{seed}/collaboration)")
 
     @model_validator(mode="after")
     def _known_methods(self) -> "BenchmarkConfig":
@@ -69,6 +78,11 @@ class BenchmarkConfig(StrictModel):
             unknown = [m for m in getattr(self, field_name) if m not in METHODS]
             if unknown:
                 raise ValueError(f"{field_name}: unknown method(s) {unknown}; known: {list(METHODS)}")
+        if self.collaboration_dir is not None and "{seed}" not in self.collaboration_dir:
+            raise ValueError(f"collaboration_dir must contain {{seed}}, got {self.collaboration_dir!r}")
+        unknown = [m for m in self.method_shots if m not in METHODS]
+        if unknown:
+            raise ValueError(f"method_shots: unknown method(s) {unknown}; known: {list(METHODS)}")
         missing = [m for m in self.methods if m in IMAGE_BASELINES and m not in self.image_baselines]
         if missing:
             raise ValueError(f"image_baselines: no config for {missing}")
@@ -79,7 +93,7 @@ class BenchmarkConfig(StrictModel):
 class Cell:
     """One row of a results file: a method on one few-shot task with one seed."""
 
-    suite: Literal["table1", "table3"]
+    suite: Literal["table1", "table2", "table3"]
     method: str
     seed: int
     k: int
@@ -101,34 +115,57 @@ class Trained:
 class Benchmark:
     """Runs cells in order, appending one JSON line per finished cell; cells already in the results file are skipped."""
 
-    def __init__(self, settings: BenchmarkConfig, overrides: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: BenchmarkConfig, overrides: dict[str, str] | None = None, data: DataConfig | None = None) -> None:
         self.settings = settings
         self.recipe = RunConfig.from_yaml(settings.recipe, overrides or {})
+        if data is not None:
+            self.recipe = self.recipe.model_copy(update={"data": data})
         self.profile = settings.profile or self.recipe.profile
         self.dataset = prepare(self.recipe.data)
-        unknown = [c for c in settings.conditions or [] if c not in self.dataset.condition_names]
+        unknown = [c for c in settings.conditions or [] if c not in self.dataset.condition_names] if data is None else []
         if unknown:
             raise ConfigError(f"conditions: unknown {unknown}; this dataset has {self.dataset.condition_names}")
         self._noisy: dict[tuple, PreparedDataset] = {}
 
+    @classmethod
+    def for_suite(cls, settings: BenchmarkConfig, suite: str, overrides: dict[str, str] | None = None) -> "Benchmark":
+        """The harness on the suite's dataset: Table 2 swaps the recipe's data for ``table2_data`` (same data.* overrides)."""
+        if suite != "table2":
+            return cls(settings, overrides)
+        data_overrides = {k[len("data."):]: v for k, v in (overrides or {}).items() if k.startswith("data.")}
+        return cls(settings, overrides, DataConfig.from_yaml(settings.table2_data, data_overrides))
+
+    def seed_dir(self, seed: int) -> Path:
+        return self.settings.work_dir / self.recipe.data.dataset / f"seed{seed}"
+
+    def collaboration_dir(self, seed: int) -> Path:
+        if self.settings.collaboration_dir is None:
+            return self.seed_dir(seed) / "collaboration"
+        return Path(self.settings.collaboration_dir.format(seed=seed))
+
+    def resources_file(self) -> Path:
+        return self.settings.out_dir / f"resources_{self.recipe.data.dataset}_{self.profile}.json"
+
     def results_file(self, suite: str) -> Path:
-        return self.settings.out_dir / f"{suite}_{self.dataset.meta['dataset']}_{self.profile}.jsonl"
+        return self.settings.out_dir / f"{suite}_{self.recipe.data.dataset}_{self.profile}.jsonl"
 
     def cells(self, suite: str) -> Iterator[Cell]:
         s = self.settings
-        if suite == "table1":
-            for condition in s.conditions or self.dataset.condition_names:
+        if suite in ("table1", "table2"):
+            conditions = (s.conditions if suite == "table1" else None) or self.dataset.condition_names
+            for condition in conditions:
                 for seed in s.seeds:
                     for k in s.shots:
                         for method in s.methods:
-                            yield Cell("table1", method, seed, k, condition, condition)
+                            if k in s.method_shots.get(method, s.shots):
+                                yield Cell(suite, method, seed, k, condition, condition)
         elif suite == "table3":
             for seed in s.seeds:
                 for task in cross_condition_tasks(self.dataset, s.cross_shots, seed):
                     for method in s.cross_methods:
                         yield Cell("table3", method, seed, s.cross_shots, task.source[0], task.target)
         else:
-            raise ConfigError(f"suite: unknown {suite!r}; known: table1, table3")
+            raise ConfigError(f"suite: unknown {suite!r}; known: table1, table2, table3")
 
     def done(self, suite: str) -> set[tuple]:
         path = self.results_file(suite)
@@ -172,7 +209,7 @@ class Benchmark:
         truth = self.dataset.labels[task.test]
         report = classification_report(truth, predicted, self.dataset.class_names)
         noise = {}
-        for snr in self.settings.noise_snr_db:
+        for snr in self.settings.noise_snr_db if self.noise_applies(cell) else []:
             view = self.noisy(task, snr, cell.seed)
             noise[f"{snr:g}"] = float((trained.predict(view, np.arange(len(view))) == view.labels).mean())
         return {
@@ -192,6 +229,11 @@ class Benchmark:
             **trained.extra,
         }
 
+    def noise_applies(self, cell: Cell) -> bool:
+        if cell.suite == "table3":
+            return self.settings.cross_noise
+        return self.settings.noise_shots is None or cell.k in self.settings.noise_shots
+
     def train(self, method: str, task: FewShotTask, seed: int) -> Trained:
         if method in SYNDIAG_VARIANTS:
             return self.train_syndiag(SYNDIAG_VARIANTS[method], task, seed)
@@ -207,7 +249,7 @@ class Benchmark:
         from syndiag.training.pretrain import pretrain
 
         recipe = self.recipe_for(seed, edge_backbone)
-        folder = self.settings.work_dir / f"seed{seed}" / ("pretrained-edge-backbone" if edge_backbone else "pretrained")
+        folder = self.seed_dir(seed) / ("pretrained-edge-backbone" if edge_backbone else "pretrained")
         if not (folder / "model.safetensors").is_file():
             session = setup(recipe)
             result = pretrain(session.model, self.dataset, recipe)
@@ -270,7 +312,7 @@ class Benchmark:
         key = {"model": config.model_dump(mode="json"), "training": training.model_dump(mode="json"), "data": self.recipe.data.model_dump(mode="json"),
                "pool_shots": self.recipe.pretrain.shots}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-        cached = self.settings.work_dir / f"seed{seed}" / f"{config.name}-{digest}-pool.safetensors"
+        cached = self.seed_dir(seed) / f"{config.name}-{digest}-pool.safetensors"
         pretrain_seconds = 0.0
         if not cached.is_file():
             pool = pretraining_pool(self.dataset, seed, k=self.recipe.pretrain.shots)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from syndiag.evaluation.metrics import read_results, save_figure_png
-from syndiag.evaluation.paper_results import paper_result
+from syndiag.evaluation.paper_results import TABLE1_CWRU_SAME_CONDITION, TABLE2_SEU_SAME_CONDITION, PaperResult, paper_result
+from syndiag.evaluation.update_curves import write_update_curves
 
 PAPER_NAMES = {"ResNet-50": "Resnet50"}
 
@@ -59,7 +61,8 @@ def cell_text(s: dict) -> str:
     return f"{s['mean']:.4f} ± {s['std']:.4f} [{low:.3f}, {high:.3f}]"
 
 
-def table1_section(summary: dict[tuple, dict], figure_dir: Path, report_dir: Path) -> list[str]:
+def table1_section(summary: dict[tuple, dict], figure_dir: Path, report_dir: Path, suite: str = "table1",
+                   paper_table: list[PaperResult] = TABLE1_CWRU_SAME_CONDITION) -> list[str]:
     lines = []
     conditions = sorted({key[0] for key in summary})
     for condition in conditions:
@@ -70,7 +73,7 @@ def table1_section(summary: dict[tuple, dict], figure_dir: Path, report_dir: Pat
                   "|---|" + "---|" * (len(shots) + 1)]
         for method in methods:
             cells = [cell_text(summary[(condition, condition, k, method)]) if (condition, condition, k, method) in summary else "" for k in shots]
-            paper = [paper_result(PAPER_NAMES.get(method, method), condition, k) for k in shots]
+            paper = [paper_result(PAPER_NAMES.get(method, method), condition, k, paper_table) for k in shots]
             paper_text = ", ".join(f"{p.accuracy:.4f}" if p else "–" for p in paper)
             lines.append(f"| {method} | " + " | ".join(cells) + f" | {paper_text} |")
         noise_k = 5 if 5 in shots else shots[-1]
@@ -82,7 +85,7 @@ def table1_section(summary: dict[tuple, dict], figure_dir: Path, report_dir: Pat
                 s = summary.get((condition, condition, noise_k, method))
                 if s:
                     lines.append(f"| {method} | {s['mean']:.4f} | " + " | ".join(f"{s['noise'].get(snr, float('nan')):.4f}" for snr in levels) + " |")
-        png = plot_accuracy_vs_k(summary, condition, methods, shots, figure_dir / f"table1_{condition}_accuracy_vs_k.png")
+        png = plot_accuracy_vs_k(summary, condition, methods, shots, figure_dir / f"{suite}_{condition}_accuracy_vs_k.png")
         lines += ["", f"![accuracy vs K, {condition}]({os.path.relpath(png, report_dir)})", ""]
     return lines
 
@@ -94,6 +97,51 @@ def table3_section(summary: dict[tuple, dict]) -> list[str]:
     for source, target, k in pairs:
         cells = [cell_text(summary[(source, target, k, m)]) if (source, target, k, m) in summary else "" for m in methods]
         lines.append(f"| {source} → {target} | {k} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def updates_section(records: list[dict], stem: str, figure_dir: Path, report_dir: Path) -> list[str]:
+    """Fig. 4: per seed, the cloud and edge accuracy after distillation and the teacher/student curves over the update cycles."""
+    updates = sorted((r for r in records if r["method"] == "Syn-Diag-online-update"), key=lambda r: r["seed"])
+    evaluated = {(r["method"], r["seed"]): r["metrics"]["accuracy"] for r in records if r["method"] in ("Syn-Diag-Cloud", "Syn-Diag-Edge")}
+    lines = ["| seed | task | cloud | edge (distilled) | teacher: start → end | student: start → end | heads accepted | "
+             "median cos(∇S, ∇T) | median ‖∇S−∇T‖/‖∇T‖ |", "|---|---|---|---|---|---|---|---|---|"]
+    figures = []
+    for r in updates:
+        cycles = r["cycles"]
+        cloud, edge = evaluated.get(("Syn-Diag-Cloud", r["seed"])), evaluated.get(("Syn-Diag-Edge", r["seed"]))
+        cosines = [c["gradient_cosine"] for c in cycles if "gradient_cosine" in c]
+        lines.append(
+            f"| {r['seed']} | {r['conditions']['target']}, {r['k']}-shot | {cloud:.4f} | {edge:.4f} | "
+            f"{r['initial']['teacher_accuracy']:.4f} → {r['metrics']['teacher_accuracy']:.4f} | "
+            f"{r['initial']['student_accuracy']:.4f} → {r['metrics']['student_accuracy']:.4f} | {sum(c['accepted'] for c in cycles)}/{len(cycles)} | "
+            f"{np.median(cosines) if cosines else float('nan'):.3f} | {np.median([c['gradient_consistency'] for c in cycles]):.3f} |"
+            if cloud is not None and edge is not None else f"| {r['seed']} | incomplete record set | | | | | | | |")
+        png = write_update_curves(cycles, r["initial"], figure_dir / f"{stem}_seed{r['seed']}.png",
+                                  f"online updates, seed {r['seed']}, {r['conditions']['target']}, {r['k']}-shot")
+        figures.append(f"![update curves, seed {r['seed']}]({os.path.relpath(png, report_dir)})")
+    return [*lines, "", *figures]
+
+
+def resources_section(report: dict, png: Path, report_dir: Path) -> list[str]:
+    """Fig. 5: the models measured side by side in one run, and the edge/cloud ratios."""
+    columns = [("parameters_total", "parameters", "{:,.0f}"), ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
+               ("latency_ms_batch1_median", "latency, batch 1 (ms)", "{:.1f}"),
+               ("throughput_samples_per_s_batch32", "throughput, batch 32 (samples/s)", "{:.1f}"),
+               ("train_step_ms_batch4_median", "train step, batch 4 (ms)", "{:.0f}")]
+    lines = ["| model | " + " | ".join(label for _, label, _ in columns) + " |", "|---|" + "---|" * len(columns)]
+    for kind in ("cloud", "edge", "cloud-onnx", "edge-onnx"):
+        if kind in report:
+            lines.append(f"| {kind} | " + " | ".join(fmt.format(report[kind][key]) if key in report[kind] else "–" for key, _, fmt in columns) + " |")
+    ratios = report.get("edge_over_cloud", {})
+    lines += ["", f"Edge / cloud (PyTorch, median of {report.get('rounds', 1)} rounds): " + ", ".join(f"{k} {v}" for k, v in ratios.items())
+              + f"; targets {report.get('targets', {})}."]
+    for name in ("edge_onnx_over_cloud_onnx", "edge_onnx_over_cloud_torch"):
+        if name in report:
+            lines.append(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in report[name].items()) + ".")
+    lines.append("")
+    if png.is_file():
+        lines.append(f"![resources]({os.path.relpath(png, report_dir)})")
     return lines
 
 
@@ -120,31 +168,43 @@ def plot_accuracy_vs_k(summary: dict, condition: str, methods: list[str], shots:
 
 def provenance_lines(records: list[dict]) -> list[str]:
     commits = sorted({r.get("commit", r.get("git_commit", "?")) for r in records})
-    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in records if "machine" in r})
-    commands = sorted({r.get("command", "?") for r in records})
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" if "machine" in r else "not recorded" for r in records})
+    commands = sorted({r.get("command", "not recorded") for r in records})
     data = sorted({r.get("data", "?") for r in records})
     return [f"- machine: {'; '.join(machines)}", f"- commit(s): {', '.join(commits)}", f"- command(s): {'; '.join(f'`{c}`' for c in commands)}",
             f"- data: {'; '.join(data)}", f"- profile(s): {', '.join(sorted({r['profile'] for r in records}))}; runs: {len(records)}"]
 
 
 def write_report(results_dir: Path, out: Path) -> Path:
-    """Regenerate ``out`` (BENCHMARKS.md) from every ``table1_*.jsonl`` and ``table3_*.jsonl`` in ``results_dir``."""
+    """Regenerate ``out`` (BENCHMARKS.md) from the results files in ``results_dir``: tables, updates, resources."""
     lines = ["# Benchmarks", "", "Generated by `syndiag benchmark` from the results files in `benchmarks/results/`; do not edit by hand.",
              "Cells: mean ± std over seeds [95 % bootstrap interval, resampling seeds and test windows]. The same seed gives every",
              "method the same K-shot set and test set. Paper numbers: arXiv 2510.05733 (single runs).", ""]
-    titles = {("table1", "cwru"): "Table 1: CWRU 19-way, same condition", ("table1", "seu"): "Table 2: SEU gearbox, same condition",
-              ("table3", "cwru"): "Table 3: CWRU cross-condition"}
-    for suite in ("table1", "table3"):
+    titles = {"table1": "Table 1: CWRU 19-way, same condition", "table2": "Table 2: SEU gearbox 5-way, same condition",
+              "table3": "Table 3: CWRU cross-condition"}
+    for suite in ("table1", "table2", "table3"):
         for path in sorted(results_dir.glob(f"{suite}_*.jsonl")):
             records = read_results(path)
             if not records:
                 continue
-            dataset = records[0]["dataset"]
-            title = titles.get((suite, dataset), f"{suite}: {dataset}")
-            lines += [f"## {title} (`{path.name}`)", "", *provenance_lines(records), ""]
+            lines += [f"## {titles[suite]} (`{path.name}`)", "", *provenance_lines(records), ""]
             summary = summarise(records)
-            lines += table1_section(summary, results_dir, out.parent) if suite == "table1" else table3_section(summary)
+            if suite == "table3":
+                lines += table3_section(summary)
+            else:
+                paper = TABLE2_SEU_SAME_CONDITION if suite == "table2" else TABLE1_CWRU_SAME_CONDITION
+                lines += table1_section(summary, results_dir, out.parent, suite, paper)
             lines.append("")
+    for path in sorted(results_dir.glob("updates_*.jsonl")):
+        records = read_results(path)
+        if any(r["method"] == "Syn-Diag-online-update" for r in records):
+            lines += [f"## Fig. 4: online edge → cloud updates (`{path.name}`)", "", *provenance_lines(records), "",
+                      *updates_section(records, path.stem, results_dir, out.parent), ""]
+    for path in sorted(results_dir.glob("resources_*.json")):
+        report = json.loads(path.read_text())
+        lines += [f"## Fig. 5: resources, cloud vs edge (`{path.name}`)", "",
+                  f"- machine: {report['machine']['cpu']}, {report['machine']['cores']} cores; commit {report['commit']}; {report.get('utc', '')}",
+                  f"- command: `{report.get('command', '?')}`", "", *resources_section(report, path.with_suffix('.png'), out.parent), ""]
     staging = out.with_name(f".{out.name}.tmp")
     staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
     staging.replace(out)

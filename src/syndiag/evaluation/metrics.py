@@ -304,7 +304,9 @@ def run_record(
     git_commit: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The standard results-file record of one run; extra keyword fields are kept as they are."""
+    """The standard results-file record of one run, with the command and machine; extra keyword fields are kept as they are."""
+    from syndiag.evaluation.provenance import provenance
+
     for name, seconds in (("train_seconds", train_seconds), ("eval_seconds", eval_seconds)):
         if not math.isfinite(float(seconds)) or seconds < 0:
             raise ValueError(f"{name} must be a finite, non-negative number of seconds, got {seconds!r}")
@@ -322,5 +324,6 @@ def run_record(
         "train_seconds": float(train_seconds),
         "eval_seconds": float(eval_seconds),
         "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **{k: v for k, v in provenance().items() if k in ("command", "machine")},
         **extra,
     }

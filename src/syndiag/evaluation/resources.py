@@ -1,10 +1,8 @@
-"""Cloud vs edge resources in one run on this machine (paper §5.5, Fig. 5): parameters, peak memory, latency, throughput, training step.
+"""Fig. 5 (§5.5): cloud vs edge resources in one run on this machine: parameters, peak memory, latency, throughput, training step.
 
-    python benchmarks/bench_resources.py --cloud runs/cwru-cpu/finetuned --edge runs/cwru-cpu/edge
-
-Each model is measured in its own subprocess, which imports only what that model needs, so peak RSS is that
-model's alone; every model is measured --rounds times in alternating order and the median is kept. Writes
-benchmarks/results/resources.json and benchmarks/results/resources.png.
+Each model is measured in its own subprocess (``python -m syndiag.evaluation.resources --measure KIND --checkpoint DIR``),
+which imports only what that model needs, so peak RSS is that model's alone; every model is measured ``rounds`` times
+in alternating order and the median is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+KINDS = ("cloud", "edge", "cloud-onnx", "edge-onnx")
 
 
 def inference_timings(classify, images, repeats: int) -> dict:
@@ -50,7 +49,8 @@ def measure(kind: str, checkpoint: Path, repeats: int) -> dict:
     trainable_names = [n for n, p in model.named_parameters() if p.requires_grad and not n.startswith("teacher_parts.")]
     trainable = sum(p.numel() for n, p in model.named_parameters() if n in set(trainable_names))
     generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (32, 224, 224, 3), dtype=torch.uint8, generator=generator)
+    size = model.checkpoint_meta.get("data", {}).get("spectrogram", {}).get("image_size", 224)
+    images = torch.randint(0, 256, (32, size, size, 3), dtype=torch.uint8, generator=generator)
     model.eval()
     with torch.inference_mode():
         timings = inference_timings(model, images, repeats)
@@ -133,36 +133,23 @@ def plot(results: dict, path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cloud", type=Path)
-    parser.add_argument("--edge", type=Path)
-    parser.add_argument("--cloud-onnx", type=Path, help="ONNX export of --cloud (syndiag export)")
-    parser.add_argument("--edge-onnx", type=Path, help="ONNX export of --edge (syndiag export)")
-    parser.add_argument("--measure", choices=["cloud", "edge", "cloud-onnx", "edge-onnx"])
-    parser.add_argument("--checkpoint", type=Path)
-    parser.add_argument("--repeats", type=int, default=30, help="batch-1 calls per measurement (median)")
-    parser.add_argument("--rounds", type=int, default=3, help="each model is measured in a fresh process this many times, in alternating order")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/resources.json"))
-    args = parser.parse_args()
-    if args.measure:
-        how = measure_onnx if args.measure.endswith("-onnx") else measure
-        print(json.dumps(how(args.measure, args.checkpoint, args.repeats)))
-        return
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from machine import provenance
-
-    runs = [(k, c) for k, c in (("cloud", args.cloud), ("edge", args.edge), ("cloud-onnx", args.cloud_onnx), ("edge-onnx", args.edge_onnx)) if c is not None]
-    rounds: dict[str, list[dict]] = {kind: [] for kind, _ in runs}
-    for round_number in range(args.rounds):
+def compare(checkpoints: dict[str, Path], repeats: int = 30, rounds: int = 3) -> dict:
+    """Measure every model of ``checkpoints`` (kind -> folder; cloud and edge required) and the edge/cloud ratios."""
+    unknown = [kind for kind in checkpoints if kind not in KINDS]
+    if unknown or not {"cloud", "edge"} <= set(checkpoints):
+        raise ValueError(f"checkpoints: need cloud and edge, optionally cloud-onnx and edge-onnx; got {list(checkpoints)}")
+    runs = [(kind, checkpoints[kind]) for kind in KINDS if kind in checkpoints]
+    measured: dict[str, list[dict]] = {kind: [] for kind, _ in runs}
+    for round_number in range(rounds):
         for kind, checkpoint in runs if round_number % 2 == 0 else runs[::-1]:
-            done = subprocess.run([sys.executable, __file__, "--measure", kind, "--checkpoint", str(checkpoint), "--repeats", str(args.repeats)],
-                                  capture_output=True, text=True, check=True)
-            rounds[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    results = {kind: median_of_rounds(measured) for kind, measured in rounds.items()}
+            done = subprocess.run([sys.executable, "-m", "syndiag.evaluation.resources", "--measure", kind, "--checkpoint", str(checkpoint),
+                                   "--repeats", str(repeats)], capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"measuring {kind} ({checkpoint}) failed: {done.stderr.strip()[-2000:]}")
+            measured[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    results = {kind: median_of_rounds(values) for kind, values in measured.items()}
     cloud, edge = results["cloud"], results["edge"]
     report = {
-        **provenance(),
         **results,
         "edge_over_cloud": {
             "parameters_total": round(edge["parameters_total"] / cloud["parameters_total"], 3),
@@ -172,9 +159,9 @@ def main() -> None:
             "train_step": round(edge["train_step_ms_batch4_median"] / cloud["train_step_ms_batch4_median"], 3),
         },
         "targets": {"latency_batch1": "<= 0.5", "peak_rss": "<= 0.3"},
-        "rounds": args.rounds,
+        "rounds": rounds,
         "edge_over_cloud_latency_batch1_per_round": [
-            round(e["latency_ms_batch1_median"] / c["latency_ms_batch1_median"], 3) for c, e in zip(rounds["cloud"], rounds["edge"])
+            round(e["latency_ms_batch1_median"] / c["latency_ms_batch1_median"], 3) for c, e in zip(measured["cloud"], measured["edge"])
         ],
     }
     inference = ("peak_rss_mb", "latency_ms_batch1_median", "throughput_samples_per_s_batch32")
@@ -186,10 +173,17 @@ def main() -> None:
     for name, (a, b) in ratios.items():
         if a in results and b in results:
             report[name] = {key: round(results[a][key] / results[b][key], 3) for key in inference}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    plot(results, args.out.with_suffix(".png"))
-    print(json.dumps(report, indent=2))
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="measure one model in this process and print its JSON line")
+    parser.add_argument("--measure", choices=KINDS, required=True)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=30, help="batch-1 calls (median)")
+    args = parser.parse_args()
+    how = measure_onnx if args.measure.endswith("-onnx") else measure
+    print(json.dumps(how(args.measure, args.checkpoint, args.repeats)))
 
 
 if __name__ == "__main__":
