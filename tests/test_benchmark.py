@@ -152,6 +152,11 @@ def test_table2_runs_on_seu_files_and_reports_beside_the_papers_numbers(tmp_path
     text = report.read_text()
     assert "## Table 2: SEU gearbox 5-way" in text and "0.9167" in text
     assert (tmp_path / "results" / "table2_20Hz-0V_accuracy_vs_k.png").is_file()
+    for r in records:
+        assert len(r["class_names"]) == 5 and np.asarray(r["confusion"]).sum() == r["test_samples"]
+        assert np.trace(np.asarray(r["confusion"])) == round(r["metrics"]["accuracy"] * r["test_samples"])
+    assert (tmp_path / "results" / "table2_30Hz-2V_1shot_confusion_Syn-Diag-Cloud.png").read_bytes()[:4] == b"\x89PNG"
+    assert "table2_30Hz-2V_1shot_confusion_log-spectrum-1NN.png" in text
 
     (seu / "Miss_30_2.csv").unlink()
     result = runner.invoke(app, ["benchmark", "-c", str(config), "--suite", "table2", "--report", str(report), "--set", "seeds=[1]"])

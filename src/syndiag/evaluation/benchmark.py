@@ -224,6 +224,8 @@ class Benchmark:
             "suite": cell.suite,
             "accuracy_under_noise": noise,
             "correct": np.packbits(predicted == truth).tobytes().hex(),
+            "confusion": report.confusion,
+            "class_names": list(self.dataset.class_names),
             "test_samples": int(len(truth)),
             "data": self.dataset.meta["source"],
             **trained.extra,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from syndiag.evaluation.metrics import read_results, save_figure_png
+from syndiag.evaluation.metrics import classification_report, read_results, save_figure_png, write_confusion_png
 from syndiag.evaluation.paper_results import TABLE1_CWRU_SAME_CONDITION, TABLE2_SEU_SAME_CONDITION, PaperResult, paper_result
 from syndiag.evaluation.update_curves import write_update_curves
 
@@ -98,6 +98,28 @@ def table3_section(summary: dict[tuple, dict]) -> list[str]:
         cells = [cell_text(summary[(source, target, k, m)]) if (source, target, k, m) in summary else "" for m in methods]
         lines.append(f"| {source} → {target} | {k} | " + " | ".join(cells) + " |")
     return lines
+
+
+def confusion_figures(records: list[dict], suite: str, figure_dir: Path, report_dir: Path) -> list[str]:
+    """Per condition at the smallest K: the confusion matrix of Syn-Diag cloud and of the best other method, summed over seeds."""
+    stored = [r for r in records if "confusion" in r and r["conditions"]["source"][0] == r["conditions"]["target"]]
+    links = []
+    for condition in sorted({r["conditions"]["target"] for r in stored}):
+        here = [r for r in stored if r["conditions"]["target"] == condition]
+        k = min(r["k"] for r in here)
+        at_k = [r for r in here if r["k"] == k]
+        means = {m: np.mean([r["metrics"]["accuracy"] for r in at_k if r["method"] == m]) for m in {r["method"] for r in at_k}}
+        others = sorted((m for m in means if not m.startswith("Syn-Diag")), key=lambda m: -means[m])
+        for method in [m for m in ("Syn-Diag-Cloud",) if m in means] + others[:1]:
+            rows = [r for r in at_k if r["method"] == method]
+            counts = np.sum([np.asarray(r["confusion"]) for r in rows], axis=0)
+            truth, predicted = np.nonzero(counts)
+            repeats = counts[truth, predicted]
+            report = classification_report(np.repeat(truth, repeats), np.repeat(predicted, repeats), rows[0]["class_names"])
+            name = f"{suite}_{condition}_{k}shot_confusion_{method.replace(' ', '_').replace('/', '')}.png"
+            png = write_confusion_png(report, figure_dir / name, f"{method}, {condition}, {k}-shot, seeds {sorted(r['seed'] for r in rows)} summed")
+            links.append(f"![confusion, {method}, {condition}, {k}-shot]({os.path.relpath(png, report_dir)})")
+    return links
 
 
 def updates_section(records: list[dict], stem: str, figure_dir: Path, report_dir: Path) -> list[str]:
@@ -194,6 +216,7 @@ def write_report(results_dir: Path, out: Path) -> Path:
             else:
                 paper = TABLE2_SEU_SAME_CONDITION if suite == "table2" else TABLE1_CWRU_SAME_CONDITION
                 lines += table1_section(summary, results_dir, out.parent, suite, paper)
+                lines += confusion_figures(records, suite, results_dir, out.parent)
             lines.append("")
     for path in sorted(results_dir.glob("updates_*.jsonl")):
         records = read_results(path)
