@@ -201,6 +201,7 @@ class Benchmark:
         return self._noisy[key]
 
     def run_cell(self, cell: Cell) -> dict:
+        cell_started = time.perf_counter()
         task = self.task(cell)
         trained = self.train(cell.method, task, cell.seed)
         started = time.perf_counter()
@@ -222,6 +223,7 @@ class Benchmark:
                 train_seconds=round(trained.train_seconds, 2), eval_seconds=round(eval_seconds, 2),
             ),
             "suite": cell.suite,
+            "cell_seconds": round(time.perf_counter() - cell_started, 2),
             "accuracy_under_noise": noise,
             "correct": np.packbits(predicted == truth).tobytes().hex(),
             "confusion": report.confusion,

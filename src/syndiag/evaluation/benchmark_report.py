@@ -100,6 +100,21 @@ def table3_section(summary: dict[tuple, dict]) -> list[str]:
     return lines
 
 
+def compute_lines(records: list[dict]) -> list[str]:
+    """Machine time per condition: the cells (training and every test, noise included) and the one-time pretraining per seed."""
+    lines = []
+    for condition in sorted({r["conditions"]["target"] for r in records}):
+        here = [r for r in records if r["conditions"]["target"] == condition]
+        timed = [r for r in here if "cell_seconds" in r]
+        approximated = sum(r["train_seconds"] + r["eval_seconds"] for r in here if "cell_seconds" not in r)
+        pretraining = {(r["seed"], r.get("backbone")): r["pretrain_seconds"] for r in here if r.get("pretrain_seconds")}
+        total = sum(r["cell_seconds"] for r in timed) + approximated + sum(pretraining.values())
+        lines.append(f"- compute, {condition}: {len(here)} cells, {total / 60:.0f} min in all "
+                     f"({sum(pretraining.values()) / 60:.0f} min of it one-time pretraining per seed and backbone; "
+                     f"{len(here) - len(timed)} older cells recorded training and clean testing only)")
+    return lines
+
+
 def confusion_figures(records: list[dict], suite: str, figure_dir: Path, report_dir: Path) -> list[str]:
     """Per condition at the smallest K: the confusion matrix of Syn-Diag cloud and of the best other method, summed over seeds."""
     stored = [r for r in records if "confusion" in r and r["conditions"]["source"][0] == r["conditions"]["target"]]
@@ -209,7 +224,7 @@ def write_report(results_dir: Path, out: Path) -> Path:
             records = read_results(path)
             if not records:
                 continue
-            lines += [f"## {titles[suite]} (`{path.name}`)", "", *provenance_lines(records), ""]
+            lines += [f"## {titles[suite]} (`{path.name}`)", "", *provenance_lines(records), *compute_lines(records), ""]
             summary = summarise(records)
             if suite == "table3":
                 lines += table3_section(summary)
