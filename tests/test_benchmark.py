@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +122,18 @@ def test_bad_benchmark_configs_are_refused(tmp_path):
     assert result.exit_code == 2 and "seeds" in result.output
     result = runner.invoke(app, ["benchmark", "-c", str(path), "--suite", "table9"])
     assert result.exit_code == 2
+    result = runner.invoke(app, ["benchmark", "--profile", "gpu", "--report", str(tmp_path / "B.md")])
+    assert result.exit_code == 2 and "--profile" in result.output
+    with pytest.raises(ConfigError, match="collaboration_dir"):
+        BenchmarkConfig.from_dict({"collaboration_dir": "runs/collab"})
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_shipped_benchmark_profiles_are_valid(profile):
+    root = Path(__file__).resolve().parent.parent
+    settings = BenchmarkConfig.from_yaml(root / "configs" / "benchmark" / f"{profile}.yaml")
+    assert set(settings.cross_methods) <= set(settings.methods) and (root / settings.recipe).is_file()
+    assert all(set(shots) <= set(settings.shots) for shots in settings.method_shots.values())
 
 
 def test_table2_runs_on_seu_files_and_reports_beside_the_papers_numbers(tmp_path, cwru_dir):
