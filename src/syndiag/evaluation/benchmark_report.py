@@ -100,33 +100,36 @@ def table3_section(summary: dict[tuple, dict]) -> list[str]:
     return lines
 
 
-def compute_lines(records: list[dict]) -> list[str]:
-    """Machine time per condition: the cells (training and every test, noise included) and the one-time pretraining per seed."""
+def compute_lines(records: list[dict], per_condition: bool = True) -> list[str]:
+    """Machine time per condition (or for the whole file): the cells (training and every test, noise included) and the one-time pretraining."""
+    groups = {c: [r for r in records if r["conditions"]["target"] == c] for c in sorted({r["conditions"]["target"] for r in records})}
     lines = []
-    for condition in sorted({r["conditions"]["target"] for r in records}):
-        here = [r for r in records if r["conditions"]["target"] == condition]
+    for label, here in (groups.items() if per_condition else [("all pairs", records)]):
         timed = [r for r in here if "cell_seconds" in r]
         approximated = sum(r["train_seconds"] + r["eval_seconds"] for r in here if "cell_seconds" not in r)
         pretraining = {(r["seed"], r.get("backbone")): r["pretrain_seconds"] for r in here if r.get("pretrain_seconds")}
         total = sum(r["cell_seconds"] for r in timed) + approximated + sum(pretraining.values())
-        lines.append(f"- compute, {condition}: {len(here)} cells, {total / 60:.0f} min in all "
-                     f"({sum(pretraining.values()) / 60:.0f} min of it one-time pretraining per seed and backbone; "
+        lines.append(f"- compute, {label}: {len(here)} cells, {total / 60:.0f} min in all "
+                     f"({sum(pretraining.values()) / 60:.0f} min of it one-time pretraining per seed and backbone, shared between tables; "
                      f"{len(here) - len(timed)} older cells recorded training and clean testing only)")
     return lines
 
 
 def confusion_figures(records: list[dict], suite: str, figure_dir: Path, report_dir: Path) -> list[str]:
-    """Per condition at the smallest K: the confusion matrix of Syn-Diag cloud and of the best other method, summed over seeds."""
+    """Per condition at the smallest K: the confusion matrices of Syn-Diag cloud and of the best other method, summed over seeds (cells that store one)."""
     stored = [r for r in records if "confusion" in r and r["conditions"]["source"][0] == r["conditions"]["target"]]
     links = []
     for condition in sorted({r["conditions"]["target"] for r in stored}):
         here = [r for r in stored if r["conditions"]["target"] == condition]
         k = min(r["k"] for r in here)
         at_k = [r for r in here if r["k"] == k]
-        means = {m: np.mean([r["metrics"]["accuracy"] for r in at_k if r["method"] == m]) for m in {r["method"] for r in at_k}}
+        every = [r for r in records if r["conditions"]["source"][0] == r["conditions"]["target"] == condition and r["k"] == k]
+        means = {m: np.mean([r["metrics"]["accuracy"] for r in every if r["method"] == m]) for m in {r["method"] for r in every}}
         others = sorted((m for m in means if not m.startswith("Syn-Diag")), key=lambda m: -means[m])
         for method in [m for m in ("Syn-Diag-Cloud",) if m in means] + others[:1]:
             rows = [r for r in at_k if r["method"] == method]
+            if not rows:
+                continue
             counts = np.sum([np.asarray(r["confusion"]) for r in rows], axis=0)
             truth, predicted = np.nonzero(counts)
             repeats = counts[truth, predicted]
@@ -224,7 +227,7 @@ def write_report(results_dir: Path, out: Path) -> Path:
             records = read_results(path)
             if not records:
                 continue
-            lines += [f"## {titles[suite]} (`{path.name}`)", "", *provenance_lines(records), *compute_lines(records), ""]
+            lines += [f"## {titles[suite]} (`{path.name}`)", "", *provenance_lines(records), *compute_lines(records, suite != "table3"), ""]
             summary = summarise(records)
             if suite == "table3":
                 lines += table3_section(summary)
