@@ -459,7 +459,7 @@ def benchmark(
         left, benches = 0, {}
         for name in BENCHMARK_SUITES[suite]:
             remaining = None if deadline is None else max((deadline - time.monotonic()) / 60, 1e-9)
-            dataset_key = "table2" if name == "table2" else "cwru"
+            dataset_key = "table2" if name == "table2" else "recipe"
             try:
                 if dataset_key not in benches:
                     benches[dataset_key] = Benchmark.for_suite(settings, name, recipe_overrides)
