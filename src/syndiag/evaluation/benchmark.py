@@ -126,6 +126,7 @@ class Benchmark:
         if unknown:
             raise ConfigError(f"conditions: unknown {unknown}; this dataset has {self.dataset.condition_names}")
         self._noisy: dict[tuple, PreparedDataset] = {}
+        self._pretraining_seconds = 0.0
 
     @classmethod
     def for_suite(cls, settings: BenchmarkConfig, suite: str, overrides: dict[str, str] | None = None) -> "Benchmark":
@@ -202,6 +203,7 @@ class Benchmark:
 
     def run_cell(self, cell: Cell) -> dict:
         cell_started = time.perf_counter()
+        self._pretraining_seconds = 0.0
         task = self.task(cell)
         trained = self.train(cell.method, task, cell.seed)
         started = time.perf_counter()
@@ -224,6 +226,7 @@ class Benchmark:
             ),
             "suite": cell.suite,
             "cell_seconds": round(time.perf_counter() - cell_started, 2),
+            "pretraining_in_cell_seconds": round(self._pretraining_seconds, 2),
             "accuracy_under_noise": noise,
             "correct": np.packbits(predicted == truth).tobytes().hex(),
             "confusion": report.confusion,
@@ -257,6 +260,7 @@ class Benchmark:
         if not (folder / "model.safetensors").is_file():
             session = setup(recipe)
             result = pretrain(session.model, self.dataset, recipe)
+            self._pretraining_seconds += result.seconds
             session.model.save_pretrained(folder, extra={"stage": "pretrained", "seed": seed, "seconds": round(result.seconds, 1)})
         return folder
 
@@ -322,6 +326,7 @@ class Benchmark:
             pool = pretraining_pool(self.dataset, seed, k=self.recipe.pretrain.shots)
             pretrained = train_image_baseline(model, self.dataset, pool, np.empty(0, dtype=np.int64), training, seed)
             pretrain_seconds = pretrained.pretrain_seconds
+            self._pretraining_seconds += pretrain_seconds
             cached.parent.mkdir(parents=True, exist_ok=True)
             staging = cached.with_name(f".{cached.name}.tmp")
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(staging), metadata={"seconds": f"{pretrain_seconds:.3f}"})
