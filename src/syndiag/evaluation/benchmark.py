@@ -57,9 +57,9 @@ class BenchmarkConfig(StrictModel):
     cross_shots: int = Field(5, ge=1, description="K of Table 3 (cross-condition)")
     methods: list[str] = Field(default_factory=lambda: list(METHODS), min_length=1)
     cross_methods: list[str] = Field(default_factory=lambda: ["Syn-Diag-Cloud", "log-spectrum-1NN", "envelope-SVM"])
-    method_shots: dict[str, list[int]] = Field(default_factory=dict, description="Table 1 shots of a method when not `shots` (e.g. ablations at K = 1, 5)")
+    method_shots: dict[str, list[int]] = Field(default_factory=dict, description="same-condition shots of a method when not `shots` (e.g. ablations at K = 1, 5)")
     noise_snr_db: list[float] = Field(default_factory=lambda: [0.0, -4.0], description="test-time white noise columns")
-    noise_shots: list[int] | None = Field(None, description="Table 1 shots that get the noise columns (default: every K)")
+    noise_shots: list[int] | None = Field(None, description="same-condition (Tables 1, 2) shots that get the noise columns (default: every K)")
     cross_noise: bool = Field(False, description="also evaluate Table 3 cells under noise")
     image_baselines: dict[str, ImageBaselineConfig] = Field(
         default_factory=lambda: {name: ImageBaselineConfig(name=kind) for name, kind in IMAGE_BASELINES.items()}

@@ -305,7 +305,7 @@ def run_record(
     **extra: Any,
 ) -> dict[str, Any]:
     """The standard results-file record of one run, with the command and machine; extra keyword fields are kept as they are."""
-    from syndiag.evaluation.provenance import provenance
+    from syndiag.evaluation.provenance import command_line, machine
 
     for name, seconds in (("train_seconds", train_seconds), ("eval_seconds", eval_seconds)):
         if not math.isfinite(float(seconds)) or seconds < 0:
@@ -324,6 +324,7 @@ def run_record(
         "train_seconds": float(train_seconds),
         "eval_seconds": float(eval_seconds),
         "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **{k: v for k, v in provenance().items() if k in ("command", "machine")},
+        "command": command_line(),
+        "machine": machine(),
         **extra,
     }

@@ -21,10 +21,18 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def command_line() -> str:
+    return " ".join([Path(sys.executable).name, *sys.argv])
+
+
+def machine() -> dict:
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
 def provenance() -> dict:
     return {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "commit": current_commit(),
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from syndiag.errors import SyndiagError
+
 KINDS = ("cloud", "edge", "cloud-onnx", "edge-onnx")
 
 
@@ -111,11 +113,10 @@ def median_of_rounds(measured: list[dict]) -> dict:
     return merged
 
 
-def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def plot(results: dict, path: Path) -> Path:
     from matplotlib.figure import Figure
+
+    from syndiag.evaluation.metrics import save_figure_png
 
     metrics = [("parameters_total", "parameters (M)", 1e-6), ("peak_rss_mb", "peak RSS (MB)", 1.0),
                ("latency_ms_batch1_median", "latency, batch 1 (ms)", 1.0), ("throughput_samples_per_s_batch32", "throughput (samples/s)", 1.0),
@@ -130,14 +131,14 @@ def plot(results: dict, path: Path) -> None:
         for i, v in enumerate(values):
             ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    return save_figure_png(figure, path, dpi=110)
 
 
 def compare(checkpoints: dict[str, Path], repeats: int = 30, rounds: int = 3) -> dict:
     """Measure every model of ``checkpoints`` (kind -> folder; cloud and edge required) and the edge/cloud ratios."""
     unknown = [kind for kind in checkpoints if kind not in KINDS]
     if unknown or not {"cloud", "edge"} <= set(checkpoints):
-        raise ValueError(f"checkpoints: need cloud and edge, optionally cloud-onnx and edge-onnx; got {list(checkpoints)}")
+        raise SyndiagError(f"checkpoints: need cloud and edge, optionally cloud-onnx and edge-onnx; got {list(checkpoints)}")
     runs = [(kind, checkpoints[kind]) for kind in KINDS if kind in checkpoints]
     measured: dict[str, list[dict]] = {kind: [] for kind, _ in runs}
     for round_number in range(rounds):
@@ -145,7 +146,7 @@ def compare(checkpoints: dict[str, Path], repeats: int = 30, rounds: int = 3) ->
             done = subprocess.run([sys.executable, "-m", "syndiag.evaluation.resources", "--measure", kind, "--checkpoint", str(checkpoint),
                                    "--repeats", str(repeats)], capture_output=True, text=True)
             if done.returncode:
-                raise RuntimeError(f"measuring {kind} ({checkpoint}) failed: {done.stderr.strip()[-2000:]}")
+                raise SyndiagError(f"measuring {kind} ({checkpoint}) failed: {done.stderr.strip()[-2000:]}")
             measured[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
     results = {kind: median_of_rounds(values) for kind, values in measured.items()}
     cloud, edge = results["cloud"], results["edge"]
