@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from syndiag.cli import app
 from syndiag.errors import ConfigError
 from syndiag.evaluation.benchmark import BenchmarkConfig
-from syndiag.evaluation.benchmark_report import bootstrap_interval, correct_vector
+from syndiag.evaluation.benchmark_report import bootstrap_interval, correct_vector, margin_section, paired_difference
 from syndiag.evaluation.metrics import read_results
 
 from test_cli_models import recipe
@@ -107,6 +107,29 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_windows():
     large_low, large_high = bootstrap_interval(large, replicates=500)
     assert large_high - large_low < high - low
     assert correct_vector(small[0]).size == 50
+
+
+def test_paired_margin_separates_a_better_method_and_ties_an_identical_one():
+    rng = np.random.default_rng(1)
+
+    def cell(method, seed, correct):
+        return {"method": method, "seed": seed, "k": 1, "conditions": {"source": ["1730rpm"], "target": "1730rpm"},
+                "correct": np.packbits(correct).tobytes().hex(), "test_samples": correct.size}
+
+    reference, worse, same, other_split = [], [], [], []
+    for seed in range(3):
+        truth = rng.random(400) < 0.9
+        reference.append(cell("Syn-Diag-Cloud", seed, truth))
+        worse.append(cell("CNN", seed, truth & (rng.random(400) < 0.8)))
+        same.append(cell("prototypes", seed, truth.copy()))
+    other_split.append(cell("ViT", 7, truth))
+    better = paired_difference(worse, reference, replicates=500)
+    assert better["interval"][0] > 0 and better["seeds"] == [0, 1, 2]
+    assert paired_difference(same, reference, replicates=500) == {"mean": 0.0, "interval": (0.0, 0.0), "seeds": [0, 1, 2]}
+    assert paired_difference(other_split, reference) is None
+    lines = margin_section(reference + worse + same + other_split)
+    assert lines[-2] == "| above / tied / below | | 1 / 0 / 0 | 0 / 1 / 0 |"
+    assert "| CNN | prototypes |" in lines[2] and "ViT" not in lines[2]
 
 
 def test_bad_benchmark_configs_are_refused(tmp_path):

@@ -22,9 +22,8 @@ def correct_vector(record: dict) -> np.ndarray:
     return bits[: record["test_samples"]].astype(bool)
 
 
-def bootstrap_interval(records: list[dict], replicates: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95 % interval of the mean accuracy, resampling seeds and, within each, test windows (two-level bootstrap)."""
-    vectors = [correct_vector(r) for r in records]
+def two_level_bootstrap(vectors: list[np.ndarray], replicates: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the mean of per-seed vectors, resampling seeds and, within each, test windows."""
     rng = np.random.default_rng(seed)
     means = np.zeros(replicates)
     chosen = rng.integers(0, len(vectors), (replicates, len(vectors)))
@@ -36,11 +35,68 @@ def bootstrap_interval(records: list[dict], replicates: int = 2000, seed: int = 
     return float(low), float(high)
 
 
-def summarise(records: list[dict]) -> dict[tuple, dict]:
-    """(source, target, k, method) -> mean, std, interval, seeds, noise means, median train seconds."""
+def bootstrap_interval(records: list[dict], replicates: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the mean accuracy over a cell's seeds (two-level bootstrap)."""
+    return two_level_bootstrap([correct_vector(r) for r in records], replicates, seed)
+
+
+def cell_groups(records: list[dict]) -> dict[tuple, list[dict]]:
+    """(source, target, k, method) -> the records of that cell, one per seed."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["conditions"]["source"][0], r["conditions"]["target"], r["k"], r["method"])].append(r)
+    return groups
+
+
+def paired_difference(records: list[dict], reference: list[dict], replicates: int = 2000, seed: int = 0) -> dict | None:
+    """Mean of (reference − records) accuracy over the seeds both ran, with a 95 % paired bootstrap interval.
+
+    Pairing is what makes the margin meaningful: the same seed gives both methods the same K-shot set and the same
+    test windows, so seeds and then test windows are resampled jointly for the two methods.
+    """
+    by_seed = {r["seed"]: r for r in records}
+    pairs = [(ref, by_seed[ref["seed"]]) for ref in reference if ref["seed"] in by_seed and ref["test_samples"] == by_seed[ref["seed"]]["test_samples"]]
+    if not pairs:
+        return None
+    differences = [correct_vector(ref).astype(float) - correct_vector(other) for ref, other in pairs]
+    return {"mean": float(np.mean([d.mean() for d in differences])), "interval": two_level_bootstrap(differences, replicates, seed),
+            "seeds": sorted(ref["seed"] for ref, _ in pairs)}
+
+
+def margin_section(records: list[dict], reference_method: str = "Syn-Diag-Cloud") -> list[str]:
+    """Syn-Diag cloud minus every other method, cell by cell, paired on seeds and test windows: the ablations say what each part adds."""
+    groups = cell_groups(records)
+    cells = sorted({key[:3] for key in groups if key[3] == reference_method})
+    methods = sorted({key[3] for key in groups if key[:3] in cells and key[3] != reference_method})
+    differences = {(cell, method): paired_difference(groups.get((*cell, method), []), groups[(*cell, reference_method)])
+                   for cell in cells for method in methods}
+    methods = [m for m in methods if any(differences[(cell, m)] for cell in cells)]
+    if not methods:
+        return []
+    verdicts: dict[str, list[str]] = defaultdict(list)
+    rows = []
+    for source, target, k in cells:
+        texts = []
+        for method in methods:
+            d = differences[((source, target, k), method)]
+            if d is None:
+                texts.append("")
+                continue
+            low, high = d["interval"]
+            verdicts[method].append("above" if low > 0 else "below" if high < 0 else "tied")
+            texts.append(f"{d['mean']:+.4f} [{low:+.3f}, {high:+.3f}]")
+        label = f"{target}" if source == target else f"{source} → {target}"
+        rows.append(f"| {label} | {k} | " + " | ".join(texts) + " |")
+    counts = " | ".join(f"{verdicts[m].count('above')} / {verdicts[m].count('tied')} / {verdicts[m].count('below')}" for m in methods)
+    return [f"{reference_method} minus each method, paired on seeds and test windows: mean difference [95 % paired bootstrap interval]; "
+            f"positive means {reference_method} is better. Last row: cells where it is above / tied with (the interval holds 0) / below the method.", "",
+            "| condition | K | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods), *rows,
+            "| above / tied / below | | " + counts + " |", ""]
+
+
+def summarise(records: list[dict]) -> dict[tuple, dict]:
+    """(source, target, k, method) -> mean, std, interval, seeds, noise means, median train seconds."""
+    groups = cell_groups(records)
     summary = {}
     for key, rows in groups.items():
         accuracy = np.array([r["metrics"]["accuracy"] for r in rows])
@@ -250,6 +306,9 @@ def write_report(results_dir: Path, out: Path) -> Path:
                 paper = TABLE2_SEU_SAME_CONDITION if suite == "table2" else TABLE1_CWRU_SAME_CONDITION
                 lines += table1_section(summary, results_dir, out.parent, suite, paper)
                 lines += confusion_figures(records, suite, results_dir, out.parent)
+            margins = margin_section(records)
+            if margins:
+                lines += ["", f"### Margins: what Syn-Diag cloud adds over each method ({titles[suite].split(':')[0]})", "", *margins]
             lines.append("")
     for path in sorted(results_dir.glob("updates_*.jsonl")):
         records = read_results(path)
