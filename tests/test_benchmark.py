@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from syndiag.cli import app
 from syndiag.errors import ConfigError
 from syndiag.evaluation.benchmark import BenchmarkConfig
-from syndiag.evaluation.benchmark_report import bootstrap_interval, correct_vector, margin_section, paired_difference
+from syndiag.evaluation.benchmark_report import bootstrap_interval, cell_text, correct_vector, margin_section, paired_difference
 from syndiag.evaluation.metrics import read_results
 
 from test_cli_models import recipe
@@ -130,6 +130,13 @@ def test_paired_margin_separates_a_better_method_and_ties_an_identical_one():
     lines = margin_section(reference + worse + same + other_split)
     assert lines[-2] == "| above / tied / below | | 1 / 0 / 0 | 0 / 1 / 0 |"
     assert "| CNN | prototypes |" in lines[2] and "ViT" not in lines[2]
+
+
+def test_a_cell_with_fewer_seeds_than_the_table_names_them():
+    cell = {"mean": 0.9, "std": 0.01, "interval": (0.88, 0.92), "seeds": [0, 1]}
+    assert cell_text(cell, full_seeds=3) == "0.9000 ± 0.0100 (seeds 0, 1) [0.880, 0.920]"
+    assert cell_text(cell, full_seeds=2) == "0.9000 ± 0.0100 [0.880, 0.920]"
+    assert cell_text({**cell, "seeds": [2]}, full_seeds=3) == "0.9000 (seed 2 only) [0.880, 0.920]"
 
 
 def test_bad_benchmark_configs_are_refused(tmp_path):

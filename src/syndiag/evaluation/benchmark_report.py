@@ -112,15 +112,20 @@ def summarise(records: list[dict]) -> dict[tuple, dict]:
     return summary
 
 
-def cell_text(s: dict) -> str:
+def cell_text(s: dict, full_seeds: int = 1) -> str:
+    """mean ± std [interval]; a cell with fewer seeds than the table's fullest cell names the seeds it has."""
     low, high = s["interval"]
-    spread = f"± {s['std']:.4f}" if len(s["seeds"]) > 1 else f"(seed {s['seeds'][0]} only)"
+    if len(s["seeds"]) == 1:
+        spread = f"(seed {s['seeds'][0]} only)"
+    else:
+        spread = f"± {s['std']:.4f}" + (f" (seeds {', '.join(map(str, s['seeds']))})" if len(s["seeds"]) < full_seeds else "")
     return f"{s['mean']:.4f} {spread} [{low:.3f}, {high:.3f}]"
 
 
 def table1_section(summary: dict[tuple, dict], figure_dir: Path, report_dir: Path, suite: str = "table1",
                    paper_table: list[PaperResult] = TABLE1_CWRU_SAME_CONDITION) -> list[str]:
     lines = []
+    full_seeds = max(len(s["seeds"]) for s in summary.values())
     conditions = sorted({key[0] for key in summary})
     for condition in conditions:
         keys = [key for key in summary if key[0] == condition]
@@ -129,7 +134,7 @@ def table1_section(summary: dict[tuple, dict], figure_dir: Path, report_dir: Pat
         lines += [f"### {condition}", "", "| method | " + " | ".join(f"{k}-shot" for k in shots) + " | paper (" + ", ".join(f"{k}" for k in shots) + "-shot) |",
                   "|---|" + "---|" * (len(shots) + 1)]
         for method in methods:
-            cells = [cell_text(summary[(condition, condition, k, method)]) if (condition, condition, k, method) in summary else "" for k in shots]
+            cells = [cell_text(summary[(condition, condition, k, method)], full_seeds) if (condition, condition, k, method) in summary else "" for k in shots]
             paper = [paper_result(PAPER_NAMES.get(method, method), condition, k, paper_table) for k in shots]
             paper_text = ", ".join(f"{p.accuracy:.4f}" if p else "–" for p in paper)
             lines.append(f"| {method} | " + " | ".join(cells) + f" | {paper_text} |")
@@ -150,9 +155,10 @@ def table1_section(summary: dict[tuple, dict], figure_dir: Path, report_dir: Pat
 def table3_section(summary: dict[tuple, dict]) -> list[str]:
     methods = sorted({key[3] for key in summary})
     pairs = sorted({(key[0], key[1], key[2]) for key in summary})
+    full_seeds = max(len(s["seeds"]) for s in summary.values())
     lines = ["| source → target | K | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for source, target, k in pairs:
-        cells = [cell_text(summary[(source, target, k, m)]) if (source, target, k, m) in summary else "" for m in methods]
+        cells = [cell_text(summary[(source, target, k, m)], full_seeds) if (source, target, k, m) in summary else "" for m in methods]
         lines.append(f"| {source} → {target} | {k} | " + " | ".join(cells) + " |")
     complete = [p for p in pairs if all((*p, m) in summary for m in methods)]
     if complete:
