@@ -47,6 +47,13 @@ def test_pretrain_finetune_evaluate_diagnose(tmp_path, cwru_dir):
 
     result = runner.invoke(app, ["finetune", "--config", str(config)])
     assert result.exit_code == 0, result.output
+    assert "(38 windows)" in result.output
+    noisy = ["finetune", "--config", str(config), "--checkpoint", str(run / "pretrained"), "--set", f"output_dir={tmp_path / 'noisy'}"]
+    result = runner.invoke(app, [*noisy, "--set", "finetune.noise_snr_db=[-4, 10]"])
+    assert result.exit_code == 0, result.output
+    assert "(76 windows)" in result.output and (tmp_path / "noisy" / "finetuned" / "model.safetensors").is_file()
+    result = runner.invoke(app, [*noisy, "--set", "finetune.noise_snr_db=[10, -4]"])
+    assert result.exit_code == 2 and "noise_snr_db" in result.output
     meta = json.loads((run / "finetuned" / "config.json").read_text())
     assert meta["task"] == {"k": 2, "seed": 1, "source": "1730rpm", "target": "1730rpm"} and meta["channels"] == ["DE"]
 

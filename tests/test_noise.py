@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from syndiag.data.noise import add_white_noise, noisy_subset
+from syndiag.data.noise import add_white_noise, noise_augmented, noisy_subset
 from syndiag.data.prepare import prepare
 from syndiag.data.spectrogram import spectrogram_images
 from syndiag.data.windowing import TEST
@@ -39,3 +39,23 @@ def test_noisy_subset_is_reproducible_and_its_spectrograms_are_recomputed(tmp_pa
     np.testing.assert_array_equal(first.images, spectrogram_images(first.windows, spectrogram))
     assert not np.array_equal(first.images, np.asarray(dataset.images[test]))
     assert np.asarray(dataset.windows[test]).dtype == first.windows.dtype
+
+
+def test_noise_augmented_set_is_the_clean_support_then_one_noisy_copy_within_the_snr_range(tmp_path):
+    dataset = prepare(small_config(tmp_path, dataset="simulated"))
+    support = np.flatnonzero(dataset.split != TEST)[:10]
+    augmented = noise_augmented(dataset, support, (-4.0, 10.0), seed=1)
+    assert len(augmented) == 20
+    np.testing.assert_array_equal(augmented.labels, np.concatenate([dataset.labels[support]] * 2))
+    clean = np.asarray(dataset.windows[support])
+    np.testing.assert_array_equal(augmented.windows[:10], clean)
+    noise = augmented.windows[10:] - clean
+    snr = 10 * np.log10((clean**2).mean(-1) / (noise**2).mean(-1))
+    assert snr.min() > -4.0 - 1.0 and snr.max() < 10.0 + 1.0 and np.ptp(snr) > 2.0
+    np.testing.assert_array_equal(augmented.windows, noise_augmented(dataset, support, (-4.0, 10.0), seed=1).windows)
+    test_noise = noisy_subset(dataset, support, 0.0, seed=1).windows - clean
+    assert not np.allclose(noise, test_noise)
+    with pytest.raises(DataError, match="low <= high"):
+        noise_augmented(dataset, support, (10.0, -4.0), seed=1)
+    with pytest.raises(DataError, match="one SNR per window"):
+        add_white_noise(clean, np.zeros(3), np.random.default_rng(0))

@@ -310,7 +310,7 @@ def finetune(
         )
     except SyndiagError as exc:
         fail(exc)
-    out.print(f"fine-tuned on {task.name} ({len(task.train)} windows) in {result.seconds:.0f} s "
+    out.print(f"fine-tuned on {task.name} ({result.windows} windows) in {result.seconds:.0f} s "
               f"({result.seconds_per_step * 1e3:.0f} ms/step); loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}\ncheckpoint {folder}")
 
 

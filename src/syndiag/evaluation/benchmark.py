@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from syndiag.config import StrictModel
 from syndiag.data.config import DataConfig
 from syndiag.data.fewshot import FewShotTask, cross_condition_tasks, few_shot_task, pretraining_pool
-from syndiag.data.noise import noisy_subset
+from syndiag.data.noise import noise_augmented, noisy_subset
 from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.errors import ConfigError
 from syndiag.evaluation.metrics import append_result, classification_report, read_results, run_record
@@ -43,6 +43,12 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
 METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES)
+NOISE_TRAINED = " +noise"
+
+
+def base_method(method: str) -> str:
+    """The method a name stands for: "CNN +noise" is the CNN trained on its support set plus noisy copies of it."""
+    return method.removesuffix(NOISE_TRAINED)
 
 
 class BenchmarkConfig(StrictModel):
@@ -61,6 +67,9 @@ class BenchmarkConfig(StrictModel):
     noise_snr_db: list[float] = Field(default_factory=lambda: [0.0, -4.0], description="test-time white noise columns")
     noise_shots: list[int] | None = Field(None, description="same-condition (Tables 1, 2) shots that get the noise columns (default: every K)")
     cross_noise: bool = Field(False, description="also evaluate Table 3 cells under noise")
+    train_noise_snr_db: tuple[float, float] = Field(
+        (-4.0, 10.0), description="methods named 'METHOD +noise': trained on the support set plus one noisy copy of each window, "
+        "at an SNR drawn uniformly from this range (dB)")
     image_baselines: dict[str, ImageBaselineConfig] = Field(
         default_factory=lambda: {name: ImageBaselineConfig(name=kind) for name, kind in IMAGE_BASELINES.items()}
     )
@@ -75,17 +84,20 @@ class BenchmarkConfig(StrictModel):
     @model_validator(mode="after")
     def _known_methods(self) -> "BenchmarkConfig":
         for field_name in ("methods", "cross_methods"):
-            unknown = [m for m in getattr(self, field_name) if m not in METHODS]
+            unknown = [m for m in getattr(self, field_name) if base_method(m) not in METHODS]
             if unknown:
                 raise ValueError(f"{field_name}: unknown method(s) {unknown}; known: {list(METHODS)}")
         if self.collaboration_dir is not None and "{seed}" not in self.collaboration_dir:
             raise ValueError(f"collaboration_dir must contain {{seed}}, got {self.collaboration_dir!r}")
-        unknown = [m for m in self.method_shots if m not in METHODS]
+        unknown = [m for m in self.method_shots if base_method(m) not in METHODS]
         if unknown:
             raise ValueError(f"method_shots: unknown method(s) {unknown}; known: {list(METHODS)}")
-        missing = [m for m in self.methods if m in IMAGE_BASELINES and m not in self.image_baselines]
+        missing = sorted({base_method(m) for m in self.methods} & set(IMAGE_BASELINES) - set(self.image_baselines))
         if missing:
             raise ValueError(f"image_baselines: no config for {missing}")
+        low, high = self.train_noise_snr_db
+        if low > high:
+            raise ValueError(f"train_noise_snr_db: low {low} dB above high {high} dB")
         return self
 
 
@@ -242,13 +254,22 @@ class Benchmark:
         return self.settings.noise_shots is None or cell.k in self.settings.noise_shots
 
     def train(self, method: str, task: FewShotTask, seed: int) -> Trained:
+        """Train ``method`` on the task's support set (with its noisy copies for a "+noise" method); pretraining stays clean."""
+        dataset = self.dataset
+        if method != base_method(method):
+            method = base_method(method)
+            dataset = noise_augmented(self.dataset, task.train, self.settings.train_noise_snr_db, seed)
+            task = replace(task, train=np.arange(len(dataset)))
         if method in SYNDIAG_VARIANTS:
-            return self.train_syndiag(SYNDIAG_VARIANTS[method], task, seed)
-        if method == "prototypes":
-            return self.train_prototypes(task, seed)
-        if method in IMAGE_BASELINES:
-            return self.train_image_baseline(method, task, seed)
-        return self.train_window_baseline(method, task)
+            trained = self.train_syndiag(SYNDIAG_VARIANTS[method], dataset, task, seed)
+        elif method == "prototypes":
+            trained = self.train_prototypes(dataset, task, seed)
+        elif method in IMAGE_BASELINES:
+            trained = self.train_image_baseline(method, dataset, task, seed)
+        else:
+            trained = self.train_window_baseline(method, dataset, task)
+        trained.extra["train_windows"] = int(len(task.train))
+        return trained
 
     def pretrained_checkpoint(self, seed: int, edge_backbone: bool = False) -> Path:
         """The alignment-pretrained cloud model of ``seed`` (its 7-shot pool depends on the seed), trained once."""
@@ -271,7 +292,7 @@ class Benchmark:
             recipe = recipe.model_copy(update={"model": model})
         return recipe
 
-    def train_syndiag(self, variant: dict, task: FewShotTask, seed: int) -> Trained:
+    def train_syndiag(self, variant: dict, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
         from syndiag.evaluation.predict import predict
         from syndiag.models.backbones import load_backbone
         from syndiag.models.cloud import SynDiagCloud
@@ -294,23 +315,23 @@ class Benchmark:
             if variant.get("pretrained", True):
                 aligned = {k: v for k, v in load_file(str(checkpoint / "model.safetensors")).items() if k.startswith("extractor.") or k == "logit_scale"}
                 model.load_state_dict(aligned, strict=False)
-        result = finetune(model, self.dataset, task, recipe.finetune, seed)
+        result = finetune(model, dataset, task, recipe.finetune, seed)
         batch = recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict(model, dataset, indices, batch)[1], result.seconds,
                        {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "seconds_per_train_step": round(result.seconds_per_step, 4)})
 
-    def train_prototypes(self, task: FewShotTask, seed: int) -> Trained:
+    def train_prototypes(self, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
         from syndiag.models.cloud import SynDiagCloud
 
         started = time.perf_counter()
         extractor = SynDiagCloud.from_pretrained(self.pretrained_checkpoint(seed)).extractor
         prototypes = VisualPrototypes(extractor).eval()
-        prototypes.fit(self.dataset.rgb(task.train), self.dataset.labels[task.train], n_classes=len(self.dataset.class_names))
+        prototypes.fit(dataset.rgb(task.train), dataset.labels[task.train], n_classes=len(dataset.class_names))
         batch = self.recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict_images(prototypes, dataset, indices, batch), time.perf_counter() - started,
                        {"backbone": "aligned extractor"})
 
-    def train_image_baseline(self, method: str, task: FewShotTask, seed: int) -> Trained:
+    def train_image_baseline(self, method: str, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
         """Pool pretraining (independent of K, trained once per seed and kept), then fine-tuning on the K-shot set."""
         from safetensors.torch import save_file
 
@@ -337,17 +358,17 @@ class Benchmark:
             with safe_open(str(cached), "pt") as handle:
                 pretrain_seconds = float((handle.metadata() or {}).get("seconds", 0.0))
         model.load_state_dict(load_file(str(cached)))
-        result = train_image_baseline(model, self.dataset, np.empty(0, dtype=np.int64), task.train, training, seed)
+        result = train_image_baseline(model, dataset, np.empty(0, dtype=np.int64), task.train, training, seed)
         batch = training.eval_batch_size
         return Trained(lambda dataset, indices: predict_images(model, dataset, indices, batch), result.finetune_seconds,
                        {"backbone": config.name, "pretrain_seconds": round(pretrain_seconds, 3), "parameters": sum(p.numel() for p in model.parameters())})
 
-    def train_window_baseline(self, method: str, task: FewShotTask) -> Trained:
+    def train_window_baseline(self, method: str, dataset: PreparedDataset, task: FewShotTask) -> Trained:
         started = time.perf_counter()
         if method == "log-spectrum-1NN":
             classifier = LogSpectrumNearestNeighbour()
         else:
-            classifier = EnvelopeSpectrumClassifier("knn" if method == "envelope-kNN" else "svm", fs=self.dataset.fs)
-        classifier.fit(np.asarray(self.dataset.windows[task.train]), self.dataset.labels[task.train])
+            classifier = EnvelopeSpectrumClassifier("knn" if method == "envelope-kNN" else "svm", fs=dataset.fs)
+        classifier.fit(np.asarray(dataset.windows[task.train]), dataset.labels[task.train])
         return Trained(lambda dataset, indices: classifier.predict(np.asarray(dataset.windows[indices])), time.perf_counter() - started,
                        {"backbone": "none"})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from syndiag.data.fewshot import FewShotTask
+from syndiag.data.noise import noise_augmented
 from syndiag.data.prepare import PreparedDataset
 from syndiag.models.cloud import SynDiagCloud
 from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
@@ -24,6 +25,7 @@ class FinetuneResult:
     seconds: float
     steps: int
     losses: list[float] = field(default_factory=list)
+    windows: int = 0
 
     @property
     def seconds_per_step(self) -> float:
@@ -62,6 +64,9 @@ def finetune(
     model: SynDiagCloud, dataset: PreparedDataset, task: FewShotTask, stage: FinetuneConfig, seed: int, progress: Progress | None = None
 ) -> FinetuneResult:
     """Jointly train extractor, fusion, prompts, LoRA and head (every parameter not frozen) on the K-shot set."""
+    if stage.noise_snr_db is not None:
+        dataset = noise_augmented(dataset, task.train, stage.noise_snr_db, seed)
+        task = replace(task, train=np.arange(len(dataset)))
     generator = seed_everything(seed)
     if stage.head_init == "prototypes":
         imprint_head(model, dataset, task.train)
@@ -71,7 +76,7 @@ def finetune(
     def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
         return F.cross_entropy(model(image_batch(dataset, batch, shift)), labels_all[batch])
 
-    result = FinetuneResult(seconds=0.0, steps=0)
+    result = FinetuneResult(seconds=0.0, steps=0, windows=len(task.train))
     started = time.perf_counter()
     model.train()
     result.losses, result.steps = train_epochs(
