@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from syndiag.cli import app
 from syndiag.errors import ConfigError
 from syndiag.evaluation.benchmark import BenchmarkConfig
-from syndiag.evaluation.benchmark_report import bootstrap_interval, cell_text, correct_vector, margin_section, paired_difference
+from syndiag.evaluation.benchmark_report import bootstrap_interval, cell_text, correct_vector, margin_section, paired_difference, provenance_lines
 from syndiag.evaluation.metrics import read_results
 
 from test_cli_models import recipe
@@ -213,3 +213,12 @@ def test_table2_runs_on_seu_files_and_reports_beside_the_papers_numbers(tmp_path
     (seu / "Miss_30_2.csv").unlink()
     result = runner.invoke(app, ["benchmark", "-c", str(config), "--suite", "table2", "--report", str(report), "--set", "seeds=[1]"])
     assert result.exit_code == 2 and "Miss_30_2.csv" in result.output
+
+
+def test_provenance_names_each_commit_short_with_its_runs_and_keeps_the_dirty_mark():
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    records = [{"commit": c, "machine": {"cpu": "AMD EPYC", "cores": 2}, "command": "syndiag benchmark", "data": "cwru", "profile": "cpu"}
+               for c in (sha, sha, sha + "+dirty")]
+    lines = provenance_lines(records)
+    assert "- commit(s), runs each: 0123456789 (2), 0123456789+dirty (1)" in lines
+    assert "- machine: AMD EPYC, 2 cores" in lines and lines[-1] == "- profile(s): cpu; runs: 3"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -283,12 +283,18 @@ def plot_accuracy_vs_k(summary: dict, condition: str, methods: list[str], shots:
     return save_figure_png(figure, path)
 
 
+def short_commit(commit: str) -> str:
+    """A 40-hex commit as its 10-character prefix, keeping the "+dirty" mark of a run from a tree with uncommitted changes."""
+    sha, dirty, mark = commit.partition("+")
+    return sha[:10] + dirty + mark
+
+
 def provenance_lines(records: list[dict]) -> list[str]:
-    commits = sorted({r.get("commit", r.get("git_commit", "?")) for r in records})
+    commits = Counter(short_commit(r.get("commit", r.get("git_commit", "?"))) for r in records)
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" if "machine" in r else "not recorded" for r in records})
     commands = sorted({r.get("command", "not recorded") for r in records})
     data = sorted({r.get("data", "?") for r in records})
-    return [f"- machine: {'; '.join(machines)}", f"- commit(s): {', '.join(commits)}", f"- command(s): {'; '.join(f'`{c}`' for c in commands)}",
+    return [f"- machine: {'; '.join(machines)}", f"- commit(s), runs each: {', '.join(f'{c} ({n})' for c, n in sorted(commits.items()))}", f"- command(s): {'; '.join(f'`{c}`' for c in commands)}",
             f"- data: {'; '.join(data)}", f"- profile(s): {', '.join(sorted({r['profile'] for r in records}))}; runs: {len(records)}"]
 
 
