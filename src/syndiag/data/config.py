@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from syndiag.config import StrictModel
 
 DATA_ROOT_ENV = "SYNDIAG_DATA"
 CACHE_ENV = "SYNDIAG_CACHE"
+
+
+def _ordered_snr_range(value: tuple[float, float]) -> tuple[float, float]:
+    if value[0] > value[1]:
+        raise ValueError(f"low {value[0]:g} dB above high {value[1]:g} dB")
+    return value
+
+
+SnrRange = Annotated[tuple[float, float], AfterValidator(_ordered_snr_range)]
+"""An SNR interval in dB, low end first, from which noisy training copies draw their SNR uniformly."""
 
 
 class WindowConfig(StrictModel):

@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from syndiag.config import StrictModel
-from syndiag.data.config import DataConfig
+from syndiag.data.config import DataConfig, SnrRange
 from syndiag.models.config import CloudConfig
 from syndiag.models.edge import EdgeConfig
 from syndiag.training.distill import DistillConfig
@@ -53,14 +53,8 @@ class FinetuneConfig(StrictModel):
     head_init: Literal["random", "prototypes"] = Field("random", description="prototypes: start the head at the K-shot class means (not in the paper)")
     extractor_lr_scale: float = Field(1.0, gt=0, description="learning rate of the pretrained extractor relative to lr (not in the paper)")
     time_shift: bool = Field(False, description="roll each image along time by a random offset (not in the paper)")
-    noise_snr_db: tuple[float, float] | None = Field(
+    noise_snr_db: SnrRange | None = Field(
         None, description="also train on one noisy copy of each K-shot window, SNR drawn uniformly from this range in dB (not in the paper)")
-
-    @model_validator(mode="after")
-    def _ordered_noise_range(self) -> "FinetuneConfig":
-        if self.noise_snr_db is not None and self.noise_snr_db[0] > self.noise_snr_db[1]:
-            raise ValueError(f"noise_snr_db: low {self.noise_snr_db[0]} dB above high {self.noise_snr_db[1]} dB")
-        return self
 
     def epochs_for(self, n_items: int) -> int:
         return epochs_with_min_steps(self.epochs, self.min_steps, n_items, self.batch_size)
