@@ -9,7 +9,9 @@ from typer.testing import CliRunner
 from syndiag.cli import app
 from syndiag.errors import ConfigError
 from syndiag.evaluation.benchmark import BenchmarkConfig
-from syndiag.evaluation.benchmark_report import bootstrap_interval, cell_text, correct_vector, margin_section, paired_difference, provenance_lines
+from syndiag.evaluation.benchmark_report import (
+    bootstrap_interval, cell_text, compute_lines, correct_vector, margin_section, paired_difference, provenance_lines,
+)
 from syndiag.evaluation.metrics import read_results
 
 from test_cli_models import recipe
@@ -139,6 +141,23 @@ def test_a_cell_with_fewer_seeds_than_the_table_names_them():
     assert cell_text(cell, full_seeds=3) == "0.9000 ± 0.0100 (seeds 0, 1) [0.880, 0.920]"
     assert cell_text(cell, full_seeds=2) == "0.9000 ± 0.0100 [0.880, 0.920]"
     assert cell_text({**cell, "seeds": [2]}, full_seeds=3) == "0.9000 (seed 2 only) [0.880, 0.920]"
+
+
+def test_compute_counts_shared_pretraining_once_and_splits_cells_by_method():
+    def cell(target, method, seed, seconds, pretraining=0.0):
+        return {"conditions": {"source": [target], "target": target}, "method": method, "seed": seed, "train_seconds": 1.0,
+                "eval_seconds": 1.0, "cell_seconds": seconds + pretraining, "pretraining_in_cell_seconds": pretraining,
+                "pretrain_seconds": 600.0}
+    records = [cell("1730rpm", "Syn-Diag-Cloud", 0, 120, pretraining=600), cell("1730rpm", "CNN", 0, 60),
+               cell("1797rpm", "Syn-Diag-Cloud", 0, 180), cell("1797rpm", "CNN", 0, 60), cell("1797rpm", "log-spectrum-1NN", 0, 4)]
+    lines = compute_lines(records)
+    assert lines[0].startswith("- compute, 1730rpm: 2 cells, 13 min in all (10 min of it")
+    assert lines[1] == "  - cells by method, pretraining left out: Syn-Diag-Cloud 2 min, CNN 1 min"
+    assert lines[2].startswith("- compute, 1797rpm: 3 cells, 14 min")
+    assert lines[3].endswith("CNN 1 min, log-spectrum-1NN 4 s")
+    assert lines[4].startswith("- compute, all conditions: 5 cells, 17 min in all (10 min of it")
+    assert lines[5] == "  - cells by method, pretraining left out: Syn-Diag-Cloud 5 min, CNN 2 min, log-spectrum-1NN 4 s"
+    assert compute_lines(records, per_condition=False)[0].startswith("- compute, all pairs: 5 cells, 17 min")
 
 
 def test_bad_benchmark_configs_are_refused(tmp_path):

@@ -177,18 +177,33 @@ def pretraining_inside(record: dict) -> float:
     return pretraining if record["cell_seconds"] >= pretraining + record["train_seconds"] + record["eval_seconds"] else 0.0
 
 
+def cell_seconds(record: dict) -> float:
+    """A cell's own machine time, its share of one-time pretraining left out (older cells: training and clean testing)."""
+    if "cell_seconds" not in record:
+        return record["train_seconds"] + record["eval_seconds"]
+    return record["cell_seconds"] - pretraining_inside(record)
+
+
 def compute_lines(records: list[dict], per_condition: bool = True) -> list[str]:
     """Machine time per condition (or for the whole file): the cells (training and every test, noise included) and the one-time pretraining."""
     groups = {c: [r for r in records if r["conditions"]["target"] == c] for c in sorted({r["conditions"]["target"] for r in records})}
+    if not per_condition:
+        groups = {"all pairs": records}
+    elif len(groups) > 1:
+        groups["all conditions"] = records
     lines = []
-    for label, here in (groups.items() if per_condition else [("all pairs", records)]):
-        timed = [r for r in here if "cell_seconds" in r]
-        approximated = sum(r["train_seconds"] + r["eval_seconds"] for r in here if "cell_seconds" not in r)
+    for label, here in groups.items():
         pretraining = {(r["seed"], r.get("backbone")): r["pretrain_seconds"] for r in here if r.get("pretrain_seconds")}
-        total = sum(r["cell_seconds"] - pretraining_inside(r) for r in timed) + approximated + sum(pretraining.values())
+        total = sum(cell_seconds(r) for r in here) + sum(pretraining.values())
+        untimed = sum("cell_seconds" not in r for r in here)
         lines.append(f"- compute, {label}: {len(here)} cells, {total / 60:.0f} min in all "
-                     f"({sum(pretraining.values()) / 60:.0f} min of it one-time pretraining per seed and backbone, shared between tables; "
-                     f"{len(here) - len(timed)} older cells recorded training and clean testing only)")
+                     f"({sum(pretraining.values()) / 60:.0f} min of it one-time pretraining per seed and backbone, counted once, shared between tables; "
+                     f"{untimed} older cells recorded training and clean testing only)")
+        by_method: dict[str, float] = {}
+        for r in here:
+            by_method[r["method"]] = by_method.get(r["method"], 0.0) + cell_seconds(r)
+        lines.append("  - cells by method, pretraining left out: "
+                     + ", ".join(f"{m} {sec / 60:.0f} min" if sec >= 60 else f"{m} {sec:.0f} s" for m, sec in sorted(by_method.items(), key=lambda item: -item[1])))
     return lines
 
 
