@@ -18,7 +18,7 @@ from test_cli_models import recipe
 from tiny import save_tiny_backbone
 
 runner = CliRunner()
-METHODS = ["Syn-Diag-Cloud", "Syn-Diag w/o LoRA", "prototypes", "prototypes +noise", "CNN", "log-spectrum-1NN", "envelope-SVM"]
+METHODS = ["Syn-Diag-Cloud", "Syn-Diag-Cloud 2x steps", "Syn-Diag w/o LoRA", "prototypes", "prototypes +noise", "CNN", "log-spectrum-1NN", "envelope-SVM"]
 
 
 def bench_config(tmp_path, cwru_dir):
@@ -36,7 +36,7 @@ def bench_config(tmp_path, cwru_dir):
     config = {
         "recipe": str(run_recipe), "seeds": [0], "shots": [1, 2], "conditions": ["1730rpm"], "methods": METHODS,
         "cross_shots": 1, "cross_methods": ["log-spectrum-1NN"], "noise_snr_db": [0.0],
-        "noise_shots": [2], "method_shots": {"Syn-Diag w/o LoRA": [1], "prototypes +noise": [2]},
+        "noise_shots": [2], "method_shots": {"Syn-Diag w/o LoRA": [1], "Syn-Diag-Cloud 2x steps": [1], "prototypes +noise": [2]},
         "image_baselines": {"CNN": {"name": "cnn", "image_size": 32, "cnn_widths": [8, 16]}},
         "baseline_training": {"pretrain_epochs": 1, "finetune_epochs": 1, "batch_size": 16},
         "out_dir": str(tmp_path / "results"), "work_dir": str(tmp_path / "work"), "resources_rounds": 1, "resources_repeats": 2,
@@ -52,14 +52,16 @@ def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_
     args = ["benchmark", "-c", str(config), "--report", str(report)]
     result = runner.invoke(app, [*args, "--budget-minutes", "0.000001"])
     assert result.exit_code == 0, result.output
-    assert "12 left" in result.output.replace("\n", " ") and report.is_file()
+    assert "13 left" in result.output.replace("\n", " ") and report.is_file()
 
     result = runner.invoke(app, [*args, "--suite", "all", "--set", "recipe.update.cycles=2"])
     assert result.exit_code == 0, result.output
     assert "table2 skipped" in result.output
     records = read_results(tmp_path / "results" / "table1_cwru_test.jsonl")
-    assert sorted({r["method"] for r in records}) == sorted(METHODS) and len(records) == 12
+    assert sorted({r["method"] for r in records}) == sorted(METHODS) and len(records) == 13
     assert [r["k"] for r in records if r["method"] == "Syn-Diag w/o LoRA"] == [1]
+    steps = {(r["method"], r["k"]): r.get("train_steps") for r in records}
+    assert steps[("Syn-Diag-Cloud 2x steps", 1)] == 2 * steps[("Syn-Diag-Cloud", 1)] > 0
     support = {(r["method"], r["k"]): r["train_windows"] for r in records}
     assert support[("prototypes", 2)] == 19 * 2 and support[("prototypes +noise", 2)] == 2 * 19 * 2
     for r in records:
@@ -89,7 +91,7 @@ def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_
     assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output
     result = runner.invoke(app, [*args, "--suite", "updates"])
     assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output
-    assert len(read_results(tmp_path / "results" / "table1_cwru_test.jsonl")) == 12
+    assert len(read_results(tmp_path / "results" / "table1_cwru_test.jsonl")) == 13
     text = report.read_text()
     assert "## Table 1" in text and "## Table 3" in text and "| Syn-Diag w/o LoRA |" in text and "SNR 0 dB" in text
     assert "1730rpm → 1750rpm" in text and (tmp_path / "results" / "table1_1730rpm_accuracy_vs_k.png").is_file()

@@ -39,6 +39,7 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
     "Syn-Diag w/o deep prompts": {"model": {"deep_prompts": 0}},
     "Syn-Diag w/o LoRA": {"model": {"lora_r": 0}},
     "Syn-Diag edge backbone": {"edge_backbone": True},
+    "Syn-Diag-Cloud 2x steps": {"steps_scale": 2},
 }
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
@@ -312,10 +313,13 @@ class Benchmark:
             if variant.get("pretrained", True):
                 aligned = {k: v for k, v in load_file(str(checkpoint / "model.safetensors")).items() if k.startswith("extractor.") or k == "logit_scale"}
                 model.load_state_dict(aligned, strict=False)
-        result = finetune(model, dataset, task, recipe.finetune, seed)
+        scale = variant.get("steps_scale", 1)
+        schedule = recipe.finetune.model_copy(update={"epochs": recipe.finetune.epochs * scale, "min_steps": recipe.finetune.min_steps * scale})
+        result = finetune(model, dataset, task, schedule, seed)
         batch = recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict(model, dataset, indices, batch)[1], result.seconds,
-                       {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "seconds_per_train_step": round(result.seconds_per_step, 4)})
+                       {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "train_steps": result.steps,
+                        "seconds_per_train_step": round(result.seconds_per_step, 4)})
 
     def train_prototypes(self, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
         from syndiag.models.cloud import SynDiagCloud
