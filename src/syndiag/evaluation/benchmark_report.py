@@ -194,14 +194,14 @@ def compute_lines(records: list[dict], per_condition: bool = True) -> list[str]:
     lines = []
     for label, here in groups.items():
         pretraining = {(r["seed"], r.get("backbone")): r["pretrain_seconds"] for r in here if r.get("pretrain_seconds")}
-        total = sum(cell_seconds(r) for r in here) + sum(pretraining.values())
+        by_method: dict[str, float] = {}
+        for r in here:
+            by_method[r["method"]] = by_method.get(r["method"], 0.0) + cell_seconds(r)
+        total = sum(by_method.values()) + sum(pretraining.values())
         untimed = sum("cell_seconds" not in r for r in here)
         lines.append(f"- compute, {label}: {len(here)} cells, {total / 60:.0f} min in all "
                      f"({sum(pretraining.values()) / 60:.0f} min of it one-time pretraining per seed and backbone, counted once, shared between tables; "
                      f"{untimed} older cells recorded training and clean testing only)")
-        by_method: dict[str, float] = {}
-        for r in here:
-            by_method[r["method"]] = by_method.get(r["method"], 0.0) + cell_seconds(r)
         lines.append("  - cells by method, pretraining left out: "
                      + ", ".join(f"{m} {sec / 60:.0f} min" if sec >= 60 else f"{m} {sec:.0f} s" for m, sec in sorted(by_method.items(), key=lambda item: -item[1])))
     return lines
