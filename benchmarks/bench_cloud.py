@@ -20,12 +20,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import provenance  # noqa: E402
 
+from syndiag.config.run import RunConfig  # noqa: E402
 from syndiag.data.prepare import prepare  # noqa: E402
 from syndiag.evaluation.evaluate import evaluate_task  # noqa: E402
-from syndiag.evaluation.metrics import append_result, classification_report, read_results, run_record  # noqa: E402
+from syndiag.evaluation.metrics import (  # noqa: E402
+    append_result,
+    classification_report,
+    read_results,
+    run_record,
+)
 from syndiag.models.baselines import LogSpectrumNearestNeighbour  # noqa: E402
 from syndiag.models.cloud import SynDiagCloud  # noqa: E402
-from syndiag.training.config import RunConfig  # noqa: E402
 from syndiag.training.finetune import finetune  # noqa: E402
 from syndiag.training.pipeline import finetune_task, setup  # noqa: E402
 from syndiag.training.pretrain import pretrain  # noqa: E402

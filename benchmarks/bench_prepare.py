@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import provenance  # noqa: E402
 
-from syndiag.data.config import DataConfig  # noqa: E402
+from syndiag.config.data import DataConfig  # noqa: E402
 from syndiag.data.prepare import prepare  # noqa: E402
 from syndiag.data.spectrogram import reference_cwt, render  # noqa: E402
 

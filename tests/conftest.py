@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syndiag.data.config import DataConfig
+from syndiag.config.data import DataConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,11 +1,15 @@
 import pytest
 import torch
+from tiny import save_tiny_backbone
 
 from syndiag.errors import ConfigError
 from syndiag.models import backbones
-from syndiag.models.backbones import PackagedModel, load_backbone, package_folder, resolve_backbone
-
-from tiny import save_tiny_backbone
+from syndiag.models.backbones import (
+    PackagedModel,
+    load_backbone,
+    package_folder,
+    resolve_backbone,
+)
 
 
 @pytest.fixture

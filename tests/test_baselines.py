@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from syndiag.config import BaselineTrainConfig
 from syndiag.errors import ConfigError, DataError
 from syndiag.models.baselines import (
     EnvelopeSpectrumClassifier,
@@ -13,7 +14,7 @@ from syndiag.models.baselines import (
     envelope_spectrum,
 )
 from syndiag.models.visual_extractor import VisualExtractor
-from syndiag.training.baselines import BaselineTrainConfig, predict_images, train_image_baseline
+from syndiag.training.baselines import predict_images, train_image_baseline
 
 FS = 12000.0
 LENGTH = 2048

@@ -4,18 +4,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from test_cli_models import recipe
+from tiny import save_tiny_backbone
 from typer.testing import CliRunner
 
 from syndiag.cli import app
+from syndiag.config import BenchmarkConfig
 from syndiag.errors import ConfigError
-from syndiag.evaluation.benchmark import BenchmarkConfig
 from syndiag.evaluation.benchmark_report import (
-    bootstrap_interval, cell_text, compute_lines, correct_vector, margin_section, paired_difference, provenance_lines,
+    bootstrap_interval,
+    cell_text,
+    compute_lines,
+    correct_vector,
+    margin_section,
+    paired_difference,
+    provenance_lines,
 )
 from syndiag.evaluation.metrics import read_results
-
-from test_cli_models import recipe
-from tiny import save_tiny_backbone
 
 runner = CliRunner()
 METHODS = ["Syn-Diag-Cloud", "Syn-Diag-Cloud 2x steps", "Syn-Diag w/o LoRA", "prototypes", "prototypes +noise", "CNN", "log-spectrum-1NN", "envelope-SVM"]
@@ -189,10 +194,13 @@ def test_bad_benchmark_configs_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["cpu", "paper"])
-def test_shipped_benchmark_profiles_are_valid(profile):
-    root = Path(__file__).resolve().parent.parent
-    settings = BenchmarkConfig.from_yaml(root / "configs" / "benchmark" / f"{profile}.yaml")
-    assert set(settings.cross_methods) <= set(settings.methods) and (root / settings.recipe).is_file()
+def test_shipped_benchmark_profiles_are_valid_from_any_working_directory(profile, tmp_path, monkeypatch):
+    from syndiag.config import RunConfig
+
+    monkeypatch.chdir(tmp_path)
+    settings = BenchmarkConfig.from_yaml(f"configs/benchmark/{profile}.yaml")
+    assert set(settings.cross_methods) <= set(settings.methods)
+    assert RunConfig.from_yaml(settings.recipe).profile == profile
     assert all(set(shots) <= set(settings.shots) for shots in settings.method_shots.values())
 
 

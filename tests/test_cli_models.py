@@ -3,12 +3,11 @@ import json
 import numpy as np
 import scipy.io
 import yaml
+from tiny import save_tiny_backbone
 from typer.testing import CliRunner
 
 from syndiag.cli import app
 from syndiag.evaluation.metrics import read_results
-
-from tiny import save_tiny_backbone
 
 runner = CliRunner()
 

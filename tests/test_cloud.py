@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_backbone
 
+from syndiag.config.models import CloudConfig
 from syndiag.errors import ConfigError
 from syndiag.models.cloud import SynDiagCloud
-from syndiag.models.config import CloudConfig
 from syndiag.models.prompt_fusion import fusion_weights
-
-from tiny import tiny_backbone
 
 PROMPTS = ["normal operation", "inner race fault at motor end with diameter 0.007 inches", "ball fault at fan end with diameter 0.021 inches"]
 NAMES = ["normal", "DE_IR007", "FE_B021"]
@@ -144,7 +143,7 @@ def test_imprinted_head_classifies_the_support_set_by_nearest_class_mean():
 
 
 def test_few_shot_sets_get_at_least_min_steps_and_the_extractor_its_own_learning_rate():
-    from syndiag.training.config import FinetuneConfig
+    from syndiag.config.training import FinetuneConfig
     from syndiag.training.finetune import parameter_groups
 
     stage = FinetuneConfig(epochs=12, min_steps=150, batch_size=4, lr=3e-4, extractor_lr_scale=0.1)

@@ -1,6 +1,6 @@
 import pytest
 
-from syndiag.data.config import DataConfig
+from syndiag.config.data import DataConfig
 from syndiag.errors import ConfigError
 
 REPO_CONFIGS = ["configs/data/cwru.yaml", "configs/data/seu.yaml", "configs/data/simulated.yaml"]

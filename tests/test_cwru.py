@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import scipy.io
 
-from syndiag.data.config import CWRUOptions
-from syndiag.data.cwru import cwru_file_map, find_cwru_files, load_cwru, primary_file, read_cwru_mat
+from syndiag.config.data import CWRUOptions
+from syndiag.data.cwru import (
+    cwru_file_map,
+    find_cwru_files,
+    load_cwru,
+    primary_file,
+    read_cwru_mat,
+)
 from syndiag.data.cwru_classes import cwru_classes
 from syndiag.errors import DataError
 

@@ -3,15 +3,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import torch
+from test_cloud import NAMES, PROMPTS, images, tiny_config
+from tiny import tiny_backbone
 
+from syndiag.config import DistillConfig, EdgeConfig
 from syndiag.data.fewshot import few_shot_task
 from syndiag.data.windowing import POOL
 from syndiag.models.cloud import SynDiagCloud
-from syndiag.models.edge import EdgeConfig, SynDiagEdge
-from syndiag.training.distill import DistillConfig, TeacherTargets, distill, distillation_windows
-
-from test_cloud import NAMES, PROMPTS, images, tiny_config
-from tiny import tiny_backbone
+from syndiag.models.edge import SynDiagEdge
+from syndiag.training.distill import TeacherTargets, distill, distillation_windows
 
 
 def pair(teacher_kind: str, student_kind: str, teacher_dim: int = 32, student_dim: int = 16):

@@ -3,7 +3,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from syndiag.data.fewshot import cross_condition_tasks, few_shot_task, pretraining_pool, support
+from syndiag.data.fewshot import (
+    cross_condition_tasks,
+    few_shot_task,
+    pretraining_pool,
+    support,
+)
 from syndiag.data.fewshot import test_set as fixed_test_set
 from syndiag.data.windowing import POOL, TEST
 from syndiag.errors import DataError

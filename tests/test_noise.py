@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
+from conftest import small_config
 
 from syndiag.data.noise import add_white_noise, noise_augmented, noisy_subset
 from syndiag.data.prepare import prepare
 from syndiag.data.spectrogram import spectrogram_images
 from syndiag.data.windowing import TEST
 from syndiag.errors import DataError
-
-from conftest import small_config
 
 
 @pytest.mark.parametrize("snr_db", [0.0, -4.0, 10.0])
@@ -33,7 +32,7 @@ def test_noisy_subset_is_reproducible_and_its_spectrograms_are_recomputed(tmp_pa
     np.testing.assert_array_equal(first.windows, again.windows)
     assert not np.array_equal(first.windows, other.windows)
     np.testing.assert_array_equal(first.labels, dataset.labels[test])
-    from syndiag.data.config import SpectrogramConfig
+    from syndiag.config.data import SpectrogramConfig
 
     spectrogram = SpectrogramConfig.model_validate(dataset.meta["config"]["spectrogram"])
     np.testing.assert_array_equal(first.images, spectrogram_images(first.windows, spectrogram))

@@ -1,10 +1,16 @@
-import pytest
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
+from syndiag.config import UpdateConfig
 from syndiag.models.head_exchange import HeadRegistry
-from syndiag.training.online_update import FeatureBank, UpdateConfig, gradient_consistency, run_updates, update_schedule
+from syndiag.training.online_update import (
+    FeatureBank,
+    gradient_consistency,
+    run_updates,
+    update_schedule,
+)
 
 NAMES = ["a", "b", "c", "d"]
 PROMPTS = ["fault a", "fault b", "fault c", "fault d"]

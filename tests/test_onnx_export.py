@@ -1,18 +1,16 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from test_cloud import NAMES, PROMPTS, images
+from test_edge import pair
 
 from syndiag.errors import ConfigError, DataError
 from syndiag.serving.onnx_export import export_onnx
 from syndiag.serving.onnx_runtime import OnnxClassifier
-
-from test_edge import pair
-from test_cloud import NAMES, PROMPTS, images
 
 SIZE = 32
 

@@ -2,14 +2,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import small_config
 
 from syndiag.data import prepare as prepare_module
 from syndiag.data.fewshot import few_shot_task, pretraining_pool
 from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.data.windowing import POOL, TEST
 from syndiag.errors import DataError
-
-from conftest import small_config
 
 
 def test_real_cwru_windows_are_balanced_and_leak_free(tmp_path, shared_data):

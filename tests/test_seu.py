@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fixtures import write_seu_fixture
 
-from syndiag.data.config import SEUOptions
+from syndiag.config.data import SEUOptions
 from syndiag.data.seu import SEU_CLASSES, load_seu, read_seu_csv
 from syndiag.errors import DataError
 

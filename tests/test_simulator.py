@@ -3,7 +3,7 @@ import pytest
 import yaml
 from scipy.signal import hilbert
 
-from syndiag.data.config import SimulatorOptions
+from syndiag.config.data import SimulatorOptions
 from syndiag.data.cwru_classes import CWRU_LOADS, condition_name, cwru_classes
 from syndiag.data.simulator import (
     DRIVE_END_6205,

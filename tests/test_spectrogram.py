@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from syndiag.data.config import SpectrogramConfig
+from syndiag.config.data import SpectrogramConfig
 from syndiag.data.spectrogram import (
     colormap_lut,
     cwt,

@@ -1,9 +1,17 @@
 import numpy as np
 import pytest
 
-from syndiag.data.config import WindowConfig
+from syndiag.config.data import WindowConfig
 from syndiag.data.recording import Recording
-from syndiag.data.windowing import POOL, TEST, cut_windows, plan_windows, share_counts, split_boundary, uniform_starts
+from syndiag.data.windowing import (
+    POOL,
+    TEST,
+    cut_windows,
+    plan_windows,
+    share_counts,
+    split_boundary,
+    uniform_starts,
+)
 from syndiag.errors import DataError
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -12,10 +11,17 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from syndiag.data.config import DataConfig
+from syndiag.config.data import DataConfig
 from syndiag.errors import ConfigError, SyndiagError
 
 app = typer.Typer(help="Few-shot industrial fault diagnosis with language models.", no_args_is_help=True)
@@ -203,7 +209,7 @@ RunConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML run rec
 
 
 def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None):
-    from syndiag.training.config import RunConfig
+    from syndiag.config.run import RunConfig
 
     overrides = parse_overrides(sets)
     if data_root is not None:
@@ -374,7 +380,7 @@ def diagnose(
 ) -> None:
     """Diagnose a recording: predicted fault, its description and the top-k class probabilities."""
     setup_logging()
-    from syndiag.data.config import DataConfig
+    from syndiag.config.data import DataConfig
     from syndiag.serving.diagnosis import diagnose as run_diagnosis
     from syndiag.serving.diagnosis import load_classifier, read_signal, window_array
 
@@ -404,7 +410,7 @@ def export_command(
 ) -> None:
     """Export a checkpoint to ONNX: `diagnose --checkpoint` then runs it with ONNX Runtime, without PyTorch."""
     setup_logging()
-    from syndiag.data.config import DataConfig
+    from syndiag.config.data import DataConfig
     from syndiag.serving.diagnosis import load_model
     from syndiag.serving.onnx_export import export_onnx
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from syndiag.config import StrictModel, read_yaml
+from syndiag.config.base import StrictModel, read_yaml
 from syndiag.data.recording import FaultClass, Recording, RecordingSet
 from syndiag.data.seu import parse_numeric_rows
 from syndiag.errors import ConfigError, DataError

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.io
 from scipy.signal import resample_poly
 
-from syndiag.data.config import CWRUOptions
+from syndiag.config.data import CWRUOptions
 from syndiag.data.cwru_classes import CWRU_LOADS, condition_name, cwru_classes
 from syndiag.data.recording import Recording, RecordingSet
 from syndiag.errors import DataError

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from syndiag.data.config import SpectrogramConfig
+from syndiag.config.data import SpectrogramConfig
 from syndiag.data.prepare import PreparedDataset
 from syndiag.data.spectrogram import spectrogram_images
 from syndiag.errors import DataError

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from syndiag.data.config import DataConfig
+from syndiag.config.data import DataConfig
 from syndiag.data.recording import RecordingSet
 from syndiag.data.sources import recordings_digest, resolve_source
 from syndiag.data.spectrogram import cwt_frequencies, spectrogram_images, to_rgb

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from syndiag.data.config import SEUOptions
+from syndiag.config.data import SEUOptions
 from syndiag.data.recording import FaultClass, Recording, RecordingSet
 from syndiag.errors import DataError
 

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import numpy as np
 from scipy.signal import lfilter
 
-from syndiag.data.config import SimulatorOptions
+from syndiag.config.data import SimulatorOptions
 from syndiag.data.cwru_classes import (
     BEARING_ENDS,
     CWRU_LOADS,

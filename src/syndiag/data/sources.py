@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from syndiag.data.config import DataConfig
+from syndiag.config.data import DataConfig
 from syndiag.data.recording import RecordingSet
 from syndiag.errors import DataError
 

@@ -8,7 +8,7 @@ import numpy as np
 import pywt
 import scipy.fft
 
-from syndiag.data.config import SpectrogramConfig
+from syndiag.config.data import SpectrogramConfig
 
 
 def cwt_scales(wavelet: str, n_scales: int) -> np.ndarray:

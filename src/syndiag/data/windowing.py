@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from syndiag.data.config import WindowConfig
+from syndiag.config.data import WindowConfig
 from syndiag.data.recording import Recording
 from syndiag.errors import DataError
 

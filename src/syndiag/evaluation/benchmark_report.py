@@ -9,8 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from syndiag.evaluation.metrics import classification_report, read_results, save_figure_png, write_confusion_png
-from syndiag.evaluation.paper_results import TABLE1_CWRU_SAME_CONDITION, TABLE2_SEU_SAME_CONDITION, PaperResult, paper_result
+from syndiag.evaluation.metrics import (
+    classification_report,
+    read_results,
+    save_figure_png,
+    write_confusion_png,
+)
+from syndiag.evaluation.paper_results import (
+    TABLE1_CWRU_SAME_CONDITION,
+    TABLE2_SEU_SAME_CONDITION,
+    PaperResult,
+    paper_result,
+)
 from syndiag.evaluation.update_curves import write_update_curves
 
 PAPER_NAMES = {"ResNet-50": "Resnet50"}

@@ -10,7 +10,14 @@ from torch import nn
 
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset
-from syndiag.evaluation.metrics import ClassificationReport, append_result, classification_report, format_report, run_record, write_confusion_png
+from syndiag.evaluation.metrics import (
+    ClassificationReport,
+    append_result,
+    classification_report,
+    format_report,
+    run_record,
+    write_confusion_png,
+)
 from syndiag.evaluation.paper_results import PaperResult, paper_result
 from syndiag.evaluation.predict import predict
 

@@ -7,7 +7,6 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from scipy.signal import hilbert
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -15,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from torch import nn
 
-from syndiag.config import StrictModel
+from syndiag.config.models import ImageBaselineConfig
 from syndiag.errors import ConfigError, DataError
 from syndiag.models.visual_extractor import VisualExtractor, conv_block
 
@@ -111,34 +110,6 @@ class EnvelopeSpectrumClassifier:
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         return self.pipeline.predict(self.features(windows))
-
-
-class ImageBaselineConfig(StrictModel):
-    """A supervised image classifier on the spectrograms (§5.2): a small CNN, ResNet-50 or ViT-B/16, randomly initialised."""
-
-    name: Literal["cnn", "resnet50", "vit"]
-    image_size: int = Field(224, ge=8, description="input images of another size are resized to this (bilinear, antialiased)")
-    cnn_widths: list[int] = Field(default_factory=lambda: [32, 64, 128, 256], min_length=1, description="one stride-2 block per width")
-    resnet_depths: list[int] = Field(default_factory=lambda: [3, 4, 6, 3], min_length=1, description="bottleneck layers per stage")
-    resnet_hidden_sizes: list[int] = Field(default_factory=lambda: [256, 512, 1024, 2048], min_length=1)
-    resnet_embedding_size: int = Field(64, ge=1)
-    vit_patch_size: int = Field(16, ge=1)
-    vit_hidden_size: int = Field(768, ge=1)
-    vit_layers: int = Field(12, ge=1)
-    vit_heads: int = Field(12, ge=1)
-    vit_intermediate_size: int = Field(3072, ge=1)
-
-    @model_validator(mode="after")
-    def _shapes(self) -> "ImageBaselineConfig":
-        if any(w < 8 for w in self.cnn_widths):
-            raise ValueError(f"cnn_widths must be at least 8 each, got {self.cnn_widths}")
-        if len(self.resnet_depths) != len(self.resnet_hidden_sizes):
-            raise ValueError(f"resnet_depths {self.resnet_depths} and resnet_hidden_sizes {self.resnet_hidden_sizes} must have the same length")
-        if self.vit_hidden_size % self.vit_heads:
-            raise ValueError(f"vit_hidden_size {self.vit_hidden_size} must be divisible by vit_heads {self.vit_heads}")
-        if self.image_size % self.vit_patch_size:
-            raise ValueError(f"image_size {self.image_size} must be divisible by vit_patch_size {self.vit_patch_size}")
-        return self
 
 
 class SmallCNN(nn.Module):

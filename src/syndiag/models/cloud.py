@@ -7,13 +7,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from syndiag.config.models import CloudConfig
 from syndiag.errors import ConfigError
 from syndiag.models.backbones import Backbone, load_backbone
-from syndiag.models.checkpoint import CONFIG, WEIGHTS, load_trained, read_checkpoint_meta, write_checkpoint
-from syndiag.models.config import CloudConfig
+from syndiag.models.checkpoint import (
+    CONFIG,
+    load_trained,
+    read_checkpoint_meta,
+    write_checkpoint,
+)
 from syndiag.models.deep_prompts import DeepPrompts
 from syndiag.models.prompt_fusion import ClassTextBank, PromptFusion
 from syndiag.models.visual_extractor import VisualExtractor
+
 
 def rms_to(x: torch.Tensor, target: float) -> torch.Tensor:
     """Scale each token to the RMS of the backbone's word embeddings, so new tokens enter at its usual scale."""

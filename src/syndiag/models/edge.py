@@ -6,35 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from pydantic import Field
 from safetensors.torch import load_file
 from torch import nn
 
-from syndiag.config import StrictModel
+from syndiag.config.models import CloudConfig, EdgeConfig
 from syndiag.models.backbones import Backbone, load_backbone
-from syndiag.models.checkpoint import CONFIG, WEIGHTS, load_trained, read_checkpoint_meta, write_checkpoint
+from syndiag.models.checkpoint import (
+    CONFIG,
+    WEIGHTS,
+    load_trained,
+    read_checkpoint_meta,
+    write_checkpoint,
+)
 from syndiag.models.cloud import SynDiagCloud, claim_backbone, rms_to
-from syndiag.models.config import CloudConfig
 from syndiag.models.deep_prompts import DeepPrompts
 from syndiag.models.prompt_fusion import ClassTextBank, GatedFusionUnit, fusion_weights
 from syndiag.models.visual_extractor import VisualExtractor
-
-
-class EdgeConfig(StrictModel):
-    """The student's own parts: its backbone, prompts and LoRA."""
-
-    backbone: str = Field("minilm-l6", description="packaged default, local folder or Hugging Face hub id")
-    num_layers: int | None = Field(None, ge=1)
-    allow_download: bool = False
-    input_prompts: int = Field(4, ge=0)
-    deep_prompts: int = Field(4, ge=0)
-    deep_prompt_every: int = Field(5, ge=1)
-    lora_r: int = Field(8, ge=0)
-    lora_alpha: float = 16.0
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
-
-    def deep_prompt_layers(self, n_layers: int) -> list[int]:
-        return list(range(0, n_layers, self.deep_prompt_every)) if self.deep_prompts else []
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from syndiag.data.config import SpectrogramConfig, WindowConfig
+from syndiag.config.data import SpectrogramConfig, WindowConfig
 from syndiag.data.custom import file_format, read_channels
 from syndiag.data.cwru import cwru_file_map, read_cwru_mat, resample
 from syndiag.data.recording import check_signal

@@ -10,34 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
-from syndiag.config import StrictModel
+from syndiag.config.training import BaselineTrainConfig
 from syndiag.data.prepare import PreparedDataset
 from syndiag.errors import DataError
 from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
-from syndiag.training.config import epochs_with_min_steps
 
 Progress = Callable[[int, int, float], None]
-
-
-class BaselineTrainConfig(StrictModel):
-    """Both stages of an image baseline: cross-entropy on the pretraining pool, then on the K-shot support set."""
-
-    pretrain_epochs: int = Field(30, ge=0, description="epochs on the multi-condition pool (0: no pretraining)")
-    finetune_epochs: int = Field(20, ge=1, description="epochs on the K-shot support set")
-    min_steps: int = Field(0, ge=0, description="fine-tune for more epochs when finetune_epochs would give fewer optimizer steps")
-    lr: float = Field(1e-3, gt=0, description="learning rate of pretraining")
-    finetune_lr: float = Field(3e-4, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    batch_size: int = Field(16, ge=1, description="pretraining batch size")
-    finetune_batch_size: int = Field(4, ge=1)
-    time_shift: bool = Field(True, description="roll each image along time by a random offset")
-    eval_batch_size: int = Field(64, ge=1)
-
-    def finetune_epochs_for(self, n_items: int) -> int:
-        return epochs_with_min_steps(self.finetune_epochs, self.min_steps, n_items, self.finetune_batch_size)
 
 
 @dataclass

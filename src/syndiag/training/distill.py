@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from syndiag.config import StrictModel
+from syndiag.config.training import DistillConfig
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset
 from syndiag.data.windowing import POOL
@@ -20,15 +19,6 @@ from syndiag.training.common import batches, image_batch, seed_everything, train
 from syndiag.training.losses import distillation_loss
 
 Progress = Callable[[int, int, float], None]
-
-
-class DistillConfig(StrictModel):
-    """Which windows the student learns from and how long (paper: 40 epochs, lr 3e-4, batch 4)."""
-
-    unlabelled_per_class: int = Field(20, ge=0, description="extra train-pool windows per class of the source condition (no labels used)")
-    epochs: int = Field(40, ge=1)
-    lr: float = Field(3e-4, gt=0)
-    batch_size: int = Field(4, ge=1)
 
 
 @dataclass

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from syndiag.config.training import FinetuneConfig
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.noise import noise_augmented
 from syndiag.data.prepare import PreparedDataset
 from syndiag.models.cloud import SynDiagCloud
 from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
-from syndiag.training.config import FinetuneConfig
 
 Progress = Callable[[int, int, float], None]
 

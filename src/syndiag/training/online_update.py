@@ -9,25 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
-from syndiag.config import StrictModel
+from syndiag.config.training import UpdateConfig
 from syndiag.errors import DataError
 from syndiag.models.head_exchange import HeadPackage, HeadRegistry, head_accuracy
 from syndiag.training.common import seed_everything, shuffled_batches
-
-
-class UpdateConfig(StrictModel):
-    """Paper §4.2: 30 cycles, 3 new samples per class, head only, 10 epochs, lr 1e-4, batch 16."""
-
-    cycles: int = Field(30, ge=1)
-    new_per_class: int = Field(3, ge=1)
-    epochs: int = Field(10, ge=1)
-    lr: float = Field(1e-4, gt=0)
-    batch_size: int = Field(16, ge=1)
-    validation_per_class: int = Field(10, ge=1, description="cloud-side held-out buffer, never used for updates")
-    tolerance: float = Field(0.01, ge=0, description="largest validation-accuracy drop the cloud accepts")
 
 
 def head_gradient(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -6,13 +6,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from syndiag.config.run import RunConfig
 from syndiag.data.fewshot import FewShotTask, few_shot_task
 from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.errors import ConfigError
 from syndiag.models.backbones import load_backbone
 from syndiag.models.cloud import SynDiagCloud
 from syndiag.training.common import seed_everything, set_threads
-from syndiag.training.config import RunConfig
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from syndiag.config.run import RunConfig
 from syndiag.data.fewshot import pretraining_pool
 from syndiag.data.prepare import PreparedDataset
 from syndiag.models.cloud import SynDiagCloud
 from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
-from syndiag.training.config import RunConfig
 from syndiag.training.losses import alignment_loss, margin_schedule
 
 Progress = Callable[[int, int, float], None]

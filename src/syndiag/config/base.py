@@ -30,6 +30,10 @@ class StrictModel(BaseModel):
 
     @classmethod
     def from_yaml(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
+        """Load ``path`` (a file, or the name of a shipped profile such as ``syndiag/cpu``) with dotted ``overrides``."""
+        from syndiag.config.profiles import profile_path
+
+        path = profile_path(path)
         data = read_yaml(path)
         for dotted, value in (overrides or {}).items():
             set_dotted(data, dotted, value)
@@ -40,7 +44,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file, a syntax error or a non-mapping top level is a ConfigError."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        from syndiag.config.profiles import shipped_profiles
+
+        raise ConfigError(f"config file not found: {path} (shipped profiles: {', '.join(shipped_profiles())})")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -65,3 +71,17 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"cannot set {dotted!r}: {key!r} is not a section")
     node[keys[-1]] = value
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` pairs as a dict of dotted keys to YAML-parsed values."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {pair!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return overrides

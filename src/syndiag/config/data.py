@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from syndiag.config import StrictModel
+from syndiag.config.base import StrictModel
 
 DATA_ROOT_ENV = "SYNDIAG_DATA"
 CACHE_ENV = "SYNDIAG_CACHE"
@@ -123,7 +123,6 @@ class DataConfig(StrictModel):
     data_root: Path | None = Field(None, description=f"folder of real recordings; falls back to ${DATA_ROOT_ENV}")
     spec: Path | None = Field(None, description="YAML dataset spec, for dataset: custom")
     cache_dir: Path | None = Field(None, description=f"spectrogram cache; falls back to ${CACHE_ENV}, then .syndiag-cache")
-    seed: int = 0
     window: WindowConfig = WindowConfig()
     spectrogram: SpectrogramConfig = SpectrogramConfig()
     cwru: CWRUOptions = CWRUOptions()

@@ -1,21 +1,15 @@
-"""Run configuration: data, cloud model and each training stage, loaded from one YAML recipe (configs/syndiag/*.yaml)."""
+"""Training-stage configurations: alignment pretraining (§3.1.2), fine-tuning (§3.3), distillation (§3.4.2), online updates (§3.5)
+and the image baselines (§5.2)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from syndiag.config import StrictModel
-from syndiag.data.config import DataConfig, SnrRange
-from syndiag.models.config import CloudConfig
-from syndiag.models.edge import EdgeConfig
-from syndiag.training.distill import DistillConfig
-from syndiag.training.online_update import UpdateConfig
+from syndiag.config.base import StrictModel
+from syndiag.config.data import SnrRange
 
 
 def epochs_with_min_steps(epochs: int, min_steps: int, n_items: int, batch_size: int) -> int:
@@ -60,22 +54,42 @@ class FinetuneConfig(StrictModel):
         return epochs_with_min_steps(self.epochs, self.min_steps, n_items, self.batch_size)
 
 
-class RunConfig(StrictModel):
-    """One recipe for prepare -> pretrain -> finetune -> evaluate."""
+class DistillConfig(StrictModel):
+    """Which windows the student learns from and how long (paper: 40 epochs, lr 3e-4, batch 4)."""
 
-    profile: str = "custom"
-    seed: int = 0
-    threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
-    output_dir: Path = Path("runs/cloud")
-    results_file: Path = Path("runs/results.jsonl")
-    data: DataConfig = DataConfig()
-    model: CloudConfig = CloudConfig()
-    pretrain: PretrainConfig = PretrainConfig()
-    finetune: FinetuneConfig = FinetuneConfig()
-    edge: EdgeConfig = EdgeConfig()
-    distill: DistillConfig = DistillConfig()
-    update: UpdateConfig = UpdateConfig()
+    unlabelled_per_class: int = Field(20, ge=0, description="extra train-pool windows per class of the source condition (no labels used)")
+    epochs: int = Field(40, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    batch_size: int = Field(4, ge=1)
 
-    def config_hash(self) -> str:
-        material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads"})
-        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
+
+class UpdateConfig(StrictModel):
+    """Paper §4.2: 30 cycles, 3 new samples per class, head only, 10 epochs, lr 1e-4, batch 16."""
+
+    cycles: int = Field(30, ge=1)
+    new_per_class: int = Field(3, ge=1)
+    epochs: int = Field(10, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    batch_size: int = Field(16, ge=1)
+    validation_per_class: int = Field(10, ge=1, description="cloud-side held-out buffer, never used for updates")
+    tolerance: float = Field(0.01, ge=0, description="largest validation-accuracy drop the cloud accepts")
+
+
+class BaselineTrainConfig(StrictModel):
+    """Both stages of an image baseline: cross-entropy on the pretraining pool, then on the K-shot support set."""
+
+    pretrain_epochs: int = Field(30, ge=0, description="epochs on the multi-condition pool (0: no pretraining)")
+    finetune_epochs: int = Field(20, ge=1, description="epochs on the K-shot support set")
+    min_steps: int = Field(0, ge=0, description="fine-tune for more epochs when finetune_epochs would give fewer optimizer steps")
+    lr: float = Field(1e-3, gt=0, description="learning rate of pretraining")
+    finetune_lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(16, ge=1, description="pretraining batch size")
+    finetune_batch_size: int = Field(4, ge=1)
+    time_shift: bool = Field(True, description="roll each image along time by a random offset")
+    eval_batch_size: int = Field(64, ge=1)
+
+    def finetune_epochs_for(self, n_items: int) -> int:
+        return epochs_with_min_steps(self.finetune_epochs, self.min_steps, n_items, self.finetune_batch_size)
+
+

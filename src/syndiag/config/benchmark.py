@@ -1,0 +1,80 @@
+"""What a benchmark run covers (§5.2-5.3): recipe, seeds, shots, conditions, methods, noise, and where results go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from syndiag.config.base import StrictModel
+from syndiag.config.data import SnrRange
+from syndiag.config.models import ImageBaselineConfig
+from syndiag.config.training import BaselineTrainConfig
+
+SYNDIAG_VARIANTS: dict[str, dict] = {
+    "Syn-Diag-Cloud": {},
+    "Syn-Diag w/o alignment": {"pretrained": False},
+    "Syn-Diag w/o prompt fusion": {"model": {"use_prompt_fusion": False}},
+    "Syn-Diag w/o deep prompts": {"model": {"deep_prompts": 0}},
+    "Syn-Diag w/o LoRA": {"model": {"lora_r": 0}},
+    "Syn-Diag edge backbone": {"edge_backbone": True},
+    "Syn-Diag-Cloud 2x steps": {"steps_scale": 2},
+}
+IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
+WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
+METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES)
+NOISE_TRAINED = " +noise"
+
+
+def base_method(method: str) -> str:
+    """The method a name stands for: "CNN +noise" is the CNN trained on its support set plus noisy copies of it."""
+    return method.removesuffix(NOISE_TRAINED)
+
+
+class BenchmarkConfig(StrictModel):
+    """What a benchmark run covers: the recipe, seeds, shots, conditions, methods, noise, and where results go."""
+
+    recipe: Path = Field(Path("syndiag/cpu.yaml"), description="run recipe (a file, or a shipped profile): data, model and training stages")
+    profile: str | None = Field(None, description="label of the results (default: the recipe's profile)")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    shots: list[int] = Field(default_factory=lambda: [1, 3, 5, 7], min_length=1)
+    conditions: list[str] | None = Field(None, description="Table 1 conditions (default: every condition)")
+    table2_data: Path = Field(Path("data/seu.yaml"), description="data config (a file, or a shipped profile) of Table 2 (SEU gearbox, same condition)")
+    cross_shots: int = Field(5, ge=1, description="K of Table 3 (cross-condition)")
+    methods: list[str] = Field(default_factory=lambda: list(METHODS), min_length=1)
+    cross_methods: list[str] = Field(default_factory=lambda: ["Syn-Diag-Cloud", "log-spectrum-1NN", "envelope-SVM"])
+    method_shots: dict[str, list[int]] = Field(default_factory=dict, description="same-condition shots of a method when not `shots` (e.g. ablations at K = 1, 5)")
+    noise_snr_db: list[float] = Field(default_factory=lambda: [0.0, -4.0], description="test-time white noise columns")
+    noise_shots: list[int] | None = Field(None, description="same-condition (Tables 1, 2) shots that get the noise columns (default: every K)")
+    cross_noise: bool = Field(False, description="also evaluate Table 3 cells under noise")
+    train_noise_snr_db: SnrRange = Field(
+        (-4.0, 10.0), description="methods named 'METHOD +noise': trained on the support set plus one noisy copy of each window, "
+        "at an SNR drawn uniformly from this range (dB)")
+    image_baselines: dict[str, ImageBaselineConfig] = Field(
+        default_factory=lambda: {name: ImageBaselineConfig(name=kind) for name, kind in IMAGE_BASELINES.items()}
+    )
+    baseline_training: BaselineTrainConfig = BaselineTrainConfig()
+    out_dir: Path = Path("benchmarks/results")
+    work_dir: Path = Field(Path("runs/benchmark"), description="pretrained checkpoints, one folder per dataset, seed and backbone")
+    resources_rounds: int = Field(3, ge=1, description="each model measured in a fresh process this many times (median)")
+    resources_repeats: int = Field(30, ge=1, description="batch-1 calls per measurement (median)")
+    collaboration_dir: str | None = Field(None, description="cloud -> edge -> updates runs of the updates suite, with {seed} "
+                                          "(default: WORK_DIR/DATASET/seed{seed}/collaboration)")
+
+    @model_validator(mode="after")
+    def _known_methods(self) -> "BenchmarkConfig":
+        for field_name in ("methods", "cross_methods"):
+            unknown = [m for m in getattr(self, field_name) if base_method(m) not in METHODS]
+            if unknown:
+                raise ValueError(f"{field_name}: unknown method(s) {unknown}; known: {list(METHODS)}")
+        if self.collaboration_dir is not None and "{seed}" not in self.collaboration_dir:
+            raise ValueError(f"collaboration_dir must contain {{seed}}, got {self.collaboration_dir!r}")
+        unknown = [m for m in self.method_shots if base_method(m) not in METHODS]
+        if unknown:
+            raise ValueError(f"method_shots: unknown method(s) {unknown}; known: {list(METHODS)}")
+        missing = sorted({base_method(m) for m in self.methods} & set(IMAGE_BASELINES) - set(self.image_baselines))
+        if missing:
+            raise ValueError(f"image_baselines: no config for {missing}")
+        return self
+
+

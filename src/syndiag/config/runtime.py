@@ -1,0 +1,28 @@
+"""Where and in which precision models run: the device and dtype settings every stage honours."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from syndiag.config.base import StrictModel
+
+DType = Literal["float32", "bfloat16", "float16"]
+DEVICE_KINDS = ("auto", "cpu", "cuda", "mps", "meta")
+
+
+class RuntimeConfig(StrictModel):
+    """Device (auto | cpu | cuda | cuda:N | mps | meta), dtype of the frozen backbone, and CPU threads."""
+
+    device: str = "auto"
+    dtype: DType = "float32"
+    threads: int | None = Field(None, ge=1)
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        kind, _, index = value.partition(":")
+        if kind not in DEVICE_KINDS or (index and (kind != "cuda" or not index.isdigit())):
+            raise ValueError(f"unknown device {value!r}; use one of auto, cpu, cuda, cuda:N, mps")
+        return value
