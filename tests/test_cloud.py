@@ -52,15 +52,15 @@ def test_the_fusion_token_sees_the_visual_tokens_in_a_causal_decoder():
 def test_deep_prompts_are_injected_at_their_layers():
     backbone = tiny_backbone("decoder", layers=5)
     model = SynDiagCloud(tiny_config(deep_prompt_every=2), backbone, NAMES, PROMPTS).eval()
-    assert model.prompts_module.layers == [0, 2, 4]
+    assert model.learned_prompts.layers == [0, 2, 4]
     seen = {}
     blocks = backbone.layers()
     for index in (0, 1, 2):
         blocks[index].register_forward_pre_hook(lambda m, a, k, i=index: seen.__setitem__(i, (a[0] if a else k["hidden_states"]).clone()), with_kwargs=True)
     model(images(2))
-    assert torch.allclose(seen[2][:, :2], model.prompts_module.deep[1].expand(2, -1, -1))
-    assert torch.allclose(seen[0][:, :2], model.prompts_module.deep[0].expand(2, -1, -1))
-    assert not torch.allclose(seen[1][:, :2], model.prompts_module.deep[0].expand(2, -1, -1))
+    assert torch.allclose(seen[2][:, :2], model.learned_prompts.deep[1].expand(2, -1, -1))
+    assert torch.allclose(seen[0][:, :2], model.learned_prompts.deep[0].expand(2, -1, -1))
+    assert not torch.allclose(seen[1][:, :2], model.learned_prompts.deep[0].expand(2, -1, -1))
 
 
 def test_training_changes_lora_and_prompts_but_never_the_base_weights():
@@ -98,6 +98,26 @@ def test_checkpoint_round_trip_gives_identical_logits_and_holds_only_trained_par
     assert torch.equal(model(x), restored(x))
     model.save_pretrained(tmp_path / "ckpt")
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+def test_learned_prompts_keep_their_checkpoint_name_prompts_module(tmp_path):
+    model = SynDiagCloud(tiny_config(), tiny_backbone(seed=3), NAMES, PROMPTS)
+    assert {n for n, _ in model.named_parameters() if "prompts" in n} == {"learned_prompts.input", "learned_prompts.deep"}
+    keys = list(model.state_dict())
+    assert {k for k in keys if "prompts" in k} == {"prompts_module.input", "prompts_module.deep"}
+    assert keys.index("prompts_module.input") < keys.index("head.weight")
+    state = {"prompts_module.input": torch.full_like(model.learned_prompts.input, 0.5),
+             "prompts_module.deep": torch.full_like(model.learned_prompts.deep, -0.5)}
+    result = model.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys and not any("prompts" in k for k in result.missing_keys)
+    assert torch.all(model.learned_prompts.input == 0.5) and torch.all(model.learned_prompts.deep == -0.5)
+    folder = model.save_pretrained(tmp_path / "ckpt")
+    from safetensors.torch import load_file
+
+    saved = load_file(str(folder / "model.safetensors"))
+    assert torch.all(saved["prompts_module.deep"] == -0.5) and not any(k.startswith("learned_prompts.") for k in saved)
+    restored = SynDiagCloud.from_pretrained(folder, backbone=tiny_backbone(seed=3))
+    assert torch.all(restored.learned_prompts.input == 0.5)
 
 
 def test_bad_checkpoints_and_reused_backbones_are_refused(tmp_path):

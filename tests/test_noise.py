@@ -35,8 +35,8 @@ def test_noisy_subset_is_reproducible_and_its_spectrograms_are_recomputed(tmp_pa
     from syndiag.config.data import SpectrogramConfig
 
     spectrogram = SpectrogramConfig.model_validate(dataset.meta["config"]["spectrogram"])
-    np.testing.assert_array_equal(first.images, spectrogram_images(first.windows, spectrogram))
-    assert not np.array_equal(first.images, np.asarray(dataset.images[test]))
+    np.testing.assert_array_equal(first.colormap_indices, spectrogram_images(first.windows, spectrogram))
+    assert not np.array_equal(first.colormap_indices, np.asarray(dataset.colormap_indices[test]))
     assert np.asarray(dataset.windows[test]).dtype == first.windows.dtype
 
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from syndiag.config import UpdateConfig
-from syndiag.models.head_exchange import HeadRegistry
+from syndiag.registry.heads import HeadRegistry
 from syndiag.training.online_update import (
     FeatureBank,
     gradient_consistency,

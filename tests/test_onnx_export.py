@@ -12,6 +12,9 @@ from syndiag.errors import ConfigError, DataError
 from syndiag.serving.onnx_export import export_onnx
 from syndiag.serving.onnx_runtime import OnnxClassifier
 
+# Every test here needs a distilled student exported to ONNX (a few seconds of set-up) or exports one itself.
+pytestmark = pytest.mark.slow
+
 SIZE = 32
 
 

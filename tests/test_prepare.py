@@ -16,7 +16,7 @@ def test_real_cwru_windows_are_balanced_and_leak_free(tmp_path, shared_data):
     dataset = prepare(config)
     assert dataset.meta["dataset"] == "cwru" and not dataset.from_cache
     assert len(dataset) == 19 * 10 and dataset.windows.shape == (190, 2, 512)
-    assert dataset.images.shape == (190, 32, 32) and dataset.rgb([0, 1]).shape == (2, 32, 32, 3)
+    assert dataset.colormap_indices.shape == (190, 32, 32) and dataset.rgb([0, 1]).shape == (2, 32, 32, 3)
     for name, cell in dataset.counts()["1730rpm"].items():
         assert cell == {"pool": 5, "test": 5}, name
     length = config.window.length
@@ -34,7 +34,7 @@ def test_second_run_comes_from_the_cache_unchanged(tmp_path):
     first = prepare(config)
     second = prepare(config)
     assert second.from_cache and second.path == first.path
-    np.testing.assert_array_equal(np.asarray(first.images), np.asarray(second.images))
+    np.testing.assert_array_equal(np.asarray(first.colormap_indices), np.asarray(second.colormap_indices))
     np.testing.assert_array_equal(first.labels, second.labels)
     assert [p.name for p in config.resolved_cache_dir().iterdir()] == [first.path.name]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
+from syndiag.atomic import atomic_file
 from syndiag.data.prepare import PreparedDataset
 from syndiag.data.windowing import TEST
 from syndiag.errors import DataError
@@ -46,12 +46,9 @@ def write_gallery(dataset: PreparedDataset, path: Path, condition: str | None = 
     fig.suptitle(f"{dataset.meta['dataset']} - {condition} - CWT ({dataset.meta['config']['spectrogram']['wavelet']})", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
     try:
-        fig.savefig(staging, dpi=110)
-        os.replace(staging, path)
+        with atomic_file(path) as handle:
+            fig.savefig(handle, format="png", dpi=110)
     finally:
         plt.close(fig)
-        staging.unlink(missing_ok=True)
     return path

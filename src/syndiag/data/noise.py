@@ -63,7 +63,7 @@ def _with_windows(dataset: PreparedDataset, indices: np.ndarray, windows: np.nda
     """A dataset of len(indices): the metadata of the windows at ``indices``, ``windows`` in their place, spectrograms recomputed."""
     spectrogram = SpectrogramConfig.model_validate(dataset.meta["config"]["spectrogram"])
     return replace(
-        dataset, path=dataset.path, images=spectrogram_images(windows, spectrogram), windows=windows,
+        dataset, path=dataset.path, colormap_indices=spectrogram_images(windows, spectrogram), windows=windows,
         labels=np.asarray(dataset.labels[indices]), conditions=np.asarray(dataset.conditions[indices]),
         split=np.asarray(dataset.split[indices]), recording=np.asarray(dataset.recording[indices]),
         starts=np.asarray(dataset.starts[indices]), from_cache=False, extra={**dataset.extra, **extra},

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from syndiag.atomic import atomic_folder
 from syndiag.config.data import DataConfig
 from syndiag.data.recording import RecordingSet
 from syndiag.data.sources import recordings_digest, resolve_source
@@ -30,10 +29,14 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class PreparedDataset:
-    """Windows and spectrogram images of one data config, memory-mapped from the cache."""
+    """Windows and spectrogram images of one data config, memory-mapped from the cache.
+
+    ``colormap_indices`` holds each window's spectrogram as uint8 colormap indices (N, H, W), stored in the
+    cache as ``images.npy``; :meth:`rgb` turns them into the RGB images the models take.
+    """
 
     path: Path
-    images: np.ndarray
+    colormap_indices: np.ndarray
     windows: np.ndarray
     labels: np.ndarray
     conditions: np.ndarray
@@ -66,7 +69,7 @@ class PreparedDataset:
 
     def rgb(self, indices: np.ndarray | list[int] | slice) -> np.ndarray:
         """The paper's 224x224x3 uint8 images of the windows at ``indices``."""
-        return to_rgb(np.asarray(self.images[indices]), self.meta["config"]["spectrogram"]["colormap"])
+        return to_rgb(np.asarray(self.colormap_indices[indices]), self.meta["config"]["spectrogram"]["colormap"])
 
     def counts(self) -> dict[str, dict[str, dict[str, int]]]:
         """Windows per condition, class and split."""
@@ -84,13 +87,13 @@ class PreparedDataset:
         try:
             meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
             index = np.load(path / "index.npz")
-            images = np.load(path / "images.npy", mmap_mode="r")
+            colormap_indices = np.load(path / "images.npy", mmap_mode="r")
             windows = np.load(path / "windows.npy", mmap_mode="r")
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{path}: unreadable prepared-data cache ({exc}); delete the folder to rebuild it") from None
-        if meta.get("format") != CACHE_FORMAT or images.shape[0] != index["labels"].size:
+        if meta.get("format") != CACHE_FORMAT or colormap_indices.shape[0] != index["labels"].size:
             raise DataError(f"{path}: prepared-data cache of another format or incomplete; delete the folder to rebuild it")
-        return cls(path=path, images=images, windows=windows, meta=meta, **{k: index[k] for k in index.files})
+        return cls(path=path, colormap_indices=colormap_indices, windows=windows, meta=meta, **{k: index[k] for k in index.files})
 
 
 def cache_key(config: DataConfig, fingerprint: dict[str, Any]) -> str:
@@ -162,64 +165,57 @@ def prepare(config: DataConfig, progress: Progress | None = None) -> PreparedDat
     total = sum(plan.starts.size for _, plan in plans)
     size = config.spectrogram.image_size
     n_channels = recordings.recordings[0].signal.shape[0]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = cache_dir / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     try:
-        images = np.lib.format.open_memmap(staging / "images.npy", mode="w+", dtype=np.uint8, shape=(total, size, size))
-        windows = np.lib.format.open_memmap(
-            staging / "windows.npy", mode="w+", dtype=np.float32, shape=(total, n_channels, config.window.length)
-        )
-        index = {k: np.empty(total, dtype=np.int64) for k in ("labels", "conditions", "split", "recording", "starts")}
-        done = 0
-        for rec_id, (rec, plan) in enumerate(plans):
-            block = cut_windows(rec, plan.starts, config.window.length)
-            end = done + block.shape[0]
-            windows[done:end] = block
-            for first in range(0, block.shape[0], CHUNK):
-                part = block[first : first + CHUNK]
-                images[done + first : done + first + part.shape[0]] = spectrogram_images(part, config.spectrogram)
-                if progress:
-                    progress(done + first + part.shape[0], total)
-            index["labels"][done:end] = recordings.class_names.index(rec.label)
-            index["conditions"][done:end] = recordings.conditions.index(rec.condition)
-            index["split"][done:end] = plan.split
-            index["recording"][done:end] = rec_id
-            index["starts"][done:end] = plan.starts
-            done = end
-        images.flush()
-        windows.flush()
-        del images, windows
-        np.savez(staging / "index.npz", **index)
-        meta = {
-            "format": CACHE_FORMAT,
-            "key": key,
-            "dataset": recordings.name,
-            "source": source.description,
-            "fs": recordings.recordings[0].fs,
-            "channels": list(recordings.recordings[0].channels),
-            "classes": [{"name": c.name, "prompt": c.prompt} for c in recordings.classes],
-            "conditions": recordings.conditions,
-            "recordings": [
-                {"source": rec.source, "label": rec.label, "condition": rec.condition, "samples": rec.n_samples, "boundary": plan.boundary}
-                for rec, plan in plans
-            ],
-            "frequencies_hz": cwt_frequencies(config.spectrogram.wavelet, config.spectrogram.n_scales, recordings.recordings[0].fs).tolist(),
-            "missing": recordings.missing,
-            "notes": notes,
-            "config": json.loads(config.model_dump_json()),
-            "fingerprint": fingerprint,
-            "seconds_to_build": round(time.perf_counter() - started, 3),
-        }
-        (staging / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        try:
-            os.replace(staging, final)
-        except OSError:
-            if not (final / "meta.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with atomic_folder(final, replace=False) as staging:
+            colormap_indices = np.lib.format.open_memmap(staging / "images.npy", mode="w+", dtype=np.uint8, shape=(total, size, size))
+            windows = np.lib.format.open_memmap(
+                staging / "windows.npy", mode="w+", dtype=np.float32, shape=(total, n_channels, config.window.length)
+            )
+            index = {k: np.empty(total, dtype=np.int64) for k in ("labels", "conditions", "split", "recording", "starts")}
+            done = 0
+            for rec_id, (rec, plan) in enumerate(plans):
+                block = cut_windows(rec, plan.starts, config.window.length)
+                end = done + block.shape[0]
+                windows[done:end] = block
+                for first in range(0, block.shape[0], CHUNK):
+                    part = block[first : first + CHUNK]
+                    colormap_indices[done + first : done + first + part.shape[0]] = spectrogram_images(part, config.spectrogram)
+                    if progress:
+                        progress(done + first + part.shape[0], total)
+                index["labels"][done:end] = recordings.class_names.index(rec.label)
+                index["conditions"][done:end] = recordings.conditions.index(rec.condition)
+                index["split"][done:end] = plan.split
+                index["recording"][done:end] = rec_id
+                index["starts"][done:end] = plan.starts
+                done = end
+            colormap_indices.flush()
+            windows.flush()
+            del colormap_indices, windows
+            np.savez(staging / "index.npz", **index)
+            meta = {
+                "format": CACHE_FORMAT,
+                "key": key,
+                "dataset": recordings.name,
+                "source": source.description,
+                "fs": recordings.recordings[0].fs,
+                "channels": list(recordings.recordings[0].channels),
+                "classes": [{"name": c.name, "prompt": c.prompt} for c in recordings.classes],
+                "conditions": recordings.conditions,
+                "recordings": [
+                    {"source": rec.source, "label": rec.label, "condition": rec.condition, "samples": rec.n_samples, "boundary": plan.boundary}
+                    for rec, plan in plans
+                ],
+                "frequencies_hz": cwt_frequencies(config.spectrogram.wavelet, config.spectrogram.n_scales, recordings.recordings[0].fs).tolist(),
+                "missing": recordings.missing,
+                "notes": notes,
+                "config": json.loads(config.model_dump_json()),
+                "fingerprint": fingerprint,
+                "seconds_to_build": round(time.perf_counter() - started, 3),
+            }
+            (staging / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    except FileExistsError:
+        if not (final / "meta.json").is_file():  # else another process finished the same cache first
+            raise
     dataset = PreparedDataset.load(final)
     dataset.seconds = time.perf_counter() - started
     return dataset

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from scipy.signal import lfilter
 
+from syndiag.atomic import atomic_file, atomic_write_text
 from syndiag.config.data import SimulatorOptions
 from syndiag.data.cwru_classes import (
     BEARING_ENDS,
@@ -309,17 +308,6 @@ def _yaml_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_recordings(recset: RecordingSet, out_dir: str | Path) -> Path:
     """Write each recording as ``{label}_{condition}.npz`` and a ``dataset.yaml`` spec; return the spec's path."""
     out = Path(out_dir)
@@ -335,7 +323,8 @@ def write_recordings(recset: RecordingSet, out_dir: str | Path) -> Path:
         if "fs" in arrays:
             raise DataError(f"{rec.source}: a channel named 'fs' clashes with the sampling-rate key")
         arrays["fs"] = np.asarray(rec.fs, dtype=np.float64)
-        _write_atomically(out / file_name, lambda handle: np.savez(handle, **arrays))
+        with atomic_file(out / file_name) as handle:
+            np.savez(handle, **arrays)
         entries.append(
             f"  - {{files: {json.dumps(file_name)}, label: {json.dumps(rec.label)}, "
             f"condition: {json.dumps(rec.condition)}, channels: {json.dumps(list(rec.channels))}, "
@@ -348,5 +337,5 @@ def write_recordings(recset: RecordingSet, out_dir: str | Path) -> Path:
         lines[-1] = "classes: []"
     lines += ["recordings:", *entries] if entries else ["recordings: []"]
     spec = out / SPEC_FILE
-    _write_atomically(spec, lambda handle: handle.write(("\n".join(lines) + "\n").encode("utf-8")))
+    atomic_write_text(spec, "\n".join(lines) + "\n")
     return spec

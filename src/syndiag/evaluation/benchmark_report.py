@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from syndiag.atomic import atomic_write_text
 from syndiag.evaluation.metrics import (
     classification_report,
     read_results,
@@ -319,8 +320,12 @@ def provenance_lines(records: list[dict]) -> list[str]:
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" if "machine" in r else "not recorded" for r in records})
     commands = sorted({r.get("command", "not recorded") for r in records})
     data = sorted({r.get("data", "?") for r in records})
-    return [f"- machine: {'; '.join(machines)}", f"- commit(s), runs each: {', '.join(f'{c} ({n})' for c, n in sorted(commits.items()))}", f"- command(s): {'; '.join(f'`{c}`' for c in commands)}",
-            f"- data: {'; '.join(data)}", f"- profile(s): {', '.join(sorted({r['profile'] for r in records}))}; runs: {len(records)}"]
+    lines = [f"- machine: {'; '.join(machines)}", f"- commit(s), runs each: {', '.join(f'{c} ({n})' for c, n in sorted(commits.items()))}", f"- command(s): {'; '.join(f'`{c}`' for c in commands)}",
+             f"- data: {'; '.join(data)}", f"- profile(s): {', '.join(sorted({r['profile'] for r in records}))}; runs: {len(records)}"]
+    dirty = sum(n for c, n in commits.items() if c.endswith("+dirty"))
+    if dirty:
+        lines.append(f"- **{dirty} of {len(records)} run(s) marked +dirty**: made from a tree with uncommitted changes, so the code that produced them is in no commit")
+    return lines
 
 
 def write_report(results_dir: Path, out: Path) -> Path:
@@ -357,7 +362,5 @@ def write_report(results_dir: Path, out: Path) -> Path:
         lines += [f"## Fig. 5: resources, cloud vs edge (`{path.name}`)", "",
                   f"- machine: {report['machine']['cpu']}, {report['machine']['cores']} cores; commit {report['commit']}; {report.get('utc', '')}",
                   f"- command: `{report.get('command', '?')}`", "", *resources_section(report, path.with_suffix('.png'), out.parent), ""]
-    staging = out.with_name(f".{out.name}.tmp")
-    staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    staging.replace(out)
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from syndiag.atomic import atomic_write_text
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset
 from syndiag.evaluation.metrics import (
@@ -53,9 +54,7 @@ def evaluate_task(
     title = f"{method} - {dataset.meta['dataset']} {task.name}"
     confusion = write_confusion_png(report, out_dir / f"confusion-{task.name}.png", title)
     text_path = out_dir / f"report-{task.name}.txt"
-    staging = text_path.with_name(f".{text_path.name}.tmp")
-    staging.write_text(f"{title}\n\n{format_report(report)}\n", encoding="utf-8")
-    staging.replace(text_path)
+    atomic_write_text(text_path, f"{title}\n\n{format_report(report)}\n")
     record = run_record(
         method=method,
         backbone=backbone,

@@ -7,13 +7,11 @@ import json
 import logging
 import math
 import os
-import subprocess
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -24,12 +22,11 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from syndiag.atomic import atomic_file
 from syndiag.errors import DataError
+from syndiag.evaluation.provenance import command_line, current_commit, machine
 
 log = logging.getLogger(__name__)
-
-UNKNOWN_COMMIT = "unknown"
-_GIT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -115,26 +112,12 @@ def classification_report(
     )
 
 
-def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, staging_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    staging = Path(staging_name)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_figure_png(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
     """Render a figure to PNG with the Agg backend and move it into place atomically."""
     FigureCanvasAgg(figure)
-    return _write_atomically(Path(path), lambda handle: figure.savefig(handle, format="png", dpi=dpi))
+    with atomic_file(path) as handle:
+        figure.savefig(handle, format="png", dpi=dpi)
+    return Path(path)
 
 
 def write_confusion_png(report: ClassificationReport, path: str | Path, title: str) -> Path:
@@ -268,30 +251,6 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def _git(*args: str) -> str:
-    completed = subprocess.run(
-        ["git", *args],
-        cwd=Path(__file__).resolve().parent,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=_GIT_TIMEOUT_S,
-    )
-    return completed.stdout.strip()
-
-
-def current_commit() -> str:
-    """``git rev-parse HEAD`` of the syndiag source, ``+dirty`` if tracked files changed, ``unknown`` without git."""
-    try:
-        commit = _git("rev-parse", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return UNKNOWN_COMMIT
-    if not commit:
-        return UNKNOWN_COMMIT
-    return f"{commit}+dirty" if dirty else commit
-
-
 def run_record(
     *,
     method: str,
@@ -309,8 +268,6 @@ def run_record(
     **extra: Any,
 ) -> dict[str, Any]:
     """The standard results-file record of one run, with the command and machine; extra keyword fields are kept as they are."""
-    from syndiag.evaluation.provenance import command_line, machine
-
     for name, seconds in (("train_seconds", train_seconds), ("eval_seconds", eval_seconds)):
         if not math.isfinite(float(seconds)) or seconds < 0:
             raise ValueError(f"{name} must be a finite, non-negative number of seconds, got {seconds!r}")

@@ -19,6 +19,6 @@ def predict(model: nn.Module, dataset: PreparedDataset, indices: np.ndarray, bat
     probabilities = []
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
-        probabilities.append(torch.softmax(model(torch.from_numpy(dataset.rgb(chunk))), dim=-1))
+        probabilities.append(torch.softmax(model(torch.from_numpy(dataset.rgb(chunk))).float(), dim=-1).cpu())
     probs = torch.cat(probabilities).numpy()
     return probs, probs.argmax(1), time.perf_counter() - started

@@ -1,14 +1,43 @@
-"""What every benchmark result records beside its numbers: command, commit, machine, time."""
+"""What every benchmark result records beside its numbers: command, commit, machine, time.
+
+The bottom of ``syndiag.evaluation``: it imports nothing from syndiag, so any module may import it.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from syndiag.evaluation.metrics import current_commit
+UNKNOWN_COMMIT = "unknown"
+_GIT_TIMEOUT_S = 10.0
+
+
+def _git(*args: str) -> str:
+    completed = subprocess.run(
+        ["git", *args],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=_GIT_TIMEOUT_S,
+    )
+    return completed.stdout.strip()
+
+
+def current_commit() -> str:
+    """``git rev-parse HEAD`` of the syndiag source, ``+dirty`` if tracked files changed, ``unknown`` without git."""
+    try:
+        commit = _git("rev-parse", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return UNKNOWN_COMMIT
+    if not commit:
+        return UNKNOWN_COMMIT
+    return f"{commit}+dirty" if dirty else commit
 
 
 def cpu_model() -> str:
@@ -36,3 +65,24 @@ def provenance() -> dict:
         "machine": machine(),
         "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def is_committed(path: Path) -> bool:
+    """Whether git tracks ``path`` (a results file whose lines are part of the project's history)."""
+    path = Path(path).resolve()
+    try:
+        subprocess.run(["git", "ls-files", "--error-unmatch", path.name], cwd=path.parent, capture_output=True, check=True, timeout=_GIT_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
+def check_committed_code(results: Path, allow_dirty: bool = False) -> None:
+    """Refuse to add lines to a committed results file from a tree with uncommitted changes: their code would be in no commit."""
+    from syndiag.errors import SyndiagError
+
+    commit = current_commit()
+    if commit.endswith("+dirty") and not allow_dirty and Path(results).is_file() and is_committed(results):
+        raise SyndiagError(
+            f"{results} is committed and the source tree has uncommitted changes ({commit[:10]}+dirty): commit the code first, "
+            "or pass --allow-dirty (the report marks such lines)")

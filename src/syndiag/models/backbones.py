@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from syndiag.atomic import atomic_folder
 from syndiag.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -81,27 +81,28 @@ def package_folder(spec: PackagedModel) -> Path:
 
 
 def convert_gguf(spec: PackagedModel, target: Path) -> Path:
-    """Dequantise a packaged GGUF model once into a transformers folder (~50 s), written atomically."""
+    """Dequantise a packaged GGUF model once into a transformers folder (~50 s), written atomically.
+
+    A complete folder that another process wrote first is kept.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     gguf_path = package_folder(spec)
     log.warning("converting %s from GGUF to %s (once, about a minute)", spec.name, target)
-    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with atomic_folder(target, replace=False) as staging:
+            tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+    except FileExistsError:
+        if not (target / "config.json").is_file():
+            raise
     return target
 
 

@@ -157,7 +157,7 @@ class ImageBaseline(nn.Module):
 
     def pixels(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised float (B, 3, image_size, image_size)."""
-        pixels = VisualExtractor.normalise(images)
+        pixels = VisualExtractor.normalise(images.to(next(self.parameters()).device))
         size = self.config.image_size
         if pixels.shape[-2:] != (size, size):
             pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
@@ -215,6 +215,7 @@ class VisualPrototypes(nn.Module):
         self.eval()
         features = torch.cat([self.features(images[start : start + self.batch_size]) for start in range(0, len(images), self.batch_size)])
         self.train(was_training)
+        labels = labels.to(features.device)
         self.prototypes = F.normalize(torch.stack([features[labels == c].mean(0) for c in range(n_classes)]), dim=-1).clone()
         return self
 

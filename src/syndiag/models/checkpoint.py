@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from syndiag.atomic import atomic_folder
 from syndiag.errors import ConfigError
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-
-
-@contextmanager
-def atomic_folder(folder: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder to fill; on success swap it in for ``folder``, on error remove it.
-
-    A crash leaves the old folder or none, never a half-written one.
-    """
-    folder = Path(folder)
-    staging = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    backup = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-        if folder.exists():
-            os.replace(folder, backup)
-        os.replace(staging, folder)
-        shutil.rmtree(backup, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:

@@ -10,13 +10,14 @@ from torch import nn
 from syndiag.config.models import CloudConfig
 from syndiag.errors import ConfigError
 from syndiag.models.backbones import Backbone, load_backbone
+from syndiag.models.device import autocast
 from syndiag.models.checkpoint import (
     CONFIG,
     load_trained,
     read_checkpoint_meta,
     write_checkpoint,
 )
-from syndiag.models.deep_prompts import DeepPrompts
+from syndiag.models.deep_prompts import DeepPrompts, keep_checkpoint_name
 from syndiag.models.prompt_fusion import ClassTextBank, PromptFusion
 from syndiag.models.visual_extractor import VisualExtractor
 
@@ -50,7 +51,8 @@ class SynDiagCloud(nn.Module):
         self.fusion = PromptFusion(ClassTextBank(backbone.tokenizer, embeddings, prompts), hidden, config.use_prompt_fusion)
         self.logit_scale = nn.Parameter(torch.tensor(float(torch.log(torch.tensor(1 / 0.07)))))
         layers = config.deep_prompt_layers(backbone.n_layers)
-        self.prompts_module = DeepPrompts(hidden, config.input_prompts, config.deep_prompts, layers, self.embed_rms)
+        self.learned_prompts = DeepPrompts(hidden, config.input_prompts, config.deep_prompts, layers, self.embed_rms)
+        keep_checkpoint_name(self)  # checkpoints name these tensors prompts_module.*
         self.lm = backbone.model
         if config.lora_r > 0:
             from peft import LoraConfig, get_peft_model
@@ -59,7 +61,7 @@ class SynDiagCloud(nn.Module):
             self.lm = get_peft_model(
                 backbone.model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets)
             )
-        self.prompts_module.attach(backbone.layers())
+        self.learned_prompts.attach(backbone.layers())
         self.head = nn.Linear(hidden, len(class_names))
 
     @property
@@ -68,7 +70,7 @@ class SynDiagCloud(nn.Module):
 
     @property
     def fusion_position(self) -> int:
-        return -1 if self.is_decoder else self.prompts_module.n_slots + self.prompts_module.n_input
+        return -1 if self.is_decoder else self.learned_prompts.n_slots + self.learned_prompts.n_input
 
     def visual_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """V_proj, (B, N_v, D)."""
@@ -82,8 +84,8 @@ class SynDiagCloud(nn.Module):
     def sequence(self, v_proj: torch.Tensor) -> torch.Tensor:
         batch = v_proj.shape[0]
         h_fused, _ = self.fused_token(v_proj)
-        slots = v_proj.new_zeros(batch, self.prompts_module.n_slots, v_proj.shape[-1])
-        p_in = self.prompts_module.input.expand(batch, -1, -1)
+        slots = v_proj.new_zeros(batch, self.learned_prompts.n_slots, v_proj.shape[-1])
+        p_in = self.learned_prompts.input.expand(batch, -1, -1)
         visual = rms_to(v_proj, self.embed_rms)
         fused = rms_to(h_fused, self.embed_rms)[:, None]
         parts = [slots, p_in, visual, fused] if self.is_decoder else [slots, p_in, fused, visual]
@@ -97,7 +99,9 @@ class SynDiagCloud(nn.Module):
         """h_fusion_out from visual tokens V_proj."""
         embeds = self.sequence(v_proj)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
-        hidden = self.lm(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        with autocast(self):
+            hidden = self.lm(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        hidden = hidden.float()
         return hidden[:, self.fusion_position]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -43,3 +43,35 @@ class DeepPrompts(nn.Module):
             return args, {**kwargs, "hidden_states": hidden}
 
         return inject
+
+
+SAVED_AS = "prompts_module"
+"""The checkpoint name of a model's learned prompts: their attribute's name before it became ``learned_prompts``."""
+
+
+def keep_checkpoint_name(model: nn.Module, attribute: str = "learned_prompts", saved_as: str = SAVED_AS) -> None:
+    """Give the tensors of ``model.<attribute>`` the state-dict keys ``<saved_as>.*``, in and out.
+
+    ``state_dict()`` (hence every checkpoint) names them ``prompts_module.input`` / ``prompts_module.deep``, as
+    before the attribute was renamed, and ``load_state_dict`` maps those keys back onto the attribute, so
+    checkpoints written before and after the rename load alike. Parameter names (``named_parameters``) use
+    the attribute's name.
+    """
+    stored, live = f"{saved_as}.", f"{attribute}."
+
+    def rename(state: dict, prefix: str, old: str, new: str) -> None:
+        old, new = prefix + old, prefix + new
+        if not any(key.startswith(old) for key in state):
+            return
+        items = list(state.items())
+        state.clear()
+        state.update((new + key[len(old):] if key.startswith(old) else key, value) for key, value in items)
+
+    def on_save(module: nn.Module, state: dict, prefix: str, local_metadata: dict) -> None:
+        rename(state, prefix, live, stored)
+
+    def on_load(module: nn.Module, state: dict, prefix: str, *args) -> None:
+        rename(state, prefix, stored, live)
+
+    model.register_state_dict_post_hook(on_save)
+    model.register_load_state_dict_pre_hook(on_load)

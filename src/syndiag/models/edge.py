@@ -11,6 +11,7 @@ from torch import nn
 
 from syndiag.config.models import CloudConfig, EdgeConfig
 from syndiag.models.backbones import Backbone, load_backbone
+from syndiag.models.device import autocast
 from syndiag.models.checkpoint import (
     CONFIG,
     WEIGHTS,
@@ -19,7 +20,7 @@ from syndiag.models.checkpoint import (
     write_checkpoint,
 )
 from syndiag.models.cloud import SynDiagCloud, claim_backbone, rms_to
-from syndiag.models.deep_prompts import DeepPrompts
+from syndiag.models.deep_prompts import DeepPrompts, keep_checkpoint_name
 from syndiag.models.prompt_fusion import ClassTextBank, GatedFusionUnit, fusion_weights
 from syndiag.models.visual_extractor import VisualExtractor
 
@@ -85,7 +86,8 @@ class SynDiagEdge(nn.Module):
         self.gate_out = nn.Linear(teacher_dim, student_dim)
         self.main_adapter = nn.Linear(student_dim, teacher_dim)
         layers = config.deep_prompt_layers(backbone.n_layers)
-        self.prompts_module = DeepPrompts(student_dim, config.input_prompts, config.deep_prompts, layers, self.embed_rms)
+        self.learned_prompts = DeepPrompts(student_dim, config.input_prompts, config.deep_prompts, layers, self.embed_rms)
+        keep_checkpoint_name(self)  # checkpoints name these tensors prompts_module.*
         self.lm = backbone.model
         if config.lora_r > 0:
             from peft import LoraConfig, get_peft_model
@@ -94,11 +96,11 @@ class SynDiagEdge(nn.Module):
                 backbone.model,
                 LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=list(backbone.lora_targets)),
             )
-        self.prompts_module.attach(backbone.layers())
+        self.learned_prompts.attach(backbone.layers())
 
     @property
     def fusion_position(self) -> int:
-        return -1 if self.is_decoder else self.prompts_module.n_slots + self.prompts_module.n_input
+        return -1 if self.is_decoder else self.learned_prompts.n_slots + self.learned_prompts.n_input
 
     @torch.no_grad()
     def teacher_tokens(self, images: torch.Tensor) -> torch.Tensor:
@@ -113,14 +115,16 @@ class SynDiagEdge(nn.Module):
         t_mix = weights @ self.bank.mean_features()
         h_fused = self.gate_out(self.teacher_parts["gfu"](self.gate_in_visual(v_global), self.gate_in_text(t_mix)))
         batch = v_teacher.shape[0]
-        slots = v_student.new_zeros(batch, self.prompts_module.n_slots, v_student.shape[-1])
-        p_in = self.prompts_module.input.expand(batch, -1, -1)
+        slots = v_student.new_zeros(batch, self.learned_prompts.n_slots, v_student.shape[-1])
+        p_in = self.learned_prompts.input.expand(batch, -1, -1)
         visual = rms_to(v_student, self.embed_rms)
         fused = rms_to(h_fused, self.embed_rms)[:, None]
         parts = [slots, p_in, visual, fused] if self.is_decoder else [slots, p_in, fused, visual]
         embeds = torch.cat(parts, dim=1)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
-        hidden = self.lm(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, self.fusion_position]
+        with autocast(self):
+            hidden = self.lm(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, self.fusion_position]
+        hidden = hidden.float()
         return self.main_adapter(hidden)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,7 @@ class VisualExtractor(nn.Module):
         return (images - IMAGE_MEAN) / IMAGE_STD
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.projection.weight.device)
         return self.pool(self.cnn(self.normalise(images)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

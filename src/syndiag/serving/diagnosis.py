@@ -71,7 +71,8 @@ def read_signal(path: Path, channels: list[str], fs: float | None, target_fs: fl
 
 
 def window_array(signal: np.ndarray, window: WindowConfig, source: str) -> np.ndarray:
-    """(channels, n) -> non-overlapping-by-half windows (m, channels, length); (m, channels, length) unchanged."""
+    """(channels, n) -> windows (m, channels, length) every ``window.step`` samples, as the model's data were cut;
+    (m, channels, length) unchanged."""
     check_signal(signal, source)
     if signal.ndim == 3:
         if signal.shape[-1] != window.length:
@@ -79,7 +80,7 @@ def window_array(signal: np.ndarray, window: WindowConfig, source: str) -> np.nd
         return signal.astype(np.float32)
     if signal.shape[-1] < window.length:
         raise DataError(f"{source}: {signal.shape[-1]} samples, shorter than one window of {window.length}")
-    starts = np.arange(0, signal.shape[-1] - window.length + 1, window.length // 2)
+    starts = np.arange(0, signal.shape[-1] - window.length + 1, window.step)
     return np.stack([signal[:, s : s + window.length] for s in starts]).astype(np.float32)
 
 
@@ -95,17 +96,18 @@ def torch_classifier(model) -> Classifier:
 
     @torch.inference_mode()
     def classify(images: np.ndarray) -> np.ndarray:
-        return torch.softmax(model(torch.from_numpy(images)), dim=-1).numpy()
+        return torch.softmax(model(torch.from_numpy(images)).float(), dim=-1).cpu().numpy()
 
     return classify
 
 
-def load_model(folder: str | Path):
-    """A cloud or an edge model from its checkpoint folder, by the kind its config names."""
+def load_model(folder: str | Path, device: str = "cpu", dtype: str = "float32"):
+    """A cloud or an edge model from its checkpoint folder, by the kind its config names, on ``device``."""
     import json
 
     from syndiag.models.checkpoint import CONFIG
     from syndiag.models.cloud import SynDiagCloud
+    from syndiag.models.device import place
     from syndiag.models.edge import SynDiagEdge
 
     folder = Path(folder)
@@ -113,17 +115,18 @@ def load_model(folder: str | Path):
         kind = json.loads((folder / CONFIG).read_text(encoding="utf-8")).get("model")
     except (OSError, json.JSONDecodeError, AttributeError):
         kind = None
-    return SynDiagEdge.from_pretrained(folder) if kind == "syndiag-edge" else SynDiagCloud.from_pretrained(folder)
+    model = SynDiagEdge.from_pretrained(folder) if kind == "syndiag-edge" else SynDiagCloud.from_pretrained(folder)
+    return place(model, device, dtype)
 
 
-def load_classifier(folder: str | Path) -> tuple[Classifier, dict]:
-    """A :data:`Classifier` and its checkpoint config from an ONNX export, an edge or a cloud checkpoint folder."""
+def load_classifier(folder: str | Path, device: str = "cpu", dtype: str = "float32") -> tuple[Classifier, dict]:
+    """A :data:`Classifier` and its checkpoint config from an ONNX export, or an edge or cloud checkpoint folder run on ``device``."""
     from syndiag.serving.onnx_runtime import OnnxClassifier, is_onnx_folder
 
     if is_onnx_folder(folder):
         onnx = OnnxClassifier(folder)
         return onnx, onnx.meta
-    model = load_model(folder)
+    model = load_model(folder, device, dtype)
     return torch_classifier(model), model.checkpoint_meta
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from syndiag.atomic import atomic_folder
 from syndiag.errors import ConfigError
-from syndiag.models.checkpoint import atomic_folder
 from syndiag.serving.onnx_runtime import ONNX_CONFIG, ONNX_MODEL, OnnxClassifier
 
 log = logging.getLogger(__name__)

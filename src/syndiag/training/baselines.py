@@ -56,7 +56,8 @@ def train_image_baseline(
     total = pretrain_total + finetune_epochs * math.ceil(len(support_indices) / config.finetune_batch_size)
 
     def loss_of(batch: np.ndarray, step: int, stage_total: int) -> torch.Tensor:
-        return F.cross_entropy(model(image_batch(dataset, batch, shift)), labels[batch])
+        logits = model(image_batch(dataset, batch, shift))
+        return F.cross_entropy(logits, labels[batch].to(logits.device))
 
     def reporter(offset: int) -> Progress | None:
         if progress is None:

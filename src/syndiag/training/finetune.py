@@ -42,7 +42,7 @@ def imprint_head(model: SynDiagCloud, dataset: PreparedDataset, indices, batch_s
     was_training = model.training
     model.eval()
     features = torch.cat([model.features(image_batch(dataset, chunk)) for chunk in batches(indices, batch_size)])
-    labels = torch.from_numpy(dataset.labels[indices])
+    labels = torch.from_numpy(dataset.labels[indices]).to(features.device)
     centre = features.mean(0)
     prototypes = torch.stack([(features[labels == c] - centre).mean(0) for c in range(model.head.out_features)])
     scale = 10.0 / (features - centre).norm(dim=1).mean().clamp_min(1e-6)
@@ -74,7 +74,8 @@ def finetune(
     shift = generator if stage.time_shift else None
 
     def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
-        return F.cross_entropy(model(image_batch(dataset, batch, shift)), labels_all[batch])
+        logits = model(image_batch(dataset, batch, shift))
+        return F.cross_entropy(logits, labels_all[batch].to(logits.device))
 
     result = FinetuneResult(seconds=0.0, steps=0, windows=len(task.train))
     started = time.perf_counter()

@@ -13,7 +13,7 @@ from torch import nn
 
 from syndiag.config.training import UpdateConfig
 from syndiag.errors import DataError
-from syndiag.models.head_exchange import HeadPackage, HeadRegistry, head_accuracy
+from syndiag.registry.heads import HeadPackage, HeadRegistry, head_accuracy
 from syndiag.training.common import seed_everything, shuffled_batches
 
 
@@ -171,7 +171,7 @@ def update_windows(dataset, task, config: UpdateConfig, seed: int) -> tuple[np.n
 
 @torch.inference_mode()
 def feature_bank(teacher: nn.Module, student: nn.Module, dataset, indices: np.ndarray, batch_size: int = 64) -> FeatureBank:
-    """h_T and h'_S of the windows at ``indices``, computed once."""
+    """h_T and h'_S of the windows at ``indices``, computed once on the models' device and kept on the CPU, where heads are updated."""
     from syndiag.training.common import batches, image_batch
 
     teacher.eval()
@@ -181,4 +181,4 @@ def feature_bank(teacher: nn.Module, student: nn.Module, dataset, indices: np.nd
         images = image_batch(dataset, chunk)
         t_parts.append(teacher.features(images))
         s_parts.append(student.features(images))
-    return FeatureBank(indices, dataset.labels[indices], torch.cat(t_parts), torch.cat(s_parts))
+    return FeatureBank(indices, dataset.labels[indices], torch.cat(t_parts).cpu(), torch.cat(s_parts).cpu())

@@ -33,7 +33,7 @@ def global_visual_features(model: SynDiagCloud, dataset: PreparedDataset, indice
     model.eval()
     parts = [model.visual_tokens(image_batch(dataset, chunk)).mean(1) for chunk in batches(indices, batch_size)]
     model.train(was_training)
-    return torch.cat(parts).numpy()
+    return torch.cat(parts).cpu().numpy()
 
 
 def pretrain(model: SynDiagCloud, dataset: PreparedDataset, config: RunConfig, progress: Progress | None = None) -> PretrainResult:
@@ -46,8 +46,8 @@ def pretrain(model: SynDiagCloud, dataset: PreparedDataset, config: RunConfig, p
     shift = generator if stage.time_shift else None
 
     def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
-        labels = labels_all[batch]
         visual = model.visual_tokens(image_batch(dataset, batch, shift))
+        labels = labels_all[batch].to(visual.device)
         margin = margin_schedule(step / max(total - 1, 1), stage.margin_start, stage.margin_end)
         scale = model.logit_scale.exp().clamp(max=100.0)
         return alignment_loss(visual, bank.tokens[labels], bank.mask[labels], labels, scale, margin, stage.alpha)[0]

@@ -1,17 +1,19 @@
-"""One ``setup()`` for every entry point: config, threads, seed, prepared data, backbone and model."""
+"""One ``setup()`` for every workflow: threads, seed, prepared data, and a cloud model placed on the configured device."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from syndiag.config.run import RunConfig
 from syndiag.data.fewshot import FewShotTask, few_shot_task
 from syndiag.data.prepare import PreparedDataset, prepare
-from syndiag.errors import ConfigError
+from syndiag.errors import ConfigError, SyndiagError
 from syndiag.models.backbones import load_backbone
 from syndiag.models.cloud import SynDiagCloud
+from syndiag.models.device import place
 from syndiag.training.common import seed_everything, set_threads
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ class Session:
 
 
 def setup(config: RunConfig, checkpoint: Path | None = None, progress=None) -> Session:
-    """Threads and seed, the prepared dataset, and a cloud model: fresh, or from ``checkpoint``."""
+    """Threads and seed, the prepared dataset, and a cloud model (fresh, or from ``checkpoint``) on ``config.device``."""
     set_threads(config.threads)
     seed_everything(config.seed)
     dataset = prepare(config.data, progress=progress)
@@ -36,11 +38,29 @@ def setup(config: RunConfig, checkpoint: Path | None = None, progress=None) -> S
     else:
         backbone = load_backbone(config.model.backbone, config.model.allow_download, config.model.num_layers)
         model = SynDiagCloud(config.model, backbone, dataset.class_names, dataset.prompts)
+    place(model, config.device, config.dtype)
     return Session(config=config, dataset=dataset, model=model)
 
 
 def finetune_task(config: RunConfig, dataset: PreparedDataset, k: int | None = None, seed: int | None = None) -> FewShotTask:
     """The K-shot task of the recipe: source (default the last condition) -> target (default the source)."""
+    if k is not None and k < 1:
+        raise ConfigError(f"shots must be at least 1, got {k}")
+    if seed is not None and seed < 0:
+        raise ConfigError(f"seed must be 0 or more, got {seed}")
     stage = config.finetune
     source = stage.source or dataset.condition_names[-1]
-    return few_shot_task(dataset, k or stage.shots, config.seed if seed is None else seed, source, stage.target)
+    return few_shot_task(dataset, stage.shots if k is None else k, config.seed if seed is None else seed, source, stage.target)
+
+
+def task_of_checkpoint(dataset: PreparedDataset, meta: dict[str, Any], folder: Path | str, target: str | None = None) -> FewShotTask:
+    """The few-shot task a fine-tuned (or distilled) checkpoint was trained on, optionally tested on another ``target``."""
+    if "task" not in meta:
+        raise SyndiagError(f"{folder}: not a fine-tuned checkpoint (run syndiag finetune first)")
+    spec = meta["task"]
+    return few_shot_task(dataset, spec["k"], spec["seed"], spec["source"], target or spec["target"])
+
+
+def data_meta(config: RunConfig, dataset: PreparedDataset) -> dict[str, Any]:
+    """What a checkpoint must carry to turn a raw recording into the inputs it was trained on."""
+    return {"data": config.data.model_dump(mode="json"), "channels": dataset.meta["channels"], "fs": dataset.fs}

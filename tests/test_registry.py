@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from syndiag.errors import DataError
-from syndiag.models.head_exchange import HeadPackage, HeadRegistry, class_list_hash
+from syndiag.registry.heads import HeadPackage, HeadRegistry, class_list_hash
 
 NAMES = ["normal", "IR", "OR"]
 PROMPTS = ["normal operation", "inner race fault", "outer race fault"]

@@ -37,13 +37,14 @@ from syndiag.evaluation.metrics import (
     read_results,
     run_record,
 )
-from syndiag.evaluation.provenance import provenance
+from syndiag.evaluation.provenance import check_committed_code, provenance
 from syndiag.models.baselines import (
     EnvelopeSpectrumClassifier,
     LogSpectrumNearestNeighbour,
     VisualPrototypes,
     build_image_baseline,
 )
+from syndiag.models.device import place
 from syndiag.training.baselines import predict_images, train_image_baseline
 
 log = logging.getLogger(__name__)
@@ -136,11 +137,17 @@ class Benchmark:
             return set()
         return {(r["suite"], r["method"], r["seed"], r["k"], r["conditions"]["source"][0], r["conditions"]["target"]) for r in read_results(path)}
 
-    def run(self, suite: str, budget_minutes: float | None = None, progress: Callable[[str], None] | None = None) -> tuple[int, int]:
-        """Run every unfinished cell of ``suite`` until the budget is spent; returns (cells run, cells left)."""
+    def run(self, suite: str, budget_minutes: float | None = None, progress: Callable[[str], None] | None = None,
+            allow_dirty: bool = False) -> tuple[int, int]:
+        """Run every unfinished cell of ``suite`` until the budget is spent; returns (cells run, cells left).
+
+        A committed results file only takes lines from committed code, unless ``allow_dirty``.
+        """
         deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
         finished = self.done(suite)
         pending = [c for c in self.cells(suite) if c.key not in finished]
+        if pending:
+            check_committed_code(self.results_file(suite), allow_dirty)
         ran = 0
         for cell in pending:
             if deadline is not None and time.monotonic() >= deadline:
@@ -223,8 +230,8 @@ class Benchmark:
 
     def pretrained_checkpoint(self, seed: int, edge_backbone: bool = False) -> Path:
         """The alignment-pretrained cloud model of ``seed`` (its 7-shot pool depends on the seed), trained once."""
-        from syndiag.training.pipeline import setup
         from syndiag.training.pretrain import pretrain
+        from syndiag.workflows.session import setup
 
         recipe = self.recipe_for(seed, edge_backbone)
         folder = self.seed_dir(seed) / ("pretrained-edge-backbone" if edge_backbone else "pretrained")
@@ -265,6 +272,7 @@ class Benchmark:
             if variant.get("pretrained", True):
                 aligned = {k: v for k, v in load_file(str(checkpoint / "model.safetensors")).items() if k.startswith("extractor.") or k == "logit_scale"}
                 model.load_state_dict(aligned, strict=False)
+        place(model, recipe.device, recipe.dtype)
         scale = variant.get("steps_scale", 1)
         schedule = recipe.finetune.model_copy(update={"epochs": recipe.finetune.epochs * scale, "min_steps": recipe.finetune.min_steps * scale})
         result = finetune(model, dataset, task, schedule, seed)
@@ -278,7 +286,7 @@ class Benchmark:
 
         started = time.perf_counter()
         extractor = SynDiagCloud.from_pretrained(self.pretrained_checkpoint(seed)).extractor
-        prototypes = VisualPrototypes(extractor).eval()
+        prototypes = place(VisualPrototypes(extractor).eval(), self.recipe.device, self.recipe.dtype)
         prototypes.fit(dataset.rgb(task.train), dataset.labels[task.train], n_classes=len(dataset.class_names))
         batch = self.recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict_images(prototypes, dataset, indices, batch), time.perf_counter() - started,
@@ -290,7 +298,7 @@ class Benchmark:
 
         config = self.settings.image_baselines[method]
         training = self.settings.baseline_training
-        model = build_image_baseline(config, len(self.dataset.class_names))
+        model = place(build_image_baseline(config, len(self.dataset.class_names)), self.recipe.device, self.recipe.dtype)
         key = {"model": config.model_dump(mode="json"), "training": training.model_dump(mode="json"), "data": self.recipe.data.model_dump(mode="json"),
                "pool_shots": self.recipe.pretrain.shots}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,4 +1,4 @@
-"""Edge -> cloud head updates as artefacts: export a head package, validate it on the cloud, keep every version, roll back (§3.5)."""
+"""The cloud-edge registry: edge -> cloud head updates as artefacts: export a head package, validate it on the cloud, keep every version, roll back (§3.5)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,23 @@ def _write_json(path: Path, data: dict) -> None:
     staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     staging.write_text(json.dumps(data, indent=1), encoding="utf-8")
     os.replace(staging, path)
+
+
+def read_state(root: Path) -> dict[str, Any]:
+    """The registry's state (active version and history); an empty one when none has been written yet."""
+    path = Path(root) / REGISTRY
+    if not path.is_file():
+        return {"active": None, "history": []}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: corrupt registry ({exc})") from None
+
+
+def next_version(state: dict[str, Any]) -> str:
+    """The version after the highest one in ``state``'s history: v0000 for the first (the cloud's initial head)."""
+    numbers = [int(e["version"][1:]) for e in state["history"] if e["version"][1:].isdigit()]
+    return f"v{max(numbers, default=-1) + 1:04d}"
 
 
 @dataclass
@@ -105,7 +122,9 @@ class Decision:
 
 @torch.inference_mode()
 def head_accuracy(weight: torch.Tensor, bias: torch.Tensor, features: torch.Tensor, labels: np.ndarray) -> float:
-    return float(((features @ weight.T + bias).argmax(1).numpy() == labels).mean())
+    """Accuracy of the linear head (weight, bias) on fixed features, computed where the features are."""
+    logits = features @ weight.to(features.device).T + bias.to(features.device)
+    return float((logits.argmax(1).cpu().numpy() == labels).mean())
 
 
 class HeadRegistry:
@@ -114,15 +133,9 @@ class HeadRegistry:
     def __init__(self, root: Path, class_names: list[str], prompts: list[str], tolerance: float = 0.01) -> None:
         self.root = Path(root)
         self.class_names, self.prompts, self.tolerance = list(class_names), list(prompts), tolerance
-        self.root.mkdir(parents=True, exist_ok=True)
-        if not (self.root / REGISTRY).is_file():
-            _write_json(self.root / REGISTRY, {"active": None, "history": []})
 
     def state(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.root / REGISTRY).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{self.root / REGISTRY}: corrupt registry ({exc})") from None
+        return read_state(self.root)
 
     def history(self) -> list[dict[str, Any]]:
         return self.state()["history"]
@@ -136,6 +149,7 @@ class HeadRegistry:
         state["history"].append(entry)
         if activate:
             state["active"] = entry["version"]
+        self.root.mkdir(parents=True, exist_ok=True)
         _write_json(self.root / REGISTRY, state)
 
     def register_initial(self, head: nn.Linear, backbones: dict[str, str], metrics: dict[str, float]) -> str:
@@ -196,5 +210,4 @@ class HeadRegistry:
                       "utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}, activate=True)
 
     def next_version(self) -> str:
-        numbers = [int(e["version"][1:]) for e in self.history() if e["version"][1:].isdigit()]
-        return f"v{max(numbers, default=-1) + 1:04d}"
+        return next_version(self.state())

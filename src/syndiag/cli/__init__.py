@@ -1,0 +1,32 @@
+"""The ``syndiag`` command line: parses arguments, calls one workflow per command, prints the result."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from syndiag.cli.bench import benchmark
+from syndiag.cli.data import data_app
+from syndiag.cli.heads import head_app
+from syndiag.cli.inference import diagnose, export
+from syndiag.cli.profiles import config_app
+from syndiag.cli.train import distill, evaluate, finetune, pretrain, update
+
+app = typer.Typer(help="Few-shot industrial fault diagnosis with language models.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(config_app, name="config")
+for command in (pretrain, finetune, evaluate, diagnose):
+    app.command()(command)
+app.command("export")(export)
+for command in (benchmark, distill, update):
+    app.command()(command)
+app.add_typer(head_app, name="head")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""What every command shares: options, config loading with overrides, error printing, progress bars."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from syndiag.config.base import parse_overrides, read_yaml, set_dotted
+from syndiag.config.data import DataConfig
+from syndiag.config.profiles import profile_path
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML data config (configs/data/*.yaml) or run recipe (its data section)")]
+RunConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML run recipe, a file or a shipped profile (syndiag/cpu, syndiag/paper)")]
+DataRootOpt = Annotated[Optional[Path], typer.Option("--data-root", help="folder of real recordings (else $SYNDIAG_DATA)")]
+CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="spectrogram cache folder (else $SYNDIAG_CACHE)")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override a config key, e.g. --set window.per_class=100")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v")]
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False, markup=False)],
+        force=True,
+    )
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print the error (user text escaped, never read as markup) and exit with status 2."""
+    err.print(f"[bold red]error:[/] {escape(str(exc))}")
+    raise typer.Exit(code=2)
+
+
+def load_data_config(config: Path | None, data_root: Path | None, cache_dir: Path | None, sets: list[str] | None) -> DataConfig:
+    """A data config from a data YAML or a run recipe's ``data:`` section, with ``--set`` overrides (``data.`` prefix optional)."""
+    overrides = parse_overrides(sets)
+    if data_root is not None:
+        overrides["data_root"] = str(data_root)
+    if cache_dir is not None:
+        overrides["cache_dir"] = str(cache_dir)
+    raw: dict[str, Any] = {}
+    if config is not None:
+        config = profile_path(config)
+        raw = read_yaml(config)
+        if isinstance(raw.get("data"), dict) and "model" in raw:
+            raw = raw["data"]
+    for key, value in overrides.items():
+        set_dotted(raw, key.removeprefix("data."), value)
+    return DataConfig.from_dict(raw, source=str(config) if config else "command line")
+
+
+def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None, **fields: Any):
+    """The run recipe with ``--set`` overrides, ``--data-root``, and command options given as ``fields`` (None: not given)."""
+    from syndiag.config.run import RunConfig
+
+    overrides = parse_overrides(sets)
+    if data_root is not None:
+        overrides["data.data_root"] = str(data_root)
+    overrides.update({key: value for key, value in fields.items() if value is not None})
+    return RunConfig.from_yaml(config, overrides)
+
+
+def step_bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
+    )
+
+
+def tracked(bar: Progress, label: str):
+    task = bar.add_task(label, total=None, loss=float("nan"))
+    return lambda step, total, loss: bar.update(task, completed=step, total=total, loss=loss)

@@ -1,0 +1,60 @@
+"""Where a model runs: the ``device`` and ``dtype`` settings resolved, applied to a model, and checked."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from syndiag.errors import ConfigError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is cuda, then mps, then cpu; a device this machine lacks is a ConfigError naming it."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s); use device: cpu or auto")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r}: MPS is not available on this machine; use device: cpu or auto")
+    return device
+
+
+def place(model: nn.Module, device: str | torch.device, dtype: str = "float32") -> nn.Module:
+    """Move every parameter and buffer of ``model`` to ``device``; ``dtype`` becomes its autocast dtype (weights stay float32)."""
+    target = device if isinstance(device, torch.device) else resolve_device(device)
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    model.to(target)
+    model.compute_dtype = dtype
+    check_placement(model, target)
+    return model
+
+
+def model_device(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def check_placement(model: nn.Module, device: torch.device) -> None:
+    """Every parameter and buffer on ``device``; the first stray one is named."""
+    for kind, items in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, tensor in items:
+            if tensor.device.type != device.type or (device.index is not None and tensor.device.index != device.index):
+                raise RuntimeError(f"{kind} {name} is on {tensor.device}, the model should be on {device}")
+
+
+def autocast(model: nn.Module):
+    """Mixed precision for the model's forward pass when its ``compute_dtype`` is not float32; a no-op otherwise."""
+    dtype = getattr(model, "compute_dtype", "float32")
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(model_device(model).type, dtype=DTYPES[dtype])

@@ -1,0 +1,1 @@
+"""The cloud-edge loop's registry of head versions (§3.5): packages, validation, history, rollback."""

@@ -1,0 +1,114 @@
+"""``syndiag benchmark`` as one library function: the table suites, Fig. 4 (online updates) and Fig. 5 (resources), then the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syndiag.atomic import atomic_write_text
+from syndiag.config.benchmark import BenchmarkConfig
+from syndiag.errors import ConfigError, SyndiagError
+from syndiag.evaluation.benchmark_report import write_report
+from syndiag.evaluation.metrics import read_results
+from syndiag.evaluation.provenance import check_committed_code, provenance
+from syndiag.workflows.benchmark import Benchmark
+from syndiag.workflows.cloud import run_distill, run_evaluate, run_finetune
+from syndiag.workflows.collaboration import run_online_updates
+
+SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "updates": ["updates"], "resources": ["resources"],
+          "all": ["table1", "table2", "table3", "updates", "resources"], "report": []}
+
+
+@dataclass
+class BenchmarkOutcome:
+    report: Path
+    left: int
+
+
+def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[str, Any] | None = None, budget_minutes: float | None = None,
+                  report: Path = Path("BENCHMARKS.md"), say: Callable[[str], None] = print, allow_dirty: bool = False) -> BenchmarkOutcome:
+    """Run every unfinished cell of ``suite`` (resumable, within the budget), then regenerate the report.
+
+    Committed results files take lines only from committed code unless ``allow_dirty`` (the report marks such lines).
+    """
+    if suite not in SUITES:
+        raise ConfigError(f"--suite: unknown {suite!r}; choose from {', '.join(SUITES)}")
+    deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+    left, benches = 0, {}
+    for name in SUITES[suite]:
+        remaining = None if deadline is None else max((deadline - time.monotonic()) / 60, 1e-9)
+        dataset_key = "table2" if name == "table2" else "recipe"
+        try:
+            if dataset_key not in benches:
+                benches[dataset_key] = Benchmark.for_suite(settings, name, recipe_overrides)
+        except SyndiagError as exc:
+            if suite == "all" and name == "table2":
+                say(f"table2 skipped: {exc}")
+                continue
+            raise
+        bench = benches[dataset_key]
+        if name == "updates":
+            ran, left = updates_suite(bench, remaining, allow_dirty)
+        elif name == "resources":
+            ran, left = resources_suite(bench, allow_dirty), 0
+        else:
+            ran, left = bench.run(name, remaining, progress=say, allow_dirty=allow_dirty)
+        target = bench.resources_file() if name == "resources" else bench.results_file(name)
+        say(f"{name}: {ran} {'measurement' if name == 'resources' else 'cell'}(s) run, {left} left -> {target}")
+        if left:
+            break
+    return BenchmarkOutcome(write_report(settings.out_dir, report), left)
+
+
+def updates_suite(bench: Benchmark, budget_minutes: float | None, allow_dirty: bool = False) -> tuple[int, int]:
+    """Fig. 4 per seed: fine-tune the cloud from the seed's pretrained model, distil the edge, run the online updates.
+
+    A seed is done once its update record is in the results file; within a seed, finished stages are kept.
+    """
+    results = bench.results_file("updates")
+    done = {r["seed"] for r in read_results(results) if r["method"] == "Syn-Diag-online-update"} if results.is_file() else set()
+    pending = [seed for seed in bench.settings.seeds if seed not in done]
+    if pending:
+        check_committed_code(results, allow_dirty)
+    deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
+    ran = 0
+    for seed in pending:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        folder = bench.collaboration_dir(seed)
+        config = bench.recipe.model_copy(update={"seed": seed, "output_dir": folder, "results_file": results})
+        if not (folder / "finetuned" / "model.safetensors").is_file():
+            run_finetune(config, bench.pretrained_checkpoint(seed))
+            run_evaluate(config)
+        if not (folder / "edge" / "model.safetensors").is_file():
+            run_distill(config)
+        run_online_updates(config)
+        ran += 1
+    return ran, len(pending) - ran
+
+
+def resources_suite(bench: Benchmark, allow_dirty: bool = False) -> int:
+    """Fig. 5 on the first seed's cloud and edge models of the updates suite, in PyTorch and as ONNX exports."""
+    from syndiag.evaluation.resources import compare, plot
+    from syndiag.workflows.inference import export_checkpoint
+
+    check_committed_code(bench.resources_file(), allow_dirty)
+    folder = bench.collaboration_dir(bench.settings.seeds[0])
+    checkpoints = {"cloud": folder / "finetuned", "edge": folder / "edge"}
+    missing = [str(p) for p in checkpoints.values() if not (p / "model.safetensors").is_file()]
+    if missing:
+        raise SyndiagError(f"resources: no cloud/edge models at {', '.join(missing)}; run --suite updates first")
+    for kind in ("cloud", "edge"):
+        onnx = folder / f"{checkpoints[kind].name}-onnx"
+        if not (onnx / "model.onnx").is_file():
+            export_checkpoint(checkpoints[kind], onnx)
+        checkpoints[f"{kind}-onnx"] = onnx
+    report = {**provenance(), **compare(checkpoints, bench.settings.resources_repeats, bench.settings.resources_rounds)}
+    path = bench.resources_file()
+    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    plot(report, path.with_suffix(".png"))
+    return len(checkpoints)
