@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from syndiag.config.data import SpectrogramConfig, WindowConfig
-from syndiag.data.custom import file_format, read_channels
+from syndiag.data.signal_files import file_format, read_channels
 from syndiag.data.cwru import cwru_file_map, read_cwru_mat, resample
 from syndiag.data.recording import check_signal
 from syndiag.data.spectrogram import spectrogram_images, to_rgb
