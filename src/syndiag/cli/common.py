@@ -50,7 +50,13 @@ def fail(exc: Exception) -> NoReturn:
 
 
 def load_data_config(config: Path | None, data_root: Path | None, cache_dir: Path | None, sets: list[str] | None) -> DataConfig:
-    """A data config from a data YAML or a run recipe's ``data:`` section, with ``--set`` overrides (``data.`` prefix optional)."""
+    """A data config from a data YAML, or from a run recipe's ``data:`` section, with ``--set`` overrides.
+
+    Keys take the ``data.`` prefix or not; given a run recipe, its other settings (``seed``, ``device``, ...) are
+    validated with the recipe, so the same ``--set`` works for ``data`` and for the model commands.
+    """
+    from syndiag.config.run import RunConfig
+
     overrides = parse_overrides(sets)
     if data_root is not None:
         overrides["data_root"] = str(data_root)
@@ -60,11 +66,14 @@ def load_data_config(config: Path | None, data_root: Path | None, cache_dir: Pat
     if config is not None:
         config = profile_path(config)
         raw = read_yaml(config)
-        if isinstance(raw.get("data"), dict) and "model" in raw:
-            raw = raw["data"]
+    source = str(config) if config else "command line"
+    if isinstance(raw.get("data"), dict) and "model" in raw:
+        for key, value in overrides.items():
+            set_dotted(raw, key if key.split(".")[0] in RunConfig.model_fields else f"data.{key}", value)
+        return RunConfig.from_dict(raw, source=source).data
     for key, value in overrides.items():
         set_dotted(raw, key.removeprefix("data."), value)
-    return DataConfig.from_dict(raw, source=str(config) if config else "command line")
+    return DataConfig.from_dict(raw, source=source)
 
 
 def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None, **fields: Any):
