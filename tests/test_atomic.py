@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 
 import syndiag.atomic as atomic
-from syndiag.atomic import atomic_file, atomic_folder, atomic_write_bytes, atomic_write_text, staging_sibling
+from syndiag.atomic import (
+    atomic_file,
+    atomic_folder,
+    atomic_write_bytes,
+    atomic_write_text,
+    staging_sibling,
+)
 
 
 def names(folder: Path) -> list[str]:
