@@ -254,3 +254,68 @@ def test_provenance_names_each_commit_short_with_its_runs_and_keeps_the_dirty_ma
     assert "- machine: AMD EPYC, 2 cores" in lines and lines[-2] == "- profile(s): cpu; runs: 3"
     assert lines[-1].startswith("- **1 of 3 run(s) marked +dirty**")
     assert not any("marked +dirty" in line for line in provenance_lines(records[:2]))
+
+
+def window_bench(tmp_path, data_root=None):
+    """A cheap harness config: one window baseline, one seed, 1-shot, on the simulator or the real files."""
+    data = {"cache_dir": str(tmp_path / "cache"), "window": {"per_class": 6}, "spectrogram": {"image_size": 16, "n_scales": 8},
+            "cwru": {"loads": [3]}, "simulator": {"seconds": 1.0}}
+    if data_root is not None:
+        data["data_root"] = str(data_root)
+    run_recipe = tmp_path / "recipe.yaml"
+    run_recipe.write_text(yaml.safe_dump({"profile": "test", "data": data}))
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump({"recipe": str(run_recipe), "seeds": [0], "shots": [1], "methods": ["log-spectrum-1NN"],
+                                    "cross_methods": ["log-spectrum-1NN"], "noise_snr_db": [], "out_dir": str(tmp_path / "results"),
+                                    "work_dir": str(tmp_path / "work")}))
+    return path
+
+
+def test_cells_are_keyed_by_what_produced_them_and_data_stays_apart(tmp_path, cwru_dir):
+    args = ["benchmark", "-c", str(window_bench(tmp_path)), "--report", str(tmp_path / "B.md")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    simulated = read_results(tmp_path / "results" / "table1_simulated-cwru_test.jsonl")
+    assert len(simulated) == 1 and len(simulated[0]["cell_hash"]) == 16
+
+    result = runner.invoke(app, [*args, "--data-root", str(cwru_dir.parent)])
+    assert result.exit_code == 0 and "1 cell(s) run" in result.output, result.output
+    real = read_results(tmp_path / "results" / "table1_cwru_test.jsonl")
+    assert len(real) == 1 and real[0]["data_identity"] != simulated[0]["data_identity"]
+    assert "Table 1: simulated-cwru 19-way" in (tmp_path / "B.md").read_text()
+
+    result = runner.invoke(app, [*args, "--data-root", str(cwru_dir.parent)])
+    assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output
+
+    changed = [*args, "--data-root", str(cwru_dir.parent), "--set", "recipe.data.window.length=256"]
+    result = runner.invoke(app, changed)
+    assert result.exit_code == 2 and "never reused" in result.output and "--rerun-mismatched" in result.output
+    assert len(read_results(tmp_path / "results" / "table1_cwru_test.jsonl")) == 1
+    result = runner.invoke(app, [*changed, "--rerun-mismatched"])
+    assert result.exit_code == 0 and "1 cell(s) run" in result.output, result.output
+    lines = read_results(tmp_path / "results" / "table1_cwru_test.jsonl")
+    assert len(lines) == 2 and lines[0]["cell_hash"] != lines[1]["cell_hash"]
+    assert "runs: 1" in (tmp_path / "B.md").read_text().split("Table 1: CWRU")[1].split("##")[0]
+
+    result = runner.invoke(app, [*args, "--data-root", str(cwru_dir.parent), "--set", "recipe.seed=7"])
+    assert result.exit_code == 0 and "0 cell(s) run" in result.output, "the cell's seed, not the recipe's, draws its task"
+
+
+def test_the_harness_refuses_to_append_to_committed_results_from_a_dirty_tree(tmp_path, monkeypatch):
+    import subprocess
+
+    from syndiag.evaluation import provenance
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "table1_simulated-cwru_test.jsonl").write_text("")
+    subprocess.run(["git", "init", "-q", str(results)], check=True)
+    subprocess.run(["git", "-C", str(results), "add", "table1_simulated-cwru_test.jsonl"], check=True)
+    monkeypatch.setattr(provenance, "current_commit", lambda: "0123456789abcdef+dirty")
+    args = ["benchmark", "-c", str(window_bench(tmp_path)), "--report", str(tmp_path / "B.md")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "uncommitted changes" in result.output and "--allow-dirty" in result.output
+    assert (results / "table1_simulated-cwru_test.jsonl").read_text() == ""
+    result = runner.invoke(app, [*args, "--allow-dirty"])
+    assert result.exit_code == 0, result.output
+    assert read_results(results / "table1_simulated-cwru_test.jsonl")[0]["commit"].endswith("+dirty")

@@ -22,6 +22,7 @@ def benchmark(
     sets: SetOpt = None,
     report: Annotated[Path, typer.Option(help="report to regenerate")] = Path("BENCHMARKS.md"),
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="append to committed results files from a tree with uncommitted changes")] = False,
+    rerun_mismatched: Annotated[bool, typer.Option("--rerun-mismatched", help="run again the cells whose lines other data or settings made")] = False,
 ) -> None:
     """Methods on identical splits, several seeds: one JSON line per finished cell (re-runs skip them), then BENCHMARKS.md."""
     setup_logging()
@@ -39,7 +40,7 @@ def benchmark(
         if data_root is not None:
             recipe_overrides["data.data_root"] = str(data_root)
         result = run_benchmark(settings, suite, recipe_overrides, budget_minutes, report, say=lambda line: out.print(escape(line)),
-                               allow_dirty=allow_dirty)
+                               allow_dirty=allow_dirty, rerun_mismatched=rerun_mismatched)
     except SyndiagError as exc:
         fail(exc)
     out.print(f"wrote {escape(str(result.report))}"

@@ -10,7 +10,6 @@ from torch import nn
 from syndiag.config.models import CloudConfig
 from syndiag.errors import ConfigError
 from syndiag.models.backbones import Backbone, load_backbone
-from syndiag.models.device import autocast
 from syndiag.models.checkpoint import (
     CONFIG,
     load_trained,
@@ -18,6 +17,7 @@ from syndiag.models.checkpoint import (
     write_checkpoint,
 )
 from syndiag.models.deep_prompts import DeepPrompts, keep_checkpoint_name
+from syndiag.models.device import autocast
 from syndiag.models.prompt_fusion import ClassTextBank, PromptFusion
 from syndiag.models.visual_extractor import VisualExtractor
 

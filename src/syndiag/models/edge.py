@@ -11,7 +11,6 @@ from torch import nn
 
 from syndiag.config.models import CloudConfig, EdgeConfig
 from syndiag.models.backbones import Backbone, load_backbone
-from syndiag.models.device import autocast
 from syndiag.models.checkpoint import (
     CONFIG,
     WEIGHTS,
@@ -21,6 +20,7 @@ from syndiag.models.checkpoint import (
 )
 from syndiag.models.cloud import SynDiagCloud, claim_backbone, rms_to
 from syndiag.models.deep_prompts import DeepPrompts, keep_checkpoint_name
+from syndiag.models.device import autocast
 from syndiag.models.prompt_fusion import ClassTextBank, GatedFusionUnit, fusion_weights
 from syndiag.models.visual_extractor import VisualExtractor
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from safetensors.torch import load_file
 
+from syndiag.atomic import atomic_write_bytes
 from syndiag.config.benchmark import (
     IMAGE_BASELINES,
     SYNDIAG_VARIANTS,
@@ -34,7 +33,6 @@ from syndiag.errors import ConfigError
 from syndiag.evaluation.metrics import (
     append_result,
     classification_report,
-    read_results,
     run_record,
 )
 from syndiag.evaluation.provenance import check_committed_code, provenance
@@ -46,27 +44,19 @@ from syndiag.models.baselines import (
 )
 from syndiag.models.device import place
 from syndiag.training.baselines import predict_images, train_image_baseline
+from syndiag.workflows.cells import (
+    Cell,
+    cell_hash,
+    data_identity,
+    digest,
+    finished_cells,
+    mismatch_error,
+)
 
 log = logging.getLogger(__name__)
 
 Predictor = Callable[[PreparedDataset, np.ndarray], np.ndarray]
 """(dataset, window indices) -> predicted class per window."""
-
-@dataclass(frozen=True)
-class Cell:
-    """One row of a results file: a method on one few-shot task with one seed."""
-
-    suite: Literal["table1", "table2", "table3"]
-    method: str
-    seed: int
-    k: int
-    source: str
-    target: str
-
-    @property
-    def key(self) -> tuple:
-        return (self.suite, self.method, self.seed, self.k, self.source, self.target)
-
 
 @dataclass
 class Trained:
@@ -88,6 +78,7 @@ class Benchmark:
         unknown = [c for c in settings.conditions or [] if c not in self.dataset.condition_names] if data is None else []
         if unknown:
             raise ConfigError(f"conditions: unknown {unknown}; this dataset has {self.dataset.condition_names}")
+        self.identity = data_identity(self.dataset)
         self._noisy: dict[tuple, PreparedDataset] = {}
         self._pretraining_seconds = 0.0
 
@@ -99,8 +90,16 @@ class Benchmark:
         data_overrides = {k[len("data."):]: v for k, v in (overrides or {}).items() if k.startswith("data.")}
         return cls(settings, overrides, DataConfig.from_yaml(settings.table2_data, data_overrides))
 
+    @property
+    def data_name(self) -> str:
+        """The prepared data's own name (``cwru``, ``simulated-cwru``, a spec's name): results of different data stay apart."""
+        return self.dataset.meta["dataset"]
+
     def seed_dir(self, seed: int) -> Path:
-        return self.settings.work_dir / self.recipe.data.dataset / f"seed{seed}"
+        """Pretrained models of ``seed``, kept apart by the data's identity and the recipe's model and pretraining."""
+        key = digest({"data": self.identity, "model": self.recipe.model.model_dump(mode="json"),
+                      "pretrain": self.recipe.pretrain.model_dump(mode="json"), "edge": [self.recipe.edge.backbone, self.recipe.edge.num_layers]}, 8)
+        return self.settings.work_dir / f"{self.data_name}-{key}" / f"seed{seed}"
 
     def collaboration_dir(self, seed: int) -> Path:
         if self.settings.collaboration_dir is None:
@@ -108,10 +107,10 @@ class Benchmark:
         return Path(self.settings.collaboration_dir.format(seed=seed))
 
     def resources_file(self) -> Path:
-        return self.settings.out_dir / f"resources_{self.recipe.data.dataset}_{self.profile}.json"
+        return self.settings.out_dir / f"resources_{self.data_name}_{self.profile}.json"
 
     def results_file(self, suite: str) -> Path:
-        return self.settings.out_dir / f"{suite}_{self.recipe.data.dataset}_{self.profile}.jsonl"
+        return self.settings.out_dir / f"{suite}_{self.data_name}_{self.profile}.jsonl"
 
     def cells(self, suite: str) -> Iterator[Cell]:
         s = self.settings
@@ -131,21 +130,24 @@ class Benchmark:
         else:
             raise ConfigError(f"suite: unknown {suite!r}; known: table1, table2, table3")
 
-    def done(self, suite: str) -> set[tuple]:
-        path = self.results_file(suite)
-        if not path.is_file():
-            return set()
-        return {(r["suite"], r["method"], r["seed"], r["k"], r["conditions"]["source"][0], r["conditions"]["target"]) for r in read_results(path)}
+    def cell_hash(self, cell: Cell) -> str:
+        return cell_hash(cell, self.identity, self.recipe, self.settings, self.settings.noise_snr_db if self.noise_applies(cell) else [])
 
     def run(self, suite: str, budget_minutes: float | None = None, progress: Callable[[str], None] | None = None,
-            allow_dirty: bool = False) -> tuple[int, int]:
+            allow_dirty: bool = False, rerun_mismatched: bool = False) -> tuple[int, int]:
         """Run every unfinished cell of ``suite`` until the budget is spent; returns (cells run, cells left).
 
-        A committed results file only takes lines from committed code, unless ``allow_dirty``.
+        A cell is finished when its line holds the same cell hash; one made by other data, recipe or method config is
+        refused, or run again with ``rerun_mismatched``. A committed results file only takes lines from committed code,
+        unless ``allow_dirty``.
         """
         deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
-        finished = self.done(suite)
-        pending = [c for c in self.cells(suite) if c.key not in finished]
+        cells = list(self.cells(suite))
+        hashes = {c.key: self.cell_hash(c) for c in cells}
+        finished, mismatched = finished_cells(self.results_file(suite), hashes)
+        if mismatched and not rerun_mismatched:
+            raise mismatch_error(self.results_file(suite), mismatched)
+        pending = [c for c in cells if c.key not in finished]
         if pending:
             check_committed_code(self.results_file(suite), allow_dirty)
         ran = 0
@@ -194,6 +196,8 @@ class Benchmark:
                 train_seconds=round(trained.train_seconds, 2), eval_seconds=round(eval_seconds, 2),
             ),
             "suite": cell.suite,
+            "cell_hash": self.cell_hash(cell),
+            "data_identity": self.identity,
             "cell_seconds": round(time.perf_counter() - cell_started, 2),
             "pretraining_in_cell_seconds": round(self._pretraining_seconds, 2),
             "accuracy_under_noise": noise,
@@ -294,25 +298,21 @@ class Benchmark:
 
     def train_image_baseline(self, method: str, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
         """Pool pretraining (independent of K, trained once per seed and kept), then fine-tuning on the K-shot set."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         config = self.settings.image_baselines[method]
         training = self.settings.baseline_training
         model = place(build_image_baseline(config, len(self.dataset.class_names)), self.recipe.device, self.recipe.dtype)
-        key = {"model": config.model_dump(mode="json"), "training": training.model_dump(mode="json"), "data": self.recipe.data.model_dump(mode="json"),
-               "pool_shots": self.recipe.pretrain.shots}
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-        cached = self.seed_dir(seed) / f"{config.name}-{digest}-pool.safetensors"
+        key = digest({"model": config.model_dump(mode="json"), "training": training.model_dump(mode="json"), "pool_shots": self.recipe.pretrain.shots}, 12)
+        cached = self.seed_dir(seed) / f"{config.name}-{key}-pool.safetensors"
         pretrain_seconds = 0.0
         if not cached.is_file():
             pool = pretraining_pool(self.dataset, seed, k=self.recipe.pretrain.shots)
             pretrained = train_image_baseline(model, self.dataset, pool, np.empty(0, dtype=np.int64), training, seed)
             pretrain_seconds = pretrained.pretrain_seconds
             self._pretraining_seconds += pretrain_seconds
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            staging = cached.with_name(f".{cached.name}.tmp")
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(staging), metadata={"seconds": f"{pretrain_seconds:.3f}"})
-            staging.replace(cached)
+            tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            atomic_write_bytes(cached, save(tensors, metadata={"seconds": f"{pretrain_seconds:.3f}"}))
         else:
             from safetensors import safe_open
 

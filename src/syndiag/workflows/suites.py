@@ -30,10 +30,12 @@ class BenchmarkOutcome:
 
 
 def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[str, Any] | None = None, budget_minutes: float | None = None,
-                  report: Path = Path("BENCHMARKS.md"), say: Callable[[str], None] = print, allow_dirty: bool = False) -> BenchmarkOutcome:
+                  report: Path = Path("BENCHMARKS.md"), say: Callable[[str], None] = print, allow_dirty: bool = False,
+                  rerun_mismatched: bool = False) -> BenchmarkOutcome:
     """Run every unfinished cell of ``suite`` (resumable, within the budget), then regenerate the report.
 
-    Committed results files take lines only from committed code unless ``allow_dirty`` (the report marks such lines).
+    Committed results files take lines only from committed code unless ``allow_dirty`` (the report marks such lines);
+    cells made by other data or settings are refused unless ``rerun_mismatched``.
     """
     if suite not in SUITES:
         raise ConfigError(f"--suite: unknown {suite!r}; choose from {', '.join(SUITES)}")
@@ -56,7 +58,7 @@ def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[
         elif name == "resources":
             ran, left = resources_suite(bench, allow_dirty), 0
         else:
-            ran, left = bench.run(name, remaining, progress=say, allow_dirty=allow_dirty)
+            ran, left = bench.run(name, remaining, progress=say, allow_dirty=allow_dirty, rerun_mismatched=rerun_mismatched)
         target = bench.resources_file() if name == "resources" else bench.results_file(name)
         say(f"{name}: {ran} {'measurement' if name == 'resources' else 'cell'}(s) run, {left} left -> {target}")
         if left:

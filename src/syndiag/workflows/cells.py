@@ -1,0 +1,102 @@
+"""What identifies a benchmark cell: its task (suite, method, seed, K, conditions) and a hash of everything that produced it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from syndiag.config.benchmark import (
+    IMAGE_BASELINES,
+    SYNDIAG_VARIANTS,
+    BenchmarkConfig,
+    base_method,
+)
+from syndiag.config.run import RunConfig
+from syndiag.data.prepare import PreparedDataset
+from syndiag.errors import SyndiagError
+from syndiag.evaluation.metrics import read_results
+
+
+def digest(material: Any, length: int = 16) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row of a results file: a method on one few-shot task with one seed."""
+
+    suite: Literal["table1", "table2", "table3"]
+    method: str
+    seed: int
+    k: int
+    source: str
+    target: str
+
+    @property
+    def key(self) -> tuple:
+        return (self.suite, self.method, self.seed, self.k, self.source, self.target)
+
+
+def record_key(record: dict) -> tuple:
+    return (record["suite"], record["method"], record["seed"], record["k"], record["conditions"]["source"][0], record["conditions"]["target"])
+
+
+def data_identity(dataset: PreparedDataset) -> str:
+    """The prepared data by content, not location: dataset, rate, channels, classes, and every recording's file name,
+    length, label, condition and pool/test boundary (the simulator and real CWRU never share one)."""
+    meta = dataset.meta
+    recordings = [(Path(r["source"]).name, r["samples"], r["label"], r["condition"], r["boundary"]) for r in meta["recordings"]]
+    return digest({"dataset": meta["dataset"], "fs": meta["fs"], "channels": meta["channels"], "classes": meta["classes"],
+                   "window": meta["config"]["window"], "spectrogram": meta["config"]["spectrogram"], "recordings": recordings})
+
+
+def recipe_material(recipe: RunConfig) -> dict:
+    """The parts of a recipe that decide a table cell (not where files go, nor the device or threads)."""
+    data = recipe.data.model_dump(mode="json", exclude={"data_root", "cache_dir", "spec"})
+    return {"data": data, "model": recipe.model.model_dump(mode="json"), "pretrain": recipe.pretrain.model_dump(mode="json"),
+            "finetune": recipe.finetune.model_dump(mode="json"), "edge_backbone": [recipe.edge.backbone, recipe.edge.num_layers],
+            "dtype": recipe.dtype}
+
+
+def method_material(settings: BenchmarkConfig, method: str) -> dict:
+    """The configuration of ``method`` that the recipe does not hold."""
+    base = base_method(method)
+    material: dict[str, Any] = {"method": method}
+    if base in SYNDIAG_VARIANTS:
+        material["variant"] = SYNDIAG_VARIANTS[base]
+    elif base in IMAGE_BASELINES:
+        material["network"] = settings.image_baselines[base].model_dump(mode="json")
+        material["training"] = settings.baseline_training.model_dump(mode="json")
+    if method != base:
+        material["train_noise_snr_db"] = list(settings.train_noise_snr_db)
+    return material
+
+
+def cell_hash(cell: Cell, identity: str, recipe: RunConfig, settings: BenchmarkConfig, noise: list[float]) -> str:
+    """Hash of everything that determines ``cell``: its task, the data's identity, the recipe, the method's config, the noise tests."""
+    return digest({"cell": cell.key, "data": identity, "recipe": recipe_material(recipe), "method": method_material(settings, cell.method),
+                   "noise_snr_db": noise})
+
+
+def finished_cells(path: Path, hashes: dict[tuple, str]) -> tuple[set[tuple], list[tuple]]:
+    """Keys of ``hashes`` whose cell is in ``path`` with the same hash, and those present with another hash (or none)."""
+    if not path.is_file():
+        return set(), []
+    recorded: dict[tuple, set] = {}
+    for record in read_results(path):
+        recorded.setdefault(record_key(record), set()).add(record.get("cell_hash"))
+    done = {key for key, value in hashes.items() if value in recorded.get(key, set())}
+    mismatched = [key for key in hashes if key in recorded and key not in done]
+    return done, mismatched
+
+
+def mismatch_error(path: Path, mismatched: list[tuple]) -> SyndiagError:
+    shown = "; ".join(f"{m} {s}->{t} {k}-shot seed {seed}" for _, m, seed, k, s, t in mismatched[:3])
+    return SyndiagError(
+        f"{path}: {len(mismatched)} cell(s) were made by other data, another recipe or another method config "
+        f"(or before cells were keyed by what produced them), e.g. {shown}. They are never reused: run again with "
+        "--rerun-mismatched to run them under the current settings (new lines supersede old ones in the report), "
+        "or write to another out_dir (--set out_dir=...)")
