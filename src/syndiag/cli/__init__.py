@@ -7,6 +7,7 @@ import sys
 import typer
 
 from syndiag.cli.bench import benchmark
+from syndiag.cli.common import guarded
 from syndiag.cli.data import data_app
 from syndiag.cli.heads import head_app
 from syndiag.cli.inference import diagnose, export
@@ -17,10 +18,10 @@ app = typer.Typer(help="Few-shot industrial fault diagnosis with language models
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 for command in (pretrain, finetune, evaluate, diagnose):
-    app.command()(command)
-app.command("export")(export)
+    app.command()(guarded(command))
+app.command("export")(guarded(export))
 for command in (benchmark, distill, update):
-    app.command()(command)
+    app.command()(guarded(command))
 app.add_typer(head_app, name="head")
 
 

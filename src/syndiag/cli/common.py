@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -22,9 +26,10 @@ from rich.progress import (
 from syndiag.config.base import parse_overrides, read_yaml, set_dotted
 from syndiag.config.data import DataConfig
 from syndiag.config.profiles import profile_path
+from syndiag.errors import SyndiagError
 
-err = Console(stderr=True, soft_wrap=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True, emoji=False)
+out = Console(emoji=False)
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML data config (configs/data/*.yaml) or run recipe (its data section)")]
 RunConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML run recipe, a file or a shipped profile (syndiag/cpu, syndiag/paper)")]
@@ -87,13 +92,56 @@ def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None
     return RunConfig.from_yaml(config, overrides)
 
 
-def step_bar(label: str) -> Progress:
-    return Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
-    )
+class StepBar:
+    """A rich progress bar on a terminal; without one (a log file, a job scheduler), a plain line every ``every_s`` seconds."""
+
+    def __init__(self, label: str, every_s: float = 30.0) -> None:
+        self.label, self.every_s = label, every_s
+        self.bar = Progress(
+            TextColumn(f"[bold]{escape(label)}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
+        )
+
+    def __enter__(self) -> "StepBar":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def callback(self):
+        task = self.bar.add_task(self.label, total=None, loss=float("nan"))
+        started = last = time.monotonic()
+
+        def update(step: int, total: int, loss: float) -> None:
+            nonlocal last
+            self.bar.update(task, completed=step, total=total, loss=loss)
+            now = time.monotonic()
+            if not err.is_terminal and (now - last >= self.every_s or step == total):
+                last = now
+                print(f"{self.label}: step {step}/{total}, loss {loss:.4f}, {now - started:.0f} s", file=sys.stderr, flush=True)
+
+        return update
 
 
-def tracked(bar: Progress, label: str):
-    task = bar.add_task(label, total=None, loss=float("nan"))
-    return lambda step, total, loss: bar.update(task, completed=step, total=total, loss=loss)
+def step_bar(label: str) -> StepBar:
+    return StepBar(label)
+
+
+def tracked(bar: StepBar, label: str):
+    return bar.callback()
+
+
+def guarded(command: Callable) -> Callable:
+    """``command`` with every expected failure (bad input, unreadable files, a full disk) printed as one named error, exit 2."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (SyndiagError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+                exc = SyndiagError(f"{exc.filename}: {exc.strerror.lower()}")
+            fail(exc)
+
+    return run

@@ -26,6 +26,7 @@ from syndiag.cli.common import (
     VerboseOpt,
     err,
     fail,
+    guarded,
     load_data_config,
     out,
     setup_logging,
@@ -36,6 +37,7 @@ data_app = typer.Typer(help="Datasets: list, prepare windows and CWT spectrogram
 
 
 @data_app.command("list")
+@guarded
 def data_list(config: ConfigOpt = None, data_root: DataRootOpt = None, sets: SetOpt = None) -> None:
     """List the classes, their text prompts, the conditions and the recordings found (and missing)."""
     setup_logging()
@@ -63,6 +65,7 @@ def data_list(config: ConfigOpt = None, data_root: DataRootOpt = None, sets: Set
 
 
 @data_app.command("prepare")
+@guarded
 def data_prepare(
     config: ConfigOpt = None,
     data_root: DataRootOpt = None,
@@ -119,6 +122,7 @@ def data_prepare(
 
 
 @data_app.command("show")
+@guarded
 def data_show(
     config: ConfigOpt = None,
     data_root: DataRootOpt = None,
@@ -141,6 +145,7 @@ def data_show(
 
 
 @data_app.command("simulate")
+@guarded
 def data_simulate(
     output: Annotated[Path, typer.Option("--out", "-o", help="folder to write recordings and dataset.yaml into")],
     config: ConfigOpt = None,

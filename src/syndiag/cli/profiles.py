@@ -7,13 +7,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from syndiag.cli.common import fail, out
+from syndiag.cli.common import fail, guarded, out
 from syndiag.errors import ConfigError
 
 config_app = typer.Typer(help="Shipped profiles (data, run recipes, benchmark settings): list them, print one.", no_args_is_help=True)
 
 
 @config_app.command("list")
+@guarded
 def config_list() -> None:
     """Every shipped profile, as a name usable with --config from any working directory."""
     from syndiag.config.profiles import PROFILES, shipped_profiles
@@ -24,6 +25,7 @@ def config_list() -> None:
 
 
 @config_app.command("show")
+@guarded
 def config_show(name: Annotated[str, typer.Argument(help="a shipped profile, e.g. syndiag/cpu")]) -> None:
     """Print a shipped profile's YAML (copy it, change what differs, pass it with --config)."""
     from syndiag.config.profiles import profile_path, shipped_profiles

@@ -57,6 +57,7 @@ def finetune(
     data_root: DataRootOpt = None,
     sets: SetOpt = None,
     device: DeviceOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace OUTPUT_DIR/finetuned even when it was fine-tuned for another task")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Stage 2: few-shot fine-tuning with prompt fusion, deep prompts, LoRA and the fusion-token head."""
@@ -67,7 +68,7 @@ def finetune(
         cfg = load_run_config(config, data_root, sets, device=device)
         pretrained = not (checkpoint is not None and str(checkpoint) == "none")
         with step_bar("finetune") as bar:
-            result = run_finetune(cfg, checkpoint if pretrained else None, pretrained=pretrained, shots=shots, seed=seed,
+            result = run_finetune(cfg, checkpoint if pretrained else None, pretrained=pretrained, shots=shots, seed=seed, overwrite=overwrite,
                                   progress=tracked(bar, "finetune"))
     except SyndiagError as exc:
         fail(exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from syndiag.atomic import atomic_folder
 from syndiag.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+# transformers warns on every frozen-backbone forward that peft's check calls a deprecated name; nothing for a user to do.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 MODELS_ENV = "SYNDIAG_MODELS"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ import numpy as np
 
 from syndiag.config.run import RunConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool, test_set
+from syndiag.errors import SyndiagError
 from syndiag.evaluation.embedding_plot import separability, write_tsne_png
 from syndiag.evaluation.evaluate import Evaluation, evaluate_task
 from syndiag.models.backbones import load_backbone
@@ -87,11 +89,15 @@ class FinetuneOutcome:
 
 
 def run_finetune(config: RunConfig, checkpoint: Path | None = None, *, pretrained: bool = True, shots: int | None = None,
-                 seed: int | None = None, progress: StepProgress | None = None) -> FinetuneOutcome:
-    """Stage 2: few-shot fine-tuning from ``checkpoint`` (default OUTPUT_DIR/pretrained; none with ``pretrained=False``)."""
+                 seed: int | None = None, overwrite: bool = False, progress: StepProgress | None = None) -> FinetuneOutcome:
+    """Stage 2: few-shot fine-tuning from ``checkpoint`` (default OUTPUT_DIR/pretrained; none with ``pretrained=False``).
+
+    OUTPUT_DIR/finetuned fine-tuned for another task (K, seed, conditions) is kept unless ``overwrite``.
+    """
     source = (checkpoint or pretrained_dir(config)) if pretrained else None
     session = setup(config, source)
     task = finetune_task(config, session.dataset, shots, seed)
+    check_overwrite(finetuned_dir(config), {"k": task.k, "seed": task.seed, "source": task.source[0], "target": task.target}, overwrite)
     result = finetune(session.model, session.dataset, task, config.finetune, task.seed, progress=progress)
     folder = session.model.save_pretrained(finetuned_dir(config), extra={
         "stage": "finetuned", "task": {"k": task.k, "seed": task.seed, "source": task.source[0], "target": task.target},
@@ -99,6 +105,20 @@ def run_finetune(config: RunConfig, checkpoint: Path | None = None, *, pretraine
         "seconds_per_step": round(result.seconds_per_step, 4), "losses": result.losses, "config_hash": config.config_hash(),
         **data_meta(config, session.dataset)})
     return FinetuneOutcome(folder, task, result.windows, result.seconds, result.seconds_per_step, result.losses)
+
+
+def check_overwrite(folder: Path, task: dict, overwrite: bool) -> None:
+    """Refuse to replace a checkpoint fine-tuned for another task, naming both and the ways out."""
+    config = folder / "config.json"
+    if overwrite or not config.is_file():
+        return
+    try:
+        existing = json.loads(config.read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError, AttributeError):
+        return
+    if existing is not None and existing != task:
+        raise SyndiagError(f"{folder} holds a model fine-tuned for {existing}, this run is {task}: pass --overwrite to replace it, "
+                           "or --set output_dir=... to keep both")
 
 
 @dataclass
