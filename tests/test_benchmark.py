@@ -319,3 +319,14 @@ def test_the_harness_refuses_to_append_to_committed_results_from_a_dirty_tree(tm
     result = runner.invoke(app, [*args, "--allow-dirty"])
     assert result.exit_code == 0, result.output
     assert read_results(results / "table1_simulated-cwru_test.jsonl")[0]["commit"].endswith("+dirty")
+
+
+def test_a_benchmark_config_finds_its_recipe_beside_it_from_any_directory(tmp_path, monkeypatch):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "my-recipe.yaml").write_text("profile: mine\n")
+    (folder / "bench.yaml").write_text("recipe: my-recipe.yaml\nseeds: [0]\n")
+    monkeypatch.chdir(tmp_path)
+    settings = BenchmarkConfig.from_yaml(folder / "bench.yaml")
+    assert settings.recipe == folder / "my-recipe.yaml"
+    assert BenchmarkConfig.from_yaml("benchmark/cpu").recipe.is_file()

@@ -61,6 +61,16 @@ class BenchmarkConfig(StrictModel):
     collaboration_dir: str | None = Field(None, description="cloud -> edge -> updates runs of the updates suite, with {seed} "
                                           "(default: WORK_DIR/DATASET/seed{seed}/collaboration)")
 
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "BenchmarkConfig":
+        """Load the settings; a relative ``recipe`` or ``table2_data`` is found beside this file when it is there."""
+        from syndiag.config.profiles import profile_path
+
+        path = profile_path(path)
+        settings = super().from_yaml(path, overrides)
+        beside = {name: profile_path(getattr(settings, name), relative_to=path.parent) for name in ("recipe", "table2_data")}
+        return settings.model_copy(update=beside)
+
     @model_validator(mode="after")
     def _known_methods(self) -> "BenchmarkConfig":
         for field_name in ("methods", "cross_methods"):
