@@ -80,8 +80,9 @@ def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_
     cross = read_results(tmp_path / "results" / "table3_cwru_test.jsonl")
     assert {(r["conditions"]["source"][0], r["conditions"]["target"]) for r in cross} == {("1730rpm", "1750rpm"), ("1750rpm", "1730rpm")}
     assert all(r["accuracy_under_noise"] == {} for r in cross)
-    assert (tmp_path / "work" / "cwru" / "seed0" / "pretrained" / "model.safetensors").is_file()
-    assert len(list((tmp_path / "work" / "cwru" / "seed0").glob("cnn-*-pool.safetensors"))) == 1
+    (seed_dir,) = (tmp_path / "work").glob("cwru-*/seed0")
+    assert (seed_dir / "pretrained" / "model.safetensors").is_file()
+    assert len(list(seed_dir.glob("cnn-*-pool.safetensors"))) == 1
     cnn = [r for r in records if r["method"] == "CNN"]
     assert cnn[0]["pretrain_seconds"] == cnn[1]["pretrain_seconds"] > 0
 
@@ -226,11 +227,11 @@ def test_table2_runs_on_seu_files_and_reports_beside_the_papers_numbers(tmp_path
     report = tmp_path / "BENCHMARKS.md"
     result = runner.invoke(app, ["benchmark", "-c", str(config), "--suite", "table2", "--report", str(report)])
     assert result.exit_code == 0, result.output
-    records = read_results(tmp_path / "results" / "table2_seu_test.jsonl")
+    records = read_results(tmp_path / "results" / "table2_seu-gearset_test.jsonl")
     assert sorted((r["conditions"]["target"], r["method"]) for r in records) == [
         ("20Hz-0V", "Syn-Diag-Cloud"), ("20Hz-0V", "log-spectrum-1NN"), ("30Hz-2V", "Syn-Diag-Cloud"), ("30Hz-2V", "log-spectrum-1NN")]
     assert all(r["test_samples"] == 5 * 3 for r in records)
-    assert (tmp_path / "work" / "seu" / "seed0" / "pretrained" / "model.safetensors").is_file()
+    assert len(list((tmp_path / "work").glob("seu-gearset-*/seed0/pretrained/model.safetensors"))) == 1
     text = report.read_text()
     assert "## Table 2: SEU gearbox 5-way" in text and "0.9167" in text
     assert (tmp_path / "results" / "table2_20Hz-0V_accuracy_vs_k.png").is_file()

@@ -338,7 +338,7 @@ def latest_per_cell(records: list[dict]) -> list[dict]:
 
 def table_title(suite: str, records: list[dict]) -> str:
     """"Table 1: CWRU 19-way, same condition", named after the data the lines were made on."""
-    names = {"cwru": "CWRU", "seu": "SEU gearbox"}
+    names = {"cwru": "CWRU", "seu": "SEU gearbox", "seu-gearset": "SEU gearbox"}
     datasets = sorted({names.get(r["dataset"], r["dataset"]) for r in records})
     ways = sorted({len(r["class_names"]) for r in records if "class_names" in r})
     ways_text = f" {'/'.join(map(str, ways))}-way" if ways else ""
