@@ -1,4 +1,9 @@
-"""``syndiag head export | import | history | rollback``: the edge -> cloud head packages of the cloud-edge loop (§3.5)."""
+"""``syndiag head export | import | history | rollback | keygen | trust | revoke | keys``: the edge -> cloud head packages
+of the cloud-edge loop (§3.5), signed by the edge and verified by the cloud.
+
+Exit status: 2 for bad input (a malformed package, a missing key, a bad option), 3 for a well-formed package the
+cloud refuses (unsigned, untrusted or altered, or failing validation).
+"""
 
 from __future__ import annotations
 
@@ -15,50 +20,68 @@ from syndiag.cli.common import (
     SetOpt,
     err,
     fail,
+    guarded,
     load_run_config,
     out,
     setup_logging,
 )
 from syndiag.errors import SyndiagError
 
-head_app = typer.Typer(help="Edge -> cloud head packages: export, import (validated), history, rollback.", no_args_is_help=True)
+head_app = typer.Typer(help="Edge -> cloud head packages: export (signed), import (verified, validated), history, rollback, signing keys.",
+                       no_args_is_help=True)
 
 
 @head_app.command("export")
+@guarded
 def head_export(
     config: RunConfigOpt,
     output: Annotated[Path, typer.Option("--out", "-o", help="folder to write the head package into")],
+    key: Annotated[Optional[Path], typer.Option("--key", "-k", help="the edge's private signing key (syndiag head keygen)")] = None,
+    unsigned: Annotated[bool, typer.Option("--unsigned", help="write no signature (only when update.require_signed is false)")] = False,
     parent: Annotated[Optional[str], typer.Option(help="version the edge head was built on (default: the cloud's active one)")] = None,
     data_root: DataRootOpt = None,
     sets: SetOpt = None,
 ) -> None:
-    """Write the edge model's head as a package (safetensors + JSON with version, parent, class-list hash, metrics).
+    """Write the edge model's head as a package: head.safetensors, head.json (version, parent, class-list hash, metrics)
+    and signature.json (Ed25519 over both files' bytes, with the key id).
 
     Runs on the edge side: it loads the edge checkpoint and the data, never the cloud model.
     """
     setup_logging()
     from syndiag.workflows.collaboration import export_head
 
+    if key is None and not unsigned:
+        fail(ValueError("give --key PRIVATE_KEY (syndiag head keygen), or --unsigned where update.require_signed is false"))
     try:
-        package, folder = export_head(load_run_config(config, data_root, sets), output, parent)
+        package, folder = export_head(load_run_config(config, data_root, sets), output, parent, key=key, unsigned=unsigned)
     except SyndiagError as exc:
         fail(exc)
-    out.print(f"head {escape(str(package.meta['version']))} (parent {escape(str(package.meta['parent_version']))}) written to {escape(str(folder))}")
+    signed = "unsigned" if package.files is None or package.files.signature is None else "signed"
+    out.print(f"head {escape(str(package.meta['version']))} (parent {escape(str(package.meta['parent_version']))}, {signed}) "
+              f"written to {escape(str(folder))}")
 
 
 @head_app.command("import")
+@guarded
 def head_import(
     package_dir: Annotated[Path, typer.Argument(help="a head package folder")],
     config: RunConfigOpt,
     data_root: DataRootOpt = None,
     sets: SetOpt = None,
 ) -> None:
-    """Validate a head package on the cloud's held-out buffer and swap it in; a refused head changes nothing."""
+    """Verify a head package's signature, validate it on the cloud's held-out buffer and swap it in.
+
+    The signature must come from a key the cloud trusts (syndiag head trust); a refused head changes nothing (exit 3).
+    """
     setup_logging()
+    from syndiag.registry.signing import UntrustedPackage
     from syndiag.workflows.collaboration import import_head
 
     try:
         decision = import_head(load_run_config(config, data_root, sets), package_dir)
+    except UntrustedPackage as exc:
+        err.print(f"[bold red]refused[/] head package: {escape(str(exc))}")
+        raise typer.Exit(code=3) from None
     except SyndiagError as exc:
         fail(exc)
     if not decision.accepted:
@@ -68,6 +91,7 @@ def head_import(
 
 
 @head_app.command("history")
+@guarded
 def head_history(config: RunConfigOpt, sets: SetOpt = None) -> None:
     """Every head version the cloud has held, and which is active."""
     setup_logging()
@@ -77,16 +101,17 @@ def head_history(config: RunConfigOpt, sets: SetOpt = None) -> None:
         state = read_history(load_run_config(config, None, sets))
     except SyndiagError as exc:
         fail(exc)
-    table = Table("version", "parent", "status", "validation before -> after", "utc", title=escape(f"active: {state['active']}"))
+    table = Table("version", "parent", "status", "validation before -> after", "signed by", "utc", title=escape(f"active: {state['active']}"))
     for entry in state["history"]:
         before, after = entry.get("validation_before"), entry.get("validation_after")
         scores = f"{before:.4f} -> {after:.4f}" if before is not None else ""
         table.add_row(escape(str(entry["version"])), escape(str(entry.get("parent_version"))), escape(str(entry["status"])), scores,
-                      escape(str(entry.get("utc", ""))))
+                      escape(str(entry.get("signed_by") or "")), escape(str(entry.get("utc", ""))))
     out.print(table)
 
 
 @head_app.command("rollback")
+@guarded
 def head_rollback(version: Annotated[str, typer.Argument(help="an accepted version, e.g. v0000")], config: RunConfigOpt,
                   data_root: DataRootOpt = None, sets: SetOpt = None) -> None:
     """Make an earlier head version the cloud's active head again."""
@@ -98,3 +123,61 @@ def head_rollback(version: Annotated[str, typer.Argument(help="an accepted versi
     except SyndiagError as exc:
         fail(exc)
     out.print(f"active head is now {escape(version)}")
+
+
+@head_app.command("keygen")
+@guarded
+def head_keygen(out_dir: Annotated[Path, typer.Option("--out", "-o", help="folder for <key_id>.key (0600) and <key_id>.pub")]) -> None:
+    """On the edge: a new Ed25519 signing key. Keep the .key on the edge; give the .pub to the cloud (syndiag head trust).
+
+    Rotation: keygen a new key, trust it on the cloud, export with it, then revoke the old key id.
+    """
+    from syndiag.workflows.collaboration import new_signing_key
+
+    try:
+        files = new_signing_key(out_dir)
+    except SyndiagError as exc:
+        fail(exc)
+    out.print(f"key id {files.key_id}\nprivate key {escape(str(files.private))} (keep it on the edge)\npublic key {escape(str(files.public))}")
+
+
+@head_app.command("trust")
+@guarded
+def head_trust(public_key: Annotated[Path, typer.Argument(help="an edge's public key file (<key_id>.pub)")], config: RunConfigOpt,
+               sets: SetOpt = None) -> None:
+    """On the cloud: import head packages signed by this edge key (OUTPUT_DIR/heads/trusted/<key_id>.pub)."""
+    from syndiag.workflows.collaboration import trust_key
+
+    try:
+        kid = trust_key(load_run_config(config, None, sets), public_key)
+    except SyndiagError as exc:
+        fail(exc)
+    out.print(f"trusted key {kid}")
+
+
+@head_app.command("revoke")
+@guarded
+def head_revoke(key_id: Annotated[str, typer.Argument(help="a trusted key id (syndiag head keys)")], config: RunConfigOpt,
+                sets: SetOpt = None) -> None:
+    """On the cloud: refuse head packages signed by this key from now on."""
+    from syndiag.workflows.collaboration import revoke_key
+
+    try:
+        revoke_key(load_run_config(config, None, sets), key_id)
+    except SyndiagError as exc:
+        fail(exc)
+    out.print(f"revoked key {escape(key_id)}")
+
+
+@head_app.command("keys")
+@guarded
+def head_keys(config: RunConfigOpt, sets: SetOpt = None) -> None:
+    """The edge keys the cloud trusts, and those it revoked."""
+    from syndiag.workflows.collaboration import trusted_keys
+
+    try:
+        keys = trusted_keys(load_run_config(config, None, sets))
+    except SyndiagError as exc:
+        fail(exc)
+    out.print("trusted: " + (", ".join(keys["trusted"]) or "none"))
+    out.print("revoked: " + (", ".join(keys["revoked"]) or "none"))

@@ -73,6 +73,7 @@ class UpdateConfig(StrictModel):
     batch_size: int = Field(16, ge=1)
     validation_per_class: int = Field(10, ge=1, description="cloud-side held-out buffer, never used for updates")
     tolerance: float = Field(0.01, ge=0, description="largest validation-accuracy drop the cloud accepts")
+    require_signed: bool = Field(True, description="the cloud imports only head packages signed by a trusted edge key (syndiag head trust)")
 
 
 class BaselineTrainConfig(StrictModel):

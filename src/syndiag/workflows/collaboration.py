@@ -15,6 +15,7 @@ import torch
 from syndiag.config.run import RunConfig
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset, prepare
+from syndiag.errors import ConfigError, SyndiagError
 from syndiag.evaluation.metrics import append_result, run_record
 from syndiag.evaluation.update_curves import write_update_curves
 from syndiag.models.cloud import SynDiagCloud
@@ -27,6 +28,14 @@ from syndiag.registry.heads import (
     head_accuracy,
     next_version,
     read_state,
+)
+from syndiag.registry.package import PackageFiles
+from syndiag.registry.signing import (
+    KeyFiles,
+    TrustStore,
+    generate_key,
+    load_private_key,
+    sign,
 )
 from syndiag.training.common import batches, image_batch
 from syndiag.training.online_update import (
@@ -42,6 +51,11 @@ from syndiag.workflows.session import setup, task_of_checkpoint
 
 def heads_dir(config: RunConfig) -> Path:
     return Path(config.output_dir) / "heads"
+
+
+def trusted_dir(config: RunConfig) -> Path:
+    """The public keys of the edges whose head packages the cloud imports (``<key_id>.pub``; revoked ones in ``revoked/``)."""
+    return heads_dir(config) / "trusted"
 
 
 @dataclass
@@ -86,7 +100,12 @@ class UpdatesOutcome:
 
 
 def run_online_updates(config: RunConfig, cycles: int | None = None, on_cycle: Callable[[CycleResult], None] | None = None) -> UpdatesOutcome:
-    """Online updates: the edge fine-tunes the head on new samples, the cloud validates and swaps it in; curves PNG, one results record."""
+    """Online updates: the edge fine-tunes the head on new samples, the cloud validates and swaps it in; curves PNG, one results record.
+
+    Edge and cloud are simulated in this one process: packages go from one to the other in memory, never cross a
+    trust boundary, and so are neither signed nor signature-checked (every other check of the registry applies).
+    Packages that travel as files go through :func:`export_head` (signed) and :func:`import_head` (verified).
+    """
     if cycles is not None:
         from syndiag.config.training import UpdateConfig
 
@@ -111,11 +130,21 @@ def run_online_updates(config: RunConfig, cycles: int | None = None, on_cycle: C
     return UpdatesOutcome(run, team.registry.active, png)
 
 
-def export_head(config: RunConfig, output: Path, parent: str | None = None) -> tuple[HeadPackage, Path]:
-    """On the edge: write the edge model's head as a package, numbered after the cloud registry's last version.
+def export_head(config: RunConfig, output: Path, parent: str | None = None, key: Path | None = None,
+                unsigned: bool = False) -> tuple[HeadPackage, Path]:
+    """On the edge: write the edge model's head as a package signed with the private ``key``, numbered after the cloud
+    registry's last version. ``unsigned`` writes no signature, allowed only when ``update.require_signed`` is false.
 
     Loads the edge checkpoint and the data, never the cloud model.
     """
+    if unsigned and key is not None:
+        raise ConfigError("give either a signing key or unsigned, not both")
+    if unsigned and config.update.require_signed:
+        raise ConfigError("unsigned head packages are refused while update.require_signed is true; sign with a key "
+                          "(syndiag head keygen) or set update.require_signed: false")
+    if key is None and not unsigned:
+        raise ConfigError("a head package is signed with the edge's private key (syndiag head keygen); give its file")
+    private = load_private_key(key) if key is not None else None
     dataset = prepare(config.data)
     edge = place(SynDiagEdge.from_pretrained(edge_dir(config)), config.device, config.dtype)
     task = task_of_checkpoint(dataset, edge.checkpoint_meta, edge_dir(config))
@@ -128,26 +157,61 @@ def export_head(config: RunConfig, output: Path, parent: str | None = None) -> t
     metrics = {"edge_accuracy_on_own_windows": head_accuracy(head.weight, head.bias, features, dataset.labels[stream])}
     package = HeadPackage.from_head(head, version=next_version(state), parent=parent or state["active"], class_names=edge.class_names,
                                     prompts=edge.prompts, backbones={"cloud": config.model.backbone, "edge": config.edge.backbone}, metrics=metrics)
+    files = package.to_files()
+    package.files = sign(files, private) if private is not None else files
     return package, package.save(output)
 
 
+def read_head_package(config: RunConfig, package_dir: Path) -> tuple[HeadPackage, str | None]:
+    """A package from the edge and the key id that signed it: bounded reads, the signature verified against the
+    trusted keys (required unless ``update.require_signed`` is false; a signature present is always checked), then
+    head.json and the weights parsed. Raises :class:`~syndiag.registry.signing.UntrustedPackage` or DataError."""
+    files = PackageFiles.read(package_dir)
+    signer = None
+    if files.signature is not None or config.update.require_signed:
+        signer = TrustStore(trusted_dir(config)).verify(files, str(package_dir))
+    return HeadPackage.from_files(files, str(package_dir)), signer
+
+
 def import_head(config: RunConfig, package_dir: Path) -> Decision:
-    """On the cloud: validate a head package on the held-out buffer and swap it in; a refused head changes nothing."""
-    package = HeadPackage.load(package_dir)
+    """On the cloud: verify a head package's signature, validate it on the held-out buffer and swap it in.
+
+    A refused head changes nothing on disk: on a first import the cloud's own head becomes v0000 only together
+    with an accepted package.
+    """
+    package, signer = read_head_package(config, package_dir)
     team = collaboration(config, with_edge=False)
-    team.registry.register_initial(team.cloud.head, {"cloud": config.model.backbone}, {})
     _, validation = update_windows(team.dataset, team.task, config.update, team.task.seed)
     features = fused_features(team.cloud, team.dataset, validation)
-    decision = team.registry.submit(package, team.cloud.head, features, team.dataset.labels[validation])
+    decision = team.registry.submit(package, team.cloud.head, features, team.dataset.labels[validation],
+                                    initial_backbones={"cloud": config.model.backbone}, signer=signer)
     if decision.accepted:
         save_cloud_head(config, team.cloud, team.registry)
     return decision
 
 
+def new_signing_key(out_dir: Path) -> KeyFiles:
+    """On the edge: a new Ed25519 key pair, ``<key_id>.key`` (0600) and ``<key_id>.pub`` (0644) in ``out_dir``."""
+    return generate_key(out_dir)
+
+
+def trust_key(config: RunConfig, public_key: Path) -> str:
+    """On the cloud: trust packages signed by the edge key whose public half is ``public_key``; its key id."""
+    return TrustStore(trusted_dir(config)).trust(public_key)
+
+
+def revoke_key(config: RunConfig, key_id: str) -> Path:
+    """On the cloud: refuse packages signed by ``key_id`` from now on."""
+    return TrustStore(trusted_dir(config)).revoke(key_id)
+
+
+def trusted_keys(config: RunConfig) -> dict[str, list[str]]:
+    store = TrustStore(trusted_dir(config))
+    return {"trusted": store.trusted(), "revoked": store.revoked()}
+
+
 def head_history(config: RunConfig) -> dict[str, Any]:
     """The registry's state: every head version the cloud has held, and which is active."""
-    from syndiag.errors import SyndiagError
-
     state = read_state(heads_dir(config))
     if not state["history"]:
         raise SyndiagError(f"no head registry at {heads_dir(config)}: run syndiag update or head import first")
