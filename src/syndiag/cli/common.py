@@ -95,12 +95,12 @@ def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None
 class StepBar:
     """A rich progress bar on a terminal; without one (a log file, a job scheduler), a plain line every ``every_s`` seconds."""
 
-    def __init__(self, label: str, every_s: float = 30.0) -> None:
-        self.label, self.every_s = label, every_s
-        self.bar = Progress(
-            TextColumn(f"[bold]{escape(label)}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
-        )
+    def __init__(self, label: str, every_s: float = 30.0, loss: bool = True) -> None:
+        self.label, self.every_s, self.loss = label, every_s, loss
+        columns = [TextColumn(f"[bold]{escape(label)}"), BarColumn(), MofNCompleteColumn()]
+        if loss:
+            columns.append(TextColumn("loss {task.fields[loss]:.4f}"))
+        self.bar = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
 
     def __enter__(self) -> "StepBar":
         self.bar.__enter__()
@@ -113,19 +113,20 @@ class StepBar:
         task = self.bar.add_task(self.label, total=None, loss=float("nan"))
         started = last = time.monotonic()
 
-        def update(step: int, total: int, loss: float) -> None:
+        def update(step: int, total: int, loss: float = float("nan")) -> None:
             nonlocal last
             self.bar.update(task, completed=step, total=total, loss=loss)
             now = time.monotonic()
             if not err.is_terminal and (now - last >= self.every_s or step == total):
                 last = now
-                print(f"{self.label}: step {step}/{total}, loss {loss:.4f}, {now - started:.0f} s", file=sys.stderr, flush=True)
+                shown = f", loss {loss:.4f}" if self.loss else ""
+                print(f"{self.label}: {step}/{total}{shown}, {now - started:.0f} s", file=sys.stderr, flush=True)
 
         return update
 
 
-def step_bar(label: str) -> StepBar:
-    return StepBar(label)
+def step_bar(label: str, loss: bool = True) -> StepBar:
+    return StepBar(label, loss=loss)
 
 
 def tracked(bar: StepBar, label: str):

@@ -8,14 +8,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from syndiag.cli.common import (
@@ -24,12 +16,13 @@ from syndiag.cli.common import (
     DataRootOpt,
     SetOpt,
     VerboseOpt,
-    err,
     fail,
     guarded,
     load_data_config,
     out,
     setup_logging,
+    step_bar,
+    tracked,
 )
 from syndiag.errors import SyndiagError
 
@@ -80,12 +73,8 @@ def data_prepare(
 
     try:
         cfg = load_data_config(config, data_root, cache_dir, sets)
-        with Progress(
-            TextColumn("[bold]spectrograms"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=err, transient=True, disable=not err.is_terminal,
-        ) as bar:
-            task = bar.add_task("cwt", total=None)
-            dataset = prepare(cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with step_bar("spectrograms", loss=False) as bar:
+            dataset = prepare(cfg, progress=tracked(bar, "spectrograms"))
     except SyndiagError as exc:
         fail(exc)
     counts = dataset.counts()
