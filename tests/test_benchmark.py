@@ -83,6 +83,7 @@ def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_
     (seed_dir,) = (tmp_path / "work").glob("cwru-*/seed0")
     assert (seed_dir / "pretrained" / "model.safetensors").is_file()
     assert len(list(seed_dir.glob("cnn-*-pool.safetensors"))) == 1
+    assert all(r["pretrained_commit"] for r in records if r["method"] in ("Syn-Diag-Cloud", "prototypes"))
     cnn = [r for r in records if r["method"] == "CNN"]
     assert cnn[0]["pretrain_seconds"] == cnn[1]["pretrain_seconds"] > 0
 

@@ -35,7 +35,11 @@ from syndiag.evaluation.metrics import (
     classification_report,
     run_record,
 )
-from syndiag.evaluation.provenance import check_committed_code, provenance
+from syndiag.evaluation.provenance import (
+    check_committed_code,
+    current_commit,
+    provenance,
+)
 from syndiag.models.baselines import (
     EnvelopeSpectrumClassifier,
     LogSpectrumNearestNeighbour,
@@ -243,7 +247,8 @@ class Benchmark:
             session = setup(recipe)
             result = pretrain(session.model, self.dataset, recipe)
             self._pretraining_seconds += result.seconds
-            session.model.save_pretrained(folder, extra={"stage": "pretrained", "seed": seed, "seconds": round(result.seconds, 1)})
+            session.model.save_pretrained(folder, extra={"stage": "pretrained", "seed": seed, "seconds": round(result.seconds, 1),
+                                                         "commit": current_commit()})
         return folder
 
     def recipe_for(self, seed: int, edge_backbone: bool = False) -> RunConfig:
@@ -262,10 +267,11 @@ class Benchmark:
 
         edge_backbone = variant.get("edge_backbone", False)
         recipe = self.recipe_for(seed, edge_backbone)
-        pretrain_seconds = 0.0
+        pretrain_seconds, pretrained_commit = 0.0, None
         if variant.get("pretrained", True):
             checkpoint = self.pretrained_checkpoint(seed, edge_backbone)
-            pretrain_seconds = json.loads((checkpoint / "config.json").read_text()).get("seconds", 0.0)
+            meta = json.loads((checkpoint / "config.json").read_text())
+            pretrain_seconds, pretrained_commit = meta.get("seconds", 0.0), meta.get("commit", "not recorded")
         if not variant.get("model") and variant.get("pretrained", True):
             model = SynDiagCloud.from_pretrained(checkpoint)
         else:
@@ -282,19 +288,21 @@ class Benchmark:
         result = finetune(model, dataset, task, schedule, seed)
         batch = recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict(model, dataset, indices, batch)[1], result.seconds,
-                       {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "train_steps": result.steps,
-                        "seconds_per_train_step": round(result.seconds_per_step, 4)})
+                       {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "pretrained_commit": pretrained_commit,
+                        "train_steps": result.steps, "seconds_per_train_step": round(result.seconds_per_step, 4)})
 
     def train_prototypes(self, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
         from syndiag.models.cloud import SynDiagCloud
 
         started = time.perf_counter()
-        extractor = SynDiagCloud.from_pretrained(self.pretrained_checkpoint(seed)).extractor
+        checkpoint = self.pretrained_checkpoint(seed)
+        extractor = SynDiagCloud.from_pretrained(checkpoint).extractor
         prototypes = place(VisualPrototypes(extractor).eval(), self.recipe.device, self.recipe.dtype)
         prototypes.fit(dataset.rgb(task.train), dataset.labels[task.train], n_classes=len(dataset.class_names))
         batch = self.recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict_images(prototypes, dataset, indices, batch), time.perf_counter() - started,
-                       {"backbone": "aligned extractor"})
+                       {"backbone": "aligned extractor",
+                        "pretrained_commit": json.loads((checkpoint / "config.json").read_text()).get("commit", "not recorded")})
 
     def train_image_baseline(self, method: str, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
         """Pool pretraining (independent of K, trained once per seed and kept), then fine-tuning on the K-shot set."""
