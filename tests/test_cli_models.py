@@ -1,14 +1,19 @@
 import json
+import shutil
+import stat
 
 import numpy as np
 import pytest
 import scipy.io
 import yaml
+from safetensors.torch import load_file, save_file
 from tiny import save_tiny_backbone
 from typer.testing import CliRunner
 
 from syndiag.cli import app
 from syndiag.evaluation.metrics import read_results
+from syndiag.registry.package import PackageFiles
+from syndiag.registry.signing import load_private_key, sign
 
 runner = CliRunner()
 
@@ -70,10 +75,11 @@ def test_pretrain_finetune_evaluate_diagnose(tmp_path, cwru_dir):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["conditions"] == {"source": ["1730rpm"], "target": "1750rpm"}
 
-    result = runner.invoke(app, ["diagnose", str(cwru_dir / "108.mat"), "--checkpoint", str(run / "finetuned"), "--json", "-k", "4"])
+    result = runner.invoke(app, ["diagnose", str(cwru_dir / "108.mat"), "--checkpoint", str(run / "finetuned"), "--json", "-k", "4", "--per-window"])
     assert result.exit_code == 0, result.output
     diagnosis = json.loads(result.stdout)
     assert len(diagnosis["top"]) == 4 and diagnosis["windows"] > 400
+    assert sum(s["windows"] for s in diagnosis["segments"]) == diagnosis["windows"] == len(diagnosis["per_window"])
     assert diagnosis["prediction"] == diagnosis["top"][0]["class"]
     assert 0 < sum(t["probability"] for t in diagnosis["top"]) <= 1.0 + 1e-6
     prompts = dict(zip(meta["class_names"], meta["prompts"]))
@@ -81,10 +87,10 @@ def test_pretrain_finetune_evaluate_diagnose(tmp_path, cwru_dir):
 
     result = runner.invoke(app, ["export", "--checkpoint", str(run / "finetuned"), "--out", str(run / "onnx")])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["diagnose", str(cwru_dir / "108.mat"), "--checkpoint", str(run / "onnx"), "--json", "-k", "4"])
+    result = runner.invoke(app, ["diagnose", str(cwru_dir / "108.mat"), "--checkpoint", str(run / "onnx"), "--json", "-k", "4", "--per-window"])
     assert result.exit_code == 0, result.output
     by_onnx = json.loads(result.stdout)
-    assert by_onnx["window_predictions"] == diagnosis["window_predictions"]
+    assert [w["class"] for w in by_onnx["per_window"]] == [w["class"] for w in diagnosis["per_window"]]
     assert abs(by_onnx["probability"] - diagnosis["probability"]) < 1e-4
 
     windows = scipy.io.loadmat(str(cwru_dir / "108.mat"))["X108_DE_time"].ravel()[: 512 * 3].reshape(3, 1, 512)
@@ -142,22 +148,70 @@ def test_distill_update_and_head_exchange_commands(tmp_path):
     result = runner.invoke(app, ["head", "history", "--config", str(config)])
     assert result.exit_code == 0 and "v0000" in result.output and "initial" in result.output
 
-    result = runner.invoke(app, ["head", "export", "--config", str(config), "--out", str(tmp_path / "pkg")])
+    keys = tmp_path / "edge-keys"
+    result = runner.invoke(app, ["head", "keygen", "--out", str(keys)])
     assert result.exit_code == 0, result.output
-    meta = json.loads((tmp_path / "pkg" / "head.json").read_text())
-    tensors = __import__("safetensors.torch", fromlist=["load_file"]).load_file(str(tmp_path / "pkg" / "head.safetensors"))
-    tensors["weight"][0, 0] = float("nan")
-    __import__("safetensors.torch", fromlist=["save_file"]).save_file(tensors, str(tmp_path / "pkg" / "head.safetensors"))
-    before = (run / "finetuned" / "model.safetensors").read_bytes()
-    result = runner.invoke(app, ["head", "import", str(tmp_path / "pkg"), "--config", str(config)])
-    assert result.exit_code == 3 and "NaN or Inf" in result.output
-    assert (run / "finetuned" / "model.safetensors").read_bytes() == before
+    key_id = result.output.split()[2]
+    private, public = keys / f"{key_id}.key", keys / f"{key_id}.pub"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and stat.S_IMODE(public.stat().st_mode) == 0o644
 
-    active = json.loads((run / "heads" / "registry.json").read_text())["active"]
+    export = ["head", "export", "--config", str(config)]
+    result = runner.invoke(app, [*export, "--out", str(tmp_path / "nokey")])
+    assert result.exit_code == 2 and "--key" in result.output and not (tmp_path / "nokey").exists()
+    result = runner.invoke(app, [*export, "--out", str(tmp_path / "nokey"), "--unsigned"])
+    assert result.exit_code == 2 and "require_signed" in result.output and not (tmp_path / "nokey").exists()
+    result = runner.invoke(app, [*export, "--out", str(tmp_path / "pkg"), "--key", str(private)])
+    assert result.exit_code == 0 and "signed" in result.output, result.output
+    meta = json.loads((tmp_path / "pkg" / "head.json").read_text())
+    assert json.loads((tmp_path / "pkg" / "signature.json").read_text())["key_id"] == key_id
+
+    def import_(package):
+        return runner.invoke(app, ["head", "import", str(package), "--config", str(config)])
+
+    registry_before = (run / "heads" / "registry.json").read_bytes()
+    model_before = (run / "finetuned" / "model.safetensors").read_bytes()
+    result = import_(tmp_path / "pkg")
+    assert result.exit_code == 3 and f"signed by key {key_id}, which the cloud does not trust" in result.output
+    result = runner.invoke(app, ["head", "trust", str(public), "--config", str(config)])
+    assert result.exit_code == 0 and key_id in result.output
+
+    tampered, resigned, junk = (tmp_path / name for name in ("tampered", "resigned", "junk"))
+    shutil.copytree(tmp_path / "pkg", tampered)
+    tensors = load_file(str(tampered / "head.safetensors"))
+    tensors["weight"][0, 0] = float("nan")
+    save_file(tensors, str(tampered / "head.safetensors"))
+    result = import_(tampered)
+    assert result.exit_code == 3 and "head.safetensors changed after signing" in result.output
+    files = PackageFiles.read(tampered)
+    sign(PackageFiles(files.meta, files.weights), load_private_key(private)).write(resigned)  # a compromised edge
+    result = import_(resigned)
+    assert result.exit_code == 3 and "NaN or Inf" in result.output
+    shutil.copytree(tmp_path / "pkg", junk)
+    (junk / "signature.json").write_text("[]")
+    result = import_(junk)
+    assert result.exit_code == 2 and "must hold a JSON object" in result.output
+    assert (run / "finetuned" / "model.safetensors").read_bytes() == model_before
+    assert (run / "heads" / "registry.json").read_bytes() == registry_before
+
+    active = json.loads(registry_before)["active"]
+    result = import_(tmp_path / "pkg")
+    assert result.exit_code == 0 and f"accepted head {meta['version']}" in result.output, result.output
+    entry = json.loads((run / "heads" / "registry.json").read_text())["history"][-1]
+    assert entry["signed_by"] == key_id and meta["parent_version"] == active
+    assert (run / "heads" / meta["version"] / "signature.json").is_file()
+
     result = runner.invoke(app, ["head", "rollback", "v0000", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert json.loads((run / "heads" / "registry.json").read_text())["active"] == "v0000"
     assert json.loads((run / "finetuned" / "config.json").read_text())["head_version"] == "v0000"
     result = runner.invoke(app, ["head", "rollback", "v0099", "--config", str(config)])
     assert result.exit_code == 2 and "unknown head version" in result.output
-    assert meta["parent_version"] == active
+
+    result = runner.invoke(app, ["head", "revoke", key_id, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*export, "--out", str(tmp_path / "pkg2"), "--key", str(private)])
+    assert result.exit_code == 0, result.output
+    result = import_(tmp_path / "pkg2")
+    assert result.exit_code == 3 and "which was revoked" in result.output
+    result = runner.invoke(app, ["head", "keys", "--config", str(config)])
+    assert result.exit_code == 0 and f"revoked: {key_id}" in result.output

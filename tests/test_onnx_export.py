@@ -1,3 +1,4 @@
+import hashlib
 import json
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def test_onnx_runtime_gives_the_probabilities_of_pytorch_for_any_batch(student, 
     np.testing.assert_allclose(got, expected, atol=1e-5)
     meta = json.loads((exported / "config.json").read_text())
     assert meta["class_names"] == NAMES and meta["channels"] == ["DE"] and meta["max_abs_difference_vs_torch"] < 1e-4
+    assert meta["sha256"] == {"model.onnx": hashlib.sha256((exported / "model.onnx").read_bytes()).hexdigest()}
 
 
 def test_the_onnx_path_never_imports_torch(exported):

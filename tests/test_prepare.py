@@ -113,3 +113,81 @@ def test_recordings_at_different_sampling_rates_are_refused(tmp_path):
     })
     with pytest.raises(DataError, match=r"different sampling rates \[12000.0, 48000.0\]"):
         prepare(small_config(tmp_path, dataset="custom", spec=str(spec)))
+
+
+def test_mixed_rate_error_names_the_files_at_each_rate(tmp_path):
+    from fixtures import write_spec
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):
+        np.save(tmp_path / f"{name}.npy", rng.standard_normal(4000))
+    spec = write_spec(tmp_path / "spec.yaml", {
+        "name": "mixed",
+        "classes": [{"name": "ok", "prompt": "fine"}, {"name": "bad", "prompt": "broken"}],
+        "recordings": [
+            {"files": ["a.npy", "c.npy"], "label": "ok", "condition": "c", "fs": 12000},
+            {"files": "b.npy", "label": "bad", "condition": "c", "fs": 48000},
+        ],
+    })
+    with pytest.raises(DataError, match=r"\(12000 Hz: .*a\.npy, .*c\.npy; 48000 Hz: .*b\.npy\)"):
+        prepare(small_config(tmp_path, dataset="custom", spec=str(spec)))
+
+
+def _dead_pid() -> int:
+    import os
+
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except OSError:
+            pass
+        pid += 1
+
+
+def test_stale_staging_of_a_killed_run_is_removed_with_a_log_line(tmp_path, caplog):
+    import os
+    import time
+
+    config = small_config(tmp_path, dataset="simulated")
+    cache = config.resolved_cache_dir()
+    dead = cache / f".simulated-cwru-0123456789abcdef.tmp-{_dead_pid()}-deadbeef"
+    legacy = cache / f".tmp-simulated-cwru-0123-{_dead_pid()}"
+    old_but_alive = cache / f".simulated-cwru-fedcba9876543210.tmp-{os.getpid()}-0badf00d"
+    live = cache / f".simulated-cwru-aaaaaaaaaaaaaaaa.tmp-{os.getpid()}-12345678"
+    for folder in (dead, legacy, old_but_alive, live):
+        folder.mkdir(parents=True)
+        (folder / "images.npy").write_bytes(b"\0" * 1000)
+    day_ago = time.time() - 24 * 3600
+    for path in (old_but_alive / "images.npy", old_but_alive):
+        os.utime(path, (day_ago, day_ago))
+    with caplog.at_level("WARNING", logger="syndiag.data.prepare"):
+        dataset = prepare(config)
+    assert not dead.exists() and not legacy.exists() and not old_but_alive.exists()
+    assert live.is_dir()  # a run of a living process, recently written: kept
+    logged = [r.getMessage() for r in caplog.records if "removed stale staging" in r.getMessage()]
+    assert len(logged) == 3 and any("is not running" in m for m in logged) and any("untouched for 24" in m for m in logged)
+    assert dataset.path.is_dir()
+
+
+def test_cache_content_hash_notices_a_rewrite_with_the_same_size_and_mtime(tmp_path, cwru_dir):
+    import os
+    import shutil
+
+    from syndiag.data.sources import resolve_source
+
+    root = tmp_path / "cwru"
+    root.mkdir()
+    shutil.copy(cwru_dir / "105.mat", root / "105.mat")
+    before = os.stat(root / "105.mat")
+    plain = small_config(tmp_path, data_root=str(root))
+    hashed = small_config(tmp_path, data_root=str(root), cache_content_hash=True)
+    fingerprints = [resolve_source(plain).fingerprint, resolve_source(hashed).fingerprint]
+    data = bytearray((root / "105.mat").read_bytes())
+    data[-1] ^= 0xFF  # same size; then the old mtime put back
+    (root / "105.mat").write_bytes(bytes(data))
+    os.utime(root / "105.mat", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert resolve_source(plain).fingerprint == fingerprints[0]  # the documented blind spot
+    assert resolve_source(hashed).fingerprint != fingerprints[1]

@@ -114,8 +114,11 @@ def test_empty_root_names_root_and_expected_files(tmp_path: Path) -> None:
 
 
 def test_root_that_is_not_a_folder(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="not a folder"):
+    with pytest.raises(DataError, match="SEU data folder not found"):
         load_seu(tmp_path / "absent", SEUOptions())
+    (tmp_path / "file.csv").write_text("1\n")
+    with pytest.raises(DataError, match="SEU data folder is not a folder"):
+        load_seu(tmp_path / "file.csv", SEUOptions())
 
 
 def test_truncated_file_names_file_and_line(tmp_path: Path) -> None:

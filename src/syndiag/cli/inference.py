@@ -3,41 +3,123 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from syndiag.cli.common import fail, out, setup_logging
+from syndiag.cli.common import err, fail, out, setup_logging
 from syndiag.errors import SyndiagError
+
+PROGRESS_EVERY_S = 10.0
+"""Seconds between progress lines on stderr when it is not a terminal (a terminal gets a progress bar)."""
+SEGMENTS_SHOWN = 20
+"""Segments listed by the text output (--json and --per-window-out give all)."""
 
 
 def diagnose(
     file: Annotated[Path, typer.Argument(help="a recording (.mat, .csv, .npy, .npz) or windows (.npy, shape (n, channels, length))")],
     checkpoint: Annotated[Path, typer.Option(help="fine-tuned cloud or edge checkpoint, or an ONNX export folder")] = Path("runs/cloud-cpu/finetuned"),
-    fs: Annotated[Optional[float], typer.Option(help="sampling rate of FILE in Hz, if the file does not say")] = None,
+    fs: Annotated[Optional[float], typer.Option(help="sampling rate of FILE in Hz, if the file does not say; refused if it contradicts the file or the CWRU catalogue")] = None,
+    channels: Annotated[Optional[str], typer.Option(help="FILE's channels to read for the model's, in its order: DE,FE (CWRU), variable/key/column names, globs (X*_DE_time) or column indices")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k")] = 3,
     device: Annotated[str, typer.Option(help="device of a PyTorch checkpoint: cpu | auto | cuda | cuda:N | mps")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    per_window: Annotated[bool, typer.Option("--per-window", help="also print every window's class and probability (in --json: 'per_window')")] = False,
+    per_window_out: Annotated[Optional[Path], typer.Option("--per-window-out", help="write every window's row to FILE (.csv or .jsonl)")] = None,
 ) -> None:
-    """Diagnose a recording: predicted fault, its description and the top-k class probabilities."""
+    """Diagnose a recording: predicted fault, top-k class probabilities, and the class over time as segments.
+
+    A long recording is streamed in blocks of windows (memory stays bounded) with a progress bar on stderr.
+    """
     setup_logging()
     from syndiag.workflows.inference import diagnose_file
 
     try:
-        result = diagnose_file(file, checkpoint, fs, top_k, device)
+        with progress_reporter(str(file)) as progress:
+            result = diagnose_file(file, checkpoint, fs, top_k, device, channels=channels, progress=progress, per_window_out=per_window_out)
     except SyndiagError as exc:
         fail(exc)
+    if per_window_out is not None:
+        err.print(f"wrote {result.windows} window rows to {escape(str(per_window_out))}")
     if as_json:
-        out.print_json(json.dumps(result.to_dict()))
+        try:
+            text = json.dumps(result.to_dict(per_window), indent=2, allow_nan=False)
+        except ValueError as exc:  # NaN/Inf: strict JSON parsers reject them, so never print them
+            fail(SyndiagError(f"{file}: the diagnosis holds a non-finite number, not printed as JSON ({exc})"))
+        if out.is_terminal:
+            out.print_json(text)
+        else:
+            typer.echo(text)
         return
     out.print(f"[bold]{escape(result.label)}[/]: {escape(result.description)} (p = {result.probability:.3f}, {result.windows} windows)")
     table = Table("class", "description", "probability")
     for name, description, probability in result.top:
         table.add_row(escape(name), escape(description), f"{probability:.4f}")
     out.print(table)
+    label, count, share = result.majority
+    out.print(f"majority: [bold]{escape(label)}[/] in {count} of {result.windows} windows ({share:.1%}); {len(result.segments)} segment(s)")
+    print_segments(result)
+    if per_window:
+        typer.echo("window\tstart_s\tend_s\tclass\tprobability")
+        for row in result.window_rows():
+            typer.echo("\t".join("" if v is None else str(v) for v in row.values()))
+
+
+def print_segments(result) -> None:
+    """The first :data:`SEGMENTS_SHOWN` segments as a table."""
+    timed = result.window_seconds is not None
+    table = Table(*(("start s", "end s") if timed else ("first window", "last window")), "class", "mean confidence", "windows")
+    for segment in result.segments[:SEGMENTS_SHOWN]:
+        where = (f"{segment.start_s:.3f}", f"{segment.end_s:.3f}") if timed else (str(segment.first_window), str(segment.last_window))
+        table.add_row(*where, escape(segment.label), f"{segment.mean_confidence:.3f}", str(segment.windows))
+    out.print(table)
+    if len(result.segments) > SEGMENTS_SHOWN:
+        out.print(f"... {len(result.segments) - SEGMENTS_SHOWN} more segment(s): --json or --per-window-out give them all")
+
+
+@contextmanager
+def progress_reporter(label: str) -> Iterator[Callable[[int, int], None]]:
+    """``progress(done, total)`` for :func:`diagnose_file`: a rich bar on a terminal stderr, else a line every
+    :data:`PROGRESS_EVERY_S` seconds on stderr."""
+    if err.is_terminal:
+        columns = (TextColumn("[bold]windows"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task(label, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    yield ProgressLines(label)
+
+
+class ProgressLines:
+    """Progress as plain lines on stderr, at most one every ``every`` seconds (logs, pipes, CI)."""
+
+    def __init__(self, label: str, every: float = PROGRESS_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.label, self.every, self.clock = label, every, clock
+        self.started = self.last = clock()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if now - self.last < self.every or done >= total:
+            return
+        self.last = now
+        elapsed = now - self.started
+        left = elapsed * (total - done) / max(done, 1)
+        err.print(f"{escape(self.label)}: {done}/{total} windows ({done / max(total, 1):.0%}), {elapsed:.0f} s, about {left:.0f} s left",
+                  highlight=False)
 
 
 def export(

@@ -123,6 +123,11 @@ class DataConfig(StrictModel):
     data_root: Path | None = Field(None, description=f"folder of real recordings; falls back to ${DATA_ROOT_ENV}")
     spec: Path | None = Field(None, description="YAML dataset spec, for dataset: custom")
     cache_dir: Path | None = Field(None, description=f"spectrogram cache; falls back to ${CACHE_ENV}, then .syndiag-cache")
+    cache_content_hash: bool = Field(
+        False,
+        description="key the cache on a sha256 of every input file, not only its size and mtime (slower; notices a "
+        "file rewritten with the same size and mtime)",
+    )
     window: WindowConfig = WindowConfig()
     spectrogram: SpectrogramConfig = SpectrogramConfig()
     cwru: CWRUOptions = CWRUOptions()

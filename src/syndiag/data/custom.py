@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import glob
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from syndiag.config.base import StrictModel, read_yaml
+from syndiag.data.paths import fixed_folder, is_folder, require_file, require_folder
 from syndiag.data.recording import FaultClass, Recording, RecordingSet
-from syndiag.data.signal_files import ChannelRef, FileFormat, file_format, read_channels
+from syndiag.data.signal_files import (
+    ChannelRef,
+    FileFormat,
+    file_format,
+    pattern_error,
+    read_channels,
+)
 from syndiag.errors import ConfigError, DataError
 
 _GLOB_CHARS = frozenset("*?[")
@@ -52,6 +61,10 @@ class RecordingSpec(StrictModel):
     def _distinct_channels(cls, value: list[ChannelRef] | None) -> list[ChannelRef] | None:
         if value is not None and len({str(v) for v in value}) != len(value):
             raise ValueError(f"a channel is listed twice in {value}")
+        for ref in value or []:
+            problem = pattern_error(ref) if isinstance(ref, str) else None
+            if problem:
+                raise ValueError(problem)
         return value
 
 
@@ -112,22 +125,42 @@ def load_custom(spec_path: Path) -> RecordingSet:
 
 
 def resolve_files(patterns: list[str], base: Path, where: str) -> list[Path]:
-    """The files that paths or globs name, relative to ``base`` unless absolute, in a stable order."""
+    """The files that paths or globs name, relative to ``base`` unless absolute, in a stable order.
+
+    A path that names an existing file is that file, even when its name holds glob characters (``a[1].csv``).
+    """
     paths: list[Path] = []
     for pattern in patterns:
-        given = Path(pattern).expanduser()
+        try:
+            given = Path(pattern).expanduser()
+        except RuntimeError:  # "~name" of an unknown user: taken literally
+            given = Path(pattern)
         full = given if given.is_absolute() else base / given
-        if _GLOB_CHARS & set(pattern):
-            anchor = "" if given.is_absolute() else glob.escape(str(base)) + "/"
-            matches = sorted(Path(p) for p in glob.glob(anchor + str(given), recursive=True) if Path(p).is_file())
-            if not matches:
-                raise DataError(f"{where}: the pattern {pattern!r} matches no file (looked in {full.parent})")
-            paths.extend(matches)
-        elif full.is_file():
+        if os.path.isfile(full):
             paths.append(full)
+        elif _GLOB_CHARS & set(pattern):
+            anchor = "" if given.is_absolute() else glob.escape(str(base)) + "/"
+            try:
+                found = glob.glob(anchor + str(given), recursive=True)
+            except (OSError, ValueError, RecursionError) as exc:
+                raise DataError(f"{where}: the pattern {pattern!r} cannot be searched ({exc})") from None
+            matches = sorted(Path(p) for p in found if os.path.isfile(p))
+            if not matches:
+                start = fixed_folder(full)
+                if _in(where, is_folder, start):
+                    _in(where, require_folder, start, "folder")
+                raise DataError(f"{where}: the pattern {pattern!r} matches no file (looked in {start})")
+            paths.extend(matches)
         else:
-            raise DataError(f"{where}: file not found: {full}")
+            _in(where, require_file, full)
     return paths
+
+
+def _in(where: str, check: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return check(*args)
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
 
 
 def _load_entry_file(path: Path, entry: RecordingSpec, default_fs: float | None, where: str) -> Recording:

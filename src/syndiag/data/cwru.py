@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -16,6 +17,7 @@ from scipy.signal import resample_poly
 
 from syndiag.config.data import CWRUOptions
 from syndiag.data.cwru_classes import CWRU_LOADS, condition_name, cwru_classes
+from syndiag.data.paths import files_under, require_folder
 from syndiag.data.recording import Recording, RecordingSet
 from syndiag.errors import DataError
 
@@ -36,10 +38,18 @@ class CWRUFile:
     rpm: int
     fs_hz: float
     primary: bool
+    set: str = ""
+    source: str = ""
+    note: str = ""
 
     @property
     def file_name(self) -> str:
         return f"{self.number}.mat"
+
+    def describe(self) -> str:
+        """``"CWRU 122 (48k_drive_end, DE_B007, @6, 0 HP)"``: what the catalogue says about this number."""
+        parts = [p for p in (self.set, self.class_name, self.or_position, f"{self.load_hp} HP") if p]
+        return f"CWRU {self.number} ({', '.join(parts)})"
 
     def variable(self, channel: str) -> str:
         return f"X{self.number:03d}_{channel}_time"
@@ -47,10 +57,10 @@ class CWRUFile:
 
 @lru_cache(maxsize=1)
 def cwru_file_map() -> dict[int, CWRUFile]:
-    """The CWRU file map shipped with the package: CWRU number -> content."""
+    """The CWRU catalogue shipped with the package (every public CWRU file): CWRU number -> content."""
     text = resources.files("syndiag.data").joinpath("cwru_files.csv").read_text(encoding="utf-8")
     table: dict[int, CWRUFile] = {}
-    for row in csv.DictReader(text.splitlines()):
+    for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
         entry = CWRUFile(
             number=int(row["number"]),
             class_name=row["class_name"],
@@ -62,6 +72,9 @@ def cwru_file_map() -> dict[int, CWRUFile]:
             rpm=int(row["rpm"]),
             fs_hz=float(row["fs_hz"]),
             primary=row["primary"] == "true",
+            set=row.get("set") or "",
+            source=row.get("source") or "",
+            note=row.get("note") or "",
         )
         table[entry.number] = entry
     return table
@@ -75,13 +88,41 @@ def primary_file(class_name: str, load_hp: int) -> CWRUFile:
     raise DataError(f"no CWRU recording is mapped to class {class_name!r} at {load_hp} HP")
 
 
+CWRU_VARIABLE = re.compile(r"^X(\d+)_(DE|FE|BA)_time$")
+"""An original CWRU signal variable: ``X<number>_<sensor>_time``."""
+
+
+def cwru_numbers(names: list[str]) -> list[int]:
+    """The recording numbers that CWRU signal variables among ``names`` carry, sorted."""
+    return sorted({int(m.group(1)) for m in map(CWRU_VARIABLE.match, names) if m})
+
+
+def own_number(path: Path, names: list[str]) -> int | None:
+    """The number of the recording a CWRU-style file holds, from its own variable names.
+
+    The file name decides when the file holds that number's variables (the original ``99.mat`` also carries
+    ``X098_*``); else the one number its variables carry. ``None``: no CWRU variables. Several numbers and
+    none matching the file name: a :class:`DataError` naming them.
+    """
+    numbers = cwru_numbers(names)
+    if not numbers:
+        return None
+    stem = Path(path).stem
+    if stem.isdigit() and int(stem) in numbers:
+        return int(stem)
+    if len(numbers) == 1:
+        return numbers[0]
+    raise DataError(
+        f"{path}: holds the CWRU variables of recordings {', '.join(map(str, numbers))}; name the file after its "
+        f"CWRU number or choose the variables by name (e.g. X{numbers[0]:03d}_DE_time)"
+    )
+
+
 def find_cwru_files(root: Path) -> dict[int, Path]:
     """Every ``<CWRU number>.mat`` under ``root`` (flat or nested), by number."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"CWRU data folder not found: {root}")
+    root = require_folder(Path(root), "CWRU data folder")
     found: dict[int, Path] = {}
-    for path in sorted(root.rglob("*.mat")):
+    for path in files_under(root, ".mat"):
         if not path.stem.isdigit():
             continue
         number = int(path.stem)

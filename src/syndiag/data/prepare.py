@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +99,69 @@ class PreparedDataset:
         return cls(path=path, colormap_indices=colormap_indices, windows=windows, meta=meta, **{k: index[k] for k in index.files})
 
 
+_STAGING = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[0-9a-f]+$|^\.tmp-(?P<legacy>.+)-(?P<legacy_pid>\d+)$")
+STALE_AFTER_S = 6 * 3600.0
+"""A staging folder untouched for this long is stale even if a process of its pid is running (pids are reused)."""
+
+
+def clean_stale_staging(cache_dir: Path, now: float | None = None) -> list[Path]:
+    """Remove the staging folders that killed runs left in ``cache_dir``; return them.
+
+    A staging (``.<entry>.tmp-<pid>-<hex>``, as :mod:`syndiag.atomic` names it, or the older
+    ``.tmp-<entry>-<pid>``) is stale when no process ``pid`` runs on this machine, or when nothing in it
+    changed for :data:`STALE_AFTER_S`. Each removal is logged; one that fails is logged and left.
+    """
+    try:
+        entries = list(os.scandir(cache_dir))
+    except OSError:
+        return []
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    for entry in entries:
+        match = _STAGING.match(entry.name)
+        if not match:
+            continue
+        path = Path(entry.path)
+        pid = int(match.group("pid") or match.group("legacy_pid"))
+        alive = _pid_alive(pid)
+        try:
+            age = now - _last_change(path)
+            if alive and age < STALE_AFTER_S:
+                continue
+            folder = path.is_dir() and not path.is_symlink()
+            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if folder else path.lstat().st_size
+        except OSError:  # gone meanwhile: its writer finished or another run cleaned it
+            continue
+        why = f"untouched for {age / 3600:.1f} h" if alive else f"pid {pid} is not running"
+        try:
+            shutil.rmtree(path) if folder else path.unlink()
+        except OSError as exc:
+            log.warning("stale staging %s (%s) could not be removed: %s", path, why, exc)
+            continue
+        log.warning("removed stale staging %s left by an interrupted run (%s; %.1f MB freed)", path, why, size / 1e6)
+        removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0 or os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        return os.name == "nt" and pid > 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, as another user
+        return True
+    return True
+
+
+def _last_change(path: Path) -> float:
+    times = [path.lstat().st_mtime]
+    if path.is_dir() and not path.is_symlink():
+        times.extend(child.lstat().st_mtime for child in path.iterdir())
+    return max(times)
+
+
 def cache_key(config: DataConfig, fingerprint: dict[str, Any]) -> str:
     """Hash of everything that decides the prepared windows and images."""
     material = {
@@ -121,15 +187,21 @@ def check_complete(recordings: RecordingSet) -> None:
         raise DataError(f"{recordings.name}: no recording for {', '.join(empty)}.{missing}")
     rates = sorted({r.fs for r in recordings.recordings})
     if len(rates) > 1:
+        by_rate = []
+        for rate in rates:
+            sources = [r.source for r in recordings.recordings if r.fs == rate]
+            more = f" and {len(sources) - 3} more" if len(sources) > 3 else ""
+            by_rate.append(f"{rate:g} Hz: {', '.join(sources[:3])}{more}")
         raise DataError(
-            f"{recordings.name}: recordings at different sampling rates {rates} Hz; a window of fixed length "
-            "would span different durations. Resample them to one rate first."
+            f"{recordings.name}: recordings at different sampling rates {rates} Hz ({'; '.join(by_rate)}); a window "
+            "of fixed length would span different durations. Resample them to one rate first."
         )
 
 
 def prepare(config: DataConfig, progress: Progress | None = None) -> PreparedDataset:
     """Windows and spectrograms of ``config``, from the cache when an identical config was prepared before."""
     started = time.perf_counter()
+    clean_stale_staging(config.resolved_cache_dir())
     source = resolve_source(config)
     recordings = None
     fingerprint = dict(source.fingerprint)

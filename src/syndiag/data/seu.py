@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from syndiag.config.data import SEUOptions
+from syndiag.data.paths import files_under, require_folder
 from syndiag.data.recording import FaultClass, Recording, RecordingSet
 from syndiag.errors import DataError
 
@@ -92,11 +93,10 @@ def find_seu_files(root: Path, names: list[str]) -> dict[str, Path]:
     The bearing subset reuses names such as ``health_20_0.csv``: a copy inside a ``gearset`` folder wins,
     one inside a ``bearingset`` folder is ignored, and two remaining candidates are an error.
     """
-    if not root.is_dir():
-        raise DataError(f"{root}: the SEU data root is not a folder")
+    require_folder(root, "SEU data folder")
     wanted = {name.lower() for name in names}
     candidates: dict[str, list[Path]] = {}
-    for path in sorted(root.rglob("*")):
+    for path in files_under(root):
         key = path.name.lower()
         if key in wanted and path.is_file() and SEU_BEARING_FOLDER not in _folders(path, root):
             candidates.setdefault(key, []).append(path)

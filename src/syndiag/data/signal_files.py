@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +25,7 @@ SUFFIX_FORMATS: dict[str, str] = {
     ".npy": "npy",
     ".npz": "npz",
 }
+REGEX_PREFIX = "re:"  # a channel given as a regular expression over the variable names, e.g. re:^X\d+_DE_time$
 FS_KEY = "fs"  # a scalar sampling rate stored beside the signals in an .npz or .mat file
 
 
@@ -116,6 +119,12 @@ def _read_npy(path: Path, channels: list[ChannelRef] | None) -> tuple[Columns, f
 
 
 def _read_csv(path: Path, channels: list[ChannelRef] | None) -> tuple[Columns, float | None]:
+    header, table = read_csv_table(path)
+    return select_csv_columns(path, header, table, channels), None
+
+
+def read_csv_table(path: Path) -> tuple[list[str] | None, np.ndarray]:
+    """The header (``None`` if the first row is numbers) and the (rows, columns) numbers of a delimited text file."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -148,15 +157,23 @@ def _read_csv(path: Path, channels: list[ChannelRef] | None) -> tuple[Columns, f
             f"{path}: the header names {len(header)} columns ({', '.join(header)}) "
             f"but the rows hold {table.shape[1]} numbers"
         )
+    return header, table
+
+
+def select_csv_columns(path: Path, header: list[str] | None, table: np.ndarray, channels: list[ChannelRef] | None) -> Columns:
+    """The columns of a :func:`read_csv_table` result that ``channels`` name (index, header name or pattern)."""
     names = header or [f"col{i}" for i in range(table.shape[1])]
     columns: Columns = []
     for channel in channels or [0]:
+        label = None
         if isinstance(channel, str):
             if header is None:
                 raise DataError(
                     f"{path}: has no header row, so column {channel!r} cannot be found by name; "
                     f"use an index 0..{table.shape[1] - 1}"
                 )
+            if channel not in header and is_pattern(channel):
+                label, channel = channel, match_one(path, channel, header, "column", ", ".join(header))
             if channel not in header:
                 raise DataError(f"{path}: no column {channel!r}; the header names {', '.join(header)}")
             index = header.index(channel)
@@ -164,8 +181,8 @@ def _read_csv(path: Path, channels: list[ChannelRef] | None) -> tuple[Columns, f
             index = channel
         if not 0 <= index < table.shape[1]:
             raise DataError(f"{path}: no column {index}; the file has columns 0..{table.shape[1] - 1}")
-        columns.append((names[index], table[:, index].copy()))
-    return columns, None
+        columns.append((label or names[index], table[:, index].copy()))
+    return columns
 
 
 def _select_named(path: Path, arrays: dict[str, Any], channels: list[ChannelRef] | None, kind: str) -> Columns:
@@ -189,6 +206,8 @@ def _select_named(path: Path, arrays: dict[str, Any], channels: list[ChannelRef]
         else:
             name, column = _split_column(channel)
             label = channel
+            if name not in arrays and is_pattern(name):
+                name = match_one(path, name, list(signals), kind, listing)
         if name not in arrays:
             raise DataError(f"{path}: no {kind} {name!r}; the file holds {listing or 'nothing'}")
         columns.append((label, _column(path, name, arrays[name], column)))
@@ -216,6 +235,49 @@ def _column(path: Path, name: str, value: Any, column: int | None) -> np.ndarray
     if not 0 <= column < n_columns:
         raise DataError(f"{path}: {name} has shape {value.shape}: no column {column} (columns 0..{n_columns - 1})")
     return np.array(matrix[:, column], dtype=np.float64)
+
+
+def is_pattern(ref: str) -> bool:
+    """Whether a channel reference is a glob (``X*_DE_time``) or a regular expression (``re:^X\\d+_DE_time$``)."""
+    return ref.startswith(REGEX_PREFIX) or bool(set(ref) & set("*?["))
+
+
+def pattern_error(ref: str) -> str | None:
+    """Why the regular expression of ``ref`` does not compile; ``None`` when it does (or ``ref`` is no regex)."""
+    if not ref.startswith(REGEX_PREFIX):
+        return None
+    try:
+        re.compile(ref[len(REGEX_PREFIX) :])
+    except (re.error, RecursionError, OverflowError) as exc:
+        return f"{ref!r} is not a valid regular expression ({exc})"
+    return None
+
+
+def pattern_matches(pattern: str, names: list[str]) -> list[str]:
+    """The names a glob or ``re:`` pattern matches (none for a regular expression that does not compile)."""
+    if pattern.startswith(REGEX_PREFIX):
+        if pattern_error(pattern):
+            return []
+        regex = re.compile(pattern[len(REGEX_PREFIX) :])
+        return [name for name in names if regex.search(name)]
+    return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+
+
+def match_one(path: Path, pattern: str, names: list[str], kind: str, listing: str) -> str:
+    """The one name of ``names`` that ``pattern`` matches (glob: the whole name; ``re:``: searched, anchor it
+    with ``^...$``); a :class:`DataError` naming the matches when there are several, or the names when none."""
+    problem = pattern_error(pattern)
+    if problem:
+        raise DataError(f"{path}: {problem}")
+    matches = pattern_matches(pattern, names)
+    if not matches:
+        raise DataError(f"{path}: the pattern {pattern!r} matches no {kind}; the file holds {listing or 'nothing'}")
+    if len(matches) > 1:
+        raise DataError(
+            f"{path}: the pattern {pattern!r} matches {len(matches)} {kind}s ({', '.join(sorted(matches))}); "
+            "it must match exactly one: make it narrower"
+        )
+    return matches[0]
 
 
 def _split_column(channel: str) -> tuple[str, int | None]:

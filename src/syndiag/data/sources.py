@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from syndiag.config.data import DataConfig
+from syndiag.data.paths import files_under, is_folder, require_file, require_folder
 from syndiag.data.recording import RecordingSet
 from syndiag.errors import DataError
 
@@ -25,20 +27,40 @@ class Source:
     load: Callable[[], RecordingSet]
 
 
-def _file_stats(paths: list[Path]) -> list[list[Any]]:
-    return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(paths)]
+def _file_stats(paths: list[Path], config: DataConfig) -> list[list[Any]]:
+    """Path, size and mtime of each input file; with ``cache_content_hash`` also the sha256 of its bytes, so a file
+    rewritten with the same size and mtime is noticed too."""
+    rows: list[list[Any]] = []
+    for path in sorted(paths):
+        try:
+            info = path.stat()
+            row: list[Any] = [str(path.resolve()), info.st_size, info.st_mtime_ns]
+            if config.cache_content_hash:
+                row.append(_sha256(path))
+        except OSError as exc:
+            raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        rows.append(row)
+    return rows
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def dataset_folder(root: Path, name: str) -> Path:
     """``root/name`` when it exists (a data root holding several datasets), else ``root`` itself."""
-    return root / name if (root / name).is_dir() else root
+    return root / name if is_folder(root / name) else root
 
 
 def resolve_source(config: DataConfig) -> Source:
     """The recordings ``config`` asks for; CWRU without a data root means the simulated CWRU-like rig."""
     root = config.resolved_data_root()
-    if root is not None and not root.is_dir():
-        raise DataError(f"data root not found: {root}")
+    if root is not None:
+        require_folder(root, "data root")
     if config.dataset == "simulated" or (config.dataset == "cwru" and root is None):
         from syndiag.data.simulator import simulate_cwru_like
 
@@ -56,7 +78,7 @@ def resolve_source(config: DataConfig) -> Source:
         return Source(
             name="cwru",
             description=f"CWRU .mat files under {folder}",
-            fingerprint={"files": _file_stats(list(find_cwru_files(folder).values())), "cwru": config.cwru.model_dump()},
+            fingerprint={"files": _file_stats(list(find_cwru_files(folder).values()), config), "cwru": config.cwru.model_dump()},
             load=lambda: load_cwru(folder, config.cwru),
         )
     if config.dataset == "seu":
@@ -68,16 +90,15 @@ def resolve_source(config: DataConfig) -> Source:
         return Source(
             name="seu",
             description=f"SEU gearbox CSV files under {folder}",
-            fingerprint={"files": _file_stats(list(folder.rglob("*.csv"))), "seu": config.seu.model_dump()},
+            fingerprint={"files": _file_stats(files_under(require_folder(folder, "SEU data folder"), ".csv"), config), "seu": config.seu.model_dump()},
             load=lambda: load_seu(folder, config.seu),
         )
     from syndiag.data.custom import load_custom
 
     spec = Path(config.spec).expanduser()
-    if not spec.is_absolute() and root is not None and not spec.exists():
+    if not spec.is_absolute() and root is not None and not os.path.exists(spec):
         spec = root / spec
-    if not spec.is_file():
-        raise DataError(f"dataset spec not found: {spec}")
+    require_file(spec, "dataset spec")
     return Source(
         name=f"custom-{spec.stem}",
         description=f"recordings listed in {spec}",

@@ -1,25 +1,93 @@
-"""Checkpoint folders: ``config.json`` + ``model.safetensors`` of the trained parts only, written atomically."""
+"""Checkpoint folders: ``config.json`` + ``model.safetensors`` of the trained parts only, written atomically.
+
+``config.json`` records a sha256 of every weight file (``"sha256": {"model.safetensors": "<64 hex digits>"}``,
+computed at save time); loading checks it, so a damaged or altered weight file is refused instead of silently
+changing what the model predicts. A checkpoint written before digests were recorded loads with a warning.
+The digest helpers import no torch: the ONNX runtime path (``serving/onnx_runtime.py``) uses them too.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+from collections.abc import Iterable
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING
 
 from syndiag.atomic import atomic_folder
-from syndiag.errors import ConfigError
+from syndiag.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+log = logging.getLogger(__name__)
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+DIGESTS = "sha256"
+"""The ``config.json`` key of the weight-file digests: ``{file name: sha256 hex digest}``."""
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_digests(meta: dict, folder: Path, files: Iterable[str]) -> dict:
+    """``meta`` with the sha256 of each of ``files`` (in ``folder``) under :data:`DIGESTS`; any older digests replaced."""
+    return {**{k: v for k, v in meta.items() if k != DIGESTS}, DIGESTS: {name: file_sha256(folder / name) for name in files}}
+
+
+def verify_digests(folder: Path, meta: dict, files: Iterable[str], actual: dict[str, str] | None = None) -> None:
+    """Check each of ``files`` in ``folder`` against the sha256 ``meta`` records for it (``actual``: digests already
+    computed, by file name). A mismatch is a :class:`DataError` naming the file and both digests; a config without
+    digests (written before they were recorded) only logs a warning."""
+    folder, files = Path(folder), list(files)
+    recorded = meta.get(DIGESTS)
+    if recorded is None:
+        log.warning("%s: %s records no sha256 of %s (written before checksums were kept), so it is not verified; "
+                    "save or export the model again to record it", folder, CONFIG, ", ".join(files))
+        return
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"{folder / CONFIG}: '{DIGESTS}' must map file names to sha256 digests, got {recorded!r}")
+    for name in files:
+        path = folder / name
+        expected = recorded.get(name)
+        if not isinstance(expected, str):
+            raise ConfigError(f"{folder / CONFIG}: records no sha256 for {name} (it has {', '.join(sorted(recorded)) or 'none'})")
+        digest = (actual or {}).get(name) or file_sha256(path)
+        if digest != expected.lower():
+            raise DataError(f"{path}: sha256 {digest} does not match {expected} recorded in {folder / CONFIG}; "
+                            "the file was damaged or changed after it was saved")
+
+
+def verify_checkpoint(folder: str | Path) -> None:
+    """Check the weights of a checkpoint folder against the digests its config records (see :func:`verify_digests`)."""
+    folder = Path(folder)
+    if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
+        return  # not a checkpoint: its loader says so
+    try:
+        meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{folder / CONFIG}: unreadable checkpoint config ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{folder / CONFIG}: corrupt checkpoint config (not a JSON object)")
+    verify_digests(folder, meta, [WEIGHTS])
 
 
 def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """``config.json`` + ``model.safetensors`` in ``folder``, written atomically."""
+    """``config.json`` (with the sha256 of the weights) + ``model.safetensors`` in ``folder``, written atomically."""
+    from safetensors.torch import save_file
+
     with atomic_folder(folder) as staging:
         save_file(tensors, str(staging / WEIGHTS))
+        meta = record_digests(meta, staging, [WEIGHTS])
         (staging / CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return Path(folder)
 
@@ -32,15 +100,22 @@ def read_checkpoint_meta(folder: Path, kind: str) -> dict:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: corrupt checkpoint config ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{path}: corrupt checkpoint config (not a JSON object)")
     if meta.get("model") != kind:
         raise ConfigError(f"{folder}: a {meta.get('model')!r} checkpoint, expected {kind!r}")
     return meta
 
 
 def load_trained(model: nn.Module, folder: Path) -> None:
-    """Load the trained tensors of ``folder`` into ``model``; every tensor must match in name and shape."""
+    """Load the trained tensors of ``folder`` into ``model``: every tensor must match in name and shape, and the file
+    its recorded sha256 (checked on the bytes read, after they parse and fit, so a flipped bit is a :class:`DataError`)."""
+    from safetensors.torch import load
+
+    folder = Path(folder)
     try:
-        state = load_file(str(folder / WEIGHTS))
+        data = (folder / WEIGHTS).read_bytes()
+        state = load(data)
     except Exception as exc:
         raise ConfigError(f"{folder / WEIGHTS}: unreadable weights ({exc})") from None
     expected = model.trainable_state()
@@ -49,4 +124,6 @@ def load_trained(model: nn.Module, folder: Path) -> None:
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
         raise ConfigError(f"{folder}: weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
+    meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    verify_digests(folder, meta, [WEIGHTS], actual={WEIGHTS: hashlib.sha256(data).hexdigest()})
     model.load_state_dict(state, strict=False)

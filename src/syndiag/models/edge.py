@@ -16,6 +16,7 @@ from syndiag.models.checkpoint import (
     WEIGHTS,
     load_trained,
     read_checkpoint_meta,
+    verify_checkpoint,
     write_checkpoint,
 )
 from syndiag.models.cloud import SynDiagCloud, claim_backbone, rms_to
@@ -46,6 +47,7 @@ class TeacherParts:
         folder = Path(folder)
         meta = read_checkpoint_meta(folder, "syndiag-cloud")
         config = CloudConfig.from_dict(meta["config"], source=str(folder / CONFIG))
+        verify_checkpoint(folder)
         state = load_file(str(folder / WEIGHTS))
         hidden = state["extractor.projection.weight"].shape[0]
         extractor = VisualExtractor(hidden, config.extractor_widths, config.visual_grid, config.image_channels, config.extractor_stem)

@@ -13,6 +13,7 @@ from torch import nn
 
 from syndiag.atomic import atomic_folder
 from syndiag.errors import ConfigError
+from syndiag.models.checkpoint import record_digests
 from syndiag.serving.onnx_runtime import ONNX_CONFIG, ONNX_MODEL, OnnxClassifier
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,8 @@ def export_onnx(model: nn.Module, folder: str | Path, image_size: int = 224, ops
     """Write ``folder/model.onnx`` and ``folder/config.json`` atomically, after checking ONNX Runtime against PyTorch.
 
     The graph takes any batch of uint8 images; the config carries the classes, prompts and data settings of the
-    checkpoint, so the folder alone diagnoses a recording. A graph whose probabilities differ from PyTorch's by
-    more than ``tolerance`` is not written.
+    checkpoint, so the folder alone diagnoses a recording, and the sha256 of ``model.onnx`` (checked at load).
+    A graph whose probabilities differ from PyTorch's by more than ``tolerance`` is not written.
     """
     meta = getattr(model, "checkpoint_meta", None)
     if not meta:
@@ -57,6 +58,7 @@ def export_onnx(model: nn.Module, folder: str | Path, image_size: int = 224, ops
             expected = wrapped(probe).numpy()
         exported = {k: meta[k] for k in CARRIED if k in meta}
         exported.update(model=meta["model"], image_size=image_size, opset=opset)
+        exported = record_digests(exported, staging, [ONNX_MODEL])
         (staging / ONNX_CONFIG).write_text(json.dumps(exported, indent=1), encoding="utf-8")
         difference = float(np.abs(OnnxClassifier(staging)(probe.numpy()) - expected).max())
         if not difference <= tolerance:

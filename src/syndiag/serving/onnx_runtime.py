@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from syndiag.errors import ConfigError, DataError
+from syndiag.models.checkpoint import verify_digests
 
 ONNX_MODEL = "model.onnx"
 ONNX_CONFIG = "config.json"
@@ -18,7 +19,10 @@ def is_onnx_folder(folder: str | Path) -> bool:
 
 
 class OnnxClassifier:
-    """uint8 RGB spectrograms (B, H, W, 3) -> class probabilities (B, C), from an ``export_onnx`` folder."""
+    """uint8 RGB spectrograms (B, H, W, 3) -> class probabilities (B, C), from an ``export_onnx`` folder.
+
+    ``model.onnx`` is checked against the sha256 its config records (a mismatch is a :class:`DataError`).
+    """
 
     def __init__(self, folder: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -33,6 +37,7 @@ class OnnxClassifier:
         missing = [k for k in ("class_names", "prompts", "image_size") if k not in self.meta]
         if missing:
             raise ConfigError(f"{folder / ONNX_CONFIG}: lacks {', '.join(missing)}")
+        verify_digests(folder, self.meta, [ONNX_MODEL])
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -46,6 +46,7 @@ from syndiag.models.baselines import (
     VisualPrototypes,
     build_image_baseline,
 )
+from syndiag.models.checkpoint import verify_checkpoint
 from syndiag.models.device import place
 from syndiag.training.baselines import predict_images, train_image_baseline
 from syndiag.workflows.cells import (
@@ -280,6 +281,7 @@ class Benchmark:
             backbone = load_backbone(config.backbone, config.allow_download, config.num_layers)
             model = SynDiagCloud(config, backbone, self.dataset.class_names, self.dataset.prompts)
             if variant.get("pretrained", True):
+                verify_checkpoint(checkpoint)
                 aligned = {k: v for k, v in load_file(str(checkpoint / "model.safetensors")).items() if k.startswith("extractor.") or k == "logit_scale"}
                 model.load_state_dict(aligned, strict=False)
         place(model, recipe.device, recipe.dtype)

@@ -3,31 +3,55 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from syndiag.config.data import DataConfig
 from syndiag.errors import SyndiagError
 from syndiag.serving.diagnosis import (
+    BLOCK_SIZE,
     Diagnosis,
     diagnose,
+    input_meta,
     load_classifier,
     load_model,
     read_signal,
-    window_array,
 )
+from syndiag.serving.stream import open_windows
+from syndiag.serving.summary import check_window_table, write_window_table
 
 
 def diagnose_file(file: Path, checkpoint: Path, fs: float | None = None, top_k: int = 3, device: str = "cpu",
-                  dtype: str = "float32") -> Diagnosis:
-    """Predicted fault, its description and the top-k class probabilities of a recording, with a checkpoint or an ONNX export."""
+                  dtype: str = "float32", channels: str | list[str | int] | None = None, *,
+                  progress: Callable[[int, int], None] | None = None, per_window_out: Path | None = None,
+                  block_size: int = BLOCK_SIZE) -> Diagnosis:
+    """Predicted fault, its description and the top-k class probabilities of a recording, with a checkpoint or an ONNX export.
+
+    The recording is read and checked before the model loads (its needs come from the checkpoint's config.json);
+    ``channels`` names the file's channels to read for the model's (``--channels``).
+
+    The windows are cut, turned into spectrograms and classified ``block_size`` at a time (a .npy recording is
+    memory-mapped), so memory stays bounded on long recordings; ``progress(done, total)`` follows each block.
+    ``per_window_out`` (.csv or .jsonl) receives one row per window, written atomically."""
+    if per_window_out is not None:
+        check_window_table(per_window_out)
     try:
-        classify, meta = load_classifier(checkpoint, device, dtype)
+        meta = input_meta(checkpoint)
+        classify = None
+        if meta is None:  # not a readable checkpoint config: the loader says why
+            classify, meta = load_classifier(checkpoint, device, dtype)
         data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
-        signal, _ = read_signal(file, meta["channels"], fs, meta["fs"])
-        windows = window_array(signal, data.window, str(file))
-        return diagnose(classify, windows, data.spectrogram, meta["class_names"], meta["prompts"], str(file), top_k)
+        windows = open_windows(file, meta["channels"], fs, meta["fs"], data.window, mmap=channels is None,
+                               read_in_memory=lambda: read_signal(file, meta["channels"], fs, meta["fs"], channels))
+        if classify is None:
+            classify, meta = load_classifier(checkpoint, device, dtype)
+        result = diagnose(classify, windows, data.spectrogram, meta["class_names"], meta["prompts"], str(file), top_k,
+                          block_size=block_size, progress=progress, model=str(checkpoint))
     except KeyError as exc:
         raise SyndiagError(f"{checkpoint}: checkpoint lacks {exc}") from None
+    if per_window_out is not None:
+        write_window_table(per_window_out, result.window_rows())
+    return result
 
 
 def export_checkpoint(checkpoint: Path, output: Path | None = None, opset: int = 18) -> tuple[Path, float]:

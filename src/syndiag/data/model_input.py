@@ -1,0 +1,246 @@
+"""One recording file read for a trained model, checked before any model loads.
+
+The file must be readable, of a known format, hold the channels the model was trained on (in the model's
+order, or as ``--channels`` maps them) and only finite values; its sampling rate comes from ``--fs``, the
+file's own ``fs`` value or, for an original CWRU ``.mat``, the CWRU catalogue, and a ``--fs`` that contradicts
+what the file or the catalogue says is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from syndiag.data.cwru import cwru_file_map, cwru_numbers, own_number
+from syndiag.data.paths import require_file
+from syndiag.data.recording import check_signal
+from syndiag.data.signal_files import (
+    FS_KEY,
+    ChannelRef,
+    file_format,
+    is_pattern,
+    pattern_matches,
+    read_channels,
+    read_csv_table,
+    select_csv_columns,
+)
+from syndiag.errors import DataError
+
+log = logging.getLogger(__name__)
+
+CWRU_SENSORS = ("DE", "FE", "BA")
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """The samples to diagnose: a recording (channels, n) at ``fs``, or windows (m, channels, length)."""
+
+    signal: np.ndarray
+    fs: float
+    names: tuple[str, ...]
+    windows: bool = False
+
+
+def parse_channels(value: str | list[ChannelRef] | tuple[ChannelRef, ...] | None) -> list[ChannelRef] | None:
+    """``"DE,FE"`` / ``"0,2"`` / ``["X105_DE_time"]`` -> channel references (digits become column indices)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    refs: list[ChannelRef] = []
+    for item in items:
+        if isinstance(item, str):
+            item = item.strip()
+            if not item:
+                continue
+            refs.append(int(item) if item.isdigit() else item)
+        else:
+            refs.append(item)
+    if not refs:
+        raise DataError(f"--channels {value!r} names no channel")
+    return refs
+
+
+def needs(channels: list[str]) -> str:
+    """``"2 channels (DE, FE)"``: what a model was trained on."""
+    return f"{len(channels)} channel{'s' if len(channels) != 1 else ''} ({', '.join(map(str, channels))})"
+
+
+def read_model_input(
+    path: Path,
+    model_channels: list[str],
+    fs: float | None,
+    model_fs: float,
+    select: str | list[ChannelRef] | None = None,
+) -> ModelInput:
+    """The channels ``model_channels`` (or those ``select`` names, in the model's order) of ``path``, checked."""
+    path = require_file(Path(path))
+    if fs is not None and not (math.isfinite(fs) and fs > 0):
+        raise DataError(f"--fs must be a positive number of Hz, got {fs}")
+    model_channels = [str(c) for c in model_channels]
+    chosen = parse_channels(select)
+    wanted: list[ChannelRef] = chosen or list(model_channels)
+    if len(wanted) != len(model_channels):
+        raise DataError(
+            f"{path}: the model needs {needs(model_channels)}; --channels names {len(wanted)} "
+            f"({', '.join(map(str, wanted))}). Give one per model channel, in the model's order"
+        )
+    fmt = file_format(path)
+    if fmt == "npy":
+        found = _read_npy(path, model_channels, wanted if chosen else None, fs, model_fs)
+    elif fmt == "csv":
+        found = _read_csv(path, model_channels, wanted, chosen is not None, fs)
+    else:
+        found = _read_named(path, fmt, model_channels, wanted, chosen is not None, fs)
+    check_signal(found.signal, str(path))
+    return found
+
+
+def _read_named(path: Path, fmt: str, model_channels: list[str], wanted: list[ChannelRef], chosen: bool, fs: float | None) -> ModelInput:
+    number, entry = None, None
+    if fmt == "mat":
+        names = _mat_names(path)
+        number = _recording_number(path, names, wanted)
+    if number is not None:
+        stem = path.stem
+        table = cwru_file_map()
+        entry = table.get(number) or (table.get(int(stem)) if stem.isdigit() else None)
+        wanted = [f"X{number:03d}_{ref}_time" if ref in CWRU_SENSORS else ref for ref in wanted]
+        absent = [str(ref) for ref in wanted if isinstance(ref, str) and not is_pattern(ref) and ":" not in ref and ref not in names]
+        if absent:
+            what = entry.describe() if entry else f"CWRU recording {number}"
+            raise DataError(
+                f"{path}: the model needs {needs(model_channels)}{_as_read(wanted, model_channels)}; this file ({what}) "
+                f"holds {', '.join(names)}: no {', '.join(absent)}. {_hint(chosen)}"
+            )
+    try:
+        data = read_channels(path, fmt, wanted)
+    except DataError as exc:
+        raise DataError(f"{path}: the model needs {needs(model_channels)}{_as_read(wanted, model_channels)}; "
+                        f"{_strip(str(exc), path)}. {_hint(chosen)}") from None
+    known: list[tuple[float, str]] = []
+    if data.fs is not None:
+        known.append((data.fs, f"the file's own '{FS_KEY}' value"))
+        if entry is not None and not math.isclose(data.fs, entry.fs_hz, rel_tol=1e-6):
+            log.warning("%s: the file's own fs %g Hz differs from the CWRU catalogue's %g Hz for %s; the file's is used",
+                        path, data.fs, entry.fs_hz, entry.describe())
+    elif entry is not None:
+        known.append((entry.fs_hz, f"the CWRU catalogue ({entry.describe()})"))
+    return ModelInput(data.signal, _rate(path, fs, known), data.names)
+
+
+def _recording_number(path: Path, names: list[str], wanted: list[ChannelRef]) -> int | None:
+    """The CWRU recording a file's variables belong to: its own number when channels are asked for as DE/FE/BA
+    (several numbers and no file-name match: an error), else the number of the variables named explicitly."""
+    if not cwru_numbers(names):
+        return None
+    if any(ref in CWRU_SENSORS for ref in wanted):
+        return own_number(path, names)
+    refs = [ref for ref in wanted if isinstance(ref, str)]
+    resolved = [hit[0] if is_pattern(ref) and len(hit := pattern_matches(ref, names)) == 1 else ref for ref in refs]
+    explicit = cwru_numbers(resolved)
+    if len(explicit) == 1:
+        return explicit[0]
+    try:
+        return own_number(path, names)
+    except DataError:
+        return None
+
+
+def _read_csv(path: Path, model_channels: list[str], wanted: list[ChannelRef], chosen: bool, fs: float | None) -> ModelInput:
+    header, table = read_csv_table(path)
+    if not chosen and not (header and all(c in header for c in model_channels)):
+        if table.shape[1] != len(model_channels):
+            columns = ", ".join(header) if header else f"{table.shape[1]} unnamed columns (0..{table.shape[1] - 1})"
+            raise DataError(
+                f"{path}: the model needs {needs(model_channels)}; the file has {columns}. {_hint(True)} "
+                "(column names or indices)"
+            )
+        wanted = list(range(table.shape[1]))
+    try:
+        columns = select_csv_columns(path, header, table, wanted)
+    except DataError as exc:
+        raise DataError(f"{path}: the model needs {needs(model_channels)}; {_strip(str(exc), path)}. {_hint(chosen)}") from None
+    signal = np.stack([column for _, column in columns])
+    return ModelInput(signal, _rate(path, fs, []), tuple(name for name, _ in columns))
+
+
+def _read_npy(path: Path, model_channels: list[str], chosen: list[ChannelRef] | None, fs: float | None, model_fs: float) -> ModelInput:
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except Exception as exc:  # numpy raises many types for a damaged file
+        raise DataError(f"{path}: not a readable .npy file: {exc}") from None
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{path}: is an .npz archive, not an .npy array; rename it to .npz")
+    if array.dtype.kind not in "iuf":
+        raise DataError(f"{path}: holds {array.dtype} values, not real numbers")
+    if array.ndim == 3:  # windows, cut at the model's rate
+        if fs is not None and not math.isclose(fs, model_fs, rel_tol=1e-6):
+            raise DataError(f"{path}: windows at {fs:g} Hz, the model was trained at {model_fs:g} Hz; "
+                            "windows cannot be resampled: cut them from a recording at that rate")
+        rows = [r if isinstance(r, int) else -1 for r in chosen] if chosen else list(range(array.shape[1]))
+        if len(rows) != len(model_channels) or not all(0 <= r < array.shape[1] for r in rows):
+            raise DataError(
+                f"{path}: windows of shape {array.shape} hold {array.shape[1]} channel(s) (axis 1); the model needs "
+                f"{needs(model_channels)}{'' if chosen is None else '; --channels takes indices 0..' + str(array.shape[1] - 1)}"
+            )
+        return ModelInput(np.asarray(array[:, rows], dtype=np.float64), model_fs, tuple(f"col{r}" for r in rows), windows=True)
+    if array.ndim not in (1, 2):
+        raise DataError(f"{path}: an array of shape {array.shape}; a recording (channels, n) or windows (m, channels, length) is needed")
+    if fs is None:
+        raise DataError(
+            f"{path}: a .npy array records no sampling rate; pass --fs (the model was trained at {model_fs:g} Hz, "
+            "a recording at another rate is resampled), or save it as .npz with an 'fs' value"
+        )
+    count = 1 if array.ndim == 1 else min(array.shape)
+    if chosen is None and count != len(model_channels):
+        raise DataError(
+            f"{path}: an array of shape {array.shape} holds {count} channel(s); the model needs "
+            f"{needs(model_channels)}. {_hint(True)} (column indices 0..{count - 1})"
+        )
+    data = read_channels(path, "npy", chosen or list(range(count)))
+    return ModelInput(data.signal, fs, data.names)
+
+
+def _mat_names(path: Path) -> list[str]:
+    import scipy.io
+
+    try:
+        return [name for name, _, _ in scipy.io.whosmat(str(path))]
+    except NotImplementedError:
+        raise DataError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; re-save it with save(..., '-v7')") from None
+    except Exception as exc:  # scipy raises many types for corrupt or truncated files
+        raise DataError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+
+
+def _rate(path: Path, fs: float | None, known: list[tuple[float, str]]) -> float:
+    for value, what in known:
+        if fs is not None and not math.isclose(fs, value, rel_tol=1e-6):
+            raise DataError(
+                f"{path}: --fs {fs:g} Hz contradicts {what}: {value:g} Hz. Drop --fs, or check that this is the file you mean"
+            )
+    if fs is not None:
+        return float(fs)
+    if known:
+        return float(known[0][0])
+    raise DataError(f"{path}: sampling rate unknown (the file does not say); pass --fs")
+
+
+def _as_read(wanted: list[Any], model_channels: list[str]) -> str:
+    shown = [str(w) for w in wanted]
+    return "" if shown == model_channels else f", read as {', '.join(shown)}"
+
+
+def _hint(chosen: bool) -> str:
+    if chosen:
+        return "Choose the file's channels with --channels, one per model channel, in the model's order"
+    return "Name the file's channels with --channels, one per model channel, in the model's order"
+
+
+def _strip(message: str, path: Path) -> str:
+    prefix = f"{path}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
