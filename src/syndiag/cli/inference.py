@@ -30,9 +30,20 @@ SEGMENTS_SHOWN = 20
 """Segments listed by the text output (--json and --per-window-out give all)."""
 
 
+RecipeOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="run recipe whose OUTPUT_DIR holds the checkpoint, when --checkpoint is not given (default: syndiag/cpu)")]
+
+
+def default_checkpoint(recipe: Path | None, stage: str) -> Path:
+    """OUTPUT_DIR/``stage`` of the run recipe (the shipped cpu profile when none is given); reading it imports no torch."""
+    from syndiag.config.run import RunConfig
+
+    return Path(RunConfig.from_yaml(recipe or "syndiag/cpu").output_dir) / stage
+
+
 def diagnose(
     file: Annotated[Path, typer.Argument(help="a recording (.mat, .csv, .npy, .npz) or windows (.npy, shape (n, channels, length))")],
-    checkpoint: Annotated[Path, typer.Option(help="fine-tuned cloud or edge checkpoint, or an ONNX export folder")] = Path("runs/cloud-cpu/finetuned"),
+    checkpoint: Annotated[Optional[Path], typer.Option(help="fine-tuned cloud or edge checkpoint, or an ONNX export folder (default: the recipe's OUTPUT_DIR/finetuned)")] = None,
+    config: RecipeOpt = None,
     fs: Annotated[Optional[float], typer.Option(help="sampling rate of FILE in Hz, if the file does not say; refused if it contradicts the file or the CWRU catalogue")] = None,
     channels: Annotated[Optional[str], typer.Option(help="FILE's channels to read for the model's, in its order: DE,FE (CWRU), variable/key/column names, globs (X*_DE_time) or column indices")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k")] = 3,
@@ -49,6 +60,7 @@ def diagnose(
     from syndiag.workflows.inference import diagnose_file
 
     try:
+        checkpoint = checkpoint or default_checkpoint(config, "finetuned")
         with progress_reporter(str(file)) as progress:
             result = diagnose_file(file, checkpoint, fs, top_k, device, channels=channels, progress=progress, per_window_out=per_window_out)
     except SyndiagError as exc:
@@ -123,7 +135,8 @@ class ProgressLines:
 
 
 def export(
-    checkpoint: Annotated[Path, typer.Option(help="fine-tuned cloud or distilled edge checkpoint folder")] = Path("runs/cloud-cpu/edge"),
+    checkpoint: Annotated[Optional[Path], typer.Option(help="fine-tuned cloud or distilled edge checkpoint folder (default: the recipe's OUTPUT_DIR/edge)")] = None,
+    config: RecipeOpt = None,
     output: Annotated[Optional[Path], typer.Option("--out", help="ONNX folder to write (default: CHECKPOINT-onnx)")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
 ) -> None:
@@ -132,6 +145,7 @@ def export(
     from syndiag.workflows.inference import export_checkpoint
 
     try:
+        checkpoint = checkpoint or default_checkpoint(config, "edge")
         with out.status(f"exporting {escape(str(checkpoint))} to ONNX"):
             folder, difference = export_checkpoint(checkpoint, output, opset)
     except SyndiagError as exc:
