@@ -7,6 +7,13 @@ from syndiag.config.models import CloudConfig, EdgeConfig, ImageBaselineConfig
 from syndiag.config.profiles import profile_path
 from syndiag.config.run import RunConfig
 from syndiag.config.runtime import RuntimeConfig
+from syndiag.config.sensor import (  # noqa: F401
+    ChannelSpec,
+    FusionAdapterConfig,
+    ImageEncoderConfig,
+    SensorModelConfig,
+    TimeSeriesEncoderConfig,
+)
 from syndiag.config.training import (
     BaselineTrainConfig,
     DistillConfig,

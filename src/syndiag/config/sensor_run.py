@@ -1,0 +1,80 @@
+"""The sensor-model recipe (LLaVA-for-Sensors article, "training"): channels, model, alignment and fine-tuning stages, runtime."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from syndiag.config.base import StrictModel
+from syndiag.config.data import DataConfig, SnrRange
+from syndiag.config.runtime import DType
+from syndiag.config.sensor import ChannelSpec, SensorModelConfig
+from syndiag.config.training import epochs_with_min_steps
+
+
+def _cwru_channels() -> list[ChannelSpec]:
+    return [ChannelSpec(name="DE", kind="vibration", fs=12000.0, length=512), ChannelSpec(name="FE", kind="vibration", fs=12000.0, length=512),
+            ChannelSpec(name="speed", kind="speed", fs=1.0, length=1)]
+
+
+class SensorAlignConfig(StrictModel):
+    """Stage (a): sensor tokens aligned to the class descriptions on the multi-condition K-shot pool."""
+
+    shots: int = Field(7, ge=1, description="train-pool windows per class and condition")
+    epochs: int = Field(20, ge=0, description="0: no alignment stage")
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=2)
+    margin_start: float = 0.1
+    margin_end: float = 0.7
+    modality_dropout: float = Field(0.3, ge=0, lt=1, description="chance of dropping each channel of a window (one vibration channel stays)")
+
+
+class SensorFinetuneConfig(StrictModel):
+    """Stage (b): the fault and severity heads (with the encoder and adapter) on the K-shot support set."""
+
+    shots: int = Field(5, ge=1)
+    source: str | None = Field(None, description="condition of the K-shot set (default: the last condition)")
+    target: str | None = Field(None, description="condition of the test set (default: the source)")
+    epochs: int = Field(20, ge=1)
+    min_steps: int = Field(150, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(8, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    severity_weight: float = Field(1.0, ge=0, description="weight of the severity head's Gaussian NLL")
+    modality_dropout: float = Field(0.3, ge=0, lt=1)
+    noise_snr_db: SnrRange | None = Field((-4.0, 10.0), description="train on one noisy copy of each K-shot window too (None: off)")
+
+    def epochs_for(self, n_items: int) -> int:
+        return epochs_with_min_steps(self.epochs, self.min_steps, n_items, self.batch_size)
+
+
+class SensorRunConfig(StrictModel):
+    """One recipe for the sensor model: data and channels, model, the two training stages, where results go."""
+
+    profile: str = "custom"
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    dtype: DType = "float32"
+    threads: int | None = Field(None, ge=1)
+    output_dir: Path = Path("runs/sensor")
+    results_file: Path = Path("runs/results.jsonl")
+    data: DataConfig = DataConfig()
+    channels: list[ChannelSpec] = Field(default_factory=_cwru_channels, min_length=1)
+    visual_extractor: Path | None = Field(None, description="Syn-Diag checkpoint whose aligned visual extractor gives the spectrogram tokens")
+    model: SensorModelConfig = SensorModelConfig()
+    align: SensorAlignConfig = SensorAlignConfig()
+    finetune: SensorFinetuneConfig = SensorFinetuneConfig()
+
+    @model_validator(mode="after")
+    def _channels(self) -> "SensorRunConfig":
+        names = [c.name for c in self.channels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"channels: duplicate names in {names}")
+        return self
+
+    def config_hash(self) -> str:
+        material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads", "device"})
+        return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:12]

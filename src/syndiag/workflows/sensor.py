@@ -1,0 +1,189 @@
+"""The sensor model's stages as library functions (LLaVA-for-Sensors article): align -> finetune -> evaluate, on CWRU windows
+aligned 1:1 with the Syn-Diag windows, so both systems are scored on the same few-shot tasks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from syndiag.config.sensor_run import SensorRunConfig
+from syndiag.data.fewshot import FewShotTask, few_shot_task, pretraining_pool
+from syndiag.data.noise import noise_augmented
+from syndiag.data.prepare import PreparedDataset, prepare
+from syndiag.data.sensor_windows import SensorWindows, sensor_windows_for
+from syndiag.data.sensors import cwru_sensor_set
+from syndiag.errors import ConfigError, SyndiagError
+from syndiag.evaluation.metrics import (
+    append_result,
+    classification_report,
+    run_record,
+    write_confusion_png,
+)
+from syndiag.evaluation.severity import severity_report
+from syndiag.models.backbones import load_backbone
+from syndiag.models.device import place
+from syndiag.models.sensor import SensorModel
+from syndiag.training.common import seed_everything, set_threads
+from syndiag.training.sensor import SensorInputs, align, finetune_sensor, predict_sensor
+
+StepProgress = Callable[[int, int, float], None]
+
+
+def aligned_dir(config: SensorRunConfig) -> Path:
+    return Path(config.output_dir) / "sensor-aligned"
+
+
+def finetuned_dir(config: SensorRunConfig) -> Path:
+    return Path(config.output_dir) / "sensor-finetuned"
+
+
+@dataclass
+class SensorSession:
+    config: SensorRunConfig
+    dataset: PreparedDataset
+    windows: SensorWindows
+    inputs: SensorInputs
+    sensor_set: Any = None
+
+
+def sensor_session(config: SensorRunConfig) -> SensorSession:
+    """Threads and seed, the prepared CWRU windows and their sensor channels (DE, FE, speed) aligned to them."""
+    set_threads(config.threads)
+    seed_everything(config.seed)
+    if config.data.dataset not in ("cwru", "simulated"):
+        raise ConfigError(f"data.dataset: the sensor model reads cwru (or its simulator) so far, not {config.data.dataset!r}")
+    dataset = prepare(config.data)
+    sensor_set = cwru_sensor_set(config.data) if dataset.meta["dataset"] == "cwru" else None
+    windows = sensor_windows_for(dataset, sensor_set, config.channels)
+    inputs = SensorInputs(windows, dataset if config.model.use_spectrogram else None)
+    return SensorSession(config, dataset, windows, inputs, sensor_set)
+
+
+def new_model(config: SensorRunConfig, session: SensorSession) -> SensorModel:
+    """A fresh sensor model on the recipe's backbone; spectrogram tokens from the aligned Syn-Diag extractor when one is named."""
+    extractor = None
+    if config.model.use_spectrogram:
+        from syndiag.models.edge import TeacherParts
+
+        if config.visual_extractor is None:
+            raise ConfigError("model.use_spectrogram needs visual_extractor: a Syn-Diag checkpoint (syndiag pretrain) whose aligned "
+                              "extractor gives the spectrogram tokens, or set model.use_spectrogram: false")
+        extractor = TeacherParts.from_checkpoint(config.visual_extractor).extractor
+    backbone = load_backbone(config.model.backbone, config.model.allow_download, config.model.num_layers)
+    severity = session.windows.severity[np.isfinite(session.windows.severity)]
+    severity_range = (float(severity.min()), float(severity.max())) if severity.size and severity.max() > severity.min() else None
+    model = SensorModel(config.model, backbone, list(config.channels), session.windows.class_names, session.windows.prompts,
+                        severity_range, extractor)
+    return place(model, config.device, config.dtype)
+
+
+def load_model(folder: Path, config: SensorRunConfig) -> SensorModel:
+    """A sensor checkpoint on the recipe's device; a checkpoint of another channel layout is a ConfigError naming the channels."""
+    model = SensorModel.from_pretrained(folder, layout=list(config.channels))
+    return place(model, config.device, config.dtype)
+
+
+@dataclass
+class StageOutcome:
+    checkpoint: Path
+    windows: int
+    seconds: float
+    seconds_per_step: float
+    losses: list[float] = field(default_factory=list)
+    task: FewShotTask | None = None
+    parameters: dict[str, int] = field(default_factory=dict)
+
+
+def run_sensor_align(config: SensorRunConfig, progress: StepProgress | None = None) -> StageOutcome:
+    """Stage (a): align the sensor tokens with the class descriptions on the multi-condition K-shot pool."""
+    session = sensor_session(config)
+    model = new_model(config, session)
+    pool = pretraining_pool(session.dataset, config.seed, k=config.align.shots)
+    result = align(model, session.inputs, pool, config.align, config.seed, progress)
+    folder = model.save_pretrained(aligned_dir(config), extra={"stage": "aligned", "seed": config.seed, "seconds": round(result.seconds, 1),
+                                                               "losses": result.losses, **sensor_meta(config, session)})
+    return StageOutcome(folder, len(pool), result.seconds, result.seconds_per_step, result.losses, parameters=model.parameter_counts())
+
+
+def sensor_task(config: SensorRunConfig, dataset: PreparedDataset, k: int | None = None, seed: int | None = None) -> FewShotTask:
+    stage = config.finetune
+    if k is not None and k < 1:
+        raise ConfigError(f"shots must be at least 1, got {k}")
+    source = stage.source or dataset.condition_names[-1]
+    return few_shot_task(dataset, stage.shots if k is None else k, config.seed if seed is None else seed, source, stage.target)
+
+
+def run_sensor_finetune(config: SensorRunConfig, checkpoint: Path | None = None, *, aligned: bool = True, shots: int | None = None,
+                        seed: int | None = None, progress: StepProgress | None = None) -> StageOutcome:
+    """Stage (b): the heads on the K-shot set (with noisy copies of it by default), from the aligned model or a fresh one."""
+    session = sensor_session(config)
+    task = sensor_task(config, session.dataset, shots, seed)
+    source = (checkpoint or aligned_dir(config)) if aligned else None
+    model = load_model(source, config) if source is not None else new_model(config, session)
+    inputs, train_task = session.inputs, task
+    if config.finetune.noise_snr_db is not None:
+        noisy = noise_augmented(session.dataset, task.train, config.finetune.noise_snr_db, task.seed)
+        inputs = SensorInputs(sensor_windows_for(noisy, session.sensor_set, config.channels), noisy if config.model.use_spectrogram else None)
+        train_task = replace(task, train=np.arange(len(noisy.labels)))
+    result = finetune_sensor(model, inputs, train_task, config.finetune, task.seed, progress)
+    folder = model.save_pretrained(finetuned_dir(config), extra={
+        "stage": "finetuned", "task": {"k": task.k, "seed": task.seed, "source": task.source[0], "target": task.target},
+        "aligned_from": str(source) if source else None, "train_seconds": round(result.seconds, 2), "train_steps": result.steps,
+        "seconds_per_step": round(result.seconds_per_step, 4), "losses": result.losses, "config_hash": config.config_hash(),
+        **sensor_meta(config, session)})
+    return StageOutcome(folder, result.windows, result.seconds, result.seconds_per_step, result.losses, task, model.parameter_counts())
+
+
+@dataclass
+class SensorEvaluation:
+    record: dict[str, Any]
+    task: FewShotTask
+    confusion_png: Path
+
+
+def run_sensor_evaluate(config: SensorRunConfig, checkpoint: Path | None = None, target: str | None = None,
+                        drop: list[str] | None = None, results: bool = True) -> SensorEvaluation:
+    """Fault type (accuracy, macro precision and F1) and severity (MAE, ordinal accuracy, interval coverage) on the test set;
+    ``drop`` removes channels at test time (missing-sensor robustness)."""
+    folder = checkpoint or finetuned_dir(config)
+    session = sensor_session(config)
+    model = load_model(folder, config)
+    meta = model.checkpoint_meta
+    if "task" not in meta:
+        raise SyndiagError(f"{folder}: not a fine-tuned sensor checkpoint (run syndiag sensor finetune first)")
+    spec = meta["task"]
+    task = few_shot_task(session.dataset, spec["k"], spec["seed"], spec["source"], target or spec["target"])
+    prediction = predict_sensor(model, session.inputs, task.test, config.finetune.eval_batch_size, drop)
+    truth = session.windows.labels[task.test]
+    report = classification_report(truth, prediction.predicted, session.windows.class_names)
+    severity = severity_report(session.windows.severity[task.test], prediction.severity_mean, prediction.severity_std)
+    name = f"{task.name}{'-without-' + '-'.join(drop) if drop else ''}"
+    confusion = write_confusion_png(report, Path(config.output_dir) / f"sensor-confusion-{name}.png", f"sensor model - {name}")
+    record = run_record(
+        method="Sensor-model" + (f" without {'+'.join(drop)}" if drop else ""), backbone=config.model.backbone,
+        dataset=session.dataset.meta["dataset"], conditions={"source": list(task.source), "target": task.target}, k=task.k,
+        seed=task.seed, profile=config.profile, config_hash=config.config_hash(),
+        metrics={"accuracy": report.accuracy, "macro_precision": report.macro_precision, "macro_f1": report.macro_f1,
+                 **{f"severity_{k}": v for k, v in severity.items()}},
+        train_seconds=float(meta.get("train_seconds", 0.0)), eval_seconds=round(prediction.seconds, 2),
+        test_samples=len(task.test), channels=[c.name for c in config.channels], dropped=list(drop or []),
+        parameters=model.parameter_counts(), checkpoint=str(folder),
+    )
+    if results:
+        append_result(Path(config.results_file), record)
+    return SensorEvaluation(record, task, confusion)
+
+
+def sensor_meta(config: SensorRunConfig, session: SensorSession) -> dict[str, Any]:
+    """What a sensor checkpoint carries to read a raw recording as it was trained: data config, channel layout, rate."""
+    return {"data": config.data.model_dump(mode="json"), "layout": [c.model_dump(mode="json") for c in config.channels],
+            "fs": session.dataset.fs, "data_source": session.dataset.meta["source"]}
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

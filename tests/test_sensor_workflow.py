@@ -1,0 +1,75 @@
+"""The sensor model's commands end to end on real CWRU files with tiny backbones: align, fine-tune, evaluate, drop a sensor."""
+
+import json
+
+import pytest
+import yaml
+from test_cli_models import recipe
+from tiny import save_tiny_backbone
+from typer.testing import CliRunner
+
+from syndiag.cli import app
+from syndiag.evaluation.metrics import read_results
+
+runner = CliRunner()
+
+
+def sensor_recipe(tmp_path, cwru_dir, use_spectrogram=True):
+    backbone = save_tiny_backbone(tmp_path / "tiny-llama")
+    config = {
+        "profile": "test", "seed": 1, "device": "cpu", "output_dir": str(tmp_path / "sensor"), "results_file": str(tmp_path / "results.jsonl"),
+        "data": {"data_root": str(cwru_dir.parent), "cache_dir": str(tmp_path / "cache"), "window": {"per_class": 10},
+                 "spectrogram": {"image_size": 32, "n_scales": 16}, "cwru": {"channels": ["DE", "FE"], "loads": [0, 3]}},
+        "channels": [{"name": "DE", "kind": "vibration", "fs": 12000, "length": 512},
+                     {"name": "FE", "kind": "vibration", "fs": 12000, "length": 512},
+                     {"name": "speed", "kind": "speed", "fs": 1, "length": 1}],
+        "model": {"backbone": str(backbone), "input_prompts": 1, "deep_prompts": 1, "use_spectrogram": use_spectrogram,
+                  "encoder": {"d_model": 16, "layers": 1, "heads": 2, "patch_len": 64}, "adapter": {"queries": 2, "heads": 2}},
+        "align": {"shots": 2, "epochs": 1, "batch_size": 16},
+        "finetune": {"shots": 2, "source": "1730rpm", "epochs": 1, "min_steps": 2, "batch_size": 8, "noise_snr_db": [0, 10]},
+    }
+    if use_spectrogram:
+        cloud = yaml.safe_load(recipe(tmp_path, backbone).read_text())
+        cloud["data"] = {**config["data"]}
+        cloud["model"].update({"extractor_widths": [8, 16], "visual_grid": 2})
+        cloud["pretrain"]["epochs"] = 1
+        (tmp_path / "cloud.yaml").write_text(yaml.safe_dump(cloud))
+        assert runner.invoke(app, ["pretrain", "-c", str(tmp_path / "cloud.yaml")]).exit_code == 0
+        config["visual_extractor"] = str(tmp_path / "run" / "pretrained")
+    path = tmp_path / "sensor.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_sensor_model_aligns_finetunes_and_evaluates_with_and_without_a_sensor(tmp_path, cwru_dir):
+    config = str(sensor_recipe(tmp_path, cwru_dir))
+    result = runner.invoke(app, ["sensor", "pretrain", "-c", config])
+    assert result.exit_code == 0, result.output
+    assert "frozen language model" in result.output and (tmp_path / "sensor" / "sensor-aligned" / "model.safetensors").is_file()
+    result = runner.invoke(app, ["sensor", "finetune", "-c", config])
+    assert result.exit_code == 0, result.output
+    assert "(76 windows)" in result.output  # 19 classes x 2 shots, plus one noisy copy of each
+    result = runner.invoke(app, ["sensor", "evaluate", "-c", config, "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    metrics = record["metrics"]
+    assert record["method"] == "Sensor-model" and record["test_samples"] == 19 * 5 and 0 <= metrics["accuracy"] <= 1
+    assert 0 <= metrics["severity_mae"] <= 0.021 and 0 <= metrics["severity_ordinal_accuracy"] <= 1
+    assert record["parameters"]["adapter_and_heads"] < record["parameters"]["frozen_lm"]
+    result = runner.invoke(app, ["sensor", "evaluate", "-c", config, "--drop", "FE", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["method"] == "Sensor-model without FE"
+    assert [r["method"] for r in read_results(tmp_path / "results.jsonl")] == ["Sensor-model", "Sensor-model without FE"]
+
+
+def test_sensor_commands_name_bad_input(tmp_path, cwru_dir):
+    config = str(sensor_recipe(tmp_path, cwru_dir, use_spectrogram=False))
+    result = runner.invoke(app, ["sensor", "evaluate", "-c", config])
+    assert result.exit_code == 2 and "not a syndiag checkpoint" in result.output
+    result = runner.invoke(app, ["sensor", "pretrain", "-c", config, "--set", "channels=[{name: DE, kind: vibration, fs: 12000, length: 512}, {name: DE, kind: vibration, fs: 12000, length: 512}]"])
+    assert result.exit_code == 2 and "duplicate" in result.output
+    result = runner.invoke(app, ["sensor", "pretrain", "-c", config, "--set", "model.use_spectrogram=true"])
+    assert result.exit_code == 2 and "visual_extractor" in result.output
+    result = runner.invoke(app, ["sensor", "finetune", "-c", config, "--checkpoint", "none", "--shots", "0"])
+    assert result.exit_code == 2 and "shots" in result.output
