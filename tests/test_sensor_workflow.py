@@ -61,6 +61,16 @@ def test_sensor_model_aligns_finetunes_and_evaluates_with_and_without_a_sensor(t
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["method"] == "Sensor-model without FE"
     assert [r["method"] for r in read_results(tmp_path / "results.jsonl")] == ["Sensor-model", "Sensor-model without FE"]
+    assert (tmp_path / "sensor" / "sensor-attention-19way-2shot-1730rpm-seed1.png").read_bytes()[:4] == b"\x89PNG"
+
+    held = [*("-c", config), "--set", "finetune.severity_holdout=[0.014]", "--set", f"output_dir={tmp_path / 'held'}",
+            "--set", f"results_file={tmp_path / 'held.jsonl'}"]
+    result = runner.invoke(app, ["sensor", "finetune", *held, "--checkpoint", str(tmp_path / "sensor" / "sensor-aligned")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["sensor", "evaluate", *held])
+    assert result.exit_code == 0 and "held-out severity levels [0.014]" in result.output, result.output
+    metrics = read_results(tmp_path / "held.jsonl")[-1]["metrics"]
+    assert metrics["severity_holdout_windows"] == 6 * 5 and metrics["severity_holdout_mae"] >= 0
 
 
 def test_sensor_commands_name_bad_input(tmp_path, cwru_dir):

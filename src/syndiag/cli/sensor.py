@@ -122,4 +122,8 @@ def sensor_evaluate(
     table.add_row("sensor model", f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['severity_mae']:.4f}",
                   f"{m['severity_ordinal_accuracy']:.4f}", f"{m['severity_interval_90_coverage']:.3f}")
     out.print(table)
-    out.print(f"confusion matrix {escape(str(result.confusion_png))}\nrecord appended to {escape(str(cfg.results_file))}")
+    if "severity_holdout_mae" in m:
+        out.print(f"held-out severity levels {cfg.finetune.severity_holdout}: MAE {m['severity_holdout_mae']:.4f}, "
+                  f"ordinal accuracy {m['severity_holdout_ordinal_accuracy']:.4f} ({m['severity_holdout_windows']} windows)")
+    out.print(f"confusion matrix {escape(str(result.confusion_png))}\nattention {escape(str(result.attention_png))}\n"
+              f"record appended to {escape(str(cfg.results_file))}")

@@ -46,6 +46,8 @@ class SensorFinetuneConfig(StrictModel):
     severity_weight: float = Field(1.0, ge=0, description="weight of the severity head's Gaussian NLL")
     modality_dropout: float = Field(0.3, ge=0, lt=1)
     noise_snr_db: SnrRange | None = Field((-4.0, 10.0), description="train on one noisy copy of each K-shot window too (None: off)")
+    severity_holdout: list[float] = Field(default_factory=list, description="severity levels whose targets are hidden in training "
+                                          "(the interpolation test: train on 0.007 and 0.021 in, estimate 0.014)")
 
     def epochs_for(self, n_items: int) -> int:
         return epochs_with_min_steps(self.epochs, self.min_steps, n_items, self.batch_size)

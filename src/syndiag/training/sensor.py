@@ -94,12 +94,16 @@ def align(model: SensorModel, inputs: SensorInputs, pool: np.ndarray, stage: Sen
 
 def finetune_sensor(model: SensorModel, inputs: SensorInputs, task: FewShotTask, stage: SensorFinetuneConfig, seed: int,
                     progress: Progress | None = None) -> SensorTrainResult:
-    """Stage (b): cross-entropy on the fault head plus the severity head's Gaussian NLL, on the K-shot set."""
+    """Stage (b): cross-entropy on the fault head plus the severity head's Gaussian NLL, on the K-shot set; the severity of
+    windows at ``stage.severity_holdout`` levels is hidden (their class still trains)."""
     generator = seed_everything(seed)
     rng = np.random.default_rng([seed, 616])
     kinds = [spec.kind for spec in inputs.windows.layout]
     labels_all = torch.from_numpy(inputs.windows.labels)
-    severity_all = torch.from_numpy(model.normalise_severity(inputs.windows.severity).astype(np.float32))
+    severity = np.asarray(inputs.windows.severity, dtype=np.float64).copy()
+    for level in stage.severity_holdout:
+        severity[np.isclose(severity, level)] = np.nan
+    severity_all = torch.from_numpy(np.asarray(model.normalise_severity(severity), dtype=np.float32))
 
     def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
         present = modality_dropout(inputs.windows.present[batch], kinds, stage.modality_dropout, rng)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.fewshot import FewShotTask, few_shot_task, pretraining_pool
@@ -144,6 +145,7 @@ class SensorEvaluation:
     record: dict[str, Any]
     task: FewShotTask
     confusion_png: Path
+    attention_png: Path
 
 
 def run_sensor_evaluate(config: SensorRunConfig, checkpoint: Path | None = None, target: str | None = None,
@@ -161,7 +163,15 @@ def run_sensor_evaluate(config: SensorRunConfig, checkpoint: Path | None = None,
     prediction = predict_sensor(model, session.inputs, task.test, config.finetune.eval_batch_size, drop)
     truth = session.windows.labels[task.test]
     report = classification_report(truth, prediction.predicted, session.windows.class_names)
-    severity = severity_report(session.windows.severity[task.test], prediction.severity_mean, prediction.severity_std)
+    true_severity = session.windows.severity[task.test]
+    severity = severity_report(true_severity, prediction.severity_mean, prediction.severity_std)
+    held = np.zeros(len(true_severity), bool)
+    for level in config.finetune.severity_holdout:
+        held |= np.isclose(true_severity, level)
+    if held.any():
+        levels = np.unique(true_severity[np.isfinite(true_severity)])
+        holdout = severity_report(true_severity[held], prediction.severity_mean[held], prediction.severity_std[held], levels)
+        severity.update({f"holdout_{k}": v for k, v in holdout.items()})
     name = f"{task.name}{'-without-' + '-'.join(drop) if drop else ''}"
     confusion = write_confusion_png(report, Path(config.output_dir) / f"sensor-confusion-{name}.png", f"sensor model - {name}")
     record = run_record(
@@ -174,9 +184,25 @@ def run_sensor_evaluate(config: SensorRunConfig, checkpoint: Path | None = None,
         test_samples=len(task.test), channels=[c.name for c in config.channels], dropped=list(drop or []),
         parameters=model.parameter_counts(), checkpoint=str(folder),
     )
+    attention = write_attention(model, session, task, Path(config.output_dir) / f"sensor-attention-{name}.png", drop)
     if results:
         append_result(Path(config.results_file), record)
-    return SensorEvaluation(record, task, confusion)
+    return SensorEvaluation(record, task, confusion, attention)
+
+
+@torch.inference_mode()
+def write_attention(model: SensorModel, session: SensorSession, task: FewShotTask, path: Path, drop: list[str] | None) -> Path:
+    """Where the adapter looked (sensor, time patch, spectrogram band), averaged over up to 64 test windows."""
+    from syndiag.evaluation.attention_plot import write_attention_png
+
+    names = [spec.name for spec in session.windows.layout]
+    chunk = task.test[:64]
+    present = session.windows.present[chunk].copy()
+    for channel in drop or []:
+        present[:, names.index(channel)] = False
+    output = model(session.inputs.batch(chunk, present))
+    return write_attention_png(output.attention.float().cpu(), output.token_channel.cpu(), output.token_time_s.cpu(), names, path,
+                               f"sensor model attention, {task.name}, {len(chunk)} test windows")
 
 
 def sensor_meta(config: SensorRunConfig, session: SensorSession) -> dict[str, Any]:
