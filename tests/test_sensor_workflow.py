@@ -83,3 +83,21 @@ def test_sensor_commands_name_bad_input(tmp_path, cwru_dir):
     assert result.exit_code == 2 and "visual_extractor" in result.output
     result = runner.invoke(app, ["sensor", "finetune", "-c", config, "--checkpoint", "none", "--shots", "0"])
     assert result.exit_code == 2 and "shots" in result.output
+
+
+def test_a_missing_channel_hides_its_band_of_the_spectrogram():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from syndiag.training.sensor import SensorInputs
+
+    layout = [SimpleNamespace(name=n) for n in ("DE", "FE", "speed")]
+    inputs = SensorInputs(SimpleNamespace(layout=layout), SimpleNamespace(meta={"channels": ["DE", "FE"]}), token_grid=4)
+    present = np.array([[True, True, True], [True, False, True], [False, True, False]])
+    tokens = inputs.spectrogram_tokens_present(present).reshape(3, 4, 4)
+    assert tokens[0].all()
+    assert tokens[1, :2].all() and not tokens[1, 2:].any()  # fan end missing: the bottom half of the image is hidden
+    assert not tokens[2, :2].any() and tokens[2, 2:].all()
+    odd = SensorInputs(SimpleNamespace(layout=layout), SimpleNamespace(meta={"channels": ["DE", "FE"]}), token_grid=3)
+    assert odd.spectrogram_tokens_present(present[1:2]).reshape(3, 3)[:, 0].tolist() == [True, False, False]

@@ -30,6 +30,7 @@ class SensorInputs:
 
     windows: SensorWindows
     spectrograms: PreparedDataset | None = None
+    token_grid: int | None = None
 
     def __len__(self) -> int:
         return len(self.windows.labels)
@@ -39,7 +40,25 @@ class SensorInputs:
         signals = {name: torch.from_numpy(np.asarray(values[indices], dtype=np.float32)) for name, values in self.windows.signals.items()}
         mask = self.windows.present[indices] if present is None else present
         images = torch.from_numpy(self.spectrograms.rgb(indices)) if self.spectrograms is not None else None
-        return SensorBatch(signals=signals, present=torch.from_numpy(np.ascontiguousarray(mask)), spectrograms=images, images=None)
+        tokens = torch.from_numpy(self.spectrogram_tokens_present(mask)) if images is not None and self.token_grid else None
+        return SensorBatch(signals=signals, present=torch.from_numpy(np.ascontiguousarray(mask)), spectrograms=images, images=None,
+                           spectrogram_present=tokens)
+
+    def spectrogram_tokens_present(self, present: np.ndarray) -> np.ndarray:
+        """(B, grid * grid): a spectrogram token is seen only when every channel whose image band it covers is present.
+
+        The spectrogram stacks its channels top to bottom in equal bands; tokens are the extractor's grid, row-major.
+        """
+        names = [spec.name for spec in self.windows.layout]
+        stacked = [names.index(c) for c in self.spectrograms.meta["channels"] if c in names]
+        grid, bands = self.token_grid, len(stacked)
+        rows = np.ones((present.shape[0], grid), bool)
+        for row in range(grid):
+            top, bottom = row / grid, (row + 1) / grid
+            for band, column in enumerate(stacked):
+                if band / bands < bottom and (band + 1) / bands > top:
+                    rows[:, row] &= present[:, column]
+        return np.repeat(rows, grid, axis=1)
 
 
 def modality_dropout(present: np.ndarray, kinds: list[str], probability: float, rng: np.random.Generator) -> np.ndarray:

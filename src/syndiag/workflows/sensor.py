@@ -83,6 +83,14 @@ def new_model(config: SensorRunConfig, session: SensorSession) -> SensorModel:
     return place(model, config.device, config.dtype)
 
 
+def spectrogram_grid(model: SensorModel) -> int | None:
+    """The side of the extractor's token grid (its tokens are masked band by band when a stacked channel is missing)."""
+    if model.extractor is None:
+        return None
+    size = model.extractor.pool.output_size
+    return int(size if isinstance(size, int) else size[0])
+
+
 def load_model(folder: Path, config: SensorRunConfig) -> SensorModel:
     """A sensor checkpoint on the recipe's device; a checkpoint of another channel layout is a ConfigError naming the channels."""
     model = SensorModel.from_pretrained(folder, layout=list(config.channels))
@@ -104,6 +112,7 @@ def run_sensor_align(config: SensorRunConfig, progress: StepProgress | None = No
     """Stage (a): align the sensor tokens with the class descriptions on the multi-condition K-shot pool."""
     session = sensor_session(config)
     model = new_model(config, session)
+    session.inputs.token_grid = spectrogram_grid(model)
     pool = pretraining_pool(session.dataset, config.seed, k=config.align.shots)
     result = align(model, session.inputs, pool, config.align, config.seed, progress)
     folder = model.save_pretrained(aligned_dir(config), extra={"stage": "aligned", "seed": config.seed, "seconds": round(result.seconds, 1),
@@ -131,6 +140,7 @@ def run_sensor_finetune(config: SensorRunConfig, checkpoint: Path | None = None,
         noisy = noise_augmented(session.dataset, task.train, config.finetune.noise_snr_db, task.seed)
         inputs = SensorInputs(sensor_windows_for(noisy, session.sensor_set, config.channels), noisy if config.model.use_spectrogram else None)
         train_task = replace(task, train=np.arange(len(noisy.labels)))
+    inputs.token_grid = spectrogram_grid(model)
     result = finetune_sensor(model, inputs, train_task, config.finetune, task.seed, progress)
     folder = model.save_pretrained(finetuned_dir(config), extra={
         "stage": "finetuned", "task": {"k": task.k, "seed": task.seed, "source": task.source[0], "target": task.target},
@@ -155,6 +165,7 @@ def run_sensor_evaluate(config: SensorRunConfig, checkpoint: Path | None = None,
     folder = checkpoint or finetuned_dir(config)
     session = sensor_session(config)
     model = load_model(folder, config)
+    session.inputs.token_grid = spectrogram_grid(model)
     meta = model.checkpoint_meta
     if "task" not in meta:
         raise SyndiagError(f"{folder}: not a fine-tuned sensor checkpoint (run syndiag sensor finetune first)")
