@@ -22,7 +22,8 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
 }
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
-METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES)
+SENSOR_METHODS = ("Sensor-model",)
+METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES, *SENSOR_METHODS)
 NOISE_TRAINED = " +noise"
 
 
@@ -54,6 +55,13 @@ class BenchmarkConfig(StrictModel):
         default_factory=lambda: {name: ImageBaselineConfig(name=kind) for name, kind in IMAGE_BASELINES.items()}
     )
     baseline_training: BaselineTrainConfig = BaselineTrainConfig()
+    sensor_recipe: Path = Field(Path("sensor/cpu.yaml"), description="the sensor model's recipe (its channels, model, align and finetune "
+                                "sections; data, seed and visual extractor come from the harness)")
+    sensor_methods: list[str] = Field(default_factory=lambda: ["Sensor-model", "Syn-Diag-Cloud", "prototypes", "log-spectrum-1NN"])
+    sensor_shots: list[int] = Field(default_factory=lambda: [1, 5], min_length=1)
+    sensor_conditions: list[str] = Field(default_factory=lambda: ["1730rpm", "1797rpm"], description="same-condition cells of the sensor suite")
+    sensor_pairs: list[tuple[str, str]] = Field(default_factory=lambda: [("1797rpm", "1730rpm"), ("1730rpm", "1797rpm")],
+                                                description="cross-condition (source, target) cells of the sensor suite: the far pairs 0 <-> 3 HP")
     out_dir: Path = Path("benchmarks/results")
     work_dir: Path = Field(Path("runs/benchmark"), description="pretrained checkpoints, one folder per dataset, seed and backbone")
     resources_rounds: int = Field(3, ge=1, description="each model measured in a fresh process this many times (median)")
@@ -68,12 +76,12 @@ class BenchmarkConfig(StrictModel):
 
         path = profile_path(path)
         settings = super().from_yaml(path, overrides)
-        beside = {name: profile_path(getattr(settings, name), relative_to=path.parent) for name in ("recipe", "table2_data")}
+        beside = {name: profile_path(getattr(settings, name), relative_to=path.parent) for name in ("recipe", "table2_data", "sensor_recipe")}
         return settings.model_copy(update=beside)
 
     @model_validator(mode="after")
     def _known_methods(self) -> "BenchmarkConfig":
-        for field_name in ("methods", "cross_methods"):
+        for field_name in ("methods", "cross_methods", "sensor_methods"):
             unknown = [m for m in getattr(self, field_name) if base_method(m) not in METHODS]
             if unknown:
                 raise ValueError(f"{field_name}: unknown method(s) {unknown}; known: {list(METHODS)}")

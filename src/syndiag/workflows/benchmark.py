@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from syndiag.atomic import atomic_write_bytes
 from syndiag.config.benchmark import (
     IMAGE_BASELINES,
+    SENSOR_METHODS,
     SYNDIAG_VARIANTS,
     BenchmarkConfig,
     base_method,
@@ -127,13 +128,20 @@ class Benchmark:
                         for method in s.methods:
                             if k in s.method_shots.get(method, s.shots):
                                 yield Cell(suite, method, seed, k, condition, condition)
+        elif suite == "sensor":
+            pairs = [(c, c) for c in s.sensor_conditions] + [tuple(pair) for pair in s.sensor_pairs]
+            for source, target in pairs:
+                for seed in s.seeds:
+                    for k in s.sensor_shots:
+                        for method in s.sensor_methods:
+                            yield Cell("sensor", method, seed, k, source, target)
         elif suite == "table3":
             for seed in s.seeds:
                 for task in cross_condition_tasks(self.dataset, s.cross_shots, seed):
                     for method in s.cross_methods:
                         yield Cell("table3", method, seed, s.cross_shots, task.source[0], task.target)
         else:
-            raise ConfigError(f"suite: unknown {suite!r}; known: table1, table2, table3")
+            raise ConfigError(f"suite: unknown {suite!r}; known: table1, table2, table3, sensor")
 
     def cell_hash(self, cell: Cell) -> str:
         return cell_hash(cell, self.identity, self.recipe, self.settings, self.settings.noise_snr_db if self.noise_applies(cell) else [])
@@ -232,6 +240,10 @@ class Benchmark:
             trained = self.train_prototypes(dataset, task, seed)
         elif method in IMAGE_BASELINES:
             trained = self.train_image_baseline(method, dataset, task, seed)
+        elif method in SENSOR_METHODS:
+            from syndiag.workflows.bench_sensor import train_sensor_model
+
+            trained = train_sensor_model(self, dataset, task, seed)
         else:
             trained = self.train_window_baseline(method, dataset, task)
         trained.extra["train_windows"] = int(len(task.train))

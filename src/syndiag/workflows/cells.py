@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from syndiag.config.benchmark import (
     IMAGE_BASELINES,
+    SENSOR_METHODS,
     SYNDIAG_VARIANTS,
     BenchmarkConfig,
     base_method,
@@ -28,7 +29,7 @@ def digest(material: Any, length: int = 16) -> str:
 class Cell:
     """One row of a results file: a method on one few-shot task with one seed."""
 
-    suite: Literal["table1", "table2", "table3"]
+    suite: Literal["table1", "table2", "table3", "sensor"]
     method: str
     seed: int
     k: int
@@ -70,6 +71,11 @@ def method_material(settings: BenchmarkConfig, method: str) -> dict:
     elif base in IMAGE_BASELINES:
         material["network"] = settings.image_baselines[base].model_dump(mode="json")
         material["training"] = settings.baseline_training.model_dump(mode="json")
+    elif base in SENSOR_METHODS:
+        from syndiag.config.sensor_run import SensorRunConfig
+
+        material["sensor_recipe"] = SensorRunConfig.from_yaml(settings.sensor_recipe).model_dump(
+            mode="json", include={"channels", "model", "align", "finetune"})
     if method != base:
         material["train_noise_snr_db"] = list(settings.train_noise_snr_db)
     return material

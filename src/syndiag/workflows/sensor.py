@@ -135,19 +135,29 @@ def run_sensor_finetune(config: SensorRunConfig, checkpoint: Path | None = None,
     task = sensor_task(config, session.dataset, shots, seed)
     source = (checkpoint or aligned_dir(config)) if aligned else None
     model = load_model(source, config) if source is not None else new_model(config, session)
-    inputs, train_task = session.inputs, task
-    if config.finetune.noise_snr_db is not None:
-        noisy = noise_augmented(session.dataset, task.train, config.finetune.noise_snr_db, task.seed)
-        inputs = SensorInputs(sensor_windows_for(noisy, session.sensor_set, config.channels), noisy if config.model.use_spectrogram else None)
-        train_task = replace(task, train=np.arange(len(noisy.labels)))
-    inputs.token_grid = spectrogram_grid(model)
-    result = finetune_sensor(model, inputs, train_task, config.finetune, task.seed, progress)
+    result = finetune_on(config, model, session.dataset, session.sensor_set, task, progress)
     folder = model.save_pretrained(finetuned_dir(config), extra={
         "stage": "finetuned", "task": {"k": task.k, "seed": task.seed, "source": task.source[0], "target": task.target},
         "aligned_from": str(source) if source else None, "train_seconds": round(result.seconds, 2), "train_steps": result.steps,
         "seconds_per_step": round(result.seconds_per_step, 4), "losses": result.losses, "config_hash": config.config_hash(),
         **sensor_meta(config, session)})
     return StageOutcome(folder, result.windows, result.seconds, result.seconds_per_step, result.losses, task, model.parameter_counts())
+
+
+def inputs_for(config: SensorRunConfig, model: SensorModel, dataset: PreparedDataset, sensor_set) -> SensorInputs:
+    """The model's inputs for any prepared dataset (a noisy copy included), channels aligned to its windows."""
+    return SensorInputs(sensor_windows_for(dataset, sensor_set, config.channels), dataset if config.model.use_spectrogram else None,
+                        spectrogram_grid(model))
+
+
+def finetune_on(config: SensorRunConfig, model: SensorModel, dataset: PreparedDataset, sensor_set, task: FewShotTask,
+                progress: StepProgress | None = None):
+    """Stage (b) on ``task``'s support set of ``dataset``, plus one noisy copy of each window when the recipe says so."""
+    train_task = task
+    if config.finetune.noise_snr_db is not None:
+        dataset = noise_augmented(dataset, task.train, config.finetune.noise_snr_db, task.seed)
+        train_task = replace(task, train=np.arange(len(dataset.labels)))
+    return finetune_sensor(model, inputs_for(config, model, dataset, sensor_set), train_task, config.finetune, task.seed, progress)
 
 
 @dataclass

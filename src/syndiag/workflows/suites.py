@@ -19,7 +19,7 @@ from syndiag.workflows.benchmark import Benchmark
 from syndiag.workflows.cloud import run_distill, run_evaluate, run_finetune
 from syndiag.workflows.collaboration import run_online_updates
 
-SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "updates": ["updates"], "resources": ["resources"],
+SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "updates": ["updates"], "resources": ["resources"],
           "all": ["table1", "table2", "table3", "updates", "resources"], "report": []}
 
 

@@ -1,0 +1,73 @@
+"""The sensor model as a method of the benchmark harness: same splits, same noise tests, its spectrogram tokens from the
+seed's own Syn-Diag alignment pretraining, its alignment stage trained once per seed and kept."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+from syndiag.config.sensor_run import SensorRunConfig
+from syndiag.data.fewshot import FewShotTask, pretraining_pool
+from syndiag.data.prepare import PreparedDataset
+from syndiag.data.sensor_windows import sensor_windows_for
+from syndiag.models.device import place
+from syndiag.models.sensor import SensorModel
+from syndiag.training.sensor import align, predict_sensor
+from syndiag.workflows.cells import digest
+from syndiag.workflows.sensor import SensorSession, finetune_on, inputs_for, new_model
+
+if TYPE_CHECKING:
+    from syndiag.workflows.benchmark import Benchmark, Trained
+
+
+def sensor_config(bench: Benchmark, seed: int) -> SensorRunConfig:
+    """The sensor recipe on the harness's data, seed, device and the seed's aligned Syn-Diag extractor."""
+    base = SensorRunConfig.from_yaml(bench.settings.sensor_recipe)
+    return base.model_copy(update={"data": bench.recipe.data, "seed": seed, "device": bench.recipe.device, "dtype": bench.recipe.dtype,
+                                   "visual_extractor": bench.pretrained_checkpoint(seed) if base.model.use_spectrogram else None})
+
+
+def sensor_set_of(bench: Benchmark):
+    if not hasattr(bench, "_sensor_set"):
+        from syndiag.data.sensors import cwru_sensor_set
+
+        bench._sensor_set = cwru_sensor_set(bench.recipe.data) if bench.dataset.meta["dataset"] == "cwru" else None
+    return bench._sensor_set
+
+
+def aligned_model(bench: Benchmark, config: SensorRunConfig, seed: int) -> SensorModel:
+    """Stage (a) of ``seed``, trained once on the seed's multi-condition pool and kept beside the seed's pretrained models."""
+    key = digest({"model": config.model.model_dump(mode="json"), "align": config.align.model_dump(mode="json"),
+                  "channels": [c.model_dump(mode="json") for c in config.channels]}, 8)
+    folder = bench.seed_dir(seed) / f"sensor-aligned-{key}"
+    if (folder / "model.safetensors").is_file():
+        return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config.device, config.dtype)
+    windows = sensor_windows_for(bench.dataset, sensor_set_of(bench), config.channels)
+    model = new_model(config, SensorSession(config, bench.dataset, windows, None, sensor_set_of(bench)))
+    pool = pretraining_pool(bench.dataset, seed, k=config.align.shots)
+    result = align(model, inputs_for(config, model, bench.dataset, sensor_set_of(bench)), pool, config.align, seed)
+    bench._pretraining_seconds += result.seconds
+    model.save_pretrained(folder, extra={"stage": "aligned", "seed": seed, "seconds": round(result.seconds, 1)})
+    return model
+
+
+def train_sensor_model(bench: Benchmark, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
+    """Fine-tune the seed's aligned sensor model on the task (its recipe adds noisy copies itself); predict any dataset's windows."""
+    from syndiag.workflows.benchmark import Trained
+
+    config = sensor_config(bench, seed)
+    model = aligned_model(bench, config, seed)
+    started = time.perf_counter()
+    result = finetune_on(config, model, dataset, sensor_set_of(bench), task)
+    batch = config.finetune.eval_batch_size
+
+    def predict(view: PreparedDataset, indices):
+        return predict_sensor(model, inputs_for(config, model, view, sensor_set_of(bench)), indices, batch).predicted
+
+    counts = model.parameter_counts()
+    return Trained(predict, time.perf_counter() - started, {
+        "backbone": config.model.backbone, "train_steps": result.steps, "seconds_per_train_step": round(result.seconds_per_step, 4),
+        "sensor_recipe": json.loads(config.model_dump_json(include={"channels", "model", "align", "finetune"})),
+        "parameters": counts, "pretrained_commit": json.loads((config.visual_extractor / "config.json").read_text()).get("commit")
+        if config.visual_extractor else None})
