@@ -37,6 +37,9 @@ DataRootOpt = Annotated[Optional[Path], typer.Option("--data-root", help="folder
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="spectrogram cache folder (else $SYNDIAG_CACHE)")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override a config key, e.g. --set window.per_class=100")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v")]
+ShotsOpt = Annotated[Optional[int], typer.Option("--shots", "-k", help="K (default: finetune.shots)")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="seed of the K-shot draw (default: the recipe's)")]
+DeviceOpt = Annotated[Optional[str], typer.Option(help="device: auto | cpu | cuda | cuda:N | mps (default: the recipe's)")]
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -81,15 +84,16 @@ def load_data_config(config: Path | None, data_root: Path | None, cache_dir: Pat
     return DataConfig.from_dict(raw, source=source)
 
 
-def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None, **fields: Any):
-    """The run recipe with ``--set`` overrides, ``--data-root``, and command options given as ``fields`` (None: not given)."""
+def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None, recipe: type | None = None, **fields: Any):
+    """The run recipe (``RunConfig`` unless ``recipe`` names another) with ``--set`` overrides, ``--data-root``, and command
+    options given as ``fields`` (None: not given)."""
     from syndiag.config.run import RunConfig
 
     overrides = parse_overrides(sets)
     if data_root is not None:
         overrides["data.data_root"] = str(data_root)
     overrides.update({key: value for key, value in fields.items() if value is not None})
-    return RunConfig.from_yaml(config, overrides)
+    return (recipe or RunConfig).from_yaml(config, overrides)
 
 
 class StepBar:

@@ -12,32 +12,30 @@ from rich.table import Table
 
 from syndiag.cli.common import (
     DataRootOpt,
+    DeviceOpt,
+    SeedOpt,
     SetOpt,
+    ShotsOpt,
     VerboseOpt,
     fail,
     guarded,
+    load_run_config,
     out,
     setup_logging,
     step_bar,
     tracked,
 )
-from syndiag.config.base import parse_overrides
 from syndiag.errors import SyndiagError
 
 sensor_app = typer.Typer(help="The sensor model: several sensors at their own rates, fused by an adapter on a frozen language model; "
                               "fault type and severity.", no_args_is_help=True)
 SensorConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="sensor recipe, a file or a shipped profile (sensor/cpu, sensor/paper)")]
-DeviceOpt = Annotated[Optional[str], typer.Option(help="device: auto | cpu | cuda | cuda:N | mps (default: the recipe's)")]
 
 
 def load_sensor_config(config: Path, data_root: Path | None, sets: list[str] | None, **fields):
     from syndiag.config.sensor_run import SensorRunConfig
 
-    overrides = parse_overrides(sets)
-    if data_root is not None:
-        overrides["data.data_root"] = str(data_root)
-    overrides.update({key: value for key, value in fields.items() if value is not None})
-    return SensorRunConfig.from_yaml(config, overrides)
+    return load_run_config(config, data_root, sets, recipe=SensorRunConfig, **fields)
 
 
 @sensor_app.command("pretrain")
@@ -67,8 +65,8 @@ def sensor_pretrain(config: SensorConfigOpt, data_root: DataRootOpt = None, sets
 def sensor_finetune(
     config: SensorConfigOpt,
     checkpoint: Annotated[Optional[Path], typer.Option(help="aligned checkpoint (default: OUTPUT_DIR/sensor-aligned; 'none' for no alignment)")] = None,
-    shots: Annotated[Optional[int], typer.Option("--shots", "-k")] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
+    shots: ShotsOpt = None,
+    seed: SeedOpt = None,
     data_root: DataRootOpt = None,
     sets: SetOpt = None,
     device: DeviceOpt = None,

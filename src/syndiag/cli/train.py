@@ -11,6 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from syndiag.cli.common import (
+    DeviceOpt,
+    SeedOpt,
+    ShotsOpt,
     DataRootOpt,
     RunConfigOpt,
     SetOpt,
@@ -25,9 +28,6 @@ from syndiag.cli.common import (
 )
 from syndiag.errors import SyndiagError
 
-ShotsOpt = Annotated[Optional[int], typer.Option("--shots", "-k", help="K (default: finetune.shots)")]
-SeedOpt = Annotated[Optional[int], typer.Option(help="seed of the K-shot draw (default: the recipe's)")]
-DeviceOpt = Annotated[Optional[str], typer.Option(help="device: auto | cpu | cuda | cuda:N | mps (default: the recipe's)")]
 
 
 def pretrain(config: RunConfigOpt, data_root: DataRootOpt = None, sets: SetOpt = None, device: DeviceOpt = None, verbose: VerboseOpt = False) -> None:
