@@ -81,6 +81,9 @@ def test_sensor_commands_name_bad_input(tmp_path, cwru_dir):
     assert result.exit_code == 2 and "duplicate" in result.output
     result = runner.invoke(app, ["sensor", "pretrain", "-c", config, "--set", "model.use_spectrogram=true"])
     assert result.exit_code == 2 and "visual_extractor" in result.output
+    result = runner.invoke(app, ["sensor", "pretrain", "-c", config, "--set", "model.use_spectrogram=true",
+                                 "--set", f"visual_extractor={tmp_path / 'nowhere'}"])
+    assert result.exit_code == 2 and "syndiag pretrain" in result.output
     result = runner.invoke(app, ["sensor", "finetune", "-c", config, "--checkpoint", "none", "--shots", "0"])
     assert result.exit_code == 2 and "shots" in result.output
 

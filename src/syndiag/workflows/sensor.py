@@ -74,6 +74,10 @@ def new_model(config: SensorRunConfig, session: SensorSession) -> SensorModel:
         if config.visual_extractor is None:
             raise ConfigError("model.use_spectrogram needs visual_extractor: a Syn-Diag checkpoint (syndiag pretrain) whose aligned "
                               "extractor gives the spectrogram tokens, or set model.use_spectrogram: false")
+        if not (Path(config.visual_extractor) / "model.safetensors").is_file():
+            raise ConfigError(f"visual_extractor {config.visual_extractor}: no Syn-Diag checkpoint there; run `syndiag pretrain -c "
+                              "syndiag/cpu` first (its OUTPUT_DIR/pretrained), point visual_extractor at one, or set "
+                              "model.use_spectrogram: false")
         extractor = TeacherParts.from_checkpoint(config.visual_extractor).extractor
     backbone = load_backbone(config.model.backbone, config.model.allow_download, config.model.num_layers)
     severity = session.windows.severity[np.isfinite(session.windows.severity)]
