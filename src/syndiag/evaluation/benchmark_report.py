@@ -13,7 +13,6 @@ from syndiag.atomic import atomic_write_text
 from syndiag.evaluation.metrics import (
     classification_report,
     read_results,
-    save_figure_png,
     write_confusion_png,
 )
 from syndiag.evaluation.paper_results import (
@@ -22,6 +21,7 @@ from syndiag.evaluation.paper_results import (
     PaperResult,
     paper_result,
 )
+from syndiag.evaluation.benchmark_plots import plot_accuracy_vs_k
 from syndiag.evaluation.update_curves import write_update_curves
 
 PAPER_NAMES = {"ResNet-50": "Resnet50"}
@@ -286,27 +286,6 @@ def resources_section(report: dict, png: Path, report_dir: Path) -> list[str]:
     if png.is_file():
         lines.append(f"![resources]({os.path.relpath(png, report_dir)})")
     return lines
-
-
-def plot_accuracy_vs_k(summary: dict, condition: str, methods: list[str], shots: list[int], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7, 4.2))
-    ax = figure.subplots()
-    for method in methods:
-        points = [(k, summary[(condition, condition, k, method)]) for k in shots if (condition, condition, k, method) in summary]
-        ax.errorbar([k for k, _ in points], [s["mean"] for _, s in points], yerr=[s["std"] for _, s in points], marker="o", capsize=3, label=method)
-    ax.set_xlabel("shots per class (K)")
-    ax.set_ylabel("accuracy")
-    ax.set_xticks(shots)
-    ax.set_title(f"accuracy vs K, {condition}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    return save_figure_png(figure, path)
 
 
 def short_commit(commit: str) -> str:
