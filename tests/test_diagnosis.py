@@ -10,7 +10,7 @@ import syndiag.serving.diagnosis as diagnosis_module
 import syndiag.serving.stream as stream_module
 import syndiag.workflows.inference as inference_module
 from syndiag.cli import app
-from syndiag.cli.inference import ProgressLines
+from syndiag.cli.common import ProgressLines
 from syndiag.config.data import SpectrogramConfig, WindowConfig
 from syndiag.errors import ConfigError, DataError
 from syndiag.serving.diagnosis import diagnose, read_signal, window_array

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -96,11 +95,30 @@ def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None
     return (recipe or RunConfig).from_yaml(config, overrides)
 
 
-class StepBar:
-    """A rich progress bar on a terminal; without one (a log file, a job scheduler), a plain line every ``every_s`` seconds."""
+class ProgressLines:
+    """Progress as plain lines on stderr, at most one every ``every`` seconds (logs, pipes, job schedulers)."""
 
-    def __init__(self, label: str, every_s: float = 30.0, loss: bool = True) -> None:
-        self.label, self.every_s, self.loss = label, every_s, loss
+    def __init__(self, label: str, every: float = 30.0, clock: Callable[[], float] = time.monotonic, unit: str = "windows") -> None:
+        self.label, self.every, self.clock, self.unit = label, every, clock, unit
+        self.started = self.last = clock()
+
+    def __call__(self, done: int, total: int, loss: float | None = None) -> None:
+        now = self.clock()
+        if now - self.last < self.every or done >= total:
+            return
+        self.last = now
+        elapsed = now - self.started
+        left = elapsed * (total - done) / max(done, 1)
+        shown = f", loss {loss:.4f}" if loss is not None else ""
+        err.print(f"{escape(self.label)}: {done}/{total} {self.unit} ({done / max(total, 1):.0%}), {elapsed:.0f} s, "
+                  f"about {left:.0f} s left{shown}", highlight=False)
+
+
+class StepBar:
+    """A rich progress bar on a terminal; without one (a log file, a job scheduler), :class:`ProgressLines`."""
+
+    def __init__(self, label: str, every_s: float = 30.0, loss: bool = True, unit: str = "steps") -> None:
+        self.label, self.every_s, self.loss, self.unit = label, every_s, loss, unit
         columns = [TextColumn(f"[bold]{escape(label)}"), BarColumn(), MofNCompleteColumn()]
         if loss:
             columns.append(TextColumn("loss {task.fields[loss]:.4f}"))
@@ -114,23 +132,15 @@ class StepBar:
         self.bar.__exit__(*exc)
 
     def callback(self):
+        if not err.is_terminal:
+            lines = ProgressLines(self.label, self.every_s, unit=self.unit)
+            return lambda step, total, loss=None: lines(step, total, loss if self.loss else None)
         task = self.bar.add_task(self.label, total=None, loss=float("nan"))
-        started = last = time.monotonic()
-
-        def update(step: int, total: int, loss: float = float("nan")) -> None:
-            nonlocal last
-            self.bar.update(task, completed=step, total=total, loss=loss)
-            now = time.monotonic()
-            if not err.is_terminal and (now - last >= self.every_s or step == total):
-                last = now
-                shown = f", loss {loss:.4f}" if self.loss else ""
-                print(f"{self.label}: {step}/{total}{shown}, {now - started:.0f} s", file=sys.stderr, flush=True)
-
-        return update
+        return lambda step, total, loss=float("nan"): self.bar.update(task, completed=step, total=total, loss=loss)
 
 
-def step_bar(label: str, loss: bool = True) -> StepBar:
-    return StepBar(label, loss=loss)
+def step_bar(label: str, loss: bool = True, unit: str = "steps", every_s: float = 30.0) -> StepBar:
+    return StepBar(label, every_s, loss=loss, unit=unit)
 
 
 def tracked(bar: StepBar, label: str):

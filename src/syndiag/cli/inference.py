@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,17 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from syndiag.cli.common import err, fail, out, setup_logging
+from syndiag.cli.common import err, fail, out, setup_logging, step_bar
 from syndiag.errors import SyndiagError
 
 PROGRESS_EVERY_S = 10.0
@@ -107,31 +98,8 @@ def print_segments(result) -> None:
 def progress_reporter(label: str) -> Iterator[Callable[[int, int], None]]:
     """``progress(done, total)`` for :func:`diagnose_file`: a rich bar on a terminal stderr, else a line every
     :data:`PROGRESS_EVERY_S` seconds on stderr."""
-    if err.is_terminal:
-        columns = (TextColumn("[bold]windows"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err, transient=True) as bar:
-            task = bar.add_task(label, total=None)
-            yield lambda done, total: bar.update(task, completed=done, total=total)
-        return
-    yield ProgressLines(label)
-
-
-class ProgressLines:
-    """Progress as plain lines on stderr, at most one every ``every`` seconds (logs, pipes, CI)."""
-
-    def __init__(self, label: str, every: float = PROGRESS_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self.label, self.every, self.clock = label, every, clock
-        self.started = self.last = clock()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = self.clock()
-        if now - self.last < self.every or done >= total:
-            return
-        self.last = now
-        elapsed = now - self.started
-        left = elapsed * (total - done) / max(done, 1)
-        err.print(f"{escape(self.label)}: {done}/{total} windows ({done / max(total, 1):.0%}), {elapsed:.0f} s, about {left:.0f} s left",
-                  highlight=False)
+    with step_bar(label, loss=False, unit="windows", every_s=PROGRESS_EVERY_S) as bar:
+        yield bar.callback()
 
 
 def export(

@@ -65,6 +65,17 @@ def check_signal(x: np.ndarray, source: str) -> None:
         )
 
 
+def check_labels(name: str, class_names: list[str], conditions: list[str], recordings) -> None:
+    """Unique class names, and every recording's label and condition among them; a DataError names the recording."""
+    if len(set(class_names)) != len(class_names):
+        raise DataError(f"{name}: duplicate class names in {class_names}")
+    for rec in recordings:
+        if rec.label not in class_names:
+            raise DataError(f"{rec.source}: unknown class {rec.label!r}; known classes: {', '.join(class_names)}")
+        if rec.condition not in conditions:
+            raise DataError(f"{rec.source}: unknown condition {rec.condition!r}; known: {', '.join(conditions)}")
+
+
 @dataclass
 class RecordingSet:
     """The recordings of one dataset: ordered classes and conditions, and notes on what was missing."""
@@ -77,16 +88,7 @@ class RecordingSet:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        names = [c.name for c in self.classes]
-        if len(set(names)) != len(names):
-            raise DataError(f"{self.name}: duplicate class names in {names}")
-        for rec in self.recordings:
-            if rec.label not in names:
-                raise DataError(f"{rec.source}: unknown class {rec.label!r}; known classes: {', '.join(names)}")
-            if rec.condition not in self.conditions:
-                raise DataError(
-                    f"{rec.source}: unknown condition {rec.condition!r}; known: {', '.join(self.conditions)}"
-                )
+        check_labels(self.name, [c.name for c in self.classes], self.conditions, self.recordings)
 
     @property
     def class_names(self) -> list[str]:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from syndiag.config.data import CWRUOptions, DataConfig
 from syndiag.data.cwru import cwru_file_map, find_cwru_files, load_cwru
 from syndiag.data.cwru_classes import CWRU_LOADS
-from syndiag.data.recording import FaultClass, check_signal
+from syndiag.data.recording import FaultClass, check_labels, check_signal
 from syndiag.data.sources import dataset_folder
 from syndiag.errors import ConfigError, DataError
 
@@ -159,14 +159,7 @@ class SensorSet:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        names = self.class_names
-        if len(set(names)) != len(names):
-            raise DataError(f"{self.name}: duplicate class names in {names}")
-        for rec in self.recordings:
-            if rec.label not in names:
-                raise DataError(f"{rec.source}: unknown class {rec.label!r}; known classes: {', '.join(names)}")
-            if rec.condition not in self.conditions:
-                raise DataError(f"{rec.source}: unknown condition {rec.condition!r}; known: {', '.join(self.conditions)}")
+        check_labels(self.name, self.class_names, self.conditions, self.recordings)
 
     @property
     def class_names(self) -> list[str]:
