@@ -37,9 +37,11 @@ def test_a_model_attention_map_is_written(tmp_path):
                         torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8))
     out = model(batch)
     path = write_attention_png(out.attention[0], out.token_channel, out.token_time_s, model.channel_names, tmp_path / "plots" / "attention.png",
-                               "window 0: DE + temperature + spectrogram")
+                               "window 0: DE + temperature + frequency tokens + spectrogram", token_freq_hz=out.token_freq_hz)
     assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
-    series_only = out.token_channel >= 0
+    with pytest.raises(DataError, match="token_time_s must be finite"):  # frequency tokens given as time patches
+        write_attention_png(out.attention[0], out.token_channel, out.token_time_s, model.channel_names, tmp_path / "x.png", "t")
+    series_only = (out.token_channel >= 0) & out.token_time_s.isfinite()
     path2 = write_attention_png(out.attention[..., series_only], out.token_channel[series_only], out.token_time_s[series_only],
                                 model.channel_names, tmp_path / "series.png", "batch mean, sensors only")
     assert path2.read_bytes()[:8] == PNG

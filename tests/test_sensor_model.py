@@ -56,10 +56,12 @@ def test_outputs_follow_the_backbone_width(kind, hidden):
     out = model(batch())
     assert out.logits.shape == (4, 3) and out.fused.shape == (4, hidden) and out.pooled.shape == (4, hidden)
     assert out.severity_mean.shape == (4,) and out.severity_std.shape == (4,) and out.severity_raw.shape == (4, 2)
-    n_keys = 16 + 16 + 1 + 4
+    n_keys = 2 * (16 + 16) + 1 + 4  # two vibration channels: 16 time patches + 16 frequency tokens each; speed; spectrogram
     assert out.attention.shape == (4, 4, 8, n_keys) and out.key_mask.shape == (4, n_keys)
-    assert out.token_channel.tolist() == [0] * 16 + [1] * 16 + [2] + [-1] * 4
-    assert torch.isnan(out.token_time_s[-4:]).all() and torch.isfinite(out.token_time_s[:-4]).all()
+    assert out.token_channel.tolist() == [0] * 32 + [1] * 32 + [2] + [-1] * 4
+    patches, bands = torch.isfinite(out.token_time_s), torch.isfinite(out.token_freq_hz)
+    assert int(patches.sum()) == 16 + 16 + 1 and int(bands.sum()) == 32 and not (patches & bands).any()
+    assert not (patches | bands)[-4:].any()  # spectrogram tokens are neither
     assert model.fusion_position == (-1 if kind == "decoder" else 2 + 2)
     assert model.text_bank.mean_features().shape == (3, hidden)
 
@@ -100,7 +102,7 @@ def test_a_missing_channel_does_not_change_the_outputs_whatever_it_holds():
     for out in (out_b, out_c):
         for field in ("logits", "severity_mean", "severity_std", "fused", "pooled"):
             assert torch.equal(getattr(out_a, field), getattr(out, field)), field
-    assert not out_a.key_mask[0, 16:32].any() and torch.all(out_a.attention[0][..., 16:32] == 0)
+    assert not out_a.key_mask[0, 32:64].any() and torch.all(out_a.attention[0][..., 32:64] == 0)  # FE: time patches and frequency tokens
     present = model(batch(seed=1))
     assert not torch.allclose(present.logits[0], out_a.logits[0])  # the channel mattered when it was there
     assert torch.allclose(present.logits[1:], out_a.logits[1:], atol=1e-6)
@@ -111,7 +113,7 @@ def test_a_window_with_no_channel_uses_the_spectrogram_or_is_an_error():
     data = batch()
     data.present[2] = False
     out = model(data)
-    assert torch.isfinite(out.logits).all() and out.key_mask[2].tolist() == [False] * 33 + [True] * 4
+    assert torch.isfinite(out.logits).all() and out.key_mask[2].tolist() == [False] * 65 + [True] * 4
     data.spectrogram_present = torch.tensor([True, True, False, True])
     with pytest.raises(DataError, match=r"windows \[2\]"):
         model(data)
@@ -126,8 +128,8 @@ def test_mixed_rates_in_one_layout():
     layout = [LAYOUT[0], SLOW]
     model = build(layout=layout, use_spectrogram=False)
     out = model(batch(layout=layout, spectrograms=False))
-    assert out.logits.shape == (4, 3) and out.token_channel.tolist() == [0] * 16 + [1]
-    assert out.token_time_s[15].item() == pytest.approx(-15.5 / 12000) and out.token_time_s[16].item() == pytest.approx(-0.35)
+    assert out.logits.shape == (4, 3) and out.token_channel.tolist() == [0] * 32 + [1]
+    assert out.token_time_s[15].item() == pytest.approx(-15.5 / 12000) and out.token_time_s[32].item() == pytest.approx(-0.35)
 
 
 def test_image_tokens_join_the_keys():

@@ -27,9 +27,10 @@ def signals(batch=3, seed=0):
 def test_mixed_rates_meet_on_one_time_axis_in_seconds():
     model = encoder()
     tokens, mask, channel, time_s = model(signals(), torch.ones(3, 3, dtype=torch.bool))
-    assert tokens.shape == (3, 16 + 1 + 1, 64) and mask.shape == (3, 18) and mask.all()
-    assert channel.tolist() == [0] * 16 + [1, 2]
-    vibration, temperature, speed = time_s[:16], time_s[16], time_s[17]
+    assert tokens.shape == (3, 16 + 16 + 1 + 1, 64) and mask.shape == (3, 34) and mask.all()
+    assert channel.tolist() == [0] * 32 + [1, 2]  # 16 time patches and 16 frequency tokens of DE; too short for a spectrum
+    assert time_s[16:32].isnan().all() and model.token_freq_hz[:16].isnan().all() and model.token_freq_hz[32:].isnan().all()
+    vibration, temperature, speed = time_s[:16], time_s[32], time_s[33]
     assert torch.all(vibration[1:] > vibration[:-1])  # patch centres ordered in time
     assert vibration[-1].item() == pytest.approx(-15.5 / 12000)  # the last 32 samples end at 0 s
     assert vibration[0].item() == pytest.approx(-(511 - 15.5) / 12000)
@@ -59,7 +60,7 @@ def test_a_missing_channel_changes_nothing_whatever_its_buffer_holds():
     out_a, mask, _, _ = model(a, present)
     out_b, _, _, _ = model(b, present)
     out_c, _, _, _ = model(c, present)
-    assert mask[0].tolist() == [True] * 16 + [False, True] and mask[1].all()
+    assert mask[0].tolist() == [True] * 32 + [False, True] and mask[1].all()
     assert torch.isfinite(out_b).all()
     assert torch.equal(out_a[0][mask[0]], out_b[0][mask[0]]) and torch.equal(out_a[0][mask[0]], out_c[0][mask[0]])
     assert torch.equal(out_a[1], out_b[1])
@@ -124,3 +125,22 @@ def test_gradients_reach_every_trained_part():
     tokens[mask].sum().backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None, name
+
+
+def test_frequency_tokens_put_a_tone_at_its_frequency_at_any_rate():
+    """A 3 kHz tone sampled at 12 kHz and at 48 kHz: its power lands in the band holding 3 kHz, and bands of equal centre
+    frequency get the same embedding whatever the rate."""
+    slow = ChannelSpec(name="a", kind="vibration", fs=12000.0, length=512)
+    fast = ChannelSpec(name="b", kind="vibration", fs=48000.0, length=2048)
+    model = encoder([slow, fast], spectrum_tokens=8, spectrum_bins=4)
+    freqs = model.token_freq_hz[torch.isfinite(model.token_freq_hz)]
+    assert freqs[:8].tolist() == pytest.approx([375 + 750 * j for j in range(8)])
+    assert freqs[8:].tolist() == pytest.approx([1500 + 3000 * j for j in range(8)])
+    for spec, band in ((slow, 3000 // 750), (fast, 3000 // 3000)):
+        t = torch.arange(spec.length) / spec.fs
+        values = model.spectrum_values(torch.sin(2 * torch.pi * 3000.0 * t)[None])[0]  # (tokens, bins)
+        assert values.max(1).values.argmax().item() == band
+    same = (model.token_freq_hz[:, None] == model.token_freq_hz[None, :]).nonzero()
+    for i, j in same.tolist():
+        assert torch.allclose(model.time_embedding[i], model.time_embedding[j])
+    assert encoder([slow], spectrum_tokens=0).n_tokens == 16

@@ -42,6 +42,10 @@ class TimeSeriesEncoderConfig(StrictModel):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     min_period_s: float = Field(1e-3, gt=0, description="shortest period of the sinusoidal time embedding, seconds")
     max_period_s: float = Field(100.0, gt=0, description="longest period of the sinusoidal time embedding, seconds")
+    spectrum_tokens: int = Field(16, ge=0, description="frequency tokens per channel from its log power spectrum (0: none); "
+                                 "channels shorter than 4 x spectrum_tokens samples get none")
+    spectrum_bins: int = Field(16, ge=1, description="log-power values per frequency token (the spectrum is averaged onto "
+                               "spectrum_tokens x spectrum_bins equal bands from 0 Hz to the channel's Nyquist frequency)")
 
     @model_validator(mode="after")
     def _shapes(self) -> "TimeSeriesEncoderConfig":

@@ -4,7 +4,7 @@ which time patch and which spectrogram band its queries read.
 The adapter's cross-attention (heads x queries x keys, for one window or a batch) is averaged over every axis but
 the keys, so each key's value is its share of the attention (the shares of all keys sum to 1). Time-series keys
 are drawn as a channel x time-patch grid aligned at the window's end (channels at lower rates have fewer, longer
-patches); spectrogram keys as their token grid (rows: frequency bands, the image's top row first: the highest
+patches); frequency tokens of the channels as a channel x frequency-band grid; spectrogram keys as their token grid (rows: frequency bands, the image's top row first: the highest
 frequencies; columns: time); image keys likewise. One colour scale for every panel.
 """
 
@@ -63,31 +63,53 @@ def series_matrix(weights: np.ndarray, channel: np.ndarray, time_s: np.ndarray, 
     return matrix, [time_s[r] for r in rows]
 
 
-def write_attention_png(attention, token_channel, token_time_s, channel_names: Sequence[str], path: str | Path, title: str) -> Path:
-    """PNG of the adapter's attention per channel x time patch, plus spectrogram (and image) tokens when there are any; written atomically."""
+def frequency_matrix(weights: np.ndarray, channel: np.ndarray, freq_hz: np.ndarray, n_channels: int) -> tuple[np.ndarray, float]:
+    """(n_channels, most bands) shares of the frequency tokens, lowest band first (NaN where a channel has fewer), top frequency."""
+    rows = [np.flatnonzero((channel == c) & np.isfinite(freq_hz)) for c in range(n_channels)]
+    rows = [r[np.argsort(freq_hz[r], kind="stable")] for r in rows]
+    matrix = np.full((n_channels, max(max((r.size for r in rows), default=0), 1)), np.nan)
+    for c, r in enumerate(rows):
+        matrix[c, : r.size] = weights[r]
+    finite = freq_hz[np.isfinite(freq_hz)]
+    return matrix, float(finite.max()) if finite.size else 0.0
+
+
+def write_attention_png(attention, token_channel, token_time_s, channel_names: Sequence[str], path: str | Path, title: str,
+                        token_freq_hz=None) -> Path:
+    """PNG of the adapter's attention per channel x time patch, per channel x frequency band when there are frequency tokens
+    (``token_freq_hz`` finite), plus spectrogram (and image) tokens when there are any; written atomically."""
     weights = attention_per_key(attention)
     channel = _array(token_channel).astype(np.int64).ravel()
     time_s = _array(token_time_s).astype(np.float64).ravel()
+    freq_hz = np.full(time_s.shape, np.nan) if token_freq_hz is None else _array(token_freq_hz).astype(np.float64).ravel()
     names = list(channel_names)
-    if channel.size != weights.size or time_s.size != weights.size:
-        raise DataError(f"attention has {weights.size} keys but token_channel {channel.size} and token_time_s {time_s.size}")
+    if not channel.size == time_s.size == freq_hz.size == weights.size:
+        raise DataError(f"attention has {weights.size} keys but token_channel {channel.size}, token_time_s {time_s.size} "
+                        f"and token_freq_hz {freq_hz.size}")
     bad = np.flatnonzero((channel >= len(names)) | (channel < IMAGE_CHANNEL))
     if bad.size:
         raise DataError(f"token_channel[{bad[0]}] = {channel[bad[0]]} is neither a channel of {names} nor -1 (spectrogram) / -2 (image)")
-    series = channel >= 0
+    frequency = (channel >= 0) & np.isfinite(freq_hz)
+    series = (channel >= 0) & ~frequency
     if not series.any():
         raise DataError("no time-series key to draw (every token_channel is negative)")
     if not np.isfinite(time_s[series]).all():
         raise DataError("token_time_s must be finite for the time-series keys")
-    matrix, row_times = series_matrix(weights, channel, time_s, len(names))
-    extras = [(label, _token_grid(weights[channel == code])) for code, label in
-              ((SPECTROGRAM_CHANNEL, "spectrogram tokens (rows: frequency bands, highest first; columns: time)"),
-               (IMAGE_CHANNEL, "image tokens")) if (channel == code).any()]
-    top = max([float(np.nanmax(matrix))] + [float(grid.max()) for _, grid in extras]) or 1.0
-    heights = [max(len(names), 2)] + [max(grid.shape[0], 2) for _, grid in extras]
+    matrix, row_times = series_matrix(weights, np.where(series, channel, -1), time_s, len(names))
+    extras = []
+    if frequency.any():
+        bands, top_hz = frequency_matrix(weights, np.where(frequency, channel, -1), freq_hz, len(names))
+        extras.append((f"frequency tokens (columns: bands from 0 Hz to {top_hz:,.0f} Hz)", bands, names))
+    extras += [(label, _token_grid(weights[channel == code]), None) for code, label in
+               ((SPECTROGRAM_CHANNEL, "spectrogram tokens (rows: frequency bands, highest first; columns: time)"),
+                (IMAGE_CHANNEL, "image tokens")) if (channel == code).any()]
+    top = max([float(np.nanmax(matrix))] + [float(np.nanmax(grid)) for _, grid, _ in extras]) or 1.0
+    heights = [max(len(names), 2)] + [max(grid.shape[0], 2) for _, grid, _ in extras]
     figure = Figure(figsize=(9, 1.2 + 0.45 * sum(heights)), layout="constrained")
     axes = figure.subplots(len(heights), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)[:, 0]
     shares = {"sensors": float(weights[series].sum())}
+    if frequency.any():
+        shares["frequency tokens"] = float(weights[frequency].sum())
     shares.update({label: float(weights[channel == code].sum()) for code, label in ((SPECTROGRAM_CHANNEL, "spectrogram"), (IMAGE_CHANNEL, "images"))
                    if (channel == code).any()})
     figure.suptitle(f"{title}\nattention share: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()), fontsize=10)
@@ -102,10 +124,11 @@ def write_attention_png(attention, token_channel, token_time_s, channel_names: S
     ticks = sorted({width - 1 - k for k in range(0, width, max(1, width // 8))})
     axes[0].set_xticks(ticks, [str(t - (width - 1)) for t in ticks])
     axes[0].set_xlabel("time patch (0: the patch ending at the window's end; the row labels give patch-centre times)")
-    for ax, (label, grid) in zip(axes[1:], extras):
-        ax.imshow(grid, aspect="auto", cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest")
+    for ax, (label, grid, rows) in zip(axes[1:], extras):
+        ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest")
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
-        ax.set_yticks(range(grid.shape[0]), [f"band {r + 1}" for r in range(grid.shape[0])] if grid.shape[0] > 1 else [""], fontsize=7)
+        rows = rows or ([f"band {r + 1}" for r in range(grid.shape[0])] if grid.shape[0] > 1 else [""])
+        ax.set_yticks(range(grid.shape[0]), rows, fontsize=7)
     figure.colorbar(image, ax=list(axes), label="share of attention", shrink=0.9)
     return save_figure_png(figure, path)

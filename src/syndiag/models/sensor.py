@@ -159,19 +159,20 @@ class SensorModel(nn.Module):
             tokens = module(images)
         return tokens, present
 
-    def soft_tokens(self, batch: SensorBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The adapter's soft tokens (B, Q, hidden), its attention (B, heads, Q, T), the keys' mask, channel and time."""
+    def soft_tokens(self, batch: SensorBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The adapter's soft tokens (B, Q, hidden), its attention (B, heads, Q, T), the keys' mask, channel, time and frequency."""
         device = self.fusion_token.device
         series, mask, channel, time_s = self.encoder(batch.signals, batch.present.to(device))
         spectrogram, spectrogram_mask = self._modality(self.extractor, batch.spectrograms, batch.spectrogram_present, not self.config.train_extractor)
         images, image_mask = self._modality(self.image_encoder, batch.images, batch.image_present, False)
         soft, key_mask, attention = self.adapter(series, mask, spectrogram, spectrogram_mask, images, image_mask)
-        channels, times = [channel], [time_s]
+        channels, times, freqs = [channel], [time_s], [self.encoder.token_freq_hz]
         for tokens, code in ((spectrogram, SPECTROGRAM_CHANNEL), (images, IMAGE_CHANNEL)):
             if tokens is not None:
                 channels.append(torch.full((tokens.shape[1],), code, dtype=torch.long, device=device))
                 times.append(torch.full((tokens.shape[1],), float("nan"), device=device))
-        return soft, attention, key_mask, torch.cat(channels), torch.cat(times)
+                freqs.append(times[-1])
+        return soft, attention, key_mask, torch.cat(channels), torch.cat(times), torch.cat(freqs)
 
     def sequence(self, soft: torch.Tensor) -> torch.Tensor:
         batch = soft.shape[0]
@@ -192,7 +193,7 @@ class SensorModel(nn.Module):
 
     def forward(self, batch: SensorBatch) -> SensorOutput:
         """Fault logits and severity from every present channel, spectrogram and image of the batch."""
-        soft, attention, key_mask, channel, time_s = self.soft_tokens(batch)
+        soft, attention, key_mask, channel, time_s, freq_hz = self.soft_tokens(batch)
         fused = self.fuse(soft)
         logits = self.heads["fault"](fused)
         mean = std = raw = None
@@ -200,7 +201,8 @@ class SensorModel(nn.Module):
             raw = self.heads["severity"](fused)
             mean, std = severity_outputs(raw, self.severity_range, self.severity_sigma_scale)
         return SensorOutput(logits=logits, severity_mean=mean, severity_std=std, severity_raw=raw, fused=fused, pooled=soft.mean(1),
-                            attention=attention, token_channel=channel, token_time_s=time_s, key_mask=key_mask)
+                            attention=attention, token_channel=channel, token_time_s=time_s, token_freq_hz=freq_hz,
+                            key_mask=key_mask)
 
     def parameter_counts(self) -> dict[str, int]:
         """``adapter_and_heads``: every trained parameter (encoder, adapter, prompts, LoRA, heads); ``frozen_lm``: the

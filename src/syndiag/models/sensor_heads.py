@@ -49,7 +49,8 @@ class SensorOutput:
     ``severity_raw`` (B, 2) is the head's normalised mean and log-variance, for :func:`severity_nll`; ``fused`` (B, hidden)
     is ``h``; ``pooled`` (B, hidden) the mean of the adapter's soft tokens before the LM (for alignment);
     ``attention`` (B, heads, Q, T) the adapter's last cross-attention over the keys described by ``token_channel``
-    (T,) (channel index; -1 spectrogram, -2 image), ``token_time_s`` (T,) (NaN for non-series tokens) and
+    (T,) (channel index; -1 spectrogram, -2 image), ``token_time_s`` (T,) (NaN but for time patches),
+    ``token_freq_hz`` (T,) (a frequency token's centre frequency, NaN for every other key) and
     ``key_mask`` (B, T) (True: the key was attended to).
     """
 
@@ -62,6 +63,7 @@ class SensorOutput:
     attention: torch.Tensor
     token_channel: torch.Tensor
     token_time_s: torch.Tensor
+    token_freq_hz: torch.Tensor
     key_mask: torch.Tensor
 
     @property

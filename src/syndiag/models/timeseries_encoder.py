@@ -5,7 +5,10 @@ the log-RMS are kept as two statistics added to every patch embedding, so level 
 into non-overlapping patches of ``patch_len`` samples aligned to the window's end (a channel shorter than a patch is
 one padded patch), embedded by one shared linear map, and given a channel embedding, a channel-kind embedding and
 a sinusoidal embedding of the patch centre's time in seconds before the window's end. Tokens of 12 kHz and 10 Hz
-channels so meet on one time axis; one small transformer then reads the tokens of every channel together, with
+channels so meet on one time axis. A channel long enough also gives ``spectrum_tokens`` frequency tokens: its
+normalised window's Hann-windowed power spectrum, averaged onto equal bands from 0 Hz to its Nyquist frequency, in
+log, ``spectrum_bins`` bands per token, with a sinusoidal embedding of the token's centre frequency in Hz (so a
+channel at 48 kHz and one at 12 kHz put the same frequency at the same embedding). One small transformer then reads the tokens of every channel together, with
 the tokens of absent channels masked out of its attention (their samples are zeroed first, so NaN or garbage in a
 failed sensor's buffer cannot leak into anything).
 """
@@ -20,6 +23,9 @@ from torch import nn
 from syndiag.config.sensor import CHANNEL_KINDS, ChannelSpec, TimeSeriesEncoderConfig
 from syndiag.errors import ConfigError, DataError
 
+MIN_PERIOD_HZ, MAX_PERIOD_HZ = 20.0, 50_000.0
+"""Shortest and longest period of the sinusoidal frequency embedding, Hz."""
+LOG_POWER_FLOOR = 1e-8
 N_STATS = 2
 """Statistics per channel and window added to its patch embeddings: signed log1p of the mean, log of the RMS."""
 RMS_FLOOR = 1e-4
@@ -49,6 +55,15 @@ def sinusoidal_embedding(times: torch.Tensor, width: int, min_period: float, max
     return torch.cat([angles.sin(), angles.cos()], dim=-1).float()
 
 
+def spectrum_centres(spec: ChannelSpec, tokens: int) -> list[float]:
+    """Centre frequency in Hz of each frequency token of a channel (0 Hz to Nyquist in ``tokens`` equal bands)."""
+    return [(j + 0.5) * spec.fs / 2.0 / tokens for j in range(tokens)]
+
+
+def has_spectrum(spec: ChannelSpec, tokens: int) -> bool:
+    return tokens > 0 and spec.length >= 4 * tokens
+
+
 def check_layout(layout: list[ChannelSpec]) -> list[ChannelSpec]:
     """A non-empty layout of uniquely named channels (ConfigError otherwise)."""
     layout = [spec if isinstance(spec, ChannelSpec) else ChannelSpec.model_validate(spec) for spec in layout]
@@ -73,6 +88,7 @@ class TimeSeriesEncoder(nn.Module):
         d = config.d_model
         self.out_dim = hidden or d
         self.patch = nn.Linear(config.patch_len, d)
+        self.spectrum = nn.Linear(config.spectrum_bins, d) if config.spectrum_tokens else None
         self.stats = nn.Linear(N_STATS, d)
         self.channel_embedding = nn.Embedding(len(self.layout), d)
         self.kind_embedding = nn.Embedding(len(CHANNEL_KINDS), d)
@@ -82,16 +98,22 @@ class TimeSeriesEncoder(nn.Module):
         self.transformer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False) if config.layers else None
         self.norm = nn.LayerNorm(d)
         self.output = nn.Linear(d, self.out_dim) if self.out_dim != d else nn.Identity()
-        times, channels, counts = [], [], []
+        times, freqs, channels, counts = [], [], [], []
         for index, spec in enumerate(self.layout):
             t = patch_times(spec, config.patch_len)
-            times += t
-            channels += [index] * len(t)
-            counts.append(len(t))
+            f = spectrum_centres(spec, config.spectrum_tokens) if has_spectrum(spec, config.spectrum_tokens) else []
+            times += t + [math.nan] * len(f)
+            freqs += [math.nan] * len(t) + f
+            channels += [index] * (len(t) + len(f))
+            counts.append(len(t) + len(f))
         self.patch_counts = counts
         self.register_buffer("token_channel", torch.tensor(channels, dtype=torch.long), persistent=False)
         self.register_buffer("token_time_s", torch.tensor(times, dtype=torch.float32), persistent=False)
-        self.register_buffer("time_embedding", sinusoidal_embedding(torch.tensor(times), d, config.min_period_s, config.max_period_s), persistent=False)
+        self.register_buffer("token_freq_hz", torch.tensor(freqs, dtype=torch.float32), persistent=False)
+        time_tensor, freq_tensor = torch.tensor(times), torch.tensor(freqs)
+        position = torch.where(time_tensor.isnan()[:, None], sinusoidal_embedding(freq_tensor.nan_to_num(0.0), d, MIN_PERIOD_HZ, MAX_PERIOD_HZ),
+                            sinusoidal_embedding(time_tensor.nan_to_num(0.0), d, config.min_period_s, config.max_period_s))
+        self.register_buffer("time_embedding", position, persistent=False)
         self.register_buffer("token_kind", torch.tensor([CHANNEL_KINDS.index(self.layout[c].kind) for c in channels], dtype=torch.long), persistent=False)
 
     @property
@@ -132,8 +154,17 @@ class TimeSeriesEncoder(nn.Module):
         stats = torch.where(keep[:, None], stats, torch.zeros((), device=stats.device))
         return normalised.view(-1, n, self.config.patch_len), stats
 
+    def spectrum_values(self, normalised: torch.Tensor) -> torch.Tensor:
+        """(B, L) normalised samples -> (B, spectrum_tokens, spectrum_bins) log band powers (Hann window, bands averaged in power)."""
+        tokens, bins = self.config.spectrum_tokens, self.config.spectrum_bins
+        window = torch.hann_window(normalised.shape[1], periodic=False, device=normalised.device, dtype=normalised.dtype)
+        power = torch.fft.rfft(normalised * window, dim=1).abs().pow(2) / window.pow(2).sum()
+        bands = nn.functional.adaptive_avg_pool1d(power[:, None, :], tokens * bins)[:, 0]
+        return torch.log(bands + LOG_POWER_FLOOR).view(-1, tokens, bins)
+
     def forward(self, signals: dict[str, torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> tokens (B, T, out_dim), mask (B, T) bool (True: the token's channel is present), token_channel (T,), token_time_s (T,)."""
+        """-> tokens (B, T, out_dim), mask (B, T) bool (True: the token's channel is present), token_channel (T,), token_time_s (T,)
+        (NaN for frequency tokens; their centre frequencies are ``token_freq_hz``)."""
         device = self.patch.weight.device
         present = present.to(device=device, dtype=torch.bool)
         batch = self.check_signals(signals, present)
@@ -143,8 +174,13 @@ class TimeSeriesEncoder(nn.Module):
             values = signals.get(spec.name)
             values = values.to(device) if values is not None else torch.zeros(batch, spec.length, device=device)
             patches, stats = self.channel_patches(values, keep, spec)
-            embedded.append(self.patch(patches) + self.stats(stats)[:, None, :])
-            masks.append(keep[:, None].expand(-1, patches.shape[1]))
+            parts = [self.patch(patches)]
+            if self.spectrum is not None and has_spectrum(spec, self.config.spectrum_tokens):
+                pad = patches.shape[1] * self.config.patch_len - spec.length
+                parts.append(self.spectrum(self.spectrum_values(patches.flatten(1)[:, pad:])))
+            tokens_of_channel = torch.cat(parts, dim=1) + self.stats(stats)[:, None, :]
+            embedded.append(tokens_of_channel)
+            masks.append(keep[:, None].expand(-1, tokens_of_channel.shape[1]))
         tokens = torch.cat(embedded, dim=1)
         mask = torch.cat(masks, dim=1)
         tokens = tokens + (self.channel_embedding(self.token_channel) + self.kind_embedding(self.token_kind) + self.time_embedding)[None]

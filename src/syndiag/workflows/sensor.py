@@ -227,13 +227,15 @@ def write_attention(model: SensorModel, session: SensorSession, task: FewShotTas
         present[:, names.index(channel)] = False
     output = model(session.inputs.batch(chunk, present))
     return write_attention_png(output.attention.float().cpu(), output.token_channel.cpu(), output.token_time_s.cpu(), names, path,
-                               f"sensor model attention, {task.name}, {len(chunk)} test windows")
+                               f"sensor model attention, {task.name}, {len(chunk)} test windows", token_freq_hz=output.token_freq_hz.cpu())
 
 
 def sensor_meta(config: SensorRunConfig, session: SensorSession) -> dict[str, Any]:
-    """What a sensor checkpoint carries to read a raw recording as it was trained: data config, channel layout, rate."""
+    """What a sensor checkpoint carries to read a raw recording as it was trained: data config, channel layout, rate, and the
+    modality dropout it was trained with (without it, a recording missing a channel is refused at diagnosis)."""
     return {"data": config.data.model_dump(mode="json"), "layout": [c.model_dump(mode="json") for c in config.channels],
-            "fs": session.dataset.fs, "data_source": session.dataset.meta["source"]}
+            "fs": session.dataset.fs, "data_source": session.dataset.meta["source"],
+            "modality_dropout": {"align": config.align.modality_dropout, "finetune": config.finetune.modality_dropout}}
 
 
 def read_json(path: Path) -> dict:
