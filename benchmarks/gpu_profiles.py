@@ -44,6 +44,16 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def imported_sources() -> dict[str, str]:
+    """sha256 of every syndiag source file this run imported (compare with the same files at the claimed commit)."""
+    files = {}
+    for module in list(sys.modules.values()):
+        path = Path(getattr(module, "__file__", None) or "")
+        if path.suffix == ".py" and (ROOT / "src") in path.resolve().parents:
+            files[path.resolve().relative_to(ROOT).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return dict(sorted(files.items()))
+
+
 def machine() -> dict:
     import torch
 
@@ -193,6 +203,7 @@ def main() -> int:
                          ("sensor evaluate without FE", sensor_without_fe)):
             report.stage(name, fn)
     report.data["python"] = platform.python_version()
+    report.data["imported_sources"] = imported_sources()
     report.write()
     failed = [s["stage"] for s in report.data["stages"] if not s["ok"]]
     print(f"wrote {args.out / 'gpu_profiles.json'}; failed stages: {failed or 'none'}", file=sys.stderr)
