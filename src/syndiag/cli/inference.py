@@ -33,10 +33,10 @@ def default_checkpoint(recipe: Path | None, stage: str) -> Path:
 
 def diagnose(
     file: Annotated[Path, typer.Argument(help="a recording (.mat, .csv, .npy, .npz) or windows (.npy, shape (n, channels, length))")],
-    checkpoint: Annotated[Optional[Path], typer.Option(help="fine-tuned cloud or edge checkpoint, or an ONNX export folder (default: the recipe's OUTPUT_DIR/finetuned)")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="fine-tuned cloud, edge or sensor-model checkpoint, or an ONNX export folder (default: the recipe's OUTPUT_DIR/finetuned)")] = None,
     config: RecipeOpt = None,
     fs: Annotated[Optional[float], typer.Option(help="sampling rate of FILE in Hz, if the file does not say; refused if it contradicts the file or the CWRU catalogue")] = None,
-    channels: Annotated[Optional[str], typer.Option(help="FILE's channels to read for the model's, in its order: DE,FE (CWRU), variable/key/column names, globs (X*_DE_time) or column indices")] = None,
+    channels: Annotated[Optional[str], typer.Option(help="FILE's channels to read for the model's, in its order: DE,FE (CWRU), variable/key/column names, globs (X*_DE_time) or column indices; for a sensor model one per layout channel, '-' for one the file lacks, NAME@RATE for its own rate")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k")] = 3,
     device: Annotated[str, typer.Option(help="device of a PyTorch checkpoint: cpu | auto | cuda | cuda:N | mps")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -69,6 +69,7 @@ def diagnose(
             typer.echo(text)
         return
     out.print(f"[bold]{escape(result.label)}[/]: {escape(result.description)} (p = {result.probability:.3f}, {result.windows} windows)")
+    print_sensor_findings(result)
     table = Table("class", "description", "probability")
     for name, description, probability in result.top:
         table.add_row(escape(name), escape(description), f"{probability:.4f}")
@@ -80,6 +81,16 @@ def diagnose(
         typer.echo("window\tstart_s\tend_s\tclass\tprobability")
         for row in result.window_rows():
             typer.echo("\t".join("" if v is None else str(v) for v in row.values()))
+
+
+def print_sensor_findings(result) -> None:
+    """A sensor model's severity and the layout channels the file lacked (nothing for a cloud or edge model)."""
+    severity = getattr(result, "severity", None)
+    if severity is not None:
+        out.print(f"severity: [bold]{escape(severity.describe())}[/], over {severity.windows} window(s) of {escape(severity.label)}")
+    missing = getattr(result, "missing_channels", None)
+    if missing:
+        out.print(f"missing channels: {escape(', '.join(missing))} (marked absent; the model was trained with modality dropout)")
 
 
 def print_segments(result) -> None:

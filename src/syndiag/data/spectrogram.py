@@ -133,3 +133,19 @@ def colormap_lut(name: str) -> np.ndarray:
 def to_rgb(index_images: np.ndarray, colormap: str) -> np.ndarray:
     """Colormap-index images (..., H, W) uint8 -> RGB images (..., H, W, 3) uint8, the paper's 224x224x3."""
     return colormap_lut(colormap)[index_images]
+
+
+def stacked_tokens_present(present: np.ndarray, stacked: list[int], grid: int) -> np.ndarray:
+    """(B, grid * grid): a spectrogram token is seen only when every channel whose image band it covers is present.
+
+    The spectrogram stacks its channels top to bottom in equal bands (see :func:`render`); ``stacked`` are the columns
+    of ``present`` (B, channels) of the stacked channels, top first; tokens are the extractor's grid, row-major.
+    """
+    bands = len(stacked)
+    rows = np.ones((present.shape[0], grid), bool)
+    for row in range(grid):
+        top, bottom = row / grid, (row + 1) / grid
+        for band, column in enumerate(stacked):
+            if band / bands < bottom and (band + 1) / bands > top:
+                rows[:, row] &= present[:, column]
+    return np.repeat(rows, grid, axis=1)

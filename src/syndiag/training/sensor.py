@@ -15,6 +15,7 @@ from syndiag.config.sensor_run import SensorAlignConfig, SensorFinetuneConfig
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset
 from syndiag.data.sensor_windows import SensorWindows
+from syndiag.data.spectrogram import stacked_tokens_present
 from syndiag.models.sensor import SensorBatch, SensorModel
 from syndiag.models.sensor_heads import severity_nll
 from syndiag.training.common import batches, seed_everything, train_epochs
@@ -51,14 +52,7 @@ class SensorInputs:
         """
         names = [spec.name for spec in self.windows.layout]
         stacked = [names.index(c) for c in self.spectrograms.meta["channels"] if c in names]
-        grid, bands = self.token_grid, len(stacked)
-        rows = np.ones((present.shape[0], grid), bool)
-        for row in range(grid):
-            top, bottom = row / grid, (row + 1) / grid
-            for band, column in enumerate(stacked):
-                if band / bands < bottom and (band + 1) / bands > top:
-                    rows[:, row] &= present[:, column]
-        return np.repeat(rows, grid, axis=1)
+        return stacked_tokens_present(present, stacked, self.token_grid)
 
 
 def modality_dropout(present: np.ndarray, kinds: list[str], probability: float, rng: np.random.Generator) -> np.ndarray:

@@ -17,6 +17,7 @@ from syndiag.serving.diagnosis import (
     load_model,
     read_signal,
 )
+from syndiag.serving.sensor_diagnosis import diagnose_sensor, is_sensor_checkpoint
 from syndiag.serving.stream import open_windows
 from syndiag.serving.summary import check_window_table, write_window_table
 
@@ -32,26 +33,39 @@ def diagnose_file(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
 
     The windows are cut, turned into spectrograms and classified ``block_size`` at a time (a .npy recording is
     memory-mapped), so memory stays bounded on long recordings; ``progress(done, total)`` follows each block.
-    ``per_window_out`` (.csv or .jsonl) receives one row per window, written atomically."""
+    ``per_window_out`` (.csv or .jsonl) receives one row per window, written atomically.
+
+    A sensor-model checkpoint (config.json "model": "syndiag-sensor") reads every channel of its layout and adds the
+    severity (a :class:`~syndiag.serving.sensor_diagnosis.SensorDiagnosis`); ``channels`` then maps the layout's channels."""
     if per_window_out is not None:
         check_window_table(per_window_out)
     try:
-        meta = input_meta(checkpoint)
-        classify = None
-        if meta is None:  # not a readable checkpoint config: the loader says why
-            classify, meta = load_classifier(checkpoint, device, dtype)
-        data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
-        windows = open_windows(file, meta["channels"], fs, meta["fs"], data.window, mmap=channels is None,
-                               read_in_memory=lambda: read_signal(file, meta["channels"], fs, meta["fs"], channels))
-        if classify is None:
-            classify, meta = load_classifier(checkpoint, device, dtype)
-        result = diagnose(classify, windows, data.spectrogram, meta["class_names"], meta["prompts"], str(file), top_k,
-                          block_size=block_size, progress=progress, model=str(checkpoint))
+        if is_sensor_checkpoint(checkpoint):
+            result = diagnose_sensor(file, checkpoint, fs, top_k, device, dtype, channels, progress=progress, block_size=block_size)
+        else:
+            result = _diagnose_image_model(file, checkpoint, fs, top_k, device, dtype, channels, progress, block_size)
     except KeyError as exc:
         raise SyndiagError(f"{checkpoint}: checkpoint lacks {exc}") from None
     if per_window_out is not None:
         write_window_table(per_window_out, result.window_rows())
     return result
+
+
+def _diagnose_image_model(file: Path, checkpoint: Path, fs: float | None, top_k: int, device: str, dtype: str,
+                          channels: str | list[str | int] | None, progress: Callable[[int, int], None] | None,
+                          block_size: int) -> Diagnosis:
+    """A cloud or edge checkpoint's (or an ONNX export's) diagnosis of the spectrograms of the recording's windows."""
+    meta = input_meta(checkpoint)
+    classify = None
+    if meta is None:  # not a readable checkpoint config: the loader says why
+        classify, meta = load_classifier(checkpoint, device, dtype)
+    data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
+    windows = open_windows(file, meta["channels"], fs, meta["fs"], data.window, mmap=channels is None,
+                           read_in_memory=lambda: read_signal(file, meta["channels"], fs, meta["fs"], channels))
+    if classify is None:
+        classify, meta = load_classifier(checkpoint, device, dtype)
+    return diagnose(classify, windows, data.spectrogram, meta["class_names"], meta["prompts"], str(file), top_k,
+                    block_size=block_size, progress=progress, model=str(checkpoint))
 
 
 def export_checkpoint(checkpoint: Path, output: Path | None = None, opset: int = 18) -> tuple[Path, float]:
