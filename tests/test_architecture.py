@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "syndiag"
 LAYERS = {
     "errors": 0, "atomic": 0, "config": 0,
     "data": 1,
-    "models": 2, "registry": 2,
+    "models": 2, "registry": 2, "prognostics": 2,
     "training": 3, "serving": 3,
     "evaluation": 4,
     "workflows": 5,

@@ -139,8 +139,9 @@ def data_simulate(
     output: Annotated[Path, typer.Option("--out", "-o", help="folder to write recordings and dataset.yaml into")],
     config: ConfigOpt = None,
     sets: SetOpt = None,
+    thermal: Annotated[bool, typer.Option("--thermal", help="also write simulated thermal frames (PNG, one a second) and thermal/frames.csv")] = False,
 ) -> None:
-    """Write simulated CWRU-like recordings (.npz) and a dataset spec usable as ``dataset: custom``."""
+    """Write simulated CWRU-like recordings (.npz) and a dataset spec usable as ``dataset: custom``; with --thermal, their frames."""
     setup_logging()
     from syndiag.data.simulator import simulate_cwru_like, write_recordings
 
@@ -148,6 +149,13 @@ def data_simulate(
         cfg = load_data_config(config, None, None, sets)
         recordings = simulate_cwru_like(cfg.simulator, list(cfg.cwru.channels), list(cfg.cwru.loads))
         spec = write_recordings(recordings, output)
+        index = None
+        if thermal:
+            from syndiag.data.simulated_sensors import write_simulated_frames
+
+            index = write_simulated_frames(cfg, output)
     except SyndiagError as exc:
         fail(exc)
     out.print(f"wrote {len(recordings.recordings)} recordings and {spec}")
+    if index is not None:
+        out.print(f"wrote simulated thermal frames indexed by {index} (synthetic images, not measurements)")

@@ -125,3 +125,37 @@ def sensor_evaluate(
                   f"ordinal accuracy {m['severity_holdout_ordinal_accuracy']:.4f} ({m['severity_holdout_windows']} windows)")
     out.print(f"confusion matrix {escape(str(result.confusion_png))}\nattention {escape(str(result.attention_png))}\n"
               f"record appended to {escape(str(cfg.results_file))}")
+
+
+@sensor_app.command("stages")
+@guarded
+def sensor_stages(
+    config: SensorConfigOpt = Path("sensor/femto"),
+    drop: Annotated[Optional[list[str]], typer.Option("--drop", help="remove a channel at test time, e.g. --drop temperature")] = None,
+    data_root: DataRootOpt = None,
+    sets: SetOpt = None,
+    device: DeviceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """FEMTO degradation stages: fine-tune on K snapshots per stage of the training bearings, test on whole held-out bearings."""
+    setup_logging()
+    from syndiag.workflows.sensor_stages import run_sensor_stages
+
+    try:
+        cfg = load_sensor_config(config, data_root, sets, device=device)
+        result = run_sensor_stages(cfg, drop)
+    except SyndiagError as exc:
+        fail(exc)
+    record = result.record
+    if as_json:
+        typer.echo(json.dumps(record, allow_nan=False, default=str))
+        return
+    m = record["metrics"]
+    table = Table("", "accuracy", "macro F1", "stage MAE", "90 % coverage",
+                  title=escape(f"FEMTO stages, {record['k']}-shot, test bearings {', '.join(record['test_bearings'])} "
+                               f"({record['test_samples']} snapshots){' without ' + ', '.join(drop) if drop else ''}"))
+    table.add_row("sensor model", f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['severity_mae']:.3f}", f"{m['severity_interval_90_coverage']:.3f}")
+    out.print(table)
+    out.print(f"test snapshots per stage {record['stage_counts']}; onsets (snapshot index) {record['onsets']}\n"
+              f"timeline {escape(str(result.timeline_png))}\ncheckpoint {escape(str(result.checkpoint))}\n"
+              f"record appended to {escape(str(cfg.results_file))}")

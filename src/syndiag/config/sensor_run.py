@@ -53,6 +53,22 @@ class SensorFinetuneConfig(StrictModel):
         return epochs_with_min_steps(self.epochs, self.min_steps, n_items, self.batch_size)
 
 
+class FemtoStagesConfig(StrictModel):
+    """FEMTO learning bearings, snapshots labelled by degradation stage (syndiag/prognostics/health.py); split by bearing."""
+
+    test_bearings: list[str] = Field(default_factory=lambda: ["Bearing1_2", "Bearing2_2", "Bearing3_2"], min_length=1,
+                                     description="bearings whose snapshots are the test set; the others give the K-shot pool")
+    bearings: list[str] | None = Field(None, description="learning bearings to read (None: all of them)")
+    baseline_fraction: float = Field(0.1, gt=0, lt=1, description="first share of a bearing's snapshots that is its baseline")
+    sigmas: float = Field(3.0, gt=0, description="onset: the smoothed RMS above baseline mean + sigmas x std ...")
+    persistence: int = Field(3, ge=1, description="... for this many snapshots in a row")
+    severe_ratio: float = Field(4.0, gt=1, description="severe: the smoothed RMS at this multiple of the baseline mean (4 x = +12 dB)")
+    window: int = Field(5, ge=1, description="snapshots in the centred moving median of the RMS")
+
+    def stage_options(self) -> dict:
+        return self.model_dump(exclude={"test_bearings", "bearings"})
+
+
 class SensorRunConfig(StrictModel):
     """One recipe for the sensor model: data and channels, model, the two training stages, where results go."""
 
@@ -69,6 +85,7 @@ class SensorRunConfig(StrictModel):
     model: SensorModelConfig = SensorModelConfig()
     align: SensorAlignConfig = SensorAlignConfig()
     finetune: SensorFinetuneConfig = SensorFinetuneConfig()
+    femto: FemtoStagesConfig | None = Field(None, description="set: FEMTO degradation stages (syndiag sensor stages) instead of data")
 
     @model_validator(mode="after")
     def _channels(self) -> "SensorRunConfig":

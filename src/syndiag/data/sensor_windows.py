@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from syndiag.config.data import WindowConfig
 from syndiag.data.recording import Recording
+from syndiag.data.sensor_images import images_meta, window_images
 from syndiag.data.sensors import SensorRecording, SensorSet
 from syndiag.data.windowing import TEST, plan_windows, share_counts
 from syndiag.errors import ConfigError, DataError
@@ -39,6 +40,8 @@ class SensorWindows:
     ``recording`` indexes ``meta["recordings"]``; ``starts`` is the first sample of the window on the clock channel
     (``meta["clock_channel"]``); ``end_s`` is the window's end on that recording's clock;
     ``extra`` holds per-window numbers from the recordings (FEMTO ``rul_s``, ``life_fraction``...; NaN where absent).
+    ``images`` (N, H, W, 3) uint8: each window's latest frame at or before its end, ``image_present`` (N,) False where there
+    is none yet, ``image_labels`` (N,) what a frame states it shows ('' if nothing); all None when the recordings have no images.
     """
 
     layout: list[Any]
@@ -57,6 +60,8 @@ class SensorWindows:
     starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     end_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    image_present: np.ndarray | None = None
+    image_labels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.size)
@@ -91,6 +96,8 @@ class SensorWindows:
             starts=self.starts[i],
             end_s=self.end_s[i],
             extra={k: v[i] for k, v in self.extra.items()},
+            image_present=None if self.image_present is None else self.image_present[i],
+            image_labels=None if self.image_labels is None else self.image_labels[i],
         )
 
 
@@ -206,6 +213,7 @@ def sensor_windows_for(dataset: Any, sensor_set: SensorSet | None, layout: Seque
         signals, present, padded, absent = _assemble(chosen, rec_of_window, ends, layout)
         severity, extra = _per_window(chosen, rec_of_window)
         described, notes = _describe(chosen), list(sensor_set.notes)
+        images = window_images(chosen, rec_of_window, ends)
     else:
         ends = (starts + length) / fs
         signals = {spec.name: np.zeros((starts.size, spec.length), dtype=np.float32) for spec in layout}
@@ -213,6 +221,7 @@ def sensor_windows_for(dataset: Any, sensor_set: SensorSet | None, layout: Seque
         padded, severity, extra = {spec.name: 0 for spec in layout}, np.full(starts.size, np.nan), {}
         described = [{**{k: e[k] for k in ("source", "label", "condition")}, "group": ""} for e in dataset.meta["recordings"]]
         notes = ["no sensor set: only the prepared dataset's own channels"]
+        images = None
     firsts = np.unique(rec_of_window, return_index=True)[1]
     verified = []
     for c, spec in enumerate(layout):
@@ -237,6 +246,7 @@ def sensor_windows_for(dataset: Any, sensor_set: SensorSet | None, layout: Seque
         "verified": verified,
         "padded": padded,
         "absent": absent,
+        "images": images_meta(images),
         "notes": notes,
     }
     return SensorWindows(
@@ -250,12 +260,14 @@ def sensor_windows_for(dataset: Any, sensor_set: SensorSet | None, layout: Seque
         class_names=list(dataset.class_names),
         prompts=list(dataset.prompts),
         condition_names=list(dataset.condition_names),
-        images=None,
+        images=None if images is None else images["images"],
         meta=meta,
         recording=rec_of_window.copy(),
         starts=starts.copy(),
         end_s=ends,
         extra=extra,
+        image_present=None if images is None else images["present"],
+        image_labels=None if images is None else images["labels"],
     )
 
 
@@ -311,6 +323,7 @@ def sensor_windows(
     signals, present, padded, absent = _assemble(chosen, rec_of_window, ends, layout)
     severity, extra = _per_window(chosen, rec_of_window)
     described = _describe(chosen)
+    images = window_images(chosen, rec_of_window, ends)
     for entry, boundary in zip(described, boundaries):
         entry["boundary"] = int(boundary)
     meta = {
@@ -325,6 +338,7 @@ def sensor_windows(
         "padded": padded,
         "absent": absent,
         "shared_slow_samples": _shared_slow(chosen, rec_of_window, ends, split, layout),
+        "images": images_meta(images),
         "notes": notes,
     }
     return SensorWindows(
@@ -338,12 +352,14 @@ def sensor_windows(
         class_names=sensor_set.class_names,
         prompts=[c.prompt for c in sensor_set.classes],
         condition_names=list(sensor_set.conditions),
-        images=None,
+        images=None if images is None else images["images"],
         meta=meta,
         recording=rec_of_window,
         starts=starts,
         end_s=ends,
         extra=extra,
+        image_present=None if images is None else images["present"],
+        image_labels=None if images is None else images["labels"],
     )
 
 

@@ -24,6 +24,7 @@ from syndiag.config.data import CWRUOptions, DataConfig
 from syndiag.data.cwru import cwru_file_map, find_cwru_files, load_cwru
 from syndiag.data.cwru_classes import CWRU_LOADS
 from syndiag.data.recording import FaultClass, check_labels, check_signal
+from syndiag.data.sensor_images import check_images
 from syndiag.data.sources import dataset_folder
 from syndiag.errors import ConfigError, DataError
 
@@ -63,7 +64,8 @@ class SensorRecording:
     ``duration_s``, when declared, is checked against every channel: its sample count must be ``duration × fs``
     within 1 % and one sample, so a channel whose true rate differs from its spec is refused.
     ``extra`` holds per-recording numbers (e.g. FEMTO ``time_s``, ``rul_s``, ``life_fraction``); ``group`` the unit
-    the recording comes from (a CWRU file number, a FEMTO bearing), for splits by unit.
+    the recording comes from (a CWRU file number, a FEMTO bearing), for splits by unit. ``images``: ``(time_s, image)``
+    frames on the same clock, each an (H, W, 3) uint8 array or an :class:`~syndiag.data.sensor_images.ImageFrame`.
     """
 
     channels: dict[str, np.ndarray]
@@ -93,6 +95,7 @@ class SensorRecording:
             check_channel(self.channels[name], self.specs[name], name, self.source)
             if not math.isfinite(self.start_s[name]):
                 raise DataError(f"{self.source}: channel {name!r}: start time {self.start_s[name]} is not finite")
+        check_images(self.images, self.source)
         if self.severity is not None and not math.isfinite(self.severity):
             raise DataError(f"{self.source}: severity {self.severity} is not finite")
         if self.duration_s is not None:

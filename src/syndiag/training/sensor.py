@@ -42,8 +42,11 @@ class SensorInputs:
         mask = self.windows.present[indices] if present is None else present
         images = torch.from_numpy(self.spectrograms.rgb(indices)) if self.spectrograms is not None else None
         tokens = torch.from_numpy(self.spectrogram_tokens_present(mask)) if images is not None and self.token_grid else None
-        return SensorBatch(signals=signals, present=torch.from_numpy(np.ascontiguousarray(mask)), spectrograms=images, images=None,
-                           spectrogram_present=tokens)
+        frames = self.windows.images
+        photos = None if frames is None else torch.from_numpy(np.ascontiguousarray(frames[indices]))
+        seen = None if frames is None or self.windows.image_present is None else torch.from_numpy(self.windows.image_present[indices])
+        return SensorBatch(signals=signals, present=torch.from_numpy(np.ascontiguousarray(mask)), spectrograms=images, images=photos,
+                           spectrogram_present=tokens, image_present=seen)
 
     def spectrogram_tokens_present(self, present: np.ndarray) -> np.ndarray:
         """(B, grid * grid): a spectrogram token is seen only when every channel whose image band it covers is present.

@@ -59,7 +59,8 @@ def sensor_session(config: SensorRunConfig) -> SensorSession:
     if config.data.dataset not in ("cwru", "simulated"):
         raise ConfigError(f"data.dataset: the sensor model reads cwru (or its simulator) so far, not {config.data.dataset!r}")
     dataset = prepare(config.data)
-    sensor_set = cwru_sensor_set(config.data) if dataset.meta["dataset"] == "cwru" else None
+    from syndiag.data.simulated_sensors import simulated_sensor_set
+    sensor_set = cwru_sensor_set(config.data) if dataset.meta["dataset"] == "cwru" else simulated_sensor_set(config.data, config.model.use_images)
     windows = sensor_windows_for(dataset, sensor_set, config.channels)
     inputs = SensorInputs(windows, dataset if config.model.use_spectrogram else None)
     return SensorSession(config, dataset, windows, inputs, sensor_set)

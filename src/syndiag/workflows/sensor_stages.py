@@ -1,0 +1,107 @@
+"""The sensor model on FEMTO PRONOSTIA (LLaVA-for-Sensors article, severity on run-to-failure data): the degradation stage of
+each snapshot from both accelerometers, the temperature of the same moment and the speed, K shots per stage from the
+training bearings, tested on whole held-out bearings; a stage timeline per test bearing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from syndiag.config.sensor_run import SensorRunConfig
+from syndiag.data.fewshot import FewShotTask
+from syndiag.data.sensor_windows import SensorWindows
+from syndiag.data.windowing import POOL, TEST
+from syndiag.errors import ConfigError, DataError
+from syndiag.evaluation.metrics import append_result, classification_report, run_record
+from syndiag.evaluation.severity import severity_report
+from syndiag.evaluation.stage_timeline import write_stage_timeline_png
+from syndiag.prognostics.femto_stages import femto_stage_set, snapshot_windows
+from syndiag.training.common import seed_everything, set_threads
+from syndiag.training.sensor import SensorInputs, align, finetune_sensor, predict_sensor
+from syndiag.workflows.sensor import SensorSession, new_model
+
+
+def stages_dir(config: SensorRunConfig) -> Path:
+    return Path(config.output_dir) / "sensor-stages"
+
+
+def femto_root(root: Path | None) -> Path:
+    """The FEMTO folder: ``root``/femto, or ``root`` itself when it holds the bearings (``root``: data.data_root or $SYNDIAG_DATA)."""
+    if root is None:
+        raise ConfigError("FEMTO stages need the data: pass --data-root (a folder holding femto/) or set SYNDIAG_DATA")
+    return root / "femto" if (root / "femto").is_dir() else root
+
+
+def stage_windows(config: SensorRunConfig) -> tuple[SensorWindows, dict]:
+    if config.femto is None:
+        raise ConfigError("this recipe has no 'femto' block: use a FEMTO stages recipe (sensor/femto)")
+    if config.model.use_spectrogram:
+        raise ConfigError("model.use_spectrogram: the FEMTO stages recipe reads the sensors only (no Syn-Diag extractor for FEMTO); set it false")
+    sensor_set, trajectories = femto_stage_set(femto_root(config.data.resolved_data_root()), config.femto.bearings,
+                                                **config.femto.stage_options())
+    return snapshot_windows(sensor_set, config.channels, config.femto.test_bearings), trajectories
+
+
+def stage_task(windows: SensorWindows, k: int, seed: int) -> FewShotTask:
+    """K snapshots per stage from the training bearings; every snapshot of the test bearings."""
+    rng = np.random.default_rng([seed, 1701])
+    chosen = []
+    for label, name in enumerate(windows.class_names):
+        pool = np.flatnonzero((windows.labels == label) & (windows.split == POOL))
+        if pool.size < k:
+            raise DataError(f"stage {name!r} has {pool.size} snapshots in the training bearings, {k}-shot asked")
+        chosen.append(np.sort(rng.permutation(pool)[:k]))
+    return FewShotTask(k=k, seed=seed, source=("femto-train",), target="femto-test", train=np.concatenate(chosen),
+                       test=np.flatnonzero(windows.split == TEST), classes=tuple(windows.class_names))
+
+
+@dataclass
+class StagesOutcome:
+    record: dict[str, Any]
+    checkpoint: Path
+    timeline_png: Path
+
+
+def run_sensor_stages(config: SensorRunConfig, drop: list[str] | None = None, results: bool = True) -> StagesOutcome:
+    """Align (optional) and fine-tune on the training bearings' K-shot stages, test on the held-out bearings (``drop``: channels removed at test)."""
+    set_threads(config.threads)
+    seed_everything(config.seed)
+    windows, trajectories = stage_windows(config)
+    inputs = SensorInputs(windows, None)
+    model = new_model(config, SensorSession(config, None, windows, inputs))
+    task = stage_task(windows, config.finetune.shots, config.seed)
+    seconds = 0.0
+    if config.align.epochs:
+        pool = np.flatnonzero(windows.split == POOL)
+        seconds += align(model, inputs, pool, config.align, config.seed).seconds
+    trained = finetune_sensor(model, inputs, task, config.finetune, config.seed)
+    seconds += trained.seconds
+    prediction = predict_sensor(model, inputs, task.test, config.finetune.eval_batch_size, drop)
+    truth = windows.labels[task.test]
+    report = classification_report(truth, prediction.predicted, windows.class_names)
+    severity = severity_report(windows.severity[task.test], prediction.severity_mean, prediction.severity_std, np.arange(len(windows.class_names)))
+    folder = model.save_pretrained(stages_dir(config), extra={
+        "stage": "finetuned", "task": {"k": task.k, "seed": task.seed, "source": "femto-train", "target": "femto-test"},
+        "femto": config.femto.model_dump(mode="json"), "layout": [c.model_dump(mode="json") for c in config.channels],
+        "modality_dropout": {"align": config.align.modality_dropout, "finetune": config.finetune.modality_dropout},
+        "train_seconds": round(seconds, 2), "config_hash": config.config_hash()})
+    suffix = f"-without-{'-'.join(drop)}" if drop else ""
+    png = write_stage_timeline_png(windows, task.test, prediction.predicted, trajectories,
+                                   Path(config.output_dir) / f"stage-timeline{suffix}.png",
+                                   f"FEMTO degradation stages, {task.k}-shot, seed {task.seed}{' without ' + ', '.join(drop) if drop else ''}")
+    record = run_record(
+        method="Sensor-model stages" + (f" without {'+'.join(drop)}" if drop else ""), backbone=config.model.backbone, dataset="femto",
+        conditions={"source": ["femto-train"], "target": "femto-test"}, k=task.k, seed=task.seed, profile=config.profile,
+        config_hash=config.config_hash(),
+        metrics={"accuracy": report.accuracy, "macro_f1": report.macro_f1, **{f"severity_{k}": v for k, v in severity.items()}},
+        train_seconds=round(seconds, 2), eval_seconds=round(prediction.seconds, 2), test_samples=int(len(task.test)),
+        channels=[c.name for c in config.channels], dropped=list(drop or []), test_bearings=list(config.femto.test_bearings),
+        stage_counts={name: int((windows.labels[task.test] == i).sum()) for i, name in enumerate(windows.class_names)},
+        onsets={name: t.onset for name, t in trajectories.items()}, confusion=report.confusion, checkpoint=str(folder),
+        parameters=model.parameter_counts())
+    if results:
+        append_result(Path(config.results_file), record)
+    return StagesOutcome(record, folder, png)
