@@ -206,13 +206,14 @@ def test_other_formats_map_the_layout_with_channels(checkpoints, cwru_dir, tmp_p
         diagnose_file(tmp_path / "rec.npz", checkpoints["plain"], channels="drive,fan")
 
 
-def test_a_48_khz_cwru_file_is_resampled_as_in_training_and_any_other_rate_is_refused(cwru_dir):
+def test_a_channel_at_another_declared_rate_is_resampled_to_the_layouts(cwru_dir):
     raw = scipy.io.loadmat(str(cwru_dir / "97.mat"))["X097_DE_time"].ravel()
     found = read_sensor_input(cwru_dir / "97.mat", LAYOUT, resample_to=12000.0)
     np.testing.assert_array_equal(found.channels["DE"], resample(raw, 48000.0, 12000.0))
     assert found.channels["speed"].size == math.floor(raw.size / 48000) + 1 and "resampled" in " ".join(found.notes)
-    with pytest.raises(DataError, match=r"channel 'DE' is sampled at 48000 Hz.*wants DE \(vibration, 12000 Hz"):
-        read_sensor_input(cwru_dir / "97.mat", LAYOUT)
+    again = read_sensor_input(cwru_dir / "97.mat", LAYOUT)  # not told how training read it: resampled all the same
+    np.testing.assert_array_equal(again.channels["DE"], found.channels["DE"])
+    assert "as in training" not in " ".join(again.notes) and "from 48000 Hz" in " ".join(again.notes)
 
 
 def test_bad_input_exits_2_naming_the_problem(checkpoints, cwru_dir, tmp_path):
@@ -225,10 +226,12 @@ def test_bad_input_exits_2_naming_the_problem(checkpoints, cwru_dir, tmp_path):
 
     assert "--fs 48000 Hz contradicts the CWRU catalogue" in refused(cwru_dir / "108.mat", "--fs", "48000")
     raw = scipy.io.loadmat(str(cwru_dir / "108.mat"))
-    np.savez(tmp_path / "fast.npz", DE=raw["X108_DE_time"].ravel()[:24000], fs=48000.0)
-    assert "channel 'DE' is sampled at 48000 Hz" in refused(tmp_path / "fast.npz")
+    np.savez(tmp_path / "fast.npz", DE=resample(raw["X108_DE_time"].ravel()[:24000], 12000.0, 48000.0), fs=48000.0)
+    fast = runner.invoke(app, ["diagnose", str(tmp_path / "fast.npz"), "--checkpoint", checkpoint, "--json"])
+    assert fast.exit_code == 0 and "resampled from 48000 Hz" in fast.output
     np.savez(tmp_path / "slow.npz", DE=raw["X108_DE_time"].ravel()[:24000])
-    assert "channel 'DE' is sampled at 6000 Hz (--fs)" in refused(tmp_path / "slow.npz", "--fs", "6000")
+    upsampled = runner.invoke(app, ["diagnose", str(tmp_path / "slow.npz"), "--checkpoint", checkpoint, "--fs", "6000", "--json"])
+    assert upsampled.exit_code == 0 and "nothing above 3000 Hz" in upsampled.output  # declared 6 kHz: read, and said what it lacks
     (tmp_path / "108.mat").write_bytes(b"MATLAB 5.0 MAT-file, truncated" + bytes(40))
     assert "not a readable MATLAB file" in refused(tmp_path / "108.mat")
     assert "channel 'DE'" in (text := refused(cwru_copy(cwru_dir, tmp_path / "nan", nan=True))) and "NaN" in text

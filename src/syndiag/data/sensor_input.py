@@ -2,12 +2,12 @@
 
 An original CWRU ``.mat`` is read by its own variables: ``DE``/``FE``/``BA`` from ``X<NNN>_<ch>_time`` at the
 catalogue's rate, a ``speed`` channel from ``X<NNN>RPM`` as a constant (the load's nominal speed where the file has
-none or one far from it, as :func:`syndiag.data.sensors.cwru_sensor_set` does for training). A recording at another
-rate than the layout's is resampled only where training resampled it too (``resample_to``: the checkpoint's
-``cwru.target_fs``, e.g. the 48 kHz normal baselines). Other files (.csv, .npz, .npy, other .mat) give each layout
+none or one far from it, as :func:`syndiag.data.sensors.cwru_sensor_set` does for training). A channel at another
+rate than the layout's is resampled to it (polyphase, anti-aliased), as training resampled the 48 kHz normal
+baselines (``resample_to``: the checkpoint's ``cwru.target_fs``); the notes say so. Other files (.csv, .npz, .npy, other .mat) give each layout
 channel from the column, key or variable that ``--channels`` names in layout order (``-``: the file lacks it;
 ``NAME@RATE``: its own rate in Hz), else from the one named like the channel; every channel is at the file's rate
-(``--fs`` or its own ``fs``) unless given one. A rate that disagrees with the layout's is an error naming the channel.
+(``--fs`` or its own ``fs``) unless given one. A ``--fs`` that contradicts the file or the CWRU catalogue is an error.
 """
 
 from __future__ import annotations
@@ -211,7 +211,8 @@ def _read_other(path: Path, fmt: str, layout: Sequence[Any], refs: list[_Ref], f
 
 def _at_layout_rate(path: Path, spec: Any, samples: np.ndarray, rate: float | None, how: str, resample_to: float | None,
                     notes: list[str]) -> np.ndarray:
-    """A channel's finite samples at the layout's rate: resampled only where training resampled (``resample_to``)."""
+    """A channel's finite samples at the layout's rate: a recording at another declared rate is resampled (polyphase, anti-aliased
+    when it is faster; an upsampled channel holds nothing above its own Nyquist frequency, which the notes say)."""
     samples = np.asarray(samples, dtype=np.float64).ravel()
     check_signal(samples, f"{path}: channel {spec.name!r}")
     if rate is None:
@@ -219,12 +220,15 @@ def _at_layout_rate(path: Path, spec: Any, samples: np.ndarray, rate: float | No
                         f"(the layout wants {spec.fs:g} Hz) or give it as --channels NAME{RATE_MARK}RATE")
     if math.isclose(rate, float(spec.fs), rel_tol=1e-6):
         return samples
-    if resample_to is not None and math.isclose(resample_to, float(spec.fs), rel_tol=1e-6):
-        notes.append(f"{path.name}: channel {spec.name} resampled from {rate:g} Hz to {spec.fs:g} Hz (polyphase), as in training")
-        log.warning("%s: channel %s resampled from %g Hz to the layout's %g Hz, as the training data were", path, spec.name, rate, spec.fs)
-        return resample(samples, rate, float(spec.fs))
-    raise DataError(f"{path}: channel {spec.name!r} is sampled at {rate:g} Hz ({how}), but the sensor model's layout wants "
-                    f"{spec.describe() if hasattr(spec, 'describe') else f'{spec.fs:g} Hz'}; a recording at that rate is needed")
+    as_trained = resample_to is not None and math.isclose(resample_to, float(spec.fs), rel_tol=1e-6)
+    note = f"{path.name}: channel {spec.name} resampled from {rate:g} Hz ({how}) to the layout's {spec.fs:g} Hz (polyphase)"
+    if as_trained:
+        note += ", as in training"
+    elif rate < float(spec.fs):
+        note += f"; it holds nothing above {rate / 2:g} Hz, where the model was trained on content up to {float(spec.fs) / 2:g} Hz"
+    notes.append(note)
+    log.warning("%s", note)
+    return resample(samples, rate, float(spec.fs))
 
 
 def _file_rate(path: Path, fs: float | None, known: float | None, what: str) -> tuple[float | None, str]:
