@@ -65,8 +65,21 @@ class StagesOutcome:
     timeline_png: Path
 
 
-def run_sensor_stages(config: SensorRunConfig, drop: list[str] | None = None, results: bool = True) -> StagesOutcome:
-    """Align (optional) and fine-tune on the training bearings' K-shot stages, test on the held-out bearings (``drop``: channels removed at test)."""
+@dataclass
+class TrainedStages:
+    """A sensor model fine-tuned on the FEMTO stages, with its windows, trajectories, task and checkpoint."""
+
+    model: Any
+    windows: SensorWindows
+    inputs: SensorInputs
+    trajectories: dict
+    task: FewShotTask
+    seconds: float
+    checkpoint: Path
+
+
+def train_stages(config: SensorRunConfig) -> TrainedStages:
+    """Align (optional) and fine-tune on K snapshots per stage of the training bearings; saved to OUTPUT_DIR/sensor-stages."""
     set_threads(config.threads)
     seed_everything(config.seed)
     windows, trajectories = stage_windows(config)
@@ -75,21 +88,25 @@ def run_sensor_stages(config: SensorRunConfig, drop: list[str] | None = None, re
     task = stage_task(windows, config.finetune.shots, config.seed)
     seconds = 0.0
     if config.align.epochs:
-        pool = np.flatnonzero(windows.split == POOL)
-        seconds += align(model, inputs, pool, config.align, config.seed).seconds
-    trained = finetune_sensor(model, inputs, task, config.finetune, config.seed)
-    seconds += trained.seconds
-    prediction = predict_sensor(model, inputs, task.test, config.finetune.eval_batch_size, drop)
-    truth = windows.labels[task.test]
-    report = classification_report(truth, prediction.predicted, windows.class_names)
-    severity = severity_report(windows.severity[task.test], prediction.severity_mean, prediction.severity_std, np.arange(len(windows.class_names)))
+        seconds += align(model, inputs, np.flatnonzero(windows.split == POOL), config.align, config.seed).seconds
+    seconds += finetune_sensor(model, inputs, task, config.finetune, config.seed).seconds
     folder = model.save_pretrained(stages_dir(config), extra={
         "stage": "finetuned", "task": {"k": task.k, "seed": task.seed, "source": "femto-train", "target": "femto-test"},
         "femto": config.femto.model_dump(mode="json"), "layout": [c.model_dump(mode="json") for c in config.channels],
         "modality_dropout": {"align": config.align.modality_dropout, "finetune": config.finetune.modality_dropout},
         "train_seconds": round(seconds, 2), "config_hash": config.config_hash()})
+    return TrainedStages(model, windows, inputs, trajectories, task, seconds, folder)
+
+
+def evaluate_stages(config: SensorRunConfig, trained: TrainedStages, drop: list[str] | None = None, results: bool = True) -> StagesOutcome:
+    """Stage accuracy, macro F1 and stage MAE on the test bearings (``drop``: channels removed at test), a timeline PNG, one record."""
+    windows, task = trained.windows, trained.task
+    prediction = predict_sensor(trained.model, trained.inputs, task.test, config.finetune.eval_batch_size, drop)
+    truth = windows.labels[task.test]
+    report = classification_report(truth, prediction.predicted, windows.class_names)
+    severity = severity_report(windows.severity[task.test], prediction.severity_mean, prediction.severity_std, np.arange(len(windows.class_names)))
     suffix = f"-without-{'-'.join(drop)}" if drop else ""
-    png = write_stage_timeline_png(windows, task.test, prediction.predicted, trajectories,
+    png = write_stage_timeline_png(windows, task.test, prediction.predicted, trained.trajectories,
                                    Path(config.output_dir) / f"stage-timeline{suffix}.png",
                                    f"FEMTO degradation stages, {task.k}-shot, seed {task.seed}{' without ' + ', '.join(drop) if drop else ''}")
     record = run_record(
@@ -97,11 +114,16 @@ def run_sensor_stages(config: SensorRunConfig, drop: list[str] | None = None, re
         conditions={"source": ["femto-train"], "target": "femto-test"}, k=task.k, seed=task.seed, profile=config.profile,
         config_hash=config.config_hash(),
         metrics={"accuracy": report.accuracy, "macro_f1": report.macro_f1, **{f"severity_{k}": v for k, v in severity.items()}},
-        train_seconds=round(seconds, 2), eval_seconds=round(prediction.seconds, 2), test_samples=int(len(task.test)),
+        train_seconds=round(trained.seconds, 2), eval_seconds=round(prediction.seconds, 2), test_samples=int(len(task.test)),
         channels=[c.name for c in config.channels], dropped=list(drop or []), test_bearings=list(config.femto.test_bearings),
-        stage_counts={name: int((windows.labels[task.test] == i).sum()) for i, name in enumerate(windows.class_names)},
-        onsets={name: t.onset for name, t in trajectories.items()}, confusion=report.confusion, checkpoint=str(folder),
-        parameters=model.parameter_counts())
+        stage_counts={name: int((truth == i).sum()) for i, name in enumerate(windows.class_names)},
+        onsets={name: t.onset for name, t in trained.trajectories.items()}, confusion=report.confusion, checkpoint=str(trained.checkpoint),
+        parameters=trained.model.parameter_counts())
     if results:
         append_result(Path(config.results_file), record)
-    return StagesOutcome(record, folder, png)
+    return StagesOutcome(record, trained.checkpoint, png)
+
+
+def run_sensor_stages(config: SensorRunConfig, drop: list[str] | None = None, results: bool = True) -> StagesOutcome:
+    """Train on the training bearings' K-shot stages, test on the held-out bearings (``drop``: channels removed at test)."""
+    return evaluate_stages(config, train_stages(config), drop, results)
