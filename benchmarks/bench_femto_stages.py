@@ -13,7 +13,6 @@ whatever the variant); the pool: Bearing1_1, Bearing2_1, Bearing3_1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -31,6 +30,21 @@ from syndiag.workflows.sensor_stages import evaluate_stages, train_stages  # noq
 
 RESULTS = ROOT / "results" / "femto_stages_cpu.jsonl"
 VARIANTS = ("all channels", "temperature removed at test", "trained without temperature")
+BASELINES = ("majority stage (floor)", "log-RMS nearest stage mean")
+
+
+def baselines(trained) -> dict[str, float]:
+    """Stage accuracy of the floor (always the training bearings' most common stage) and of a
+    practitioner's one-number rule on the same K-shot support: the snapshot's log RMS (both accelerometers) nearest a stage's mean."""
+    windows, task = trained.windows, trained.task
+    rms = np.sqrt((windows.signals["acc_h"].astype(np.float64) ** 2 + windows.signals["acc_v"].astype(np.float64) ** 2).mean(1) / 2)
+    log_rms = np.log(rms)
+    truth = windows.labels[task.test]
+    pool = windows.split == 0
+    majority = np.bincount(windows.labels[pool], minlength=len(windows.class_names)).argmax()
+    means = np.array([log_rms[task.train][windows.labels[task.train] == c].mean() for c in range(len(windows.class_names))])
+    nearest = np.abs(log_rms[task.test][:, None] - means[None, :]).argmin(1)
+    return {BASELINES[0]: float((truth == majority).mean()), BASELINES[1]: float((truth == nearest).mean())}
 
 
 def config_for(seed: int, data_root: Path, with_temperature: bool, work: Path) -> SensorRunConfig:
@@ -53,6 +67,11 @@ def summary(records: list[dict]) -> str:
             half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
             cells.append(f"{values.mean():.3f} ± {half:.3f}" if len(values) > 1 else f"{values.mean():.3f}")
         lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rows)} | " + " | ".join(cells) + " |")
+    first_of_seed = [r for r in records if r["variant"] == VARIANTS[0]]
+    for name in BASELINES:
+        values = np.array([r["baselines"][name] for r in first_of_seed])
+        if values.size:
+            lines.append(f"| {name} | {', '.join(str(r['seed']) for r in first_of_seed)} | {values.mean():.3f} | | | |")
     first = records[0]
     return "\n".join([
         "# Sensor model on FEMTO degradation stages (cpu profile)", "",
@@ -78,7 +97,7 @@ def main() -> int:
             trained = train_stages(config)
             for variant, drop in zip(wanted, ([], ["temperature"]) if with_temperature else ([],)):
                 record = evaluate_stages(config, trained, drop, results=False).record
-                record.update(provenance(), variant=variant)
+                record.update(provenance(), variant=variant, baselines=baselines(trained))
                 append_result(RESULTS, record)
                 print(f"seed {seed} {variant}: stage accuracy {record['metrics']['accuracy']:.4f}, "
                       f"MAE {record['metrics']['severity_mae']:.3f} ({record['train_seconds']:.0f} s)", flush=True)
