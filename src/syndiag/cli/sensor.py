@@ -30,6 +30,7 @@ from syndiag.errors import SyndiagError
 sensor_app = typer.Typer(help="The sensor model: several sensors at their own rates, fused by an adapter on a frozen language model; "
                               "fault type and severity.", no_args_is_help=True)
 SensorConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="sensor recipe, a file or a shipped profile (sensor/cpu, sensor/paper)")]
+DropOpt = Annotated[Optional[list[str]], typer.Option("--drop", help="remove a channel at test time (a failed sensor), e.g. --drop FE")]
 
 
 def load_sensor_config(config: Path, data_root: Path | None, sets: list[str] | None, **fields):
@@ -95,7 +96,7 @@ def sensor_evaluate(
     config: SensorConfigOpt,
     checkpoint: Annotated[Optional[Path], typer.Option(help="fine-tuned sensor checkpoint (default: OUTPUT_DIR/sensor-finetuned)")] = None,
     target: Annotated[Optional[str], typer.Option(help="test condition (default: the fine-tuning one)")] = None,
-    drop: Annotated[Optional[list[str]], typer.Option("--drop", help="remove a channel at test time (a failed sensor), e.g. --drop FE")] = None,
+    drop: DropOpt = None,
     data_root: DataRootOpt = None,
     sets: SetOpt = None,
     device: DeviceOpt = None,
@@ -131,7 +132,7 @@ def sensor_evaluate(
 @guarded
 def sensor_stages(
     config: SensorConfigOpt = Path("sensor/femto"),
-    drop: Annotated[Optional[list[str]], typer.Option("--drop", help="remove a channel at test time, e.g. --drop temperature")] = None,
+    drop: DropOpt = None,
     data_root: DataRootOpt = None,
     sets: SetOpt = None,
     device: DeviceOpt = None,

@@ -103,7 +103,7 @@ def read_model_input(
 def _read_named(path: Path, fmt: str, model_channels: list[str], wanted: list[ChannelRef], chosen: bool, fs: float | None) -> ModelInput:
     number, entry = None, None
     if fmt == "mat":
-        names = _mat_names(path)
+        names = mat_names(path)
         number = _recording_number(path, names, wanted)
     if number is not None:
         stem = path.stem
@@ -206,7 +206,8 @@ def _read_npy(path: Path, model_channels: list[str], chosen: list[ChannelRef] | 
     return ModelInput(data.signal, fs, data.names)
 
 
-def _mat_names(path: Path) -> list[str]:
+def mat_names(path: Path) -> list[str]:
+    """The variable names of a MATLAB file; a DataError for v7.3 or unreadable files."""
     import scipy.io
 
     try:

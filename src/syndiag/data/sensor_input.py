@@ -23,6 +23,8 @@ import numpy as np
 
 from syndiag.data.cwru import cwru_file_map, cwru_numbers, own_number, resample
 from syndiag.data.cwru_classes import CWRU_LOADS
+from syndiag.data.model_input import CWRU_SENSORS as CWRU_VIBRATION
+from syndiag.data.model_input import mat_names
 from syndiag.data.paths import require_file
 from syndiag.data.recording import check_signal
 from syndiag.data.sensors import cwru_rpm
@@ -37,7 +39,6 @@ from syndiag.errors import DataError
 
 log = logging.getLogger(__name__)
 
-CWRU_VIBRATION = ("DE", "FE", "BA")
 CWRU_SPEED_REFS = ("rpm", "speed")
 MISSING_REFS = ("-", "none")
 RATE_MARK = "@"
@@ -101,7 +102,7 @@ def read_sensor_input(path: Path, layout: Sequence[Any], fs: float | None = None
         raise DataError(f"--fs must be a positive number of Hz, got {fs}")
     refs = parse_sensor_channels(select, layout, str(path))
     fmt = file_format(path)
-    names = _mat_names(path) if fmt == "mat" else []
+    names = mat_names(path) if fmt == "mat" else []
     number = own_number(path, names) if fmt == "mat" and cwru_numbers(names) else None
     if number is not None:
         found = _read_cwru(path, number, names, layout, refs, fs, resample_to)
@@ -191,7 +192,7 @@ def _read_other(path: Path, fmt: str, layout: Sequence[Any], refs: list[_Ref], f
     elif fmt == "npz":
         held = _npz_keys(path)
     elif fmt == "mat":
-        held = _mat_names(path)
+        held = mat_names(path)
     found, missing, notes = {}, [], []
     for spec, ref in zip(layout, refs):
         if ref.ref is None or (not ref.explicit and ref.ref not in held):
@@ -238,17 +239,6 @@ def _file_rate(path: Path, fs: float | None, known: float | None, what: str) -> 
     if fs is not None:
         return float(fs), "--fs"
     return known, what
-
-
-def _mat_names(path: Path) -> list[str]:
-    import scipy.io
-
-    try:
-        return [name for name, _, _ in scipy.io.whosmat(str(path))]
-    except NotImplementedError:
-        raise DataError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; re-save it with save(..., '-v7')") from None
-    except Exception as exc:  # scipy raises many types for corrupt or truncated files
-        raise DataError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
 
 
 def _npz_keys(path: Path) -> list[str]:
