@@ -25,7 +25,7 @@ from machine import provenance  # noqa: E402
 
 from syndiag.atomic import atomic_write_text  # noqa: E402
 from syndiag.config.sensor_run import SensorRunConfig  # noqa: E402
-from syndiag.evaluation.metrics import append_result, read_results  # noqa: E402
+from syndiag.evaluation.metrics import append_result, classification_report, read_results  # noqa: E402
 from syndiag.workflows.sensor_stages import evaluate_stages, train_stages  # noqa: E402
 
 RESULTS = ROOT / "results" / "femto_stages_cpu.jsonl"
@@ -34,7 +34,7 @@ BASELINES = ("majority stage (floor)", "log-RMS nearest stage mean")
 
 
 def baselines(trained) -> dict[str, float]:
-    """Stage accuracy of the floor (always the training bearings' most common stage) and of a
+    """Stage accuracy and macro F1 of the floor (always the training bearings' most common stage) and of a
     practitioner's one-number rule on the same K-shot support: the snapshot's log RMS (both accelerometers) nearest a stage's mean."""
     windows, task = trained.windows, trained.task
     rms = np.sqrt((windows.signals["acc_h"].astype(np.float64) ** 2 + windows.signals["acc_v"].astype(np.float64) ** 2).mean(1) / 2)
@@ -44,7 +44,11 @@ def baselines(trained) -> dict[str, float]:
     majority = np.bincount(windows.labels[pool], minlength=len(windows.class_names)).argmax()
     means = np.array([log_rms[task.train][windows.labels[task.train] == c].mean() for c in range(len(windows.class_names))])
     nearest = np.abs(log_rms[task.test][:, None] - means[None, :]).argmin(1)
-    return {BASELINES[0]: float((truth == majority).mean()), BASELINES[1]: float((truth == nearest).mean())}
+    out = {}
+    for name, predicted in zip(BASELINES, (np.full(truth.size, majority), nearest)):
+        report = classification_report(truth, predicted, windows.class_names)
+        out[name] = {"accuracy": report.accuracy, "macro_f1": report.macro_f1}
+    return out
 
 
 def config_for(seed: int, data_root: Path, with_temperature: bool, work: Path) -> SensorRunConfig:
@@ -69,9 +73,10 @@ def summary(records: list[dict]) -> str:
         lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rows)} | " + " | ".join(cells) + " |")
     first_of_seed = [r for r in records if r["variant"] == VARIANTS[0]]
     for name in BASELINES:
-        values = np.array([r["baselines"][name] for r in first_of_seed])
-        if values.size:
-            lines.append(f"| {name} | {', '.join(str(r['seed']) for r in first_of_seed)} | {values.mean():.3f} | | | |")
+        if first_of_seed:
+            accuracy = np.mean([r["baselines"][name]["accuracy"] for r in first_of_seed])
+            f1 = np.mean([r["baselines"][name]["macro_f1"] for r in first_of_seed])
+            lines.append(f"| {name} | {', '.join(str(r['seed']) for r in first_of_seed)} | {accuracy:.3f} | {f1:.3f} | | |")
     first = records[0]
     return "\n".join([
         "# Sensor model on FEMTO degradation stages (cpu profile)", "",
@@ -91,11 +96,13 @@ def main() -> int:
     for seed in args.seeds:
         for with_temperature in (True, False):
             wanted = VARIANTS[:2] if with_temperature else VARIANTS[2:]
-            if all((seed, v) in done for v in wanted):
+            drops = ([], ["temperature"]) if with_temperature else ([],)
+            pending = [(v, d) for v, d in zip(wanted, drops) if (seed, v) not in done]
+            if not pending:
                 continue
             config = config_for(seed, args.data_root, with_temperature, args.work)
             trained = train_stages(config)
-            for variant, drop in zip(wanted, ([], ["temperature"]) if with_temperature else ([],)):
+            for variant, drop in pending:
                 record = evaluate_stages(config, trained, drop, results=False).record
                 record.update(provenance(), variant=variant, baselines=baselines(trained))
                 append_result(RESULTS, record)

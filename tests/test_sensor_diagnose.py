@@ -274,3 +274,30 @@ def test_a_checkpoint_of_sensor_finetune_diagnoses_a_recording(tmp_path, cwru_di
     low, high = json.loads((checkpoint / "config.json").read_text())["severity_range"]
     assert found["prediction"] in NAMES and found["missing_channels"] == ["FE"] and found["windows"] == (36000 - 512) // 256 + 1
     assert low <= found["severity"]["interval_90"][0] <= found["severity"]["mean"] <= found["severity"]["interval_90"][1] <= high
+
+
+def test_change_rate_keeps_slow_quantities_and_tones_right():
+    from syndiag.data.sensor_input import change_rate
+
+    constant = change_rate(np.full(3000, 40.0), 1000.0, 10.0, "temperature", "t")
+    assert constant.size == 30 and np.allclose(constant, 40.0)  # no ringing at the ends, the right count
+    speed = change_rate(np.full(24000, 1730.0), 12000.0, 1.0, "speed", "s")
+    assert speed.size == 2 and np.allclose(speed, 1730.0)
+    ramp = change_rate(np.linspace(20.0, 30.0, 12000), 12000.0, 10.0, "other", "r")  # a 1200 x drop: interpolated
+    assert ramp.size == 10 and ramp[0] == pytest.approx(20.0) and np.all(np.diff(ramp) > 0)
+    t = np.arange(48000) / 48000.0
+    tone = change_rate(np.sin(2 * np.pi * 3000.0 * t), 48000.0, 12000.0, "vibration", "v")
+    spectrum = np.abs(np.fft.rfft(tone * np.hanning(tone.size)))
+    assert tone.size == 12000 and np.argmax(spectrum) * 12000.0 / tone.size == pytest.approx(3000.0, abs=1.0)
+
+
+def test_a_checkpoint_that_reads_images_is_refused_at_diagnosis(checkpoints, cwru_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "with-images"
+    shutil.copytree(checkpoints["plain"], folder)
+    meta = json.loads((folder / "config.json").read_text())
+    meta["config"]["use_images"] = True
+    (folder / "config.json").write_text(json.dumps(meta))
+    result = runner.invoke(app, ["diagnose", str(cwru_dir / "108.mat"), "--checkpoint", str(folder)])
+    assert result.exit_code == 2 and "frames" in flat(result.output)

@@ -237,3 +237,15 @@ def test_placed_with_a_low_precision_dtype_the_lm_runs_under_autocast():
     model = place(build(), "cpu", "bfloat16")
     out = model(batch())
     assert out.fused.dtype == torch.float32 and torch.isfinite(out.logits).all()
+
+
+def test_a_checkpoint_saved_before_frequency_tokens_loads_without_them(tmp_path):
+    model = build(encoder={"spectrum_tokens": 0}).eval()
+    folder = model.save_pretrained(tmp_path / "old")
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["config"]["encoder"]["spectrum_tokens"]  # as written before the field existed
+    (folder / "config.json").write_text(json.dumps(meta))
+    loaded = SensorModel.from_pretrained(folder, backbone=tiny_backbone(hidden=32)).eval()
+    assert loaded.config.encoder.spectrum_tokens == 0 and loaded.encoder.spectrum is None
+    data = batch()
+    assert torch.allclose(loaded(data).logits, model(data).logits, atol=1e-6)

@@ -229,7 +229,31 @@ def _at_layout_rate(path: Path, spec: Any, samples: np.ndarray, rate: float | No
         note += f"; it holds nothing above {rate / 2:g} Hz, where the model was trained on content up to {float(spec.fs) / 2:g} Hz"
     notes.append(note)
     log.warning("%s", note)
-    return resample(samples, rate, float(spec.fs))
+    if as_trained:
+        return resample(samples, rate, float(spec.fs))
+    return change_rate(samples, rate, float(spec.fs), spec.kind, f"{path}: channel {spec.name!r}")
+
+
+SLOW_KINDS = ("speed", "temperature")
+MAX_RATE_ERROR = 1e-3
+
+
+def change_rate(samples: np.ndarray, rate: float, target: float, kind: str, where: str) -> np.ndarray:
+    """Samples at ``target`` Hz: a slow quantity (speed, temperature) or a drop of over 100 x is interpolated linearly at the new
+    sample times; a signal polyphase-resampled by the nearest ratio of integers up to 1000 (refused if that misses the rate
+    by more than 0.1 %), as the training data were (:func:`syndiag.data.cwru.resample`)."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    if kind in SLOW_KINDS or rate / target > 100:
+        count = max(1, int(math.floor(samples.size * target / rate)))
+        return np.interp(np.arange(count) / target, np.arange(samples.size) / rate, samples)
+    ratio = Fraction(target / rate).limit_denominator(1000)
+    if abs(float(ratio) * rate - target) > MAX_RATE_ERROR * target:
+        raise DataError(f"{where}: cannot resample {rate:g} Hz to {target:g} Hz by a ratio of small integers "
+                        f"(nearest {ratio.numerator}/{ratio.denominator} gives {float(ratio) * rate:g} Hz)")
+    return resample_poly(samples, ratio.numerator, ratio.denominator)
 
 
 def _file_rate(path: Path, fs: float | None, known: float | None, what: str) -> tuple[float | None, str]:

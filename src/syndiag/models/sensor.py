@@ -230,7 +230,11 @@ class SensorModel(nn.Module):
         folder = Path(folder)
         meta = read_checkpoint_meta(folder, KIND)
         source = str(folder / CONFIG)
-        config = SensorModelConfig.from_dict(meta["config"], source=source)
+        saved_config = dict(meta["config"])
+        encoder = dict(saved_config.get("encoder") or {})
+        encoder.setdefault("spectrum_tokens", 0)  # saved before frequency tokens existed: the model had none
+        saved_config["encoder"] = encoder
+        config = SensorModelConfig.from_dict(saved_config, source=source)
         saved = [ChannelSpec.from_dict(spec, source=source) for spec in meta.get("layout") or []]
         if layout is not None and (problem := layout_mismatch(saved, check_layout(layout))):
             raise ConfigError(f"{folder}: the checkpoint's channels are {', '.join(s.describe() for s in saved)}; "

@@ -83,6 +83,9 @@ def read_sensor_checkpoint(folder: str | Path) -> SensorCheckpoint:
     if lacking:
         raise ConfigError(f"{folder}: the sensor checkpoint lacks {', '.join(lacking)} in {path}; save it with `syndiag sensor "
                           "finetune` (which records how its data were read) to diagnose recordings with it")
+    if (meta.get("config") or {}).get("use_images"):
+        raise ConfigError(f"{folder}: this sensor model reads camera / thermal frames, and diagnosing a recording file reads no frames "
+                          "yet; evaluate it with `syndiag sensor evaluate` on data that carries them")
     layout = [ChannelSpec.from_dict(spec, source=f"{path} layout") for spec in meta["layout"]]
     data = DataConfig.from_dict(meta["data"], source=f"{path} data")
     fs = _positive(meta["fs"], f"{path}: fs")

@@ -58,6 +58,17 @@ def stage_task(windows: SensorWindows, k: int, seed: int) -> FewShotTask:
                        test=np.flatnonzero(windows.split == TEST), classes=tuple(windows.class_names))
 
 
+def alignment_pool(windows: SensorWindows, shots: int, seed: int) -> np.ndarray:
+    """Stage (a)'s pool, as on CWRU: up to ``shots`` training-bearing snapshots per stage and operating condition."""
+    rng = np.random.default_rng([seed, 1702])
+    chosen = []
+    for label in range(len(windows.class_names)):
+        for condition in range(len(windows.condition_names)):
+            cell = np.flatnonzero((windows.labels == label) & (windows.conditions == condition) & (windows.split == POOL))
+            chosen.append(np.sort(rng.permutation(cell)[:shots]))
+    return np.concatenate(chosen)
+
+
 @dataclass
 class StagesOutcome:
     record: dict[str, Any]
@@ -79,7 +90,8 @@ class TrainedStages:
 
 
 def train_stages(config: SensorRunConfig) -> TrainedStages:
-    """Align (optional) and fine-tune on K snapshots per stage of the training bearings; saved to OUTPUT_DIR/sensor-stages."""
+    """Align (optional, on ``align.shots`` snapshots per stage and condition) and fine-tune on K snapshots per stage of the training
+    bearings; saved to OUTPUT_DIR/sensor-stages."""
     set_threads(config.threads)
     seed_everything(config.seed)
     windows, trajectories = stage_windows(config)
@@ -88,7 +100,7 @@ def train_stages(config: SensorRunConfig) -> TrainedStages:
     task = stage_task(windows, config.finetune.shots, config.seed)
     seconds = 0.0
     if config.align.epochs:
-        seconds += align(model, inputs, np.flatnonzero(windows.split == POOL), config.align, config.seed).seconds
+        seconds += align(model, inputs, alignment_pool(windows, config.align.shots, config.seed), config.align, config.seed).seconds
     seconds += finetune_sensor(model, inputs, task, config.finetune, config.seed).seconds
     folder = model.save_pretrained(stages_dir(config), extra={
         "stage": "finetuned", "task": {"k": task.k, "seed": task.seed, "source": "femto-train", "target": "femto-test"},
