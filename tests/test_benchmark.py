@@ -332,3 +332,17 @@ def test_a_benchmark_config_finds_its_recipe_beside_it_from_any_directory(tmp_pa
     settings = BenchmarkConfig.from_yaml(folder / "bench.yaml")
     assert settings.recipe == folder / "my-recipe.yaml"
     assert BenchmarkConfig.from_yaml("benchmark/cpu").recipe.is_file()
+
+
+def test_noise_rows_list_each_cell_and_level_and_nothing_without_noise():
+    from syndiag.evaluation.benchmark_report import noise_rows
+
+    base = {"std": 0.0, "interval": (0.0, 1.0), "seeds": [0], "train_seconds": 1.0}
+    summary = {("1730rpm", "1730rpm", 5, "Sensor-model"): {**base, "mean": 0.95, "noise": {"0": 0.61, "-4": 0.37}},
+               ("1730rpm", "1730rpm", 5, "prototypes"): {**base, "mean": 0.98, "noise": {"0": 0.42, "-4": 0.23}},
+               ("1797rpm", "1730rpm", 5, "prototypes"): {**base, "mean": 0.90, "noise": {}}}
+    lines = noise_rows(summary)
+    assert "| SNR 0 dB | SNR -4 dB |" in lines[3]
+    assert "| 1730rpm → 1730rpm | 5 | Sensor-model | 0.9500 | 0.6100 | 0.3700 |" in lines
+    assert not any("1797rpm" in line for line in lines)
+    assert noise_rows({key: {**value, "noise": {}} for key, value in summary.items()}) == []

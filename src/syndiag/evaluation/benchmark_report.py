@@ -180,6 +180,22 @@ def table3_section(summary: dict[tuple, dict]) -> list[str]:
     return lines
 
 
+def noise_rows(summary: dict[tuple, dict]) -> list[str]:
+    """Accuracy under white Gaussian noise added to the test windows, per cell and method (mean over seeds), where cells have it."""
+    keys = [key for key, value in summary.items() if value["noise"]]
+    if not keys:
+        return []
+    levels = sorted({snr for key in keys for snr in summary[key]["noise"]}, key=float, reverse=True)
+    lines = ["", "Robustness: white Gaussian noise added to the test windows (mean accuracy over seeds; clean / " +
+             " / ".join(f"{snr} dB" for snr in levels) + "):", "", "| source → target | K | method | clean | " +
+             " | ".join(f"SNR {snr} dB" for snr in levels) + " |", "|---|---|---|---|" + "---|" * len(levels)]
+    for source, target, k, method in sorted(keys):
+        s = summary[(source, target, k, method)]
+        lines.append(f"| {source} → {target} | {k} | {method} | {s['mean']:.4f} | " +
+                     " | ".join(f"{s['noise'].get(snr, float('nan')):.4f}" for snr in levels) + " |")
+    return lines
+
+
 def pretraining_inside(record: dict) -> float:
     """Seconds of one-time pretraining a cell's wall time includes (older cells: inferred, it exceeds training + testing)."""
     if "pretraining_in_cell_seconds" in record:
@@ -349,6 +365,8 @@ def write_report(results_dir: Path, out: Path) -> Path:
             summary = summarise(records)
             if suite in ("table3", "sensor"):
                 lines += table3_section(summary)
+                if suite == "sensor":
+                    lines += noise_rows(summary)
             else:
                 paper = TABLE2_SEU_SAME_CONDITION if suite == "table2" else TABLE1_CWRU_SAME_CONDITION
                 lines += table1_section(summary, results_dir, out.parent, suite, paper)
