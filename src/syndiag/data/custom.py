@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from syndiag.config.base import StrictModel, read_yaml
+from syndiag.config.sensor import ChannelKind
 from syndiag.data.paths import fixed_folder, is_folder, require_file, require_folder
 from syndiag.data.recording import FaultClass, Recording, RecordingSet
 from syndiag.data.signal_files import (
@@ -42,6 +43,41 @@ class ClassSpec(StrictModel):
     _name_text = field_validator("name", mode="before")(_as_text)
 
 
+def _sibling_pattern(value: str | None) -> str | None:
+    """A sibling file's name pattern: relative, with ``{stem}`` (the recording file's stem) as its only placeholder."""
+    if value is None:
+        return None
+    try:
+        name = value.format(stem="x")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(f"{value!r}: the only placeholder allowed is {{stem}} (the recording file's name without suffix)") from None
+    if Path(name).is_absolute() or ".." in Path(name).parts or not name.strip():
+        raise ValueError(f"{value!r}: must name a file beside the recording (relative, no '..')")
+    return value
+
+
+class SensorSpec(StrictModel):
+    """A sensor channel of the sensor model: its kind and own rate, read from the recording's file or a sibling file."""
+
+    name: str = Field(min_length=1)
+    kind: ChannelKind
+    fs: float = Field(gt=0, allow_inf_nan=False, description="sampling rate in Hz")
+    ref: ChannelRef = Field(description="column, variable or key holding the samples, like a channel ref")
+    file: str | None = Field(None, description="sibling file pattern, e.g. '{stem}_temp.csv' (default: the recording's file)")
+    time: ChannelRef | None = Field(None, description="column or key of sample times in s on the recording's clock (default: from 0 s)")
+
+    _name_text = field_validator("name", mode="before")(_as_text)
+    _file_pattern = field_validator("file")(_sibling_pattern)
+
+
+class ImagesSpec(StrictModel):
+    """Camera frames of a recording: a CSV index (time_s, file) of PNG images, beside the recording."""
+
+    file: str = Field(description="index file pattern, e.g. '{stem}_frames.csv'; image paths are relative to it")
+
+    _file_pattern = field_validator("file")(_sibling_pattern)
+
+
 class RecordingSpec(StrictModel):
     """Files of one class at one condition, and which channels to read from them."""
 
@@ -51,6 +87,9 @@ class RecordingSpec(StrictModel):
     channels: list[ChannelRef] | None = Field(None, min_length=1, description="default: the first channel")
     fs: float | None = Field(None, gt=0)
     format: FileFormat = "auto"
+    sensors: list[SensorSpec] = Field(default_factory=list, description="sensor-model channels at their own rates")
+    severity: float | None = Field(None, allow_inf_nan=False, description="fault severity of these recordings (sensor model)")
+    images: ImagesSpec | None = None
 
     _files_list = field_validator("files", mode="before")(_as_list)
     _channels_list = field_validator("channels", mode="before")(_as_list)
@@ -65,6 +104,15 @@ class RecordingSpec(StrictModel):
             problem = pattern_error(ref) if isinstance(ref, str) else None
             if problem:
                 raise ValueError(problem)
+        return value
+
+    @field_validator("sensors")
+    @classmethod
+    def _distinct_sensors(cls, value: list[SensorSpec]) -> list[SensorSpec]:
+        names = [s.name for s in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"sensor name(s) listed twice: {', '.join(repeated)}")
         return value
 
 
@@ -87,12 +135,18 @@ class DatasetSpec(StrictModel):
 
 def load_custom(spec_path: Path) -> RecordingSet:
     """Every recording a YAML dataset spec lists, checked against its classes."""
+    return load_custom_entries(spec_path)[0]
+
+
+def load_custom_entries(spec_path: Path) -> tuple[RecordingSet, list[RecordingSpec]]:
+    """The recordings of a YAML dataset spec and, for each, the spec entry it comes from."""
     spec_path = Path(spec_path).expanduser()
     spec = DatasetSpec.from_dict(read_yaml(spec_path), source=str(spec_path))
     class_names = [c.name for c in spec.classes]
     base = spec_path.parent
     first_entry: dict[Path, int] = {}
     recordings: list[Recording] = []
+    entries: list[RecordingSpec] = []
     conditions: list[str] = []
     for index, entry in enumerate(spec.recordings):
         where = f"{spec_path}: recordings[{index}]"
@@ -107,6 +161,7 @@ def load_custom(spec_path: Path) -> RecordingSet:
                 )
             first_entry[key] = index
             recordings.append(_load_entry_file(path, entry, spec.fs, f"{where} ({path})"))
+            entries.append(entry)
         if entry.condition not in conditions:
             conditions.append(entry.condition)
     missing = [
@@ -115,13 +170,14 @@ def load_custom(spec_path: Path) -> RecordingSet:
         for c in spec.classes
         if not any(r.label == c.name and r.condition == condition for r in recordings)
     ]
-    return RecordingSet(
+    recording_set = RecordingSet(
         name=spec.name,
         classes=[FaultClass(c.name, c.prompt) for c in spec.classes],
         conditions=conditions,
         recordings=recordings,
         missing=missing,
     )
+    return recording_set, entries
 
 
 def resolve_files(patterns: list[str], base: Path, where: str) -> list[Path]:

@@ -95,16 +95,22 @@ def resolve_source(config: DataConfig) -> Source:
         )
     from syndiag.data.custom import load_custom
 
-    spec = Path(config.spec).expanduser()
-    if not spec.is_absolute() and root is not None and not os.path.exists(spec):
-        spec = root / spec
-    require_file(spec, "dataset spec")
+    spec = custom_spec_path(config)
     return Source(
         name=f"custom-{spec.stem}",
         description=f"recordings listed in {spec}",
         fingerprint={"spec": str(spec.resolve()), "content": "loaded"},
         load=lambda: load_custom(spec),
     )
+
+
+def custom_spec_path(config: DataConfig) -> Path:
+    """The YAML dataset spec of ``dataset: custom``: as given, else relative to the data root; it must exist."""
+    root = config.resolved_data_root()
+    spec = Path(config.spec).expanduser()
+    if not spec.is_absolute() and root is not None and not os.path.exists(spec):
+        spec = root / spec
+    return require_file(spec, "dataset spec")
 
 
 def recordings_digest(recordings: RecordingSet) -> str:

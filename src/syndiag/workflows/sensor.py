@@ -13,11 +13,13 @@ import numpy as np
 import torch
 
 from syndiag.config.sensor_run import SensorRunConfig
+from syndiag.data.custom_sensors import custom_sensor_set
 from syndiag.data.fewshot import FewShotTask, few_shot_task, pretraining_pool
 from syndiag.data.noise import noise_augmented
 from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.data.sensor_windows import SensorWindows, sensor_windows_for
 from syndiag.data.sensors import cwru_sensor_set
+from syndiag.data.simulated_sensors import simulated_sensor_set
 from syndiag.errors import ConfigError, SyndiagError
 from syndiag.evaluation.metrics import (
     append_result,
@@ -53,14 +55,15 @@ class SensorSession:
 
 
 def sensor_session(config: SensorRunConfig) -> SensorSession:
-    """Threads and seed, the prepared CWRU windows and their sensor channels (DE, FE, speed) aligned to them."""
+    """Threads and seed, the prepared windows (CWRU, its simulator, or a custom spec) and their sensor channels aligned to them."""
     set_threads(config.threads)
     seed_everything(config.seed)
-    if config.data.dataset not in ("cwru", "simulated"):
-        raise ConfigError(f"data.dataset: the sensor model reads cwru (or its simulator) so far, not {config.data.dataset!r}")
+    if config.data.dataset not in ("cwru", "simulated", "custom"):
+        raise ConfigError(f"data.dataset: the sensor model reads cwru (or its simulator) or custom so far, not {config.data.dataset!r}")
     dataset = prepare(config.data)
-    from syndiag.data.simulated_sensors import simulated_sensor_set
-    sensor_set = cwru_sensor_set(config.data) if dataset.meta["dataset"] == "cwru" else simulated_sensor_set(config.data, config.model.use_images)
+    sensor_set = (custom_sensor_set(config.data) if config.data.dataset == "custom"
+                  else cwru_sensor_set(config.data) if dataset.meta["dataset"] == "cwru"
+                  else simulated_sensor_set(config.data, config.model.use_images))
     windows = sensor_windows_for(dataset, sensor_set, config.channels)
     inputs = SensorInputs(windows, dataset if config.model.use_spectrogram else None)
     return SensorSession(config, dataset, windows, inputs, sensor_set)
