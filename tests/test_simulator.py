@@ -8,6 +8,7 @@ from syndiag.data.cwru_classes import CWRU_LOADS, condition_name, cwru_classes
 from syndiag.data.simulator import (
     DRIVE_END_6205,
     FAN_END_6203,
+    RecordingChain,
     simulate_cwru_like,
     simulate_recording,
     write_recordings,
@@ -137,6 +138,31 @@ def test_a_channel_does_not_depend_on_which_others_are_asked_for():
     assert np.array_equal(simulate("FE_OR014", channels=("DE",))[0], both[0])
     assert np.array_equal(simulate("FE_OR014", channels=("FE",))[0], both[1])
     assert np.array_equal(simulate("FE_OR014", channels=("FE", "DE")), both[::-1])
+
+
+def spectral_peak_hz(x, fs, low=1000.0):
+    spectrum = np.abs(np.fft.rfft(x - x.mean()))
+    freqs = np.fft.rfftfreq(x.size, 1 / fs)
+    band = freqs > low
+    return float(freqs[band][np.argmax(spectrum[band])])
+
+
+def test_another_recording_chain_moves_the_housing_mode_and_scales_the_gain():
+    rig = simulate_recording("DE_OR021", 0, ["DE"], FS, 2.0, np.random.default_rng(3), 60.0)
+    same = simulate_recording("DE_OR021", 0, ["DE"], FS, 2.0, np.random.default_rng(3), 60.0, RecordingChain())
+    louder = simulate_recording("DE_OR021", 0, ["DE"], FS, 2.0, np.random.default_rng(3), 60.0, RecordingChain(gain=2.0))
+    moved = simulate_recording("DE_OR021", 0, ["DE"], FS, 2.0, np.random.default_rng(3), 60.0, RecordingChain(resonance_scale=1.3))
+    assert np.array_equal(rig, same)
+    assert np.allclose(louder, 2.0 * rig)
+    assert spectral_peak_hz(rig[0], FS) == pytest.approx(3500.0, rel=0.05)
+    assert spectral_peak_hz(moved[0], FS) == pytest.approx(3500.0 * 1.3, rel=0.05)
+    assert envelope_peak_hz(moved[0], FS) == pytest.approx(envelope_peak_hz(rig[0], FS), rel=0.02)
+
+
+@pytest.mark.parametrize("field", ["resonance_scale", "gain"])
+def test_a_recording_chain_refuses_a_non_positive_factor(field):
+    with pytest.raises(DataError, match=field):
+        RecordingChain(**{field: 0.0})
 
 
 @pytest.mark.parametrize("fs", [12000.0, 48000.0, 8000.0, 2000.0])

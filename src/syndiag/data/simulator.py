@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +135,27 @@ TRANSMISSION_GAIN = 0.2
 """Amplitude reaching the far housing, relative to the faulty one."""
 TRANSMISSION_DELAY_S = 0.4e-3
 
+@dataclass(frozen=True)
+class RecordingChain:
+    """The sensors and their mounting on another day or another machine (issue 15, other recording chains): every
+    housing mode moved by ``resonance_scale``, every accelerometer's sensitivity scaled by ``gain``."""
+
+    resonance_scale: float = 1.0
+    gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("resonance_scale", "gain"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise DataError(f"recording chain: {name} must be a positive number, got {value!r}")
+
+    def resonance(self, mode: Resonance) -> Resonance:
+        return mode if self.resonance_scale == 1.0 else replace(mode, frequency=mode.frequency * self.resonance_scale)
+
+
+RIG_CHAIN = RecordingChain()
+"""The chain every simulated data set uses unless told otherwise."""
+
 IMPACT_AMPLITUDE: dict[str, float] = {"IR": 1.0, "B": 0.6, "OR": 1.4}
 """Peak of one impact's ringing for a 0.007 in defect, in g."""
 SIZE_GROWTH: dict[str, float] = {"007": 1.0, "014": 1.8, "021": 2.7}
@@ -216,6 +237,7 @@ def simulate_recording(
     seconds: float,
     rng: np.random.Generator,
     snr_db: float,
+    chain: RecordingChain = RIG_CHAIN,
 ) -> np.ndarray:
     """Acceleration in g of the CWRU rig in health state ``label`` at ``load_hp``, shape (len(channels), n).
 
@@ -224,7 +246,8 @@ def simulate_recording(
     modulated at shaft rate as it turns through the load zone; outer race at BPFO with a fixed load zone; ball
     at 2 BSF, modulated at the cage rate. Impacts ring the faulty housing's mode and, weaker and later, the
     other housing's. White noise at ``snr_db`` below each channel's power is added last. Each channel draws
-    from its own child generator, so a channel's signal does not depend on which others are asked for.
+    from its own child generator, so a channel's signal does not depend on which others are asked for. ``chain``
+    moves the housing modes and scales the sensors' gain (another mounting, another day).
     """
     chosen = _check_channels(channels)
     fault = _parse_label(label)
@@ -255,18 +278,19 @@ def simulate_recording(
             if freq < fs / 2:
                 clean += amp * np.sin(2 * math.pi * freq * t + phi)
 
-        kernel_energy = float(np.sum(rig.resonance.kernel(fs) ** 2))
+        mode = chain.resonance(rig.resonance)
+        kernel_energy = float(np.sum(mode.kernel(fs) ** 2))
         excitation = rig.roughness_rms / math.sqrt(kernel_energy) * channel_rng.standard_normal(n)
         if fault is not None and train is not None:
             if end == fault.end:
                 excitation += train
             elif delay < n:
                 excitation[delay:] += TRANSMISSION_GAIN * train[: n - delay]
-        clean += rig.resonance.ring(excitation, fs)
+        clean += mode.ring(excitation, fs)
 
         noise_rms = math.sqrt(float(np.mean(clean**2)) / 10 ** (snr_db / 10))
         signal[row] = clean + noise_rms * channel_rng.standard_normal(n)
-    return signal
+    return signal if chain.gain == 1.0 else signal * chain.gain
 
 
 def simulate_cwru_like(options: SimulatorOptions, channels: list[str], loads: list[int]) -> RecordingSet:
