@@ -12,6 +12,7 @@ from syndiag.cli.data import data_app
 from syndiag.cli.heads import head_app
 from syndiag.cli.inference import diagnose, export
 from syndiag.cli.profiles import config_app
+from syndiag.cli.rul import rul_app
 from syndiag.cli.sensor import sensor_app
 from syndiag.cli.train import distill, evaluate, finetune, pretrain, update
 
@@ -25,6 +26,7 @@ for command in (benchmark, distill, update):
     app.command()(guarded(command))
 app.add_typer(head_app, name="head")
 app.add_typer(sensor_app, name="sensor")
+app.add_typer(rul_app, name="rul")
 
 
 def main() -> None:

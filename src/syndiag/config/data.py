@@ -116,6 +116,14 @@ class SimulatorOptions(StrictModel):
     snr_db: float = Field(10.0, description="broadband noise level relative to the signal")
 
 
+def resolve_data_root(given: Path | None) -> Path | None:
+    """``given``, else ``$SYNDIAG_DATA``, else None."""
+    if given is not None:
+        return Path(given).expanduser()
+    env = os.environ.get(DATA_ROOT_ENV)
+    return Path(env).expanduser() if env else None
+
+
 class DataConfig(StrictModel):
     """Everything that decides which windows and which spectrograms a run sees."""
 
@@ -145,10 +153,7 @@ class DataConfig(StrictModel):
         return self
 
     def resolved_data_root(self) -> Path | None:
-        if self.data_root is not None:
-            return Path(self.data_root).expanduser()
-        env = os.environ.get(DATA_ROOT_ENV)
-        return Path(env).expanduser() if env else None
+        return resolve_data_root(self.data_root)
 
     def resolved_cache_dir(self) -> Path:
         if self.cache_dir is not None:

@@ -25,13 +25,16 @@ FILE_NAME = re.compile(r"^(acc|temp)_(\d+)\.csv$")
 def read_table(path: Path, n_columns: int) -> np.ndarray:
     """The numbers of a headerless ``,``/``;``-separated file, shape (rows, n_columns), float64.
 
-    A line with another column count, a non-numeric or non-finite value, or an empty file is a :class:`DataError`
-    naming the file (and the line).
+    A line with another column count, a non-numeric or non-finite value, a file mixing both separators, or an empty
+    file is a :class:`DataError` naming the file (and the line).
     """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if b";" in data and b"," in data:
+        line = data[: max(data.find(b";"), data.find(b","))].count(b"\n") + 1
+        raise DataError(f"{path}: mixes ',' and ';' separators (both by line {line}); a file uses one of them")
     data = data.replace(b"\r", b"").replace(b";", b",").strip()
     if not data:
         raise DataError(f"{path}: the file is empty")

@@ -19,7 +19,7 @@ from syndiag.workflows.benchmark import Benchmark
 from syndiag.workflows.cloud import run_distill, run_evaluate, run_finetune
 from syndiag.workflows.collaboration import run_online_updates
 
-SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "updates": ["updates"], "resources": ["resources"],
+SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "rul": ["rul"], "updates": ["updates"], "resources": ["resources"],
           "all": ["table1", "table2", "table3", "updates", "resources"], "report": []}
 
 
@@ -43,6 +43,9 @@ def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[
     left, benches = 0, {}
     for name in SUITES[suite]:
         remaining = None if deadline is None else max((deadline - time.monotonic()) / 60, 1e-9)
+        if name == "rul":
+            ran, left = rul_suite(settings, recipe_overrides, say, allow_dirty)
+            continue
         dataset_key = "table2" if name == "table2" else "recipe"
         try:
             if dataset_key not in benches:
@@ -64,6 +67,21 @@ def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[
         if left:
             break
     return BenchmarkOutcome(write_report(settings.out_dir, report), left)
+
+
+def rul_suite(settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | None, say: Callable[[str], None],
+              allow_dirty: bool = False) -> tuple[int, int]:
+    """The rul suite: every model family of the RUL recipe, LOBO-selected, the test units scored once (resumable)."""
+    from syndiag.config.profiles import profile_path
+    from syndiag.config.rul import RulConfig
+    from syndiag.workflows.rul import run_rul_suite
+
+    overrides = {("data_root" if k == "data.data_root" else k): v for k, v in (recipe_overrides or {}).items()}
+    config = RulConfig.from_yaml(profile_path(settings.rul_recipe), overrides)
+    results = settings.out_dir / f"rul_femto_{settings.profile or 'cpu'}.jsonl"
+    ran, left = run_rul_suite(config, results, settings.out_dir, say, allow_dirty)
+    say(f"rul: {ran} model famil{'y' if ran == 1 else 'ies'} run, {left} left -> {results}")
+    return ran, left
 
 
 def updates_suite(bench: Benchmark, budget_minutes: float | None, allow_dirty: bool = False) -> tuple[int, int]:

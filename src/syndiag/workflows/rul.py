@@ -1,0 +1,232 @@
+"""Remaining useful life (issue 16) as library functions: leave-one-bearing-out selection, fit, predict, the rul suite.
+
+Protocol (MANIFEST §3): every setting is chosen by leave-one-bearing-out (LOBO) on the learning units only: each
+held-out unit is cut at ``config.cuts`` fractions of its snapshots and predicted from the model fitted on the others;
+the settings with the best challenge score win (RMSE breaks ties). Interval residuals are those LOBO predictions; the
+coverage reported for a held-out unit uses only the other units' residuals. Test units are scored once per family,
+one prediction at their last snapshot, and every such scoring is a line in the results file.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from syndiag.config.rul import RulConfig
+from syndiag.errors import ConfigError
+from syndiag.evaluation.metrics import append_result, read_results
+from syndiag.evaluation.provenance import check_committed_code, provenance
+from syndiag.prognostics.intervals import FLOOR_S, ConformalIntervals
+from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
+from syndiag.prognostics.rul_models import RulModel, build_model
+from syndiag.prognostics.score import interval_coverage, percent_error, rul_errors
+from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units
+
+
+@dataclass
+class LoboRow:
+    unit: str
+    cut: float
+    count: int
+    time_s: float
+    actual_s: float
+    predicted_s: float
+    how: str
+
+
+@dataclass
+class Selection:
+    family: str
+    settings: dict[str, Any]
+    rows: list[LoboRow]
+    tried: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RulPrediction:
+    """A RUL estimate at a unit's last snapshot with its intervals ``{level: (low, high)}`` (s) and onset (s, None: not yet)."""
+
+    unit: str
+    time_s: float
+    rul_s: float
+    intervals: dict[float, tuple[float, float]]
+    onset_s: float | None
+    how: str
+    actual_rul_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "intervals": {str(k): list(v) for k, v in self.intervals.items()}}
+
+
+def learning_units(config: RulConfig) -> list[Unit]:
+    return read_units(_root(config), "learning", config.learning, config.bands, _cache(config))
+
+
+def test_units(config: RulConfig) -> list[Unit]:
+    return read_units(_root(config), "test", config.test, config.bands, _cache(config))
+
+
+def _root(config: RulConfig) -> Path:
+    root = config.resolved_data_root()
+    if root is None:
+        raise ConfigError("no data: pass --data-root (the folder holding femto/) or set $SYNDIAG_DATA")
+    return root
+
+
+def _cache(config: RulConfig) -> Path:
+    return Path(config.cache_dir) if config.cache_dir is not None else default_cache_dir()
+
+
+def lobo_rows(family: str, settings: dict[str, Any], units: list[Unit], cuts: list[float]) -> list[LoboRow]:
+    """Each unit held out in turn, cut at each fraction (at least the model's history), predicted by the model fitted on the others."""
+    if len(units) < 2:
+        raise ConfigError(f"leave-one-bearing-out needs at least 2 learning units, got {len(units)}")
+    rows = []
+    for held in units:
+        model = build_model(family, settings).fit([u for u in units if u is not held])
+        for cut in cuts:
+            count = min(len(held), max(math.ceil(cut * len(held)), model.min_history))
+            history = held.history(count)
+            estimate = model.predict(history)
+            rows.append(LoboRow(held.name, cut, count, float(history.time_s[-1]), max(float(history.actual_rul_s), FLOOR_S),
+                                float(estimate.rul_s), estimate.how))
+    return rows
+
+
+def lobo_summary(rows: list[LoboRow], levels: list[float]) -> dict[str, Any]:
+    """Errors over all LOBO predictions and per held-out unit; coverage of each level with the other units' residuals."""
+    actual, predicted = np.array([r.actual_s for r in rows]), np.array([r.predicted_s for r in rows])
+    found = rul_errors(actual, predicted)
+    units = sorted({r.unit for r in rows})
+    found["per_unit"] = {u: rul_errors(actual[m], predicted[m]) for u in units if (m := np.array([r.unit == u for r in rows])).any()}
+    for level in levels:
+        inside = []
+        for unit in units:
+            mine = np.array([r.unit == unit for r in rows])
+            intervals = ConformalIntervals.calibrate(actual[~mine], predicted[~mine])
+            low, high = intervals.bounds(predicted[mine], level)
+            inside.append(interval_coverage(actual[mine], low, high) * mine.sum())
+        found[f"coverage_{level:g}"] = float(sum(inside) / len(rows))
+    return found
+
+
+def select(family: str, grid: list[dict[str, Any]], units: list[Unit], cuts: list[float],
+           say: Callable[[str], None] | None = None) -> Selection:
+    """The settings of ``grid`` with the best LOBO challenge score (then the lowest RMSE)."""
+    best, tried = None, []
+    for settings in grid:
+        rows = lobo_rows(family, settings, units, cuts)
+        errors = rul_errors([r.actual_s for r in rows], [r.predicted_s for r in rows])
+        tried.append({"settings": settings, "score": errors["score"], "rmse_s": errors["rmse_s"]})
+        if best is None or (errors["score"], -errors["rmse_s"]) > (best[0], -best[1]):
+            best = (errors["score"], errors["rmse_s"], settings, rows)
+        if say:
+            say(f"{family} {settings}: LOBO score {errors['score']:.3f}, RMSE {errors['rmse_s']:.0f} s")
+    assert best is not None
+    return Selection(family, best[2], best[3], tried)
+
+
+def fit_selected(selection: Selection, units: list[Unit]) -> tuple[RulModel, ConformalIntervals]:
+    """The selected settings fitted on every learning unit, with intervals calibrated on the LOBO predictions."""
+    model = build_model(selection.family, selection.settings).fit(units)
+    rows = selection.rows
+    return model, ConformalIntervals.calibrate([r.actual_s for r in rows], [r.predicted_s for r in rows])
+
+
+def predict_unit(model: RulModel, intervals: ConformalIntervals, levels: list[float], unit: Unit) -> RulPrediction:
+    estimate = model.predict(unit)
+    bounds = {level: tuple(float(b) for b in intervals.bounds(estimate.rul_s, level)) for level in levels}
+    return RulPrediction(unit.name, float(unit.time_s[-1]), float(estimate.rul_s), bounds, estimate.onset_s, estimate.how, unit.actual_rul_s)
+
+
+def score_units(predictions: list[RulPrediction], levels: list[float]) -> dict[str, Any]:
+    """Challenge score, RMSE, MAE, late count, coverage per level and per-unit percent errors of predictions with known RULs."""
+    known = [p for p in predictions if p.actual_rul_s is not None]
+    if not known:
+        raise ConfigError("no test unit has a known actual RUL to score against")
+    actual, predicted = np.array([p.actual_rul_s for p in known]), np.array([p.rul_s for p in known])
+    found = rul_errors(actual, predicted)
+    errors = percent_error(actual, predicted)
+    found["per_unit"] = {p.unit: {"actual_s": p.actual_rul_s, "predicted_s": p.rul_s, "percent_error": float(e),
+                                  "intervals": {str(k): list(v) for k, v in p.intervals.items()}} for p, e in zip(known, errors)}
+    for level in levels:
+        found[f"coverage_{level:g}"] = interval_coverage(actual, [p.intervals[level][0] for p in known], [p.intervals[level][1] for p in known])
+    return found
+
+
+@dataclass
+class RulFitOutcome:
+    checkpoint: Path
+    selection: Selection
+    lobo: dict[str, Any]
+    seconds: float
+
+
+def run_rul_fit(config: RulConfig, say: Callable[[str], None] | None = None) -> RulFitOutcome:
+    """``syndiag rul fit``: select the family's settings by LOBO, fit on every learning unit, save the checkpoint."""
+    started = time.perf_counter()
+    units = learning_units(config)
+    selection = select(config.model, config.grid[config.model], units, config.cuts, say)
+    model, intervals = fit_selected(selection, units)
+    lobo = lobo_summary(selection.rows, config.levels)
+    folder = save_rul(Path(config.output_dir) / "rul-model", config.model, model, intervals, config.levels, {
+        "units": [u.name for u in units], "bands": config.bands, "cuts": config.cuts, "lobo": {k: v for k, v in lobo.items() if k != "per_unit"},
+        "tried": selection.tried, "config_hash": config.config_hash(config.model), **provenance()})
+    return RulFitOutcome(folder, selection, lobo, time.perf_counter() - started)
+
+
+def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None) -> tuple[RulPrediction, Path | None]:
+    """``syndiag rul predict``: one unit's folder of snapshots -> RUL, intervals, onset, and the health-indicator PNG."""
+    from syndiag.evaluation.rul_plot import write_prediction_png
+
+    saved = load_rul(checkpoint)
+    unit = read_unit(folder, "test", int(saved.meta.get("bands", 8)), cache_dir=None)
+    prediction = predict_unit(saved.model, saved.intervals, saved.levels, unit)
+    written = write_prediction_png(unit, prediction, png) if png is not None else None
+    return prediction, written
+
+
+def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Callable[[str], None] = print,
+                  allow_dirty: bool = False) -> tuple[int, int]:
+    """Every family of the grid: LOBO selection, then the test units scored once; one results line per family (resumable)."""
+    from syndiag.evaluation.rul_plot import write_lobo_png
+
+    done = {(r["method"], r["config_hash"]) for r in read_results(results)} if results.is_file() else set()
+    pending = [f for f in config.grid if (f, config.config_hash(f)) not in done]
+    if pending:
+        check_committed_code(results, allow_dirty)
+    learning, tests = (learning_units(config), test_units(config)) if pending else ([], [])
+    trajectories = {}
+    for family in pending:
+        started = time.perf_counter()
+        selection = select(family, config.grid[family], learning, config.cuts)
+        model, intervals = fit_selected(selection, learning)
+        test = score_units([predict_unit(model, intervals, config.levels, u) for u in tests], config.levels)
+        record = {"suite": "rul", "method": family, "settings": selection.settings, "grid_size": len(config.grid[family]),
+                  "tried": selection.tried, "lobo": lobo_summary(selection.rows, config.levels), "test": test,
+                  "lobo_rows": [asdict(r) for r in selection.rows], "config_hash": config.config_hash(family),
+                  "data": {"learning": [u.name for u in learning], "test": [u.name for u in tests], "root": str(_root(config))},
+                  "cuts": config.cuts, "levels": config.levels, "seconds": round(time.perf_counter() - started, 2), **provenance()}
+        append_result(results, record)
+        trajectories[family] = trajectory(family, selection.settings, learning)
+        say(f"rul {family} {selection.settings}: LOBO score {record['lobo']['score']:.3f}, test score {test['score']:.3f} "
+            f"(RMSE {test['rmse_s']:.0f} s)")
+    if trajectories:
+        write_lobo_png(learning, trajectories, figure_dir / f"{results.stem}_lobo.png")
+    return len(pending), 0
+
+
+def trajectory(family: str, settings: dict[str, Any], units: list[Unit], points: int = 25) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per held-out unit, LOBO predictions at ``points`` snapshots over its life: (times, predicted RULs)."""
+    found = {}
+    for held in units:
+        model = build_model(family, settings).fit([u for u in units if u is not held])
+        counts = np.unique(np.linspace(model.min_history, len(held), points).round().astype(int))
+        found[held.name] = (held.time_s[counts - 1], np.array([model.predict(held.history(int(c))).rul_s for c in counts]))
+    return found
