@@ -261,3 +261,19 @@ def test_the_rul_suite_scores_each_family_once_and_resumes(femto_like, tmp_path)
     assert set(records[0]["test"]["per_unit"]) == {"Bearing1_3", "Bearing2_3"} and len(records[2]["tried"]) == 2
     assert (tmp_path / "rul_femto_cpu_lobo.png").is_file()
     assert run_rul_suite(config, results, tmp_path, lines.append, allow_dirty=True)[0] == 0
+
+
+def test_the_sensor_regression_learns_its_indicator_from_the_sensor_model(femto_like, tmp_path):
+    """One seed of the learned family end to end on a tiny sensor model: per-fold training, indicators, LOBO, the test units."""
+    data = json.loads(recipe(tmp_path, femto_like).read_text())
+    data["grid"] = {"sensor-regression": [{"history": 1, "alpha": 10.0}, {"history": 2, "alpha": 10.0, "shrink": 0.75}]}
+    data.update(sensor_components=2, sensor_overrides={"model.num_layers": 1, "threads": 1, "align.epochs": 0, "finetune.shots": 1,
+                                                       "finetune.epochs": 1, "finetune.min_steps": 2, "femto.baseline_fraction": 0.2})
+    config = RulConfig.from_dict(data)
+    results = tmp_path / "rul.jsonl"
+    assert run_rul_suite(config, results, tmp_path, lambda line: None, allow_dirty=True)[0] == 1
+    record = json.loads(results.read_text())
+    assert record["method"] == "sensor-regression" and record["seed"] == 0 and len(record["tried"]) == 2
+    assert len(record["lobo_rows"]) == 3 * 2 and set(record["test"]["per_unit"]) == {"Bearing1_3", "Bearing2_3"}
+    assert all(np.isfinite(row["predicted_s"]) and row["predicted_s"] >= 0 for row in record["lobo_rows"])
+    assert (tmp_path / "run" / "sensor-indicator" / "seed0" / "final" / "sensor-stages").is_dir()

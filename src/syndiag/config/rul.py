@@ -12,13 +12,17 @@ from pydantic import Field, field_validator
 from syndiag.config.base import StrictModel
 from syndiag.config.data import DATA_ROOT_ENV, resolve_data_root
 
-Family = Literal["mean-residual-life", "exponential-trend", "linear-trend", "history-regression"]
+Family = Literal["mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "sensor-regression"]
+FITTABLE = ("mean-residual-life", "exponential-trend", "linear-trend", "history-regression")
+"""Families `syndiag rul fit` saves; sensor-regression runs in the rul suite only (its checkpoint would hold a sensor model too)."""
 
 
 def _default_grid() -> dict[str, list[dict[str, Any]]]:
     trends = [{"indicator": i, "threshold": t, "window": w} for i, t in (("peak", 20.0), ("rms", None), ("kurtosis", None)) for w in (10, 20)]
     regressions = [{"history": h, "alpha": a, "shrink": s} for h in (1, 6, 12) for a in (1.0, 10.0, 100.0) for s in (0.5, 0.75, 1.0)]
-    return {"mean-residual-life": [{}], "exponential-trend": trends, "linear-trend": trends, "history-regression": regressions}
+    sensor = [{"history": h, "alpha": a, "shrink": s} for h in (1, 6) for a in (10.0, 100.0) for s in (0.75, 1.0)]
+    return {"mean-residual-life": [{}], "exponential-trend": trends, "linear-trend": trends, "history-regression": regressions,
+            "sensor-regression": sensor}
 
 
 class RulConfig(StrictModel):
@@ -32,9 +36,13 @@ class RulConfig(StrictModel):
     cuts: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.7, 0.8, 0.9], min_length=1,
                               description="leave-one-bearing-out: each held-out bearing is cut at these fractions of its snapshots")
     levels: list[float] = Field(default_factory=lambda: [0.8, 0.95], min_length=1, description="nominal levels of the prediction intervals")
-    model: Family = Field("history-regression", description="the family `syndiag rul fit` selects, fits and saves")
+    model: Literal[FITTABLE] = Field("history-regression", description="the family `syndiag rul fit` selects, fits and saves")
     grid: dict[Family, list[dict[str, Any]]] = Field(default_factory=_default_grid, description="settings tried per family")
-    seed: int = Field(0, ge=0)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="seeds of the stochastic family (sensor-regression)")
+    sensor_recipe: Path = Field(Path("sensor/femto.yaml"), description="the sensor model whose fused representation is the learned indicator")
+    sensor_overrides: dict[str, Any] = Field(default_factory=lambda: {"model.num_layers": 4},
+                                             description="dotted overrides of the sensor recipe (cheaper than the stages recipe: 4 LM blocks)")
+    sensor_components: int = Field(8, ge=1, description="PCA components of the fused vector kept as the learned indicator")
     output_dir: Path = Path("runs/rul")
     results_file: Path = Path("runs/results.jsonl")
     cache_dir: Path | None = Field(None, description="health-feature cache (default: $SYNDIAG_CACHE/rul-features, else .syndiag-cache)")
@@ -66,5 +74,7 @@ class RulConfig(StrictModel):
 
     def config_hash(self, family: str | None = None) -> str:
         material = self.model_dump(mode="json", include={"learning", "test", "bands", "cuts", "levels"})
+        if family == "sensor-regression":
+            material.update(self.model_dump(mode="json", include={"sensor_recipe", "sensor_overrides", "sensor_components"}))
         material["grid"] = self.grid.get(family) if family else self.grid
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -56,9 +56,9 @@ class RulModel(Protocol):
 
 def onset_time(unit: Unit, name: str = "rms", smoothing: int = 5, sigmas: float = 3.0, persistence: int = 3,
                baseline_fraction: float = 0.1) -> float | None:
-    """Time (s) of the onset of ``name``'s causally smoothed indicator (:mod:`syndiag.prognostics.health`), None: none yet
-    or too few snapshots to tell."""
-    if len(unit) < MIN_BASELINE + persistence:
+    """Time (s) of the onset of ``name``'s causally smoothed indicator (:mod:`syndiag.prognostics.health`), None: none yet,
+    too few snapshots to tell, or features without that indicator (a learned embedding)."""
+    if len(unit) < MIN_BASELINE + persistence or f"h_log_{name}" not in unit.features.names:
         return None
     raw = indicator(unit.features, name)
     hi = smooth(raw, smoothing, causal=True)

@@ -171,6 +171,8 @@ class RulFitOutcome:
 def run_rul_fit(config: RulConfig, say: Callable[[str], None] | None = None) -> RulFitOutcome:
     """``syndiag rul fit``: select the family's settings by LOBO, fit on every learning unit, save the checkpoint."""
     started = time.perf_counter()
+    if config.model not in config.grid:
+        raise ConfigError(f"grid: no settings for the model {config.model!r} (grid families: {', '.join(config.grid)})")
     units = learning_units(config)
     selection = select(config.model, config.grid[config.model], units, config.cuts, say)
     model, intervals = fit_selected(selection, units)
@@ -194,29 +196,36 @@ def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None) -> 
 
 def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Callable[[str], None] = print,
                   allow_dirty: bool = False) -> tuple[int, int]:
-    """Every family of the grid: LOBO selection, then the test units scored once; one results line per family (resumable)."""
+    """Every family of the grid (the stochastic sensor-regression once per seed): LOBO selection, then the test units scored
+    once; one results line each (resumable)."""
     from syndiag.evaluation.rul_plot import write_lobo_png
+    from syndiag.workflows.rul_sensor import FAMILY, sensor_regression_record
 
-    done = {(r["method"], r["config_hash"]) for r in read_results(results)} if results.is_file() else set()
-    pending = [f for f in config.grid if (f, config.config_hash(f)) not in done]
+    done = {(r["method"], r["config_hash"], r.get("seed")) for r in read_results(results)} if results.is_file() else set()
+    runs = [(f, seed if f == FAMILY else None) for f in config.grid for seed in (config.seeds if f == FAMILY else [None])]
+    pending = [(f, seed) for f, seed in runs if (f, config.config_hash(f), seed) not in done]
     if pending:
         check_committed_code(results, allow_dirty)
     learning, tests = (learning_units(config), test_units(config)) if pending else ([], [])
     trajectories = {}
-    for family in pending:
+    for family, seed in pending:
         started = time.perf_counter()
-        selection = select(family, config.grid[family], learning, config.cuts)
-        model, intervals = fit_selected(selection, learning)
-        test = score_units([predict_unit(model, intervals, config.levels, u) for u in tests], config.levels)
-        record = {"suite": "rul", "method": family, "settings": selection.settings, "grid_size": len(config.grid[family]),
-                  "tried": selection.tried, "lobo": lobo_summary(selection.rows, config.levels), "test": test,
-                  "lobo_rows": [asdict(r) for r in selection.rows], "config_hash": config.config_hash(family),
+        common = {"suite": "rul", "method": family, "grid_size": len(config.grid[family]), "config_hash": config.config_hash(family),
                   "data": {"learning": [u.name for u in learning], "test": [u.name for u in tests], "root": str(_root(config))},
-                  "cuts": config.cuts, "levels": config.levels, "seconds": round(time.perf_counter() - started, 2), **provenance()}
-        append_result(results, record)
-        trajectories[family] = trajectory(family, selection.settings, learning)
-        say(f"rul {family} {selection.settings}: LOBO score {record['lobo']['score']:.3f}, test score {test['score']:.3f} "
-            f"(RMSE {test['rmse_s']:.0f} s)")
+                  "cuts": config.cuts, "levels": config.levels}
+        if family == FAMILY:
+            record = {**common, **sensor_regression_record(config, seed, learning, tests, say)}
+        else:
+            selection = select(family, config.grid[family], learning, config.cuts)
+            model, intervals = fit_selected(selection, learning)
+            test = score_units([predict_unit(model, intervals, config.levels, u) for u in tests], config.levels)
+            record = {**common, "settings": selection.settings, "tried": selection.tried, "lobo": lobo_summary(selection.rows, config.levels),
+                      "test": test, "lobo_rows": [asdict(r) for r in selection.rows], "seed": None,
+                      "seconds": round(time.perf_counter() - started, 2)}
+            trajectories[family] = trajectory(family, selection.settings, learning)
+        append_result(results, {**record, **provenance()})
+        say(f"rul {family}{'' if seed is None else f' seed {seed}'} {record['settings']}: LOBO score {record['lobo']['score']:.3f}, "
+            f"test score {record['test']['score']:.3f} (RMSE {record['test']['rmse_s']:.0f} s)")
     if trajectories:
         write_lobo_png(learning, trajectories, figure_dir / f"{results.stem}_lobo.png")
     return len(pending), 0

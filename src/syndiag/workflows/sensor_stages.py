@@ -89,12 +89,12 @@ class TrainedStages:
     checkpoint: Path
 
 
-def train_stages(config: SensorRunConfig) -> TrainedStages:
+def train_stages(config: SensorRunConfig, prepared: tuple[SensorWindows, dict] | None = None) -> TrainedStages:
     """Align (optional, on ``align.shots`` snapshots per stage and condition) and fine-tune on K snapshots per stage of the training
-    bearings; saved to OUTPUT_DIR/sensor-stages."""
+    bearings; saved to OUTPUT_DIR/sensor-stages. ``prepared``: windows and trajectories already built (else from the recipe)."""
     set_threads(config.threads)
     seed_everything(config.seed)
-    windows, trajectories = stage_windows(config)
+    windows, trajectories = prepared if prepared is not None else stage_windows(config)
     inputs = SensorInputs(windows, None)
     model = new_model(config, SensorSession(config, None, windows, inputs))
     task = stage_task(windows, config.finetune.shots, config.seed)
