@@ -263,6 +263,7 @@ def test_the_rul_suite_scores_each_family_once_and_resumes(femto_like, tmp_path)
     assert run_rul_suite(config, results, tmp_path, lines.append, allow_dirty=True)[0] == 0
 
 
+@pytest.mark.slow
 def test_the_sensor_regression_learns_its_indicator_from_the_sensor_model(femto_like, tmp_path):
     """One seed of the learned family end to end on a tiny sensor model: per-fold training, indicators, LOBO, the test units."""
     data = json.loads(recipe(tmp_path, femto_like).read_text())
