@@ -1,5 +1,8 @@
 """Sensor windows: every channel ends at the window's instant, leak-free splits, 1:1 with the prepared CWRU dataset."""
 
+import copy
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import small_config
@@ -81,6 +84,15 @@ def test_a_sensor_set_of_other_recordings_is_refused(cwru_pair, shared_data):
     dataset, _ = cwru_pair
     with pytest.raises(DataError, match=r"prepared recording .* is not in sensor set cwru"):
         sensor_windows_for(dataset, cwru_sensor_set(shared_data, loads=[2]), CWRU_LAYOUT)
+
+
+def test_a_cached_dataset_made_from_another_folder_still_matches_by_file_name(cwru_pair):
+    """A prepared dataset from the cache keeps the first run's paths (data read as ../data, then as .gpu/data)."""
+    dataset, sensors = cwru_pair
+    moved = copy.copy(dataset)
+    moved.meta = {**dataset.meta, "recordings": [{**r, "source": f"elsewhere/cwru/{Path(r['source']).name}"} for r in dataset.meta["recordings"]]}
+    windows = sensor_windows_for(moved, sensors, CWRU_LAYOUT)
+    np.testing.assert_array_equal(windows.signals["FE"], sensor_windows_for(dataset, sensors, CWRU_LAYOUT).signals["FE"])
 
 
 def test_a_layout_rate_that_disagrees_with_a_channel_is_named(cwru_pair):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,13 +173,21 @@ def _describe(recordings: list[SensorRecording]) -> list[dict[str, Any]]:
 
 
 def _matching(dataset: Any, sensor_set: SensorSet) -> list[SensorRecording]:
-    """The sensor recording of each prepared recording (same source, label and condition and length)."""
+    """The sensor recording of each prepared recording (same source, label and condition and length). A prepared dataset
+    from the cache keeps the paths of the run that made it, so a source not found as written is matched by its file name
+    when exactly one sensor recording has that name, label and condition (the data read from another folder)."""
     if sensor_set.class_names != dataset.class_names:
         raise DataError(f"sensor set {sensor_set.name} has classes {sensor_set.class_names}, the dataset {dataset.class_names}")
     by_key = {(r.source, r.label, r.condition): r for r in sensor_set.recordings}
+    by_name: dict[tuple, list[SensorRecording]] = {}
+    for r in sensor_set.recordings:
+        by_name.setdefault((Path(r.source).name, r.label, r.condition), []).append(r)
     chosen = []
     for entry in dataset.meta["recordings"]:
         rec = by_key.get((entry["source"], entry["label"], entry["condition"]))
+        if rec is None:
+            named = by_name.get((Path(entry["source"]).name, entry["label"], entry["condition"]), [])
+            rec = named[0] if len(named) == 1 else None
         if rec is None:
             raise DataError(
                 f"prepared recording {entry['source']} ({entry['label']}, {entry['condition']}) is not in sensor set "
