@@ -278,3 +278,16 @@ def test_the_sensor_regression_learns_its_indicator_from_the_sensor_model(femto_
     assert len(record["lobo_rows"]) == 3 * 2 and set(record["test"]["per_unit"]) == {"Bearing1_3", "Bearing2_3"}
     assert all(np.isfinite(row["predicted_s"]) and row["predicted_s"] >= 0 for row in record["lobo_rows"])
     assert (tmp_path / "run" / "sensor-indicator" / "seed0" / "final" / "sensor-stages").is_dir()
+
+
+def test_a_real_learning_bearing_reads_as_a_failed_unit_whose_rms_rises_at_the_end(shared_data, tmp_path):
+    folder = shared_data / "femto" / "Learning_set" / "Bearing3_1"
+    if not folder.is_dir():
+        pytest.skip(f"no FEMTO data at {folder}")
+    unit = read_unit(folder, "learning", cache_dir=tmp_path)
+    assert unit.failed and len(unit) == 53 and unit.condition == "1500rpm_5000N"
+    assert unit.time_s[-1] == pytest.approx(5140, abs=1) and unit.rul_s[0] == pytest.approx(unit.time_s[-1])
+    rms = np.exp(unit.features.column("h_log_rms"))
+    assert rms[-5:].mean() > 1.5 * rms[:10].mean()
+    estimate = MeanResidualLife().fit([unit]).predict(unit.history(len(unit) - 3))
+    assert estimate.rul_s == pytest.approx(unit.rul_s[-4])  # one unit: its own remaining life
