@@ -11,6 +11,7 @@ from syndiag.cli.common import guarded
 from syndiag.cli.data import data_app
 from syndiag.cli.heads import head_app
 from syndiag.cli.inference import diagnose, export
+from syndiag.cli.monitor import monitor
 from syndiag.cli.profiles import config_app
 from syndiag.cli.rul import rul_app
 from syndiag.cli.sensor import sensor_app
@@ -22,6 +23,7 @@ app.add_typer(config_app, name="config")
 for command in (pretrain, finetune, evaluate, diagnose):
     app.command()(guarded(command))
 app.command("export")(guarded(export))
+app.command("monitor")(guarded(monitor))
 for command in (benchmark, distill, update):
     app.command()(guarded(command))
 app.add_typer(head_app, name="head")

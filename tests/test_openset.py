@@ -1,0 +1,80 @@
+"""Open-set scores on constructed logits and features with a known answer; threshold calibration; AUROC and FPR."""
+
+import numpy as np
+import pytest
+
+from syndiag.errors import ConfigError, DataError
+from syndiag.models.openset import (
+    KnnDistance,
+    Mahalanobis,
+    auroc,
+    calibrate_threshold,
+    energy_score,
+    fpr_at_tpr,
+    msp_score,
+    open_scores,
+)
+
+
+def test_msp_and_energy_rank_a_confident_window_below_an_unsure_one():
+    logits = np.array([[10.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    assert msp_score(logits) == pytest.approx([1 - 1 / (1 + 2 * np.exp(-10)), 2 / 3])
+    energy = energy_score(logits)
+    assert energy[0] == pytest.approx(-(10 + np.log(1 + 2 * np.exp(-10))))
+    assert energy[1] == pytest.approx(-(1 + np.log(3)))
+    assert energy[0] < energy[1]
+    assert energy_score(np.array([[1000.0, 0.0]]))[0] == pytest.approx(-1000.0)  # no overflow
+
+
+def test_mahalanobis_uses_the_shared_covariance():
+    rng = np.random.default_rng(0)
+    # two classes stretched along x: a point far along x is nearer (in Mahalanobis terms) than one slightly off in y
+    a = rng.normal([0, 0], [5.0, 0.1], (400, 2))
+    b = rng.normal([0, 3], [5.0, 0.1], (400, 2))
+    scorer = Mahalanobis().fit(np.vstack([a, b]), np.r_[np.zeros(400), np.ones(400)])
+    along, across = scorer.score(np.array([[8.0, 0.0], [0.0, 1.5]]))
+    assert along < across
+    assert scorer.means.shape == (2, 2)
+    with pytest.raises(DataError, match="dimension 3"):
+        scorer.score(np.zeros((1, 3)))
+
+
+def test_knn_distance_is_the_distance_to_the_kth_nearest_normalised_support():
+    support = np.array([[1.0, 0.0], [0.0, 2.0]])
+    scorer = KnnDistance(k=1).fit(support)
+    assert scorer.score(np.array([[3.0, 0.0], [-1.0, 0.0]])) == pytest.approx([0.0, np.sqrt(2.0)])  # (-1, 0): nearer (0, 1) than (1, 0)
+    assert KnnDistance(k=2).fit(support).score(np.array([[1.0, 0.0]])) == pytest.approx([np.sqrt(2.0)])
+    with pytest.raises(DataError, match="at least 3"):
+        KnnDistance(k=3).fit(support)
+
+
+def test_a_threshold_flags_at_most_the_false_alarm_rate_of_known_windows():
+    known = np.arange(1.0, 200.0)  # 199 scores: rank ceil(200 * 0.99) = 198
+    threshold = calibrate_threshold(known, 0.01)
+    assert threshold == 198.0
+    assert (known > threshold).mean() <= 0.01
+    rng = np.random.default_rng(1)
+    calibration, fresh = rng.normal(size=2000), rng.normal(size=20000)
+    assert (fresh > calibrate_threshold(calibration, 0.05)).mean() == pytest.approx(0.05, abs=0.015)
+    with pytest.raises(ConfigError, match="false_alarm"):
+        calibrate_threshold(known, 0.0)
+    with pytest.raises(DataError, match="finite"):
+        calibrate_threshold([np.nan], 0.01)
+
+
+def test_auroc_and_fpr_at_95_tpr_by_hand():
+    assert auroc([0.0, 1.0], [2.0, 3.0]) == 1.0
+    assert auroc([2.0, 3.0], [0.0, 1.0]) == 0.0
+    assert auroc([0.0, 2.0], [1.0, 3.0]) == pytest.approx(0.75)
+    assert auroc([1.0], [1.0]) == 0.5
+    assert fpr_at_tpr(np.arange(10.0), np.arange(5.0, 105.0), 0.95) == pytest.approx(0.0)
+    assert fpr_at_tpr(np.arange(10.0), np.arange(0.0, 100.0), 0.95) == pytest.approx(0.5)
+
+
+def test_unknown_scores_and_missing_scorers_are_named():
+    with pytest.raises(ConfigError, match="unknown open-set score 'odin'"):
+        open_scores("odin", logits=np.zeros((1, 2)))
+    with pytest.raises(ConfigError, match="needs a scorer"):
+        open_scores("knn", features=np.zeros((1, 2)))
+    with pytest.raises(DataError, match="finite"):
+        msp_score(np.array([[np.nan, 0.0]]))
