@@ -78,3 +78,38 @@ def test_unknown_scores_and_missing_scorers_are_named():
         open_scores("knn", features=np.zeros((1, 2)))
     with pytest.raises(DataError, match="finite"):
         msp_score(np.array([[np.nan, 0.0]]))
+
+
+def test_leave_one_family_out_splits_hold_the_family_out_of_support_and_calibration(tmp_path):
+    from conftest import small_config
+
+    from syndiag.data.openset_splits import family_split, openset_task
+    from syndiag.data.prepare import prepare
+
+    names = ["normal", "DE_IR007", "DE_B007", "DE_B021", "FE_B014", "FE_OR021"]
+    assert family_split(names, "ball") == ((0, 1, 5), (2, 3, 4))
+    assert family_split(names, "fan-end") == ((0, 1, 2, 3), (4, 5))
+    assert family_split(names, "diameter-021") == ((0, 1, 2, 4), (3, 5))
+    with pytest.raises(ConfigError, match="unknown class family 'gear'"):
+        family_split(names, "gear")
+    with pytest.raises(ConfigError, match="holds none"):
+        family_split(["normal", "DE_IR007"], "ball")
+    with pytest.raises(ConfigError, match="leaves 1 known"):
+        family_split(["normal", "FE_B007"], "fan-end")
+    dataset = prepare(small_config(tmp_path))
+    task = openset_task(dataset, "ball", 2, 0, dataset.condition_names[0])
+    labels = np.asarray(dataset.labels)
+    assert not np.isin(labels[task.support], task.unknown).any() and not np.isin(labels[task.calibration], task.unknown).any()
+    assert np.isin(labels[task.test], task.unknown).any() and not np.intersect1d(task.support, task.calibration).size
+    assert set(np.unique(labels[task.support])) == set(task.known)
+
+
+def test_open_set_accuracy_counts_known_right_and_unflagged_plus_unknown_flagged():
+    from syndiag.evaluation.openset_report import openset_metrics
+
+    found = openset_metrics(calibration_scores=np.arange(100.0), test_scores=np.array([1.0, 2.0, 500.0, 600.0, 3.0]),
+                            predicted=np.array([0, 1, 0, 0, 0]), truth=np.array([0, 0, 0, 9, 9]),
+                            unknown_mask=np.array([False, False, False, True, True]))
+    # known: right+unflagged, wrong, right but flagged -> 1 of 3; unknown: flagged, missed -> 1 of 2
+    assert found["open_accuracy"] == pytest.approx(2 / 5) and found["known_flagged"] == pytest.approx(1 / 3)
+    assert found["unknown_flagged"] == 0.5 and found["known_accuracy"] == pytest.approx(2 / 3)

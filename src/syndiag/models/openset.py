@@ -62,12 +62,17 @@ class Mahalanobis:
         self.precision = LedoitWolf(assume_centered=True).fit(centred).precision_
         return self
 
-    def score(self, features) -> np.ndarray:
+    def distances(self, features) -> np.ndarray:
+        """Squared Mahalanobis distance of each feature row to each class mean: (n, classes)."""
         x = _matrix(features, "features")
         if x.shape[1] != self.means.shape[1]:
             raise DataError(f"features of dimension {x.shape[1]}, the scorer was fitted on {self.means.shape[1]}")
-        diff = x[:, None, :] - self.means[None, :, :]
-        return np.einsum("nkd,de,nke->nk", diff, self.precision, diff).min(axis=1)
+        whiten = np.linalg.cholesky(self.precision)  # precision = L L^T, so d^2 = |(x - mean) L|^2
+        z, m = x @ whiten, self.means @ whiten
+        return np.maximum((z**2).sum(1)[:, None] - 2 * z @ m.T + (m**2).sum(1)[None, :], 0.0)
+
+    def score(self, features) -> np.ndarray:
+        return self.distances(features).min(axis=1)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"means": self.means, "precision": self.precision}

@@ -1,0 +1,21 @@
+"""Open-set metrics of one task (issue 17): AUROC and FPR at 95 % TPR of telling held-out-family windows from known ones,
+and the open-set accuracy at the threshold calibrated on held-in windows (a known window counts when classified right
+and not flagged, an unknown one when flagged)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from syndiag.models.openset import auroc, calibrate_threshold, fpr_at_tpr
+
+
+def openset_metrics(calibration_scores, test_scores, predicted, truth, unknown_mask, false_alarm: float = 0.01) -> dict[str, float]:
+    test_scores, predicted, truth = np.asarray(test_scores), np.asarray(predicted), np.asarray(truth)
+    unknown = np.asarray(unknown_mask, dtype=bool)
+    threshold = calibrate_threshold(calibration_scores, false_alarm)
+    flagged = test_scores > threshold
+    known_right = (~unknown) & (~flagged) & (predicted == truth)
+    return {"auroc": auroc(test_scores[~unknown], test_scores[unknown]), "fpr_at_95_tpr": fpr_at_tpr(test_scores[~unknown], test_scores[unknown]),
+            "threshold": threshold, "open_accuracy": float((known_right | (unknown & flagged)).mean()),
+            "known_accuracy": float((predicted[~unknown] == truth[~unknown]).mean()), "known_flagged": float(flagged[~unknown].mean()),
+            "unknown_flagged": float(flagged[unknown].mean()), "known_windows": int((~unknown).sum()), "unknown_windows": int(unknown.sum())}
