@@ -388,5 +388,12 @@ def write_report(results_dir: Path, out: Path) -> Path:
         lines += [f"## Fig. 5: resources, cloud vs edge (`{path.name}`)", "",
                   f"- machine: {report['machine']['cpu']}, {report['machine']['cores']} cores; commit {report['commit']}; {report.get('utc', '')}",
                   f"- command: `{report.get('command', '?')}`", "", *resources_section(report, path.with_suffix('.png'), out.parent), ""]
+    tables = sorted(results_dir.glob("*.md"))
+    if tables:
+        lines += ["## Tables written by the benchmark scripts (`benchmarks/*.py`)", ""]
+        for path in tables:
+            title = next((line.lstrip("# ").strip() for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("# ")), path.stem)
+            lines.append(f"- [{title}]({display_path(path, out.parent)})")
+        lines.append("")
     atomic_write_text(out, "\n".join(lines) + "\n")
     return out
