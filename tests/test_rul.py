@@ -291,3 +291,32 @@ def test_a_real_learning_bearing_reads_as_a_failed_unit_whose_rms_rises_at_the_e
     assert rms[-5:].mean() > 1.5 * rms[:10].mean()
     estimate = MeanResidualLife().fit([unit]).predict(unit.history(len(unit) - 3))
     assert estimate.rul_s == pytest.approx(unit.rul_s[-4])  # one unit: its own remaining life
+
+
+def test_own_run_to_failure_units_through_a_spec(tmp_path):
+    rng = np.random.default_rng(4)
+    for set_name, units in (("learning", {"pumpA": 20, "pumpB": 26, "pumpC": 30}), ("running", {"pumpD": 14})):
+        for name, count in units.items():
+            folder = tmp_path / set_name / name
+            folder.mkdir(parents=True)
+            for k in range(count):
+                amplitude = 0.3 * 10 ** max(0.0, (k - 0.6 * count) / (0.4 * count))
+                np.savez(folder / f"snap_{k:03d}.npz", x=rng.normal(0, amplitude, 4096), y=rng.normal(0, amplitude, 4096))
+    spec = tmp_path / "units.yaml"
+    spec.write_text("run_to_failure:\n  fs: 20000\n  channels: [x, y]\n  snapshots: '*.npz'\n  period_s: 600\n  condition: pumps\n"
+                    "  learning: {folder: learning}\n  test: {folder: running, rul_s: {pumpD: 3600}}\n")
+    config = tmp_path / "rul.yaml"
+    config.write_text(json.dumps({"spec": str(spec), "output_dir": str(tmp_path / "run"), "cuts": [0.5, 0.9],
+                                  "grid": {"history-regression": [{"history": 2, "alpha": 1.0}]}}))
+    fitted = runner.invoke(app, ["rul", "fit", "-c", str(config)])
+    assert fitted.exit_code == 0, fitted.output
+    assert "pumpA" in fitted.output and "pumpC" in fitted.output
+    result = runner.invoke(app, ["rul", "predict", str(tmp_path / "running" / "pumpD"), "--spec", str(spec), "--checkpoint",
+                                 str(tmp_path / "run" / "rul-model"), "--png", str(tmp_path / "d.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert found["unit"] == "pumpD" and found["time_s"] == 13 * 600 and found["rul_s"] >= 0
+    np.savez(tmp_path / "running" / "pumpD" / "snap_999.npz", x=np.zeros(100), y=np.zeros(100))
+    result = runner.invoke(app, ["rul", "predict", str(tmp_path / "running" / "pumpD"), "--spec", str(spec), "--checkpoint",
+                                 str(tmp_path / "run" / "rul-model"), "--png", str(tmp_path / "e.png")])
+    assert result.exit_code == 2 and "snap_999.npz: 100 samples" in result.output and not (tmp_path / "e.png").exists()

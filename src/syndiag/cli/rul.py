@@ -59,11 +59,12 @@ def rul_fit(config: RulConfigOpt = Path("rul/femto"), data_root: DataRootOpt = N
 def rul_predict(folder: Annotated[Path, typer.Argument(help="one unit's folder of snapshots (FEMTO layout: acc_NNNNN.csv, temp_NNNNN.csv)")],
                 checkpoint: Annotated[Path, typer.Option(help="a `syndiag rul fit` checkpoint")] = Path("runs/rul-femto/rul-model"),
                 png: Annotated[Optional[Path], typer.Option(help="health-indicator plot (default: FOLDER name + -rul.png in the current folder)")] = None,
+                spec: Annotated[Optional[Path], typer.Option(help="your own units' YAML spec (run_to_failure: fs, channels, snapshots, period_s)")] = None,
                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """RUL at the unit's last snapshot, its intervals and onset, and a health-indicator plot with the interval drawn."""
     from syndiag.workflows.rul import run_rul_predict
 
-    prediction, written = run_rul_predict(checkpoint, folder, png or Path(f"{folder.name}-rul.png"))
+    prediction, written = run_rul_predict(checkpoint, folder, png or Path(f"{folder.name}-rul.png"), spec)
     if json_out:
         out.print_json(json.dumps({**prediction.to_dict(), "png": str(written)}))
         return

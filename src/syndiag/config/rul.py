@@ -30,6 +30,8 @@ class RulConfig(StrictModel):
 
     profile: str = "custom"
     data_root: Path | None = Field(None, description=f"folder holding femto/ (or Learning_set/ and Test_set/); falls back to ${DATA_ROOT_ENV}")
+    spec: Path | None = Field(None, description="your own run-to-failure units: a YAML spec with a run_to_failure section "
+                              "(syndiag/data/run_to_failure.py); unset: FEMTO under data_root")
     learning: list[str] | None = Field(None, description="learning bearings (None: every one in Learning_set)")
     test: list[str] | None = Field(None, description="test bearings scored by the suite (None: every one in Test_set)")
     bands: int = Field(8, ge=1, le=64, description="spectral bands per axis among the health features")
@@ -73,7 +75,7 @@ class RulConfig(StrictModel):
         return resolve_data_root(self.data_root)
 
     def config_hash(self, family: str | None = None) -> str:
-        material = self.model_dump(mode="json", include={"learning", "test", "bands", "cuts", "levels"})
+        material = self.model_dump(mode="json", include={"learning", "test", "bands", "cuts", "levels"} | ({"spec"} if self.spec else set()))
         if family == "sensor-regression":
             material.update(self.model_dump(mode="json", include={"sensor_recipe", "sensor_overrides", "sensor_components"}))
         material["grid"] = self.grid.get(family) if family else self.grid

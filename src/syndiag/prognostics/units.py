@@ -27,6 +27,7 @@ from syndiag.data.femto import (
     read_bearing,
 )
 from syndiag.data.femto_files import numbered_files
+from syndiag.data.run_to_failure import load_spec, read_unit_snapshots, spec_units, unit_folders
 from syndiag.errors import DataError
 from syndiag.prognostics.features import DEFAULT_BANDS, FeatureTable, snapshot_features
 
@@ -115,15 +116,20 @@ def read_units(root: Path | str, set_name: str = "learning", names: list[str] | 
         raise DataError(f"unknown set {set_name!r}; known: {', '.join(SETS)}")
     if not folder.is_dir():
         raise DataError(f"{folder}: no FEMTO {set_name} set here")
-    found = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("Bearing"))
-    if names is not None:
-        missing = sorted(set(names) - {p.name for p in found})
-        if missing:
-            raise DataError(f"{folder}: bearing(s) {', '.join(missing)} not found; found {', '.join(p.name for p in found)}")
-        found = [p for p in found if p.name in names]
-    if not found:
-        raise DataError(f"{folder}: no Bearing<c>_<n> folders")
-    return [read_unit(p, set_name, bands, cache_dir) for p in found]
+    return [read_unit(p, set_name, bands, cache_dir) for p in unit_folders(folder, names, prefix="Bearing")]
+
+
+def spec_units_read(spec: Path | str, set_name: str = "learning", names: list[str] | None = None, bands: int = DEFAULT_BANDS) -> list[Unit]:
+    """Your own run-to-failure units through a YAML spec (:mod:`syndiag.data.run_to_failure`), as units."""
+    return [Unit(u.name, u.condition, u.time_s, snapshot_features(u.horizontal, u.vertical, u.fs, bands), u.failed, u.actual_rul_s, u.source)
+            for u in spec_units(spec, set_name, names)]
+
+
+def spec_unit(folder: Path | str, spec: Path | str, bands: int = DEFAULT_BANDS) -> Unit:
+    """One truncated unit's folder read with a spec's file layout (``syndiag rul predict FOLDER --spec SPEC``)."""
+    layout, _ = load_spec(spec)
+    u = read_unit_snapshots(Path(folder), layout, failed=False)
+    return Unit(u.name, u.condition, u.time_s, snapshot_features(u.horizontal, u.vertical, u.fs, bands), False, None, u.source)
 
 
 def default_cache_dir() -> Path:

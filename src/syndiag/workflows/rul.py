@@ -26,7 +26,7 @@ from syndiag.prognostics.intervals import FLOOR_S, ConformalIntervals
 from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
 from syndiag.prognostics.rul_models import RulModel, build_model
 from syndiag.prognostics.score import interval_coverage, percent_error, rul_errors
-from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units
+from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units, spec_unit, spec_units_read
 
 
 @dataclass
@@ -65,10 +65,14 @@ class RulPrediction:
 
 
 def learning_units(config: RulConfig) -> list[Unit]:
+    if config.spec is not None:
+        return spec_units_read(config.spec, "learning", config.learning, config.bands)
     return read_units(_root(config), "learning", config.learning, config.bands, _cache(config))
 
 
 def test_units(config: RulConfig) -> list[Unit]:
+    if config.spec is not None:
+        return spec_units_read(config.spec, "test", config.test, config.bands)
     return read_units(_root(config), "test", config.test, config.bands, _cache(config))
 
 
@@ -183,12 +187,13 @@ def run_rul_fit(config: RulConfig, say: Callable[[str], None] | None = None) -> 
     return RulFitOutcome(folder, selection, lobo, time.perf_counter() - started)
 
 
-def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None) -> tuple[RulPrediction, Path | None]:
-    """``syndiag rul predict``: one unit's folder of snapshots -> RUL, intervals, onset, and the health-indicator PNG."""
+def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spec: Path | None = None) -> tuple[RulPrediction, Path | None]:
+    """``syndiag rul predict``: one unit's folder of snapshots (FEMTO layout, or ``spec``'s) -> RUL, intervals, onset, the PNG."""
     from syndiag.evaluation.rul_plot import write_prediction_png
 
     saved = load_rul(checkpoint)
-    unit = read_unit(folder, "test", int(saved.meta.get("bands", 8)), cache_dir=None)
+    bands = int(saved.meta.get("bands", 8))
+    unit = spec_unit(folder, spec, bands) if spec is not None else read_unit(folder, "test", bands, cache_dir=None)
     prediction = predict_unit(saved.model, saved.intervals, saved.levels, unit)
     written = write_prediction_png(unit, prediction, png) if png is not None else None
     return prediction, written
@@ -211,9 +216,12 @@ def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Calla
     for family, seed in pending:
         started = time.perf_counter()
         common = {"suite": "rul", "method": family, "grid_size": len(config.grid[family]), "config_hash": config.config_hash(family),
-                  "data": {"learning": [u.name for u in learning], "test": [u.name for u in tests], "root": str(_root(config))},
+                  "data": {"learning": [u.name for u in learning], "test": [u.name for u in tests],
+                           "root": str(config.spec if config.spec is not None else _root(config))},
                   "cuts": config.cuts, "levels": config.levels}
         if family == FAMILY:
+            if config.spec is not None:
+                raise ConfigError(f"{FAMILY} reads FEMTO bearings through the sensor model; with a spec, leave it out of the grid")
             record = {**common, **sensor_regression_record(config, seed, learning, tests, say)}
         else:
             selection = select(family, config.grid[family], learning, config.cuts)
