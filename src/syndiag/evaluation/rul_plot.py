@@ -47,7 +47,8 @@ def write_prediction_png(unit: Any, prediction: Any, path: str | Path) -> Path:
 
 
 def write_lobo_png(units: list[Any], trajectories: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: str | Path) -> Path:
-    """One panel per learning unit: true RUL (black), each family's LOBO prediction, the RMS on a second axis."""
+    """One panel per learning unit: true RUL (black), each family's LOBO prediction (clipped at 2.5 x the unit's life), the
+    RMS on a second axis."""
     columns = 3
     rows = -(-len(units) // columns)
     figure = Figure(figsize=(4.2 * columns, 3.0 * rows + 0.6), layout="constrained")
@@ -64,7 +65,7 @@ def write_lobo_png(units: list[Any], trajectories: dict[str, dict[str, tuple[np.
         ax.set_title(f"{unit.name} (held out)", fontsize=9)
         ax.set_xlabel("hours", fontsize=8)
         ax.set_ylabel("RUL (h)", fontsize=8)
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, 2.5 * float(unit.rul_s[0]) / HOUR)  # a trend extrapolated from a flat stretch can run to absurd values
     for ax in axes[len(units):]:
         ax.set_visible(False)
     axes[0].legend(loc="upper right", fontsize=7)

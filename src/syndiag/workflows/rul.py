@@ -212,7 +212,6 @@ def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Calla
     if pending:
         check_committed_code(results, allow_dirty)
     learning, tests = (learning_units(config), test_units(config)) if pending else ([], [])
-    trajectories = {}
     for family, seed in pending:
         started = time.perf_counter()
         common = {"suite": "rul", "method": family, "grid_size": len(config.grid[family]), "config_hash": config.config_hash(family),
@@ -230,11 +229,13 @@ def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Calla
             record = {**common, "settings": selection.settings, "tried": selection.tried, "lobo": lobo_summary(selection.rows, config.levels),
                       "test": test, "lobo_rows": [asdict(r) for r in selection.rows], "seed": None,
                       "seconds": round(time.perf_counter() - started, 2)}
-            trajectories[family] = trajectory(family, selection.settings, learning)
         append_result(results, {**record, **provenance()})
         say(f"rul {family}{'' if seed is None else f' seed {seed}'} {record['settings']}: LOBO score {record['lobo']['score']:.3f}, "
             f"test score {record['test']['score']:.3f} (RMSE {record['test']['rmse_s']:.0f} s)")
-    if trajectories:
+    records = {r["method"]: r for r in read_results(results) if r["method"] != FAMILY} if results.is_file() else {}
+    if records:
+        learning = learning or learning_units(config)
+        trajectories = {family: trajectory(family, r["settings"], learning) for family, r in records.items()}
         write_lobo_png(learning, trajectories, figure_dir / f"{results.stem}_lobo.png")
     return len(pending), 0
 
