@@ -17,11 +17,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from machine import provenance  # noqa: E402
+from machine import mean_interval, provenance  # noqa: E402
 
 from syndiag.atomic import atomic_write_text  # noqa: E402
 from syndiag.config.sensor_run import SensorRunConfig  # noqa: E402
@@ -67,9 +66,7 @@ def summary(records: list[dict]) -> str:
             continue
         cells = []
         for key in ("accuracy", "macro_f1", "severity_mae", "severity_interval_90_coverage"):
-            values = np.array([r["metrics"][key] for r in rows])
-            half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-            cells.append(f"{values.mean():.3f} ± {half:.3f}" if len(values) > 1 else f"{values.mean():.3f}")
+            cells.append(mean_interval([r["metrics"][key] for r in rows]))
         lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rows)} | " + " | ".join(cells) + " |")
     first_of_seed = [r for r in records if r["variant"] == VARIANTS[0]]
     for name in BASELINES:

@@ -20,11 +20,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from machine import provenance  # noqa: E402
+from machine import mean_interval, provenance  # noqa: E402
 
 from syndiag.atomic import atomic_write_text  # noqa: E402
 from syndiag.config import RunConfig  # noqa: E402
@@ -55,13 +54,6 @@ def predict(method: str, x: np.ndarray, task, labels: np.ndarray) -> tuple[np.nd
     distances = scorer.distances(x[task.test])
     predicted = np.unique(y)[distances.argmin(axis=1)]
     return predicted, scorer.score(x[task.calibration]), distances.min(axis=1)
-
-
-def interval(values: list[float]) -> str:
-    v = np.array(values)
-    if v.size < 2:
-        return f"{v.mean():.3f}"
-    return f"{v.mean():.3f} ± {stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size):.3f}"
 
 
 def main() -> int:
@@ -100,7 +92,7 @@ def main() -> int:
                 rows = [r for r in records if (r["family"], r["source"], r["target"], r["method"]) == (family, source, target, method)]
                 if rows:
                     lines.append(f"| {family} | {source} → {target} | {method} | {len(rows)} | "
-                                 + " | ".join(interval([r["metrics"][c] for r in rows]) for c in COLUMNS) + " |")
+                                 + " | ".join(mean_interval([r["metrics"][c] for r in rows]) for c in COLUMNS) + " |")
     atomic_write_text(RESULTS.with_suffix(".md"), "\n".join(lines) + "\n")
     print(f"-> {RESULTS.with_suffix('.md')}")
     return 0

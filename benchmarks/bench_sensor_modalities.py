@@ -17,12 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
-
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from machine import provenance  # noqa: E402
+from machine import mean_interval, provenance  # noqa: E402
 
 from syndiag.atomic import atomic_write_text  # noqa: E402
 from syndiag.config.sensor_run import SensorRunConfig  # noqa: E402
@@ -76,20 +73,13 @@ def run_seed(seed: int, args: argparse.Namespace, done: set) -> None:
                 measure(seed, name, config, DROPS.get(name))
 
 
-def interval(values: np.ndarray) -> str:
-    if len(values) < 2:
-        return f"{values.mean():.4f}"
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return f"{values.mean():.4f} ± {half:.4f}"
-
-
 def summary(records: list[dict]) -> str:
     lines = ["| variant | seeds | accuracy | macro F1 | severity ordinal acc. | severity MAE (in) | 0.014 in held out: MAE (in) |",
              "|---|---|---|---|---|---|---|"]
     for variant in VARIANTS:
         rows = [r for r in records if r["variant"] == variant]
         if rows:
-            cells = [interval(np.array([r["metrics"][key] for r in rows])) if key in rows[0]["metrics"] else "" for key in COLUMNS]
+            cells = [mean_interval([r["metrics"][key] for r in rows], 4) if key in rows[0]["metrics"] else "" for key in COLUMNS]
             lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rows)} | " + " | ".join(cells) + " |")
     first = records[0]
     parameters = first["parameters"]

@@ -22,11 +22,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from machine import provenance  # noqa: E402
+from machine import mean_interval, provenance  # noqa: E402
 
 from syndiag.atomic import atomic_write_text  # noqa: E402
 from syndiag.config.sensor_run import SensorRunConfig  # noqa: E402
@@ -100,19 +99,12 @@ def measure(checkpoint: Path, nearest: LogSpectrumNearestNeighbour, day: int, fs
     return {method: hits[method] / total for method in METHODS} | {"test_windows": total}
 
 
-def interval(values: np.ndarray) -> str:
-    if len(values) < 2:
-        return f"{values.mean():.3f}"
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return f"{values.mean():.3f} ± {half:.3f}"
-
-
 def summary(records: list[dict]) -> str:
     lines = ["| test recordings (another day, 1730 rpm) | seeds | " + " | ".join(METHODS) + " |", "|---|---|" + "---|" * len(METHODS)]
     for variant in VARIANTS:
         rows = [r for r in records if r["variant"] == variant]
         if rows:
-            cells = [interval(np.array([r["metrics"][m] for r in rows])) for m in METHODS]
+            cells = [mean_interval([r["metrics"][m] for r in rows]) for m in METHODS]
             lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rows)} | " + " | ".join(cells) + " |")
     first = records[0]
     return "\n".join([
