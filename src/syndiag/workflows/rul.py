@@ -93,13 +93,19 @@ def lobo_rows(family: str, settings: dict[str, Any], units: list[Unit], cuts: li
         raise ConfigError(f"leave-one-bearing-out needs at least 2 learning units, got {len(units)}")
     rows = []
     for held in units:
-        model = build_model(family, settings).fit([u for u in units if u is not held])
-        for cut in cuts:
-            count = min(len(held), max(math.ceil(cut * len(held)), model.min_history))
-            history = held.history(count)
-            estimate = model.predict(history)
-            rows.append(LoboRow(held.name, cut, count, float(history.time_s[-1]), max(float(history.actual_rul_s), FLOOR_S),
-                                float(estimate.rul_s), estimate.how))
+        rows += held_out_rows(build_model(family, settings).fit([u for u in units if u is not held]), held, cuts)
+    return rows
+
+
+def held_out_rows(model: RulModel, held: Unit, cuts: list[float]) -> list[LoboRow]:
+    """The held-out unit cut at each fraction of its snapshots (at least the model's history), predicted by ``model``."""
+    rows = []
+    for cut in cuts:
+        count = min(len(held), max(math.ceil(cut * len(held)), model.min_history))
+        history = held.history(count)
+        estimate = model.predict(history)
+        rows.append(LoboRow(held.name, cut, count, float(history.time_s[-1]), max(float(history.actual_rul_s), FLOOR_S),
+                            float(estimate.rul_s), estimate.how))
     return rows
 
 

@@ -25,7 +25,7 @@ from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.femto import FemtoBearing, read_femto
 from syndiag.errors import DataError
 from syndiag.prognostics.features import FeatureTable
-from syndiag.prognostics.intervals import FLOOR_S, ConformalIntervals
+from syndiag.prognostics.intervals import ConformalIntervals
 from syndiag.prognostics.femto_stages import femto_stage_set, snapshot_windows
 from syndiag.prognostics.rul_models import HistoryRegression
 from syndiag.prognostics.score import rul_errors
@@ -88,7 +88,7 @@ def fold_units(config: RulConfig, seed: int, read: list[FemtoBearing], held: lis
 
 def sensor_regression_record(config: RulConfig, seed: int, learning: list[Unit], tests: list[Unit], say) -> dict[str, Any]:
     """LOBO over the grid on per-fold indicators, then the final model (all learning bearings) scored once on the test units."""
-    from syndiag.workflows.rul import LoboRow, lobo_summary, predict_unit, score_units
+    from syndiag.workflows.rul import LoboRow, held_out_rows, lobo_summary, predict_unit, score_units
 
     started = time.perf_counter()
     root = femto_root(config.resolved_data_root())
@@ -101,12 +101,7 @@ def sensor_regression_record(config: RulConfig, seed: int, learning: list[Unit],
         mine = next(u for u in fold if u.name == held.name)
         for i, settings in enumerate(grid):
             model = HistoryRegression(**settings, features="sensor").fit([u for u in fold if u.name != held.name])
-            for cut in config.cuts:
-                count = min(len(mine), max(int(np.ceil(cut * len(mine))), model.min_history))
-                history = mine.history(count)
-                estimate = model.predict(history)
-                rows[i].append(LoboRow(mine.name, cut, count, float(history.time_s[-1]), max(float(history.actual_rul_s), FLOOR_S),
-                                       float(estimate.rul_s), estimate.how))
+            rows[i] += held_out_rows(model, mine, config.cuts)
         say(f"{FAMILY} seed {seed}: fold {held.name} done ({time.perf_counter() - started:.0f} s)")
     tried = []
     for i, settings in enumerate(grid):
