@@ -9,7 +9,7 @@ the source condition (held in, never tested); the test set is every test window 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,3 +70,44 @@ def openset_task(index, family: str, k: int, seed: int, source: str, target: str
     if short:
         raise ConfigError(f"no held-in calibration window for class(es) {', '.join(short)} at {source}: raise data.window.per_class")
     return OpenSetTask(family, known, unknown, k, seed, source, task.target, support, calibration, task.test)
+
+
+def class_view(dataset, keep) -> object:
+    """``dataset`` with only the classes ``keep`` (indices), renumbered 0..len(keep)-1 in that order; every window of
+    another class gets label -1, so no support, pool or pretraining draw can reach it. Nothing is copied."""
+    keep = [int(k) for k in keep]
+    names = list(dataset.class_names)
+    if not keep or len(set(keep)) != len(keep) or min(keep) < 0 or max(keep) >= len(names):
+        raise ConfigError(f"classes to keep must be distinct indices into {len(names)} classes, got {keep}")
+    remap = np.full(len(names), -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    meta = {**dataset.meta, "classes": [dataset.meta["classes"][k] for k in keep]}
+    return replace(dataset, labels=remap[np.asarray(dataset.labels)], meta=meta)
+
+
+def zeroshot_classes(class_names: list[str], new: list[str], descriptions: dict[str, str], prompts: list[str]) -> tuple[list[int], list[int], list[str]]:
+    """(seen, new) class indices and every class's description (a new class's from ``descriptions`` when given).
+
+    Refused: a new class the data lacks, a description for a class that is not new, an empty description, one identical
+    to another class's, a split that leaves fewer than two seen classes."""
+    unknown = [n for n in new if n not in class_names]
+    if unknown:
+        raise ConfigError(f"zero-shot split: class(es) {', '.join(unknown)} not in the data ({', '.join(class_names)})")
+    stray = [n for n in descriptions if n not in new]
+    if stray:
+        raise ConfigError(f"zero-shot split: description(s) given for {', '.join(stray)}, which are not new classes of the split")
+    texts = list(prompts)
+    for name, text in descriptions.items():
+        texts[class_names.index(name)] = text.strip()
+    for name in new:
+        i = class_names.index(name)
+        if not texts[i]:
+            raise ConfigError(f"zero-shot split: the description of new class {name} is empty")
+        twins = [class_names[j] for j in range(len(texts)) if j != i and texts[j].strip().lower() == texts[i].lower()]
+        if twins:
+            raise ConfigError(f"zero-shot split: the description of new class {name} ({texts[i]!r}) is identical to that of {', '.join(twins)}")
+    new_ids = [class_names.index(n) for n in new]
+    seen = [i for i in range(len(class_names)) if i not in new_ids]
+    if len(seen) < 2:
+        raise ConfigError(f"zero-shot split leaves {len(seen)} seen class(es); training needs at least two")
+    return seen, new_ids, texts

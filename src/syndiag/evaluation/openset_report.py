@@ -19,3 +19,13 @@ def openset_metrics(calibration_scores, test_scores, predicted, truth, unknown_m
             "threshold": threshold, "open_accuracy": float((known_right | (unknown & flagged)).mean()),
             "known_accuracy": float((predicted[~unknown] == truth[~unknown]).mean()), "known_flagged": float(flagged[~unknown].mean()),
             "unknown_flagged": float(flagged[unknown].mean()), "known_windows": int((~unknown).sum()), "unknown_windows": int(unknown.sum())}
+
+
+def roc_points(known_scores, unknown_scores, points: int = 41) -> dict[str, list[float]]:
+    """The ROC curve of telling unknown from known windows, at ``points`` false-positive rates from 0 to 1 (for plots)."""
+    from sklearn.metrics import roc_curve
+
+    known, unknown = np.asarray(known_scores, np.float64).ravel(), np.asarray(unknown_scores, np.float64).ravel()
+    fpr, tpr, _ = roc_curve(np.r_[np.zeros(known.size), np.ones(unknown.size)], np.r_[known, unknown])
+    grid = np.linspace(0.0, 1.0, points)
+    return {"fpr": [round(float(f), 4) for f in grid], "tpr": [round(float(t), 4) for t in np.interp(grid, fpr, tpr)]}

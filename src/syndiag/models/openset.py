@@ -4,7 +4,8 @@ Every score is "higher = more likely unknown":
 - ``msp``: 1 - the maximum softmax probability (Hendrycks & Gimpel 2017);
 - ``energy``: -T logsumexp(logits / T) (Liu et al. 2020);
 - ``mahalanobis``: the smallest squared Mahalanobis distance to a class mean, one covariance shared by the classes and
-  shrunk by Ledoit-Wolf (few shots give a singular sample covariance) (Lee et al. 2018);
+  shrunk by Ledoit-Wolf (few shots give a singular sample covariance; one shot per class falls back to Euclidean)
+  (Lee et al. 2018);
 - ``knn``: the distance to the k-th nearest support feature, features L2-normalised (Sun et al. 2022).
 A threshold is the (1 - false_alarm) conformal quantile of the scores of held-in validation windows: at most that share
 of known windows is flagged, up to the finite-sample correction.
@@ -59,7 +60,11 @@ class Mahalanobis:
             raise DataError(f"labels must be one per feature row, got {y.shape} for {x.shape[0]} rows")
         self.means = np.stack([x[y == c].mean(axis=0) for c in classes])
         centred = x - self.means[np.searchsorted(classes, y)]
-        self.precision = LedoitWolf(assume_centered=True).fit(centred).precision_
+        covariance = LedoitWolf(assume_centered=True).fit(centred).covariance_
+        scale = float(np.trace(covariance)) / covariance.shape[0]
+        if not scale > 0:  # one window per class: nothing to estimate a spread from, so Euclidean distance
+            covariance, scale = np.eye(covariance.shape[0]), 1.0
+        self.precision = np.linalg.inv(covariance + 1e-6 * scale * np.eye(covariance.shape[0]))
         return self
 
     def distances(self, features) -> np.ndarray:

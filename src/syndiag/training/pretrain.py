@@ -36,11 +36,14 @@ def global_visual_features(model: SynDiagCloud, dataset: PreparedDataset, indice
     return torch.cat(parts).cpu().numpy()
 
 
-def pretrain(model: SynDiagCloud, dataset: PreparedDataset, config: RunConfig, progress: Progress | None = None) -> PretrainResult:
-    """Train the extractor (CNN + W_p) and the temperature with L_align; the language model stays frozen."""
+def pretrain(model: SynDiagCloud, dataset: PreparedDataset, config: RunConfig, progress: Progress | None = None,
+             conditions: list[str] | None = None) -> PretrainResult:
+    """Train the extractor (CNN + W_p) and the temperature with L_align; the language model stays frozen.
+
+    The pool is K windows per class of every condition, or of ``conditions`` only."""
     stage = config.pretrain
     generator = seed_everything(config.seed)
-    pool = pretraining_pool(dataset, config.seed, k=stage.shots)
+    pool = pretraining_pool(dataset, config.seed, k=stage.shots, conditions=conditions)
     bank = model.fusion.bank
     labels_all = torch.from_numpy(dataset.labels)
     shift = generator if stage.time_shift else None

@@ -19,7 +19,7 @@ from syndiag.workflows.benchmark import Benchmark
 from syndiag.workflows.cloud import run_distill, run_evaluate, run_finetune
 from syndiag.workflows.collaboration import run_online_updates
 
-SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "rul": ["rul"], "updates": ["updates"], "resources": ["resources"],
+SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "rul": ["rul"], "openset": ["openset"], "zeroshot": ["zeroshot"], "updates": ["updates"], "resources": ["resources"],
           "all": ["table1", "table2", "table3", "updates", "resources"], "report": []}
 
 
@@ -45,6 +45,9 @@ def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[
         remaining = None if deadline is None else max((deadline - time.monotonic()) / 60, 1e-9)
         if name == "rul":
             ran, left = rul_suite(settings, recipe_overrides, say, allow_dirty)
+            continue
+        if name in ("openset", "zeroshot"):
+            ran, left = unknown_fault_suite(name, settings, recipe_overrides, say, allow_dirty)
             continue
         dataset_key = "table2" if name == "table2" else "recipe"
         try:
@@ -81,6 +84,25 @@ def rul_suite(settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | None
     results = settings.out_dir / f"rul_femto_{settings.profile or 'cpu'}.jsonl"
     ran, left = run_rul_suite(config, results, settings.out_dir, say, allow_dirty)
     say(f"rul: {ran} model famil{'y' if ran == 1 else 'ies'} run, {left} left -> {results}")
+    return ran, left
+
+
+def unknown_fault_suite(name: str, settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | None, say: Callable[[str], None],
+                        allow_dirty: bool = False) -> tuple[int, int]:
+    """The openset suite (trained models, leave-one-family-out) or the zeroshot suite (classes from text), resumable."""
+    from syndiag.config.openset import OpenSetConfig
+    from syndiag.config.profiles import profile_path
+    from syndiag.workflows.openset import run_openset_suite
+    from syndiag.workflows.zeroshot import run_zeroshot_suite
+
+    config = OpenSetConfig.from_yaml(profile_path(settings.openset_recipe))
+    config = config.model_copy(update={"profile": settings.profile or config.profile, "recipe": settings.recipe,
+                                       "work_dir": settings.work_dir / "openset" if settings.work_dir else config.work_dir})
+    stem = "openset_trained" if name == "openset" else "zeroshot"
+    results = settings.out_dir / f"{stem}_cwru_{config.profile}.jsonl"
+    run = run_openset_suite if name == "openset" else run_zeroshot_suite
+    ran, left = run(config, results, recipe_overrides, say, allow_dirty)
+    say(f"{name}: {ran} cell(s) run, {left} left -> {results}")
     return ran, left
 
 

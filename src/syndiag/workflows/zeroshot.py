@@ -1,0 +1,124 @@
+"""Zero-shot fault classes from their description (issue 17) as library functions, and the zeroshot suite.
+
+Per split, backbone, text source and seed the extractor is aligned (pretraining, eq. 2-5) on the seen classes only;
+no window of a new class reaches any training step. A window is then classified among ALL classes by the cosine of its
+global visual feature v_g to each class's text feature t_g (the alignment's own similarity), the new classes' t_g
+made from their descriptions alone. Beside it, on the same model:
+  - ``random vectors``: the new classes' t_g replaced by random unit vectors (what a class without a usable text gets);
+  - ``one real example``: the new classes represented by the v_g of one real window each (what a prototype method gets);
+and, as its own cells, the text source ``random-tokens``: the whole alignment redone on class texts made of random token
+embeddings (the words' identity kept, the language model's knowledge of them removed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from syndiag.config.openset import OpenSetConfig, ZeroShotSplit
+from syndiag.config.run import RunConfig
+from syndiag.data.fewshot import support, test_set
+from syndiag.data.openset_splits import class_view, zeroshot_classes
+from syndiag.data.prepare import PreparedDataset, prepare
+from syndiag.evaluation.metrics import append_result, read_results
+from syndiag.evaluation.provenance import check_committed_code, provenance
+from syndiag.workflows.cells import data_identity, digest, recipe_material
+from syndiag.workflows.openset import pretrained_cloud, run_recipe
+
+
+def backbone_recipe(recipe: RunConfig, backbone: str) -> RunConfig:
+    """The recipe with the cloud's language model (``cloud``) or the edge model's (``edge``)."""
+    if backbone == "cloud":
+        return recipe
+    model = recipe.model.model_copy(update={"backbone": recipe.edge.backbone, "num_layers": recipe.edge.num_layers})
+    return recipe.model_copy(update={"model": model})
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def accuracy(similarity: np.ndarray, truth: np.ndarray, rows: np.ndarray, among: np.ndarray | None = None) -> float:
+    """Share of ``rows`` whose most similar class (among ``among``, default all) is their true class."""
+    if not rows.any():
+        return float("nan")
+    columns = np.arange(similarity.shape[1]) if among is None else np.asarray(among)
+    return float((columns[similarity[rows][:, columns].argmax(1)] == truth[rows]).mean())
+
+
+def zeroshot_metrics(visual: np.ndarray, texts: np.ndarray, truth: np.ndarray, new: list[int]) -> dict[str, float]:
+    """Accuracy among all classes (all windows, seen, new) and of the new windows among the new classes only."""
+    similarity = _unit(visual) @ _unit(texts).T
+    is_new = np.isin(truth, new)
+    return {"all": accuracy(similarity, truth, np.ones_like(is_new)), "seen": accuracy(similarity, truth, ~is_new),
+            "new": accuracy(similarity, truth, is_new), "new_among_new": accuracy(similarity, truth, is_new, np.asarray(new))}
+
+
+def zeroshot_record(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedDataset, split: ZeroShotSplit, backbone: str,
+                    text_source: str, seed: int) -> dict[str, Any]:
+    """One results line: the split's zero-shot accuracies, beside random vectors and one real example per new class."""
+    import torch
+
+    from syndiag.models.backbones import load_backbone
+    from syndiag.models.cloud import SynDiagCloud
+    from syndiag.models.device import place
+    from syndiag.models.prompt_fusion import ClassTextBank
+    from syndiag.models.text_ablation import random_token_embeddings
+    from syndiag.training.pretrain import global_visual_features
+
+    recipe = backbone_recipe(recipe, backbone)
+    seen, new, texts = zeroshot_classes(dataset.class_names, split.new, split.descriptions, dataset.prompts)
+    view = class_view(dataset, seen)
+    key = digest({"data": data_identity(dataset), "recipe": recipe_material(recipe), "seen": seen, "text": text_source,
+                  "conditions": config.pretrain_conditions, "seed": seed}, 12)
+    folder = pretrained_cloud(recipe, view, config.work_dir / f"zeroshot-{key}", config.pretrain_conditions, seed, text_source)
+    lm = load_backbone(recipe.model.backbone, recipe.model.allow_download, recipe.model.num_layers)
+    model = place(SynDiagCloud.from_pretrained(folder, lm), recipe.device, recipe.dtype).eval()
+    embeddings = lm.word_embeddings() if text_source == "language-model" else random_token_embeddings(lm.word_embeddings(), seed)
+    with torch.no_grad():
+        text = ClassTextBank(lm.tokenizer, embeddings, texts).global_features().float().numpy()
+    test = test_set(dataset, config.zeroshot_condition)
+    truth = np.asarray(dataset.labels)[test]
+    visual = global_visual_features(model, dataset, test, recipe.finetune.eval_batch_size)
+    rng = np.random.default_rng([seed, 4711])
+    random_text = text.copy()
+    random_text[new] = _unit(rng.standard_normal((len(new), text.shape[1])))
+    one = np.concatenate([support(dataset, config.zeroshot_condition, 1, seed, [dataset.class_names[c]]) for c in new])
+    one_real = text.copy()
+    one_real[new] = _unit(global_visual_features(model, dataset, one, recipe.finetune.eval_batch_size))
+    chance = {"all": 1 / len(texts), "new_among_new": 1 / len(new)}
+    return {"split": split.name, "backbone": backbone, "backbone_name": recipe.model.backbone, "text_source": text_source, "seed": seed,
+            "new_classes": [dataset.class_names[c] for c in new], "new_texts": [texts[c] for c in new],
+            "metrics": {"text": zeroshot_metrics(visual, text, truth, new), "random_vectors": zeroshot_metrics(visual, random_text, truth, new),
+                        "one_real_example": zeroshot_metrics(visual, one_real, truth, new)},
+            "chance": chance, "test_windows": int(test.size), "one_real_windows": [int(i) for i in one],
+            "condition": config.zeroshot_condition}
+
+
+def run_zeroshot_suite(config: OpenSetConfig, results: Path, overrides: dict[str, Any] | None = None, say: Callable[[str], None] = print,
+                       allow_dirty: bool = False) -> tuple[int, int]:
+    """Every (split, backbone, text source, seed) cell not yet in ``results`` (resumable); returns (cells run, cells left)."""
+    recipe = run_recipe(config, overrides)
+    dataset = prepare(recipe.data)
+    identity = data_identity(dataset)
+    for split in config.splits:  # a bad split is refused before anything trains
+        zeroshot_classes(dataset.class_names, split.new, split.descriptions, dataset.prompts)
+    cells = [(split, b, t, seed) for seed in config.seeds for split in config.splits for b in config.zeroshot_backbones for t in config.text_sources]
+    hashes = {(s.name, b, t, seed): config.cell_hash({"data": identity, **recipe_material(backbone_recipe(recipe, b))}, "zeroshot",
+                                                     s.model_dump_json(), t, seed) for s, b, t, seed in cells}
+    done = {r.get("cell_hash") for r in read_results(results)} if results.is_file() else set()
+    pending = [c for c in cells if hashes[(c[0].name, *c[1:])] not in done]
+    if pending:
+        check_committed_code(results, allow_dirty)
+    for split, backbone, text_source, seed in pending:
+        record = zeroshot_record(config, recipe, dataset, split, backbone, text_source, seed)
+        append_result(results, {**record, "suite": "zeroshot", "cell_hash": hashes[(split.name, backbone, text_source, seed)],
+                                "profile": config.profile, "data_identity": identity, **provenance()})
+        m = record["metrics"]
+        say(f"zeroshot {split.name} {backbone} {text_source} seed {seed}: new classes {m['text']['new']:.3f} among all "
+            f"(random vectors {m['random_vectors']['new']:.3f}, one real example {m['one_real_example']['new']:.3f}), "
+            f"{m['text']['new_among_new']:.3f} among the new")
+    return len(pending), 0

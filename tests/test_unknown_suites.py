@@ -1,0 +1,55 @@
+"""The openset (trained models, leave-one-family-out) and zeroshot (classes from text) suites on a tiny recipe."""
+
+import math
+
+import pytest
+import yaml
+from test_cli_models import recipe
+from tiny import save_tiny_backbone
+from typer.testing import CliRunner
+
+from syndiag.cli import app
+from syndiag.evaluation.metrics import read_results
+
+runner = CliRunner()
+
+
+def unknown_bench(tmp_path, cwru_dir, suite_recipe: dict):
+    run_recipe = recipe(tmp_path, save_tiny_backbone(tmp_path / "tiny-llama"))
+    raw = yaml.safe_load(run_recipe.read_text())
+    raw["data"]["data_root"] = str(cwru_dir.parent)
+    raw["data"]["cwru"]["loads"] = [0, 3]
+    raw["data"]["cwru"]["channels"] = ["DE", "FE"]
+    raw["finetune"]["epochs"] = 1
+    raw["edge"] = {"backbone": str(save_tiny_backbone(tmp_path / "tiny-bert", kind="encoder", hidden=16))}
+    run_recipe.write_text(yaml.safe_dump(raw))
+    (tmp_path / "openset.yaml").write_text(yaml.safe_dump({"seeds": [0], "shots": 1, **suite_recipe}))
+    bench = {"recipe": str(run_recipe), "openset_recipe": str(tmp_path / "openset.yaml"), "out_dir": str(tmp_path / "results"),
+             "work_dir": str(tmp_path / "work"), "profile": "test"}
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(bench))
+    return tmp_path / "bench.yaml"
+
+
+@pytest.mark.slow
+def test_openset_and_zeroshot_suites_run_resume_and_hold_out_what_they_say(tmp_path, cwru_dir):
+    config = unknown_bench(tmp_path, cwru_dir, {"families": ["ball"], "pairs": [["1730rpm", "1797rpm"]],
+                                                "splits": [{"name": "swap", "new": ["FE_B014", "DE_B021"]}],
+                                                "zeroshot_backbones": ["cloud"], "pretrain_conditions": ["1730rpm"]})
+    for suite in ("openset", "zeroshot"):
+        result = runner.invoke(app, ["benchmark", "--config", str(config), "--suite", suite, "--allow-dirty"])
+        assert result.exit_code == 0, result.output
+    openset = read_results(tmp_path / "results" / "openset_trained_cwru_test.jsonl")
+    assert {r["method"] for r in openset} == {"Syn-Diag-Cloud", "prototypes"}
+    for record in openset:
+        assert not set(record["known_classes"]) & set(record["unknown_classes"])
+        assert all("_B0" in name for name in record["unknown_classes"]) and len(record["unknown_classes"]) == 6
+        for metrics in record["metrics"].values():
+            assert 0.0 <= metrics["auroc"] <= 1.0 and metrics["unknown_windows"] > 0 and metrics["known_windows"] > 0
+        assert record["roc"]["msp"]["fpr"][0] == 0.0 and record["roc"]["msp"]["tpr"][-1] == 1.0
+    zeroshot = read_results(tmp_path / "results" / "zeroshot_cwru_test.jsonl")
+    assert {r["text_source"] for r in zeroshot} == {"language-model", "random-tokens"}
+    for record in zeroshot:
+        assert record["new_classes"] == ["FE_B014", "DE_B021"] and math.isclose(record["chance"]["all"], 1 / 19)
+        assert set(record["metrics"]) == {"text", "random_vectors", "one_real_example"}
+    again = runner.invoke(app, ["benchmark", "--config", str(config), "--suite", "zeroshot", "--allow-dirty"])
+    assert again.exit_code == 0 and "0 cell(s) run" in again.output
