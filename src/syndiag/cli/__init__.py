@@ -12,6 +12,7 @@ from syndiag.cli.data import data_app
 from syndiag.cli.heads import head_app
 from syndiag.cli.inference import diagnose, export
 from syndiag.cli.monitor import monitor
+from syndiag.cli.openset import openset_app
 from syndiag.cli.profiles import config_app
 from syndiag.cli.rul import rul_app
 from syndiag.cli.sensor import sensor_app
@@ -29,6 +30,7 @@ for command in (benchmark, distill, update):
 app.add_typer(head_app, name="head")
 app.add_typer(sensor_app, name="sensor")
 app.add_typer(rul_app, name="rul")
+app.add_typer(openset_app, name="openset")
 
 
 def main() -> None:

@@ -69,6 +69,7 @@ def diagnose(
             typer.echo(text)
         return
     out.print(f"[bold]{escape(result.label)}[/]: {escape(result.description)} (p = {result.probability:.3f}, {result.windows} windows)")
+    print_unknown(result)
     print_sensor_findings(result)
     table = Table("class", "description", "probability")
     for name, description, probability in result.top:
@@ -81,6 +82,20 @@ def diagnose(
         typer.echo("window\tstart_s\tend_s\tclass\tprobability")
         for row in result.window_rows():
             typer.echo("\t".join("" if v is None else str(v) for v in row.values()))
+
+
+def print_unknown(result) -> None:
+    """The open-set verdict of a checkpoint with a threshold: "unknown fault (score, threshold)" or within the known classes."""
+    found = result.unknown
+    if found is None:
+        return
+    numbers = (f"score {found['score']:.3f}, threshold {found['threshold']:.3f}; {found['windows_above']} of {result.windows} "
+               f"windows above it")
+    if found["unknown"]:
+        out.print(f"[bold red]unknown fault[/] ({numbers}): unlike every class the model was trained on; "
+                  f"the closest known class is {escape(result.label)}")
+    else:
+        out.print(f"known fault classes ({numbers})")
 
 
 def print_sensor_findings(result) -> None:

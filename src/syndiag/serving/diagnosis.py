@@ -42,6 +42,7 @@ class Diagnosis:
     window_seconds: float | None = None
     segments: list[Segment] = field(default_factory=list)
     majority: tuple[str, int, float] = ("", 0, 0.0)  # class, windows, share
+    unknown: dict | None = None  # the open-set verdict when the checkpoint holds a threshold (OpenSetThreshold.verdict)
 
     @property
     def window_labels(self) -> list[str]:
@@ -64,6 +65,8 @@ class Diagnosis:
             "window_seconds": self.window_seconds,
             "segments": [segment.to_dict() for segment in self.segments],
         }
+        if self.unknown is not None:
+            found["unknown"] = self.unknown
         if per_window:
             found["per_window"] = list(self.window_rows())
         return found

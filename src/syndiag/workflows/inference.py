@@ -36,9 +36,15 @@ def diagnose_file(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
     ``per_window_out`` (.csv or .jsonl) receives one row per window, written atomically.
 
     A sensor-model checkpoint (config.json "model": "syndiag-sensor") reads every channel of its layout and adds the
-    severity (a :class:`~syndiag.serving.sensor_diagnosis.SensorDiagnosis`); ``channels`` then maps the layout's channels."""
+    severity (a :class:`~syndiag.serving.sensor_diagnosis.SensorDiagnosis`); ``channels`` then maps the layout's channels.
+
+    A checkpoint with an open-set threshold (``syndiag openset calibrate``) adds the verdict ``result.unknown``; a
+    threshold file made for other weights is refused before anything is read."""
+    from syndiag.models.openset_threshold import read_threshold
+
     if per_window_out is not None:
         check_window_table(per_window_out)
+    threshold = read_threshold(checkpoint)
     try:
         if is_sensor_checkpoint(checkpoint):
             result = diagnose_sensor(file, checkpoint, fs, top_k, device, dtype, channels, progress=progress, block_size=block_size)
@@ -46,6 +52,8 @@ def diagnose_file(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
             result = _diagnose_image_model(file, checkpoint, fs, top_k, device, dtype, channels, progress, block_size)
     except KeyError as exc:
         raise SyndiagError(f"{checkpoint}: checkpoint lacks {exc}") from None
+    if threshold is not None:
+        result.unknown = threshold.verdict(result.window_confidence)
     if per_window_out is not None:
         write_window_table(per_window_out, result.window_rows())
     return result

@@ -1,0 +1,90 @@
+"""The open-set threshold stored beside a checkpoint: calibration on held-in windows, the verdict `diagnose` prints,
+and the refusals (a threshold file of other weights, a checkpoint without a training task, a bad false-alarm rate)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from test_cli_models import recipe
+from tiny import save_tiny_backbone
+from tiny_checkpoint import onnx_folder, recording
+from typer.testing import CliRunner
+
+from syndiag.cli import app
+from syndiag.data.prepare import prepare
+from syndiag.errors import ConfigError
+from syndiag.models.openset_threshold import OpenSetThreshold, read_threshold, save_threshold, weights_digest
+
+runner = CliRunner()
+
+
+def with_threshold(folder, value):
+    save_threshold(folder, OpenSetThreshold(threshold=value, false_alarm=0.01, windows=10, weights_sha256=weights_digest(folder)))
+    return folder
+
+
+def test_the_verdict_counts_windows_above_the_threshold_and_needs_a_majority():
+    t = OpenSetThreshold(threshold=0.3, false_alarm=0.01, windows=10, weights_sha256="x")
+    known = t.verdict([0.95, 0.9, 0.5, 0.99])  # scores 0.05, 0.1, 0.5, 0.01: one of four above
+    assert not known["unknown"] and known["windows_above"] == 1 and known["share_above"] == 0.25
+    unknown = t.verdict([0.4, 0.5, 0.6, 0.99])
+    assert unknown["unknown"] and unknown["windows_above"] == 3 and unknown["score"] == pytest.approx(0.45)
+
+
+def test_diagnose_answers_unknown_fault_with_score_and_threshold(tmp_path):
+    folder = with_threshold(onnx_folder(tmp_path / "onnx"), -1.0)
+    file = recording(tmp_path / "r.npy", 0.05)
+    result = runner.invoke(app, ["diagnose", str(file), "--checkpoint", str(folder), "--fs", "12000"])
+    assert result.exit_code == 0, result.output
+    assert "unknown fault" in result.output and "threshold -1.000" in result.output
+    data = json.loads(runner.invoke(app, ["diagnose", str(file), "--checkpoint", str(folder), "--json", "--fs", "12000"]).output)
+    assert data["unknown"]["unknown"] is True and data["unknown"]["threshold"] == -1.0
+    with_threshold(folder, 2.0)
+    result = runner.invoke(app, ["diagnose", str(file), "--checkpoint", str(folder), "--fs", "12000"])
+    assert "known fault classes" in result.output and "unknown fault" not in result.output
+
+
+def test_a_threshold_file_of_another_checkpoint_is_refused_before_diagnosis(tmp_path):
+    first = with_threshold(onnx_folder(tmp_path / "a"), 0.5)
+    other = onnx_folder(tmp_path / "b", scale=[0.5 / 255, 1 / 255, 0.25 / 255])
+    shutil.copy(first / "openset.json", other / "openset.json")
+    with pytest.raises(ConfigError, match="calibrated for other weights"):
+        read_threshold(other)
+    result = runner.invoke(app, ["diagnose", str(recording(tmp_path / "r.npy", 0.05)), "--checkpoint", str(other), "--fs", "12000"])
+    assert result.exit_code == 2 and "calibrated for other weights" in result.output
+    (other / "openset.json").write_text("{not json")
+    result = runner.invoke(app, ["diagnose", str(recording(tmp_path / "r.npy", 0.05)), "--checkpoint", str(other), "--fs", "12000"])
+    assert result.exit_code == 2 and "not a readable open-set threshold" in result.output
+
+
+def test_calibrate_refuses_a_checkpoint_without_its_training_task_and_bad_rates(tmp_path):
+    folder = onnx_folder(tmp_path / "onnx")
+    result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(folder)])
+    assert result.exit_code == 2 and "not a fine-tuned checkpoint" in result.output and not (folder / "openset.json").exists()
+    result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(folder), "--false-alarm", "1.5"])
+    assert result.exit_code == 2 and "--false-alarm" in result.output
+
+
+@pytest.mark.slow
+def test_calibrate_scores_held_in_windows_only_and_binds_the_threshold(tmp_path, cwru_dir):
+    import yaml
+
+    from syndiag.workflows.openset_calibrate import held_in_windows
+    from syndiag.workflows.session import task_of_checkpoint
+
+    config = recipe(tmp_path, save_tiny_backbone(tmp_path / "tiny-llama"))
+    assert runner.invoke(app, ["finetune", "--config", str(config), "--checkpoint", "none", "--data-root", str(cwru_dir.parent)]).exit_code == 0
+    checkpoint = tmp_path / "run" / "finetuned"
+    result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(checkpoint), "--false-alarm", "0.2",
+                                 "--data-root", str(cwru_dir.parent)])
+    assert result.exit_code == 0, result.output
+    stored = read_threshold(checkpoint)
+    assert stored.false_alarm == 0.2 and stored.weights_sha256 == weights_digest(checkpoint)
+    meta = json.loads((checkpoint / "config.json").read_text())
+    raw = yaml.safe_load(config.read_text())["data"]
+    dataset = prepare(__import__("syndiag.config.data", fromlist=["DataConfig"]).DataConfig.from_dict({**meta["data"], "data_root": str(cwru_dir.parent)}))
+    held = held_in_windows(dataset, meta, checkpoint)
+    task = task_of_checkpoint(dataset, meta, checkpoint)
+    assert stored.windows == held.size and not np.intersect1d(held, task.train).size
+    assert set(dataset.conditions[held]) == {dataset.condition_names.index(task.source[0])} and raw["window"]["per_class"] == 6
