@@ -77,7 +77,8 @@ def zeroshot_record(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
     folder = pretrained_cloud(recipe, view, config.work_dir / f"zeroshot-{key}", config.pretrain_conditions, seed, text_source)
     lm = load_backbone(recipe.model.backbone, recipe.model.allow_download, recipe.model.num_layers)
     model = place(SynDiagCloud.from_pretrained(folder, lm), recipe.device, recipe.dtype).eval()
-    embeddings = lm.word_embeddings() if text_source == "language-model" else random_token_embeddings(lm.word_embeddings(), seed)
+    table = torch.nn.Embedding.from_pretrained(lm.word_embeddings().weight.detach().float().cpu())  # the model may sit on a GPU
+    embeddings = table if text_source == "language-model" else random_token_embeddings(table, seed)
     with torch.no_grad():
         text = ClassTextBank(lm.tokenizer, embeddings, texts).global_features().float().numpy()
     test = test_set(dataset, config.zeroshot_condition)
