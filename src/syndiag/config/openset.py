@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 
 from syndiag.config.base import StrictModel
 
-OpenSetMethod = Literal["Syn-Diag-Cloud", "prototypes"]
+OpenSetMethod = Literal["Syn-Diag-Cloud", "prototypes", "sensor-model"]
 TextSource = Literal["language-model", "random-tokens"]
 
 
@@ -39,15 +39,17 @@ class OpenSetConfig(StrictModel):
     families: list[str] = Field(default_factory=lambda: ["ball", "fan-end", "diameter-021"], min_length=1)
     pairs: list[tuple[str, str]] = Field(default_factory=lambda: [("1730rpm", "1730rpm"), ("1730rpm", "1797rpm")], min_length=1,
                                          description="(train, test) conditions: 1730 -> 1797 rpm is trained at 3 HP, tested at 0 HP")
-    methods: list[OpenSetMethod] = Field(default_factory=lambda: ["Syn-Diag-Cloud", "prototypes"], min_length=1)
+    methods: list[OpenSetMethod] = Field(default_factory=lambda: ["Syn-Diag-Cloud", "prototypes", "sensor-model"], min_length=1)
     shots: int = Field(5, ge=1)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     false_alarm: float = Field(0.01, gt=0, lt=1, description="share of held-in known windows allowed above the threshold")
     pretrain_conditions: list[str] | None = Field(None, description="conditions of the alignment pool (None: every condition of the data)")
     splits: list[ZeroShotSplit] = Field(default_factory=_default_splits, min_length=1)
     zeroshot_condition: str = Field("1730rpm", description="condition whose test windows the zero-shot suite classifies")
-    zeroshot_backbones: list[Literal["cloud", "edge"]] = Field(default_factory=lambda: ["cloud", "edge"], min_length=1,
-                                                                description="the recipe's language model, the edge model's")
+    zeroshot_backbones: list[Literal["cloud", "edge", "sensor"]] = Field(default_factory=lambda: ["cloud", "edge", "sensor"], min_length=1,
+                                                                          description="Syn-Diag on the recipe's language model, on the "
+                                                                          "edge model's; the sensor model (sensor/cpu.yaml)")
+    sensor_recipe: Path = Field(Path("sensor/cpu.yaml"), description="the sensor model's recipe (its data, device and dtype are the run recipe's)")
     text_sources: list[TextSource] = Field(default_factory=lambda: ["language-model", "random-tokens"], min_length=1,
                                            description="class texts from the LM's word embeddings, or from random token embeddings (ablation)")
     work_dir: Path = Path("runs/openset")

@@ -173,10 +173,11 @@ def _describe(recordings: list[SensorRecording]) -> list[dict[str, Any]]:
 
 
 def _matching(dataset: Any, sensor_set: SensorSet) -> list[SensorRecording]:
-    """The sensor recording of each prepared recording (same source, label and condition and length). A prepared dataset
+    """The sensor recording of each prepared recording (same source, label and condition and length); the dataset's
+    classes are the sensor set's, or some of them in the same order (a class view, data/openset_splits.py). A prepared dataset
     from the cache keeps the paths of the run that made it, so a source not found as written is matched by its file name
     when exactly one sensor recording has that name, label and condition (the data read from another folder)."""
-    if sensor_set.class_names != dataset.class_names:
+    if [c for c in sensor_set.class_names if c in dataset.class_names] != list(dataset.class_names):  # a class view may drop some
         raise DataError(f"sensor set {sensor_set.name} has classes {sensor_set.class_names}, the dataset {dataset.class_names}")
     by_key = {(r.source, r.label, r.condition): r for r in sensor_set.recordings}
     by_name: dict[tuple, list[SensorRecording]] = {}

@@ -11,11 +11,7 @@ import numpy as np
 
 from syndiag.atomic import atomic_write_text
 from syndiag.evaluation.benchmark_plots import plot_accuracy_vs_k
-from syndiag.evaluation.metrics import (
-    classification_report,
-    read_results,
-    write_confusion_png,
-)
+from syndiag.evaluation.metrics import classification_report, read_results, write_confusion_png
 from syndiag.evaluation.paper_results import (
     TABLE1_CWRU_SAME_CONDITION,
     TABLE2_SEU_SAME_CONDITION,
@@ -23,6 +19,7 @@ from syndiag.evaluation.paper_results import (
     paper_result,
 )
 from syndiag.evaluation.rul_report import rul_section
+from syndiag.evaluation.unknown_report import openset_section, zeroshot_section
 from syndiag.evaluation.update_curves import write_update_curves
 
 PAPER_NAMES = {"ResNet-50": "Resnet50"}
@@ -376,8 +373,9 @@ def write_report(results_dir: Path, out: Path) -> Path:
             if margins:
                 lines += ["", f"### Margins: what Syn-Diag cloud adds over each method ({titles[suite].split(':')[0]})", "", *margins]
             lines.append("")
-    for path in sorted(results_dir.glob("rul_*.jsonl")):
-        lines += rul_section(path, out.parent, display_path)
+    for pattern, section in (("rul_*.jsonl", rul_section), ("openset_trained_*.jsonl", openset_section), ("zeroshot_*.jsonl", zeroshot_section)):
+        for path in sorted(results_dir.glob(pattern)):
+            lines += section(path, out.parent, display_path)
     for path in sorted(results_dir.glob("updates_*.jsonl")):
         records = read_results(path)
         if any(r["method"] == "Syn-Diag-online-update" for r in records):

@@ -5,7 +5,8 @@ any training step, nor the class-text bank of prompt fusion), then per (train, t
   - Syn-Diag-Cloud: fine-tuned on the K-shot support of the known classes; scores from its logits (msp, energy) and
     its fusion-token feature h_fusion_out (Mahalanobis, kNN, both fitted on the support features);
   - prototypes: the pretrained extractor's v_g, nearest class mean by cosine (logits scaled by the learned
-    temperature); msp and energy from those logits, Mahalanobis and kNN on v_g.
+    temperature); msp and energy from those logits, Mahalanobis and kNN on v_g;
+  - sensor-model: aligned (stage a) on the known classes, fine-tuned on their support (workflows/unknown_sensor.py).
 Thresholds at ``false_alarm`` on held-in calibration windows (known classes, train pool, not in the support).
 """
 
@@ -154,8 +155,14 @@ def openset_records(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
     labels = np.asarray(dataset.labels)
     view = class_view(dataset, task.known)
     windows = {"calibration": calibration_windows(task, labels, seed), "test": task.test}
-    run = cloud_scores if method == "Syn-Diag-Cloud" else prototype_scores
-    scores, predicted, seconds = run(recipe, view, pretrained, task, windows)
+    if method == "sensor-model":
+        from syndiag.workflows.unknown_sensor import sensor_openset_scores
+
+        aligned = pretrained.with_name(f"sensor-aligned-{pretrained.name}")
+        scores, predicted, seconds = sensor_openset_scores(config, recipe, view, pretrained, aligned, task, windows)
+    else:
+        run = cloud_scores if method == "Syn-Diag-Cloud" else prototype_scores
+        scores, predicted, seconds = run(recipe, view, pretrained, task, windows)
     truth = labels[task.test]
     unknown = np.isin(truth, task.unknown)
     closed = np.asarray(task.known)[predicted["test"]]
@@ -167,6 +174,12 @@ def openset_records(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
             "train_seconds": round(seconds, 2)}
 
 
+def _method_material(config: OpenSetConfig, method: str) -> dict:
+    from syndiag.workflows.unknown_sensor import sensor_material
+
+    return {"sensor": sensor_material(config)} if method == "sensor-model" else {}
+
+
 def run_openset_suite(config: OpenSetConfig, results: Path, overrides: dict[str, Any] | None = None, say: Callable[[str], None] = print,
                       allow_dirty: bool = False) -> tuple[int, int]:
     """Every (family, seed, pair, method) cell not yet in ``results`` (resumable); returns (cells run, cells left)."""
@@ -174,7 +187,7 @@ def run_openset_suite(config: OpenSetConfig, results: Path, overrides: dict[str,
     dataset = prepare(recipe.data)
     identity, material = data_identity(dataset), recipe_material(recipe)
     cells = [(f, seed, s, t, m) for seed in config.seeds for f in config.families for s, t in config.pairs for m in config.methods]
-    hashes = {cell: config.cell_hash({"data": identity, **material}, "openset", *cell) for cell in cells}
+    hashes = {cell: config.cell_hash({"data": identity, **material, **_method_material(config, cell[-1])}, "openset", *cell) for cell in cells}
     done = {r.get("cell_hash") for r in read_results(results)} if results.is_file() else set()
     pending = [c for c in cells if hashes[c] not in done]
     if pending:

@@ -96,7 +96,7 @@ def unknown_fault_suite(name: str, settings: BenchmarkConfig, recipe_overrides: 
     from syndiag.workflows.zeroshot import run_zeroshot_suite
 
     config = OpenSetConfig.from_yaml(profile_path(settings.openset_recipe))
-    config = config.model_copy(update={"profile": settings.profile or config.profile, "recipe": settings.recipe,
+    config = config.model_copy(update={"profile": settings.profile or config.profile, "recipe": settings.recipe, "sensor_recipe": settings.sensor_recipe,
                                        "work_dir": settings.work_dir / "openset" if settings.work_dir else config.work_dir})
     stem = "openset_trained" if name == "openset" else "zeroshot"
     results = settings.out_dir / f"{stem}_cwru_{config.profile}.jsonl"

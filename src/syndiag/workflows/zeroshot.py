@@ -30,8 +30,8 @@ from syndiag.workflows.openset import pretrained_cloud, run_recipe
 
 
 def backbone_recipe(recipe: RunConfig, backbone: str) -> RunConfig:
-    """The recipe with the cloud's language model (``cloud``) or the edge model's (``edge``)."""
-    if backbone == "cloud":
+    """The recipe with the cloud's language model (``cloud``, and ``sensor``: its spectrogram extractor) or the edge model's (``edge``)."""
+    if backbone in ("cloud", "sensor"):
         return recipe
     model = recipe.model.model_copy(update={"backbone": recipe.edge.backbone, "num_layers": recipe.edge.num_layers})
     return recipe.model_copy(update={"model": model})
@@ -69,29 +69,37 @@ def zeroshot_record(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
     from syndiag.models.text_ablation import random_token_embeddings
     from syndiag.training.pretrain import global_visual_features
 
-    recipe = backbone_recipe(recipe, backbone)
     seen, new, texts = zeroshot_classes(dataset.class_names, split.new, split.descriptions, dataset.prompts)
     view = class_view(dataset, seen)
-    key = digest({"data": data_identity(dataset), "recipe": recipe_material(recipe), "seen": seen, "text": text_source,
-                  "conditions": config.pretrain_conditions, "seed": seed}, 12)
-    folder = pretrained_cloud(recipe, view, config.work_dir / f"zeroshot-{key}", config.pretrain_conditions, seed, text_source)
-    lm = load_backbone(recipe.model.backbone, recipe.model.allow_download, recipe.model.num_layers)
-    model = place(SynDiagCloud.from_pretrained(folder, lm), recipe.device, recipe.dtype).eval()
-    table = torch.nn.Embedding.from_pretrained(lm.word_embeddings().weight.detach().float().cpu())  # the model may sit on a GPU
-    embeddings = table if text_source == "language-model" else random_token_embeddings(table, seed)
-    with torch.no_grad():
-        text = ClassTextBank(lm.tokenizer, embeddings, texts).global_features().float().numpy()
     test = test_set(dataset, config.zeroshot_condition)
+    one = np.concatenate([support(dataset, config.zeroshot_condition, 1, seed, [dataset.class_names[c]]) for c in new])
+    cloud = backbone_recipe(recipe, "cloud" if backbone == "sensor" else backbone)
+    key = digest({"data": data_identity(dataset), "recipe": recipe_material(cloud), "seen": seen, "text": text_source,
+                  "conditions": config.pretrain_conditions, "seed": seed}, 12)
+    folder = pretrained_cloud(cloud, view, config.work_dir / f"zeroshot-{key}", config.pretrain_conditions, seed, text_source)
+    if backbone == "sensor":
+        from syndiag.workflows.unknown_sensor import sensor_zeroshot_features
+
+        features, text = sensor_zeroshot_features(config, recipe, dataset, view, folder, folder.with_name(f"sensor-aligned-{folder.name}"),
+                                                  texts, seed, np.concatenate([test, one]))
+        visual, one_visual, name = features[: test.size], features[test.size :], "sensor/cpu"
+    else:
+        lm = load_backbone(cloud.model.backbone, cloud.model.allow_download, cloud.model.num_layers)
+        model = place(SynDiagCloud.from_pretrained(folder, lm), cloud.device, cloud.dtype).eval()
+        table = torch.nn.Embedding.from_pretrained(lm.word_embeddings().weight.detach().float().cpu())  # the model may sit on a GPU
+        embeddings = table if text_source == "language-model" else random_token_embeddings(table, seed)
+        with torch.no_grad():
+            text = ClassTextBank(lm.tokenizer, embeddings, texts).global_features().float().numpy()
+        visual = global_visual_features(model, dataset, test, cloud.finetune.eval_batch_size)
+        one_visual, name = global_visual_features(model, dataset, one, cloud.finetune.eval_batch_size), cloud.model.backbone
     truth = np.asarray(dataset.labels)[test]
-    visual = global_visual_features(model, dataset, test, recipe.finetune.eval_batch_size)
     rng = np.random.default_rng([seed, 4711])
     random_text = text.copy()
     random_text[new] = _unit(rng.standard_normal((len(new), text.shape[1])))
-    one = np.concatenate([support(dataset, config.zeroshot_condition, 1, seed, [dataset.class_names[c]]) for c in new])
     one_real = text.copy()
-    one_real[new] = _unit(global_visual_features(model, dataset, one, recipe.finetune.eval_batch_size))
+    one_real[new] = _unit(one_visual)
     chance = {"all": 1 / len(texts), "new_among_new": 1 / len(new)}
-    return {"split": split.name, "backbone": backbone, "backbone_name": recipe.model.backbone, "text_source": text_source, "seed": seed,
+    return {"split": split.name, "backbone": backbone, "backbone_name": name, "text_source": text_source, "seed": seed,
             "new_classes": [dataset.class_names[c] for c in new], "new_texts": [texts[c] for c in new],
             "metrics": {"text": zeroshot_metrics(visual, text, truth, new), "random_vectors": zeroshot_metrics(visual, random_text, truth, new),
                         "one_real_example": zeroshot_metrics(visual, one_real, truth, new)},
@@ -107,9 +115,15 @@ def run_zeroshot_suite(config: OpenSetConfig, results: Path, overrides: dict[str
     identity = data_identity(dataset)
     for split in config.splits:  # a bad split is refused before anything trains
         zeroshot_classes(dataset.class_names, split.new, split.descriptions, dataset.prompts)
-    cells = [(split, b, t, seed) for seed in config.seeds for split in config.splits for b in config.zeroshot_backbones for t in config.text_sources]
-    hashes = {(s.name, b, t, seed): config.cell_hash({"data": identity, **recipe_material(backbone_recipe(recipe, b))}, "zeroshot",
-                                                     s.model_dump_json(), t, seed) for s, b, t, seed in cells}
+    cells = [(split, b, t, seed) for seed in config.seeds for split in config.splits for b in config.zeroshot_backbones for t in config.text_sources
+             if not (b == "sensor" and t == "random-tokens")]  # the sensor model's stage (a) is aligned on the LM's texts only
+    def material(backbone: str) -> dict:
+        from syndiag.workflows.unknown_sensor import sensor_material
+
+        found = {"data": identity, **recipe_material(backbone_recipe(recipe, backbone))}
+        return {**found, "sensor": sensor_material(config)} if backbone == "sensor" else found
+
+    hashes = {(s.name, b, t, seed): config.cell_hash(material(b), "zeroshot", s.model_dump_json(), t, seed) for s, b, t, seed in cells}
     done = {r.get("cell_hash") for r in read_results(results)} if results.is_file() else set()
     pending = [c for c in cells if hashes[(c[0].name, *c[1:])] not in done]
     if pending:
