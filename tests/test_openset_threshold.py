@@ -88,3 +88,21 @@ def test_calibrate_scores_held_in_windows_only_and_binds_the_threshold(tmp_path,
     task = task_of_checkpoint(dataset, meta, checkpoint)
     assert stored.windows == held.size and not np.intersect1d(held, task.train).size
     assert set(dataset.conditions[held]) == {dataset.condition_names.index(task.source[0])} and raw["window"]["per_class"] == 6
+
+
+@pytest.mark.slow
+def test_a_sensor_model_checkpoint_is_calibrated_and_diagnose_reports_its_verdict(tmp_path, cwru_dir):
+    from test_sensor_workflow import sensor_recipe
+
+    config = str(sensor_recipe(tmp_path, cwru_dir, use_spectrogram=False))
+    assert runner.invoke(app, ["sensor", "pretrain", "-c", config]).exit_code == 0
+    assert runner.invoke(app, ["sensor", "finetune", "-c", config]).exit_code == 0
+    checkpoint = tmp_path / "sensor" / "sensor-finetuned"
+    result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(checkpoint)])
+    assert result.exit_code == 0, result.output
+    stored = read_threshold(checkpoint)
+    assert stored.windows == 19 * 3 and 0 <= stored.threshold <= 1  # 10 per class: 5 in the pool, 2 of them the support
+    result = runner.invoke(app, ["diagnose", str(cwru_dir / "105.mat"), "--checkpoint", str(checkpoint), "--json"])
+    assert result.exit_code == 0, result.output
+    verdict = json.loads(result.stdout)["unknown"]
+    assert verdict["threshold"] == round(stored.threshold, 4) and verdict["windows_above"] <= json.loads(result.stdout)["windows"]

@@ -15,7 +15,7 @@ openset_app = typer.Typer(help="Unknown faults: the open-set threshold that lets
 
 @openset_app.command("calibrate")
 @guarded
-def calibrate(checkpoint: Annotated[Path, typer.Option(help="a fine-tuned cloud, distilled edge or ONNX export folder")],
+def calibrate(checkpoint: Annotated[Path, typer.Option(help="a fine-tuned cloud, distilled edge, sensor-model or ONNX export folder")],
               false_alarm: Annotated[float, typer.Option(help="share of known windows allowed above the threshold")] = 0.01,
               data_root: DataRootOpt = None,
               device: Annotated[str, typer.Option(help="device of a PyTorch checkpoint: cpu | auto | cuda | cuda:N | mps")] = "cpu") -> None:

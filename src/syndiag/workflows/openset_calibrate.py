@@ -1,5 +1,5 @@
-"""``syndiag openset calibrate``: the open-set threshold of a fine-tuned cloud, distilled edge or ONNX checkpoint,
-from held-in windows of its own training condition, stored beside its weights (issue 17)."""
+"""``syndiag openset calibrate``: the open-set threshold of a fine-tuned cloud, distilled edge, sensor-model or ONNX
+checkpoint, from held-in windows of its own training condition, stored beside its weights (issue 17)."""
 
 from __future__ import annotations
 
@@ -61,9 +61,6 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
         meta = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SyndiagError(f"{checkpoint}: no readable config.json ({exc}); give a fine-tuned, distilled or exported checkpoint") from None
-    if meta.get("model") == "syndiag-sensor":
-        raise ConfigError(f"{checkpoint}: a sensor-model checkpoint; `openset calibrate` takes cloud, edge and ONNX checkpoints "
-                          "(the sensor model's open-set scores are measured by the openset suite, not stored yet)")
     if "task" not in meta:
         raise SyndiagError(f"{checkpoint}: not a fine-tuned checkpoint (its config.json records no training task, so its "
                            "held-in windows are unknown); calibrate the fine-tuned, distilled or exported model")
@@ -76,9 +73,31 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
     if list(dataset.class_names) != list(meta["class_names"]):
         raise ConfigError(f"{checkpoint}: trained on classes {meta['class_names']}, the prepared data has {dataset.class_names}")
     indices = held_in_windows(dataset, meta, Path(checkpoint))
-    classify, _ = load_classifier(checkpoint, device)
-    confidence = np.concatenate([np.asarray(classify(dataset.rgb(indices[s : s + batch_size]))).max(1)
-                                 for s in range(0, indices.size, batch_size)])
+    if meta.get("model") == "syndiag-sensor":
+        confidence = sensor_confidence(Path(checkpoint), data, dataset, indices, device, batch_size)
+    else:
+        classify, _ = load_classifier(checkpoint, device)
+        confidence = np.concatenate([np.asarray(classify(dataset.rgb(indices[s : s + batch_size]))).max(1)
+                                     for s in range(0, indices.size, batch_size)])
     threshold = OpenSetThreshold(threshold=calibrate_threshold(1.0 - confidence, false_alarm), false_alarm=false_alarm,
                                  windows=int(indices.size), weights_sha256=weights_digest(checkpoint))
     return Calibration(save_threshold(checkpoint, threshold), threshold, len(dataset.class_names))
+
+
+def sensor_confidence(folder: Path, data: DataConfig, dataset: PreparedDataset, indices: np.ndarray, device: str, batch_size: int) -> np.ndarray:
+    """The sensor model's top class probability on the windows at ``indices``, every channel of its layout read."""
+    from syndiag.data.custom_sensors import custom_sensor_set
+    from syndiag.data.sensor_windows import sensor_windows_for
+    from syndiag.data.sensors import cwru_sensor_set
+    from syndiag.models.device import place
+    from syndiag.models.sensor import SensorModel
+    from syndiag.training.sensor import SensorInputs, predict_sensor
+    from syndiag.workflows.sensor import spectrogram_grid
+
+    if data.dataset not in ("cwru", "custom"):
+        raise ConfigError(f"{folder}: calibrating a sensor model reads cwru or custom data, not {data.dataset!r}")
+    sensor_set = custom_sensor_set(data) if data.dataset == "custom" else cwru_sensor_set(data)
+    model = place(SensorModel.from_pretrained(folder), device)
+    windows = sensor_windows_for(dataset, sensor_set, model.layout)
+    inputs = SensorInputs(windows, dataset if model.extractor is not None else None, spectrogram_grid(model))
+    return predict_sensor(model, inputs, indices, batch_size).probabilities.max(1)
