@@ -24,61 +24,15 @@ from syndiag.data.cwru_classes import (
 )
 from syndiag.data.recording import Recording, RecordingSet
 from syndiag.errors import DataError
+from syndiag.physics.bearings import BearingGeometry, bearing
 
 SIMULATED_NAME = "simulated-cwru"
 SPEC_FILE = "dataset.yaml"
 SIMULATED_NOTE = "simulated by syndiag.data.simulator: synthetic CWRU-like signals, not measurements"
 
 
-@dataclass(frozen=True)
-class BearingGeometry:
-    """Rolling-element bearing dimensions in inches; defect frequencies as shaft orders and in Hz."""
-
-    name: str
-    n_balls: int
-    ball_diameter: float
-    pitch_diameter: float
-    contact_angle_deg: float = 0.0
-
-    @property
-    def _ratio(self) -> float:
-        return self.ball_diameter / self.pitch_diameter * math.cos(math.radians(self.contact_angle_deg))
-
-    @property
-    def bpfo_order(self) -> float:
-        return self.n_balls / 2 * (1 - self._ratio)
-
-    @property
-    def bpfi_order(self) -> float:
-        return self.n_balls / 2 * (1 + self._ratio)
-
-    @property
-    def ftf_order(self) -> float:
-        return (1 - self._ratio) / 2
-
-    @property
-    def bsf_order(self) -> float:
-        return self.pitch_diameter / (2 * self.ball_diameter) * (1 - self._ratio**2)
-
-    def bpfo(self, rpm: float) -> float:
-        """Ball pass frequency, outer race, in Hz."""
-        return self.bpfo_order * rpm / 60
-
-    def bpfi(self, rpm: float) -> float:
-        """Ball pass frequency, inner race, in Hz."""
-        return self.bpfi_order * rpm / 60
-
-    def ftf(self, rpm: float) -> float:
-        """Fundamental train (cage) frequency in Hz."""
-        return self.ftf_order * rpm / 60
-
-    def bsf(self, rpm: float) -> float:
-        """Ball spin frequency in Hz; a ball defect strikes the races at twice this rate."""
-        return self.bsf_order * rpm / 60
-
-
-DRIVE_END_6205 = BearingGeometry("SKF 6205-2RS JEM", n_balls=9, ball_diameter=0.3126, pitch_diameter=1.537)
-FAN_END_6203 = BearingGeometry("SKF 6203-2RS JEM", n_balls=8, ball_diameter=0.2656, pitch_diameter=1.122)
+DRIVE_END_6205 = bearing("cwru-drive-end")
+FAN_END_6203 = bearing("cwru-fan-end")
 
 
 @dataclass(frozen=True)
@@ -200,9 +154,9 @@ def _impact_train(
     fault: _Fault, rpm: float, load_hp: int, n: int, fs: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Impacts of the defect as a sampled train of weighted unit impulses, fractional times split linearly."""
-    bearing = RIG_ENDS[fault.end].bearing
     shaft = rpm / 60
-    rate = {"IR": bearing.bpfi(rpm), "OR": bearing.bpfo(rpm), "B": 2 * bearing.bsf(rpm)}[fault.kind]
+    lines = RIG_ENDS[fault.end].bearing.frequencies(shaft)
+    rate = {"IR": lines["BPFI"], "OR": lines["BPFO"], "B": lines["2xBSF"]}[fault.kind]
     period = 1 / rate
     duration = n / fs
 
@@ -216,7 +170,7 @@ def _impact_train(
     strength = strength * np.exp(IMPACT_SCATTER[fault.kind] * rng.standard_normal(times.size))
     phase = rng.uniform(0, 2 * math.pi)
     if fault.kind != "OR":
-        carrier = shaft if fault.kind == "IR" else bearing.ftf(rpm)
+        carrier = shaft if fault.kind == "IR" else lines["FTF"]
         floor = LOAD_ZONE_FLOOR + 0.05 * load_hp
         load_zone = (1 + np.cos(2 * math.pi * carrier * times + phase)) / 2
         strength = strength * (floor + (1 - floor) * load_zone)

@@ -1,0 +1,1 @@
+"""Signal physics, independent of any classifier: bearing defect frequencies, envelope spectra, ISO vibration zones."""
