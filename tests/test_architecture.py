@@ -13,7 +13,7 @@ LAYERS = {
     "data": 1, "physics": 1,
     "models": 2, "registry": 2, "prognostics": 2,
     "training": 3, "serving": 3,
-    "evaluation": 4,
+    "evaluation": 4, "report": 4,
     "workflows": 5,
     "cli": 6,
 }

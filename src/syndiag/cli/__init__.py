@@ -14,6 +14,7 @@ from syndiag.cli.inference import diagnose, export
 from syndiag.cli.monitor import monitor
 from syndiag.cli.openset import openset_app
 from syndiag.cli.profiles import config_app
+from syndiag.cli.report import report
 from syndiag.cli.rul import rul_app
 from syndiag.cli.sensor import sensor_app
 from syndiag.cli.train import distill, evaluate, finetune, pretrain, update
@@ -25,6 +26,7 @@ for command in (pretrain, finetune, evaluate, diagnose):
     app.command()(guarded(command))
 app.command("export")(guarded(export))
 app.command("monitor")(guarded(monitor))
+app.command("report")(guarded(report))
 for command in (benchmark, distill, update):
     app.command()(guarded(command))
 app.add_typer(head_app, name="head")

@@ -1,0 +1,42 @@
+"""``syndiag report RECORDING``: a diagnosis report with physical evidence; calls one workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from syndiag.cli.common import SetOpt, out
+from syndiag.config.base import parse_overrides
+
+
+def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .csv, .npy, .npz) or a unit's folder of snapshots (FEMTO layout)")],
+           checkpoint: Annotated[Optional[Path], typer.Option(help="classifier: a fine-tuned cloud, edge or sensor checkpoint or an ONNX export")] = None,
+           config: Annotated[Optional[Path], typer.Option("--config", "-c", help="report recipe (default: syndiag/config/report.py)")] = None,
+           sets: SetOpt = None,
+           bearing: Annotated[Optional[str], typer.Option(help="cwru-drive-end | cwru-fan-end | femto-pronostia | a YAML geometry")] = None,
+           rpm: Annotated[Optional[float], typer.Option(help="shaft speed, when the recording does not hold it")] = None,
+           out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default: RECORDING name + -report here)")] = None,
+           template_only: Annotated[bool, typer.Option("--template-only", help="no language model: the template text")] = False) -> None:
+    """Findings (classifier, envelope-spectrum evidence at the bearing's defect frequencies, ISO 20816-3 zone, RUL and
+    alarms for a unit folder), a grounded text and recommendations: findings.json, report.md, report.html."""
+    from syndiag.config.report import ReportConfig
+    from syndiag.workflows.report import run_report
+
+    overrides = parse_overrides(sets)
+    overrides.update({k: v for k, v in {"bearing": bearing, "rpm": rpm}.items() if v is not None})
+    if template_only:
+        overrides["generator"] = None
+    cfg = ReportConfig.from_yaml(config, overrides) if config is not None else ReportConfig.from_dict(overrides, "--set")
+    target = out_dir or Path(f"{recording.name}-report")
+    with out.status(f"reporting on {escape(str(recording))}"):
+        result = run_report(recording, checkpoint, cfg, target)
+    f = result.findings
+    e = f["evidence"]
+    out.print(escape(result.written.text))
+    out.print(f"[dim]text: {result.written.path}; evidence: {e['strongest'].replace('_', ' ')} "
+              f"(peak/floor {e['strongest_ratio']:.1f}), ISO zone {e['iso_zone']} at {e['velocity_rms_mm_s']:.2f} mm/s; "
+              f"urgency {f['recommendation']['urgency']}[/]")
+    out.print(f"wrote {escape(str(result.folder))}/(findings.json, report.md, report.html) in {result.seconds:.1f} s")

@@ -1,0 +1,89 @@
+"""The grounding check of a report's text (issue 20): every fault type, location, number, characteristic frequency and
+ISO zone named in the text must be in the findings (numbers within the rounding the text shows), and the text must
+state the fault type and the zone (:func:`omissions`). A text that fails is
+never delivered: it is regenerated with tighter decoding, then replaced by the template (report/writer.py)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from syndiag.report.findings import FAULT_WORDS, LOCATION_WORDS
+
+NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)(\s*%)?")
+FAULT_PATTERN = re.compile(r"\b(inner[- ]race|outer[- ]race|ball|cage)\b", re.IGNORECASE)
+LOCATION_PATTERN = re.compile(r"\b(drive[- ]end|motor[- ]end|fan[- ]end)\b", re.IGNORECASE)
+LINE_PATTERN = re.compile(r"\b(BPFI|BPFO|BSF|FTF)\b")
+ZONE_PATTERN = re.compile(r"\bzone\s+([A-Za-z])\b", re.IGNORECASE)
+
+
+def numbers_in(value: Any) -> list[float]:
+    """Every finite number anywhere in ``value`` (dicts, lists, strings included: "0.007 inches" gives 0.007)."""
+    found: list[float] = []
+    if isinstance(value, bool) or value is None:
+        return found
+    if isinstance(value, (int, float)):
+        return [float(value)] if math.isfinite(value) else []
+    if isinstance(value, str):
+        return [float(m.group(1).replace(",", ".")) for m in NUMBER.finditer(value)]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
+    for item in items:
+        found += numbers_in(item)
+    return found
+
+
+def _matches(text_value: float, decimals: int, known: list[float]) -> bool:
+    tolerance = 0.5 * 10.0 ** (-decimals) + 1e-9
+    return any(abs(text_value - v) <= tolerance for v in known)
+
+
+def allowed_terms(findings: dict[str, Any]) -> dict[str, set[str]]:
+    """The fault types, locations, characteristic lines and zone the findings name."""
+    diagnosis = findings.get("diagnosis") or {}
+    faults = {diagnosis.get("fault_type"), findings["evidence"]["strongest"], findings["agreement"].get("evidence")}
+    faults = {FAULT_WORDS[f] for f in faults if f in FAULT_WORDS and f != "normal"}
+    locations = set(LOCATION_WORDS.get(diagnosis.get("location"), ()))
+    return {"faults": faults, "locations": {loc.replace("-", " ") for loc in locations}, "lines": {"BPFI", "BPFO", "BSF", "FTF"},
+            "zone": {findings["evidence"]["iso_zone"]}}
+
+
+def ungrounded(text: str, findings: dict[str, Any]) -> list[str]:
+    """Every statement of ``text`` that the findings do not hold, each named; empty when the text is grounded."""
+    problems = []
+    terms = allowed_terms(findings)
+    for match in FAULT_PATTERN.finditer(text):
+        word = match.group(1).lower().replace("-", " ")
+        if word not in terms["faults"]:
+            problems.append(f"fault type {match.group(1)!r} is not in the findings ({', '.join(sorted(terms['faults'])) or 'none'})")
+    for match in LOCATION_PATTERN.finditer(text):
+        word = match.group(1).lower().replace("-", " ")
+        if word not in terms["locations"]:
+            problems.append(f"location {match.group(1)!r} is not in the findings")
+    for match in ZONE_PATTERN.finditer(text):
+        if match.group(1).upper() not in terms["zone"]:
+            problems.append(f"ISO zone {match.group(1)!r} is not the findings' zone {next(iter(terms['zone']))}")
+    known = numbers_in(findings)
+    for match in NUMBER.finditer(text):
+        raw = match.group(1).replace(",", ".")
+        value = float(raw)
+        decimals = len(raw.split(".")[1]) if "." in raw else 0
+        candidates = [value / 100.0] if match.group(2) else []
+        if not (_matches(value, decimals, known) or any(_matches(c, decimals + 2, known) for c in candidates)):
+            problems.append(f"number {match.group(0).strip()!r} is not in the findings")
+    return problems
+
+
+def omissions(text: str, findings: dict[str, Any]) -> list[str]:
+    """What a delivered text must state and ``text`` does not: the fault type the recommendation rests on (or that no
+    fault is seen) and the ISO zone. A text that says nothing wrong but nothing of the findings either is no report."""
+    basis = findings["recommendation"]["basis"]
+    lowered = text.lower().replace("-", " ")
+    problems = []
+    if basis in FAULT_WORDS and basis != "normal" and FAULT_WORDS[basis] not in lowered:
+        problems.append(f"does not name the fault type ({FAULT_WORDS[basis]})")
+    if basis == "unknown" and "unknown" not in lowered:
+        problems.append("does not say the fault is unknown")
+    if not re.search(rf"\bzone\s+{findings['evidence']['iso_zone']}\b", text, re.IGNORECASE):
+        problems.append(f"does not give the ISO zone ({findings['evidence']['iso_zone']})")
+    return problems

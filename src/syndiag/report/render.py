@@ -1,0 +1,143 @@
+"""A report as Markdown and as one self-contained HTML file (figures embedded as PNG data), from its findings, text and
+figures (issue 20)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import numpy as np
+
+from syndiag.report.findings import FAULT_WORDS
+
+
+def envelope_figure(spectrum, evidence: dict[str, Any], max_hz: float | None = None) -> bytes:
+    """The envelope spectrum with each characteristic frequency and its harmonics marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    top = max_hz or 4.5 * max(v["expected_hz"] for v in evidence["lines"].values())
+    keep = spectrum.freqs <= top
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot(spectrum.freqs[keep], spectrum.amplitude[keep], color="black", linewidth=0.7)
+    for (fault, line), colour in zip(evidence["lines"].items(), ("tab:red", "tab:blue", "tab:green", "tab:purple")):
+        for k, peak in enumerate(line["harmonics"]):
+            ax.axvline(peak["expected_hz"], color=colour, linestyle="--", linewidth=0.8, label=f"{line['line']} ({FAULT_WORDS[fault]})" if k == 0 else None)
+    ax.set(xlabel="frequency (Hz)", ylabel="envelope amplitude", title=f"envelope spectrum, band {evidence['envelope_band_hz'][0]:.0f}-"
+           f"{evidence['envelope_band_hz'][1]:.0f} Hz")
+    ax.legend(fontsize=7, loc="upper right")
+    return _png(fig)
+
+
+def saliency_figure(image: np.ndarray, saliency: np.ndarray, title: str) -> bytes:
+    """The model's input spectrogram with its gradient saliency over time and frequency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+    axes[0].imshow(image)
+    axes[0].set(title="spectrogram (model input)", xlabel="time", ylabel="scale")
+    axes[1].imshow(saliency, cmap="magma")
+    axes[1].set(title=title, xlabel="time", ylabel="scale")
+    return _png(fig)
+
+
+def trend_figure(times_h: np.ndarray, indicator: np.ndarray, name: str, rul: dict | None, alarm_h: float | None) -> bytes:
+    """A unit's health indicator over time, the alarm time and the predicted end of life with its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot(times_h, indicator, color="black", linewidth=0.8, label=name)
+    if alarm_h is not None:
+        ax.axvline(alarm_h, color="tab:orange", label="alarm on")
+    if rul is not None:
+        end = times_h[-1] + rul["predicted_s"] / 3600
+        ax.axvline(end, color="tab:red", label="predicted end of life")
+        if rul.get("interval_s"):
+            low, high = rul["interval_s"]
+            ax.axvspan(times_h[-1] + low / 3600, times_h[-1] + high / 3600, color="tab:red", alpha=0.15, label=f"{rul['level']:.0%} interval")
+    ax.set(xlabel="time (h)", ylabel=name)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _evidence_rows(evidence: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows = []
+    for fault, line in evidence["lines"].items():
+        for peak in line["harmonics"]:
+            rows.append((FAULT_WORDS[fault], peak["name"], f"{peak['expected_hz']:.1f}", f"{peak['found_hz']:.1f}", f"{peak['amplitude']:.3g}",
+                         f"{peak['ratio']:.1f}"))
+    return rows
+
+
+def sections(findings: dict[str, Any], written) -> list[tuple[str, list[str]]]:
+    """(title, paragraphs) shared by the Markdown and the HTML."""
+    e, rec = findings["evidence"], findings["recommendation"]
+    summary = [written.text, f"(text: {written.path}" + (f", from {len(written.attempts)} generation attempt(s)" if written.attempts else "") + ")"]
+    found = []
+    d = findings.get("diagnosis")
+    if d is not None:
+        found.append(f"Classifier ({d['model']}): {d['prediction']}, {d['description']}, p = {d['probability']:.3f}; top: "
+                     + ", ".join(f"{t['class']} {t['probability']:.3f}" for t in d["top"]))
+    for key in ("unknown", "severity", "rul", "alarm"):
+        if findings.get(key) is not None:
+            found.append(f"{key.capitalize()}: {findings[key].get('text', findings[key])}")
+    found.append(f"ISO zone {e['iso_zone']} ({e['iso_zone_meaning']}): {e['velocity_rms_mm_s']:.2f} mm/s RMS, 10-1000 Hz; boundaries "
+                 f"{e['iso_boundaries_mm_s']} mm/s for {e['machines']}")
+    agree = findings["agreement"]
+    if agree.get("note"):
+        found.append(("Agreement: " if agree["agree"] else "Disagreement: ") + agree["note"])
+    actions = [f"Urgency: {rec['urgency']}.", *[f"- {a}" for a in rec["actions"]], f"Practice followed: {rec['practice']}."]
+    bearing = [f"{e['bearing']} at {e['shaft_hz'] * 60:.0f} rpm: " + ", ".join(f"{k} {v:.1f} Hz" for k, v in e["characteristic_hz"].items()),
+               f"Source of the geometry: {e['bearing_source']}"]
+    return [("Summary", summary), ("Findings", found), ("Recommendation", actions), ("Bearing", bearing)]
+
+
+def markdown(findings: dict[str, Any], written, figures: dict[str, str]) -> str:
+    lines = [f"# Diagnosis report: {findings['source']}", ""]
+    for title, paragraphs in sections(findings, written):
+        lines += [f"## {title}", "", *paragraphs, ""]
+    lines += ["## Envelope spectrum evidence", "", "| fault type | line | expected Hz | found Hz | amplitude | peak / floor |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _evidence_rows(findings["evidence"])]
+    lines += ["", *[f"![{name}]({file})" for name, file in figures.items()], ""]
+    return "\n".join(lines)
+
+
+def html_page(findings: dict[str, Any], written, figures: dict[str, bytes]) -> str:
+    esc = html.escape
+    body = [f"<h1>Diagnosis report: {esc(findings['source'])}</h1>"]
+    for title, paragraphs in sections(findings, written):
+        body.append(f"<h2>{esc(title)}</h2>")
+        items = [p for p in paragraphs if p.startswith("- ")]
+        body += [f"<p>{esc(p)}</p>" for p in paragraphs if not p.startswith("- ")]
+        if items:
+            body.append("<ul>" + "".join(f"<li>{esc(p[2:])}</li>" for p in items) + "</ul>")
+    rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _evidence_rows(findings["evidence"]))
+    body.append("<h2>Envelope spectrum evidence</h2><table><tr><th>fault type</th><th>line</th><th>expected Hz</th><th>found Hz</th>"
+                f"<th>amplitude</th><th>peak / floor</th></tr>{rows}</table>")
+    for name, png in figures.items():
+        body.append(f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"><figcaption>{esc(name)}'
+                    "</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}table{border-collapse:collapse}"
+             "td,th{border:1px solid #bbb;padding:2px 6px;font-size:90%}img{max-width:100%}")
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(findings['source'])}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")

@@ -1,0 +1,123 @@
+"""The written part of a report (issue 20): the facts of the findings given to an instruct language model with a
+constrained prompt; the text is checked (report/grounding.py), regenerated once with tighter decoding (greedy, shorter,
+digits and the fault types and locations the findings do not name banned), and replaced by the template rendering of the
+same findings when it fails again. The report records which path produced it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from syndiag.report.findings import FAULT_WORDS
+from syndiag.report.grounding import allowed_terms, omissions, ungrounded
+
+SYSTEM = ("You write short maintenance notes about a machine's bearing. Use only the facts given. Do not add any number, "
+          "frequency, fault type or location that is not in the facts.")
+
+
+def facts(findings: dict[str, Any]) -> list[str]:
+    """The findings as short lines of words and numbers (what the model may say)."""
+    lines = []
+    d = findings.get("diagnosis")
+    if d is not None:
+        lines.append(f"classifier: {d['description']} (probability {d['probability']:.2f})")
+    u = findings.get("unknown")
+    if u is not None and u.get("unknown"):
+        lines.append(f"open-set check: unlike every trained fault class (score {u['score']:.2f} above threshold {u['threshold']:.2f})")
+    s = findings.get("severity")
+    if s is not None:
+        lines.append(f"severity: {s['text']}")
+    e = findings["evidence"]
+    if e["strongest"] != "none":
+        line = e["lines"][e["strongest"]]
+        lines.append(f"envelope spectrum: {FAULT_WORDS[e['strongest']]} lines at {line['line']} {line['expected_hz']:.1f} Hz, "
+                     f"{line['harmonics'][0]['ratio']:.1f} times the floor")
+    else:
+        lines.append("envelope spectrum: no bearing defect line stands out")
+    lines.append(f"vibration: {e['velocity_rms_mm_s']:.2f} mm/s RMS, ISO zone {e['iso_zone']} ({e['iso_zone_meaning']})")
+    r = findings.get("rul")
+    if r is not None:
+        lines.append(f"remaining useful life: {r['text']}")
+    a = findings.get("alarm")
+    if a is not None:
+        lines.append(f"alarm: {a['text']}")
+    agree = findings["agreement"]
+    if agree.get("agree") is False:
+        lines.append(f"disagreement: {agree['note']}")
+    rec = findings["recommendation"]
+    lines.append(f"urgency: {rec['urgency']}; action: {rec['actions'][0]}")
+    return lines
+
+
+def template_text(findings: dict[str, Any]) -> str:
+    """The same findings in fixed sentences: grounded by construction."""
+    return " ".join(line[0].upper() + line[1:] + "." for line in facts(findings))
+
+
+@dataclass
+class Written:
+    text: str
+    path: str  # "generated", "regenerated" or "template"
+    attempts: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Generator:
+    """An instruct model by id or path (default: the packaged SmolLM2-135M-Instruct), loaded once, greedy decoding."""
+
+    def __init__(self, model: str = "smollm2-135m", max_new_tokens: int = 64) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from syndiag.models.backbones import resolve_backbone
+
+        path = resolve_backbone(model)
+        self.name = model
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        self.max_new_tokens = max_new_tokens
+
+    def banned(self, findings: dict[str, Any]) -> list[list[int]]:
+        """Token ids of digits and of the fault types and locations the findings do not name (the tighter decoding)."""
+        terms = allowed_terms(findings)
+        words = [w for w in ("inner", "outer", "ball", "cage") if not any(w in t for t in terms["faults"])]
+        words += [w for w in ("fan", "drive", "motor") if not any(w in t for t in terms["locations"])]
+        vocab = self.tokenizer.get_vocab()
+        ids = [[i] for token, i in vocab.items() if any(ch.isdigit() for ch in token)]
+        for word in words:
+            for variant in (word, " " + word, word.capitalize(), " " + word.capitalize()):
+                encoded = self.tokenizer(variant, add_special_tokens=False)["input_ids"]
+                if encoded:
+                    ids.append(encoded)
+        return ids
+
+    def __call__(self, findings: dict[str, Any], tight: bool = False) -> str:
+        import torch
+
+        prompt = ("Facts:\n- " + "\n- ".join(facts(findings)) + "\n\nWrite two sentences for the maintenance engineer: the fault "
+                  "with its ISO zone, then the action.")
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        ids = ids if torch.is_tensor(ids) else ids["input_ids"]
+        options = {"max_new_tokens": self.max_new_tokens if not tight else self.max_new_tokens * 2 // 3, "do_sample": False,
+                   "repetition_penalty": 1.15 if not tight else 1.3, "pad_token_id": self.tokenizer.eos_token_id}
+        if tight:
+            options["bad_words_ids"] = self.banned(findings)
+        with torch.inference_mode():
+            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), **options)
+        return self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+
+
+def write(findings: dict[str, Any], generator: Generator | None) -> Written:
+    """Generated text when it passes the grounding check, else the tighter regeneration, else the template."""
+    started = time.perf_counter()
+    attempts = []
+    if generator is not None:
+        for path, tight in (("generated", False), ("regenerated", True)):
+            text = generator(findings, tight)
+            problems = ungrounded(text, findings) + omissions(text, findings)
+            attempts.append({"path": path, "text": text, "problems": problems})
+            if not problems:
+                return Written(text, path, attempts, time.perf_counter() - started)
+    return Written(template_text(findings), "template", attempts, time.perf_counter() - started)
