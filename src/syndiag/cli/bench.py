@@ -16,7 +16,7 @@ from syndiag.errors import ConfigError, SyndiagError
 def benchmark(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML benchmark config, a file or a shipped profile (default: benchmark/PROFILE)")] = None,
     profile: Annotated[str, typer.Option(help="cpu | paper: picks the shipped benchmark/PROFILE.yaml when --config is not given")] = "cpu",
-    suite: Annotated[str, typer.Option(help="table1 | table2 | table3 | sensor | rul | openset | zeroshot | updates | resources | all | report (only regenerate BENCHMARKS.md)")] = "table1",
+    suite: Annotated[str, typer.Option(help="table1 | table2 | table3 | sensor | rul | openset | zeroshot | reports | updates | resources | all | report (only regenerate BENCHMARKS.md)")] = "table1",
     budget_minutes: Annotated[Optional[float], typer.Option(help="stop cleanly between cells after this many minutes")] = None,
     data_root: DataRootOpt = None,
     sets: SetOpt = None,

@@ -63,6 +63,7 @@ class BenchmarkConfig(StrictModel):
     sensor_pairs: list[tuple[str, str]] = Field(default_factory=lambda: [("1797rpm", "1730rpm"), ("1730rpm", "1797rpm")],
                                                 description="cross-condition (source, target) cells of the sensor suite: the far pairs 0 <-> 3 HP")
     rul_recipe: Path = Field(Path("rul/femto.yaml"), description="the rul suite's recipe (units, cuts, settings grids); data root from --data-root")
+    report_recipe: Path = Field(Path("report/cpu.yaml"), description="the reports suite's recipe (conditions, segments, text share)")
     openset_recipe: Path = Field(Path("openset/cwru.yaml"), description="the openset and zeroshot suites' recipe (families, splits, seeds)")
     out_dir: Path = Path("benchmarks/results")
     work_dir: Path = Field(Path("runs/benchmark"), description="pretrained checkpoints, one folder per dataset, seed and backbone")
@@ -78,7 +79,7 @@ class BenchmarkConfig(StrictModel):
 
         path = profile_path(path)
         settings = super().from_yaml(path, overrides)
-        beside = {name: profile_path(getattr(settings, name), relative_to=path.parent) for name in ("recipe", "table2_data", "sensor_recipe", "rul_recipe", "openset_recipe")}
+        beside = {name: profile_path(getattr(settings, name), relative_to=path.parent) for name in ("recipe", "table2_data", "sensor_recipe", "rul_recipe", "openset_recipe", "report_recipe")}
         return settings.model_copy(update=beside)
 
     @model_validator(mode="after")

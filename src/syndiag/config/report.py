@@ -31,3 +31,20 @@ class ReportConfig(StrictModel):
     max_new_tokens: int = Field(64, ge=8, le=512, description="tokens of the first attempt (the tighter one: two thirds)")
     rul_checkpoint: Path | None = Field(None, description="a `syndiag rul fit` checkpoint for the RUL of a unit folder")
     top_k: int = Field(3, ge=1)
+
+
+class ReportSuiteConfig(StrictModel):
+    """`syndiag benchmark --suite report`: segments of the CWRU test halves, classified by a Syn-Diag cloud fine-tuned as the
+    recipe says (5-shot, seed 0), each reported on; the FEMTO test bearings' folders too."""
+
+    profile: str = "cpu"
+    recipe: Path = Field(Path("syndiag/cpu.yaml"), description="the classifier's run recipe (pretrained, then fine-tuned at finetune.source)")
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    conditions: list[str] = Field(default_factory=lambda: ["1797rpm", "1730rpm"], min_length=1)
+    segments: int = Field(10, ge=1, description="segments per class and condition, spread over the recording's test half")
+    segment_s: float = Field(1.0, gt=0, description="segment length; a test half shorter than it gives segments as long as it")
+    text_per_class: int = Field(1, ge=0, description="segments per class and condition whose text the language model writes "
+                                "(the others get the template: the model is the slow part)")
+    femto_rul_checkpoint: Path | None = Field(None, description="RUL checkpoint for the FEMTO test bearings (None: RUL left out)")
+    femto: bool = Field(True, description="also report on every FEMTO test bearing folder under the data root")
+    work_dir: Path = Path("runs/report-suite")

@@ -18,6 +18,7 @@ from syndiag.evaluation.paper_results import (
     PaperResult,
     paper_result,
 )
+from syndiag.evaluation.report_suite_report import report_suite_section
 from syndiag.evaluation.rul_report import rul_section
 from syndiag.evaluation.unknown_report import openset_section, zeroshot_section
 from syndiag.evaluation.update_curves import write_update_curves
@@ -373,7 +374,8 @@ def write_report(results_dir: Path, out: Path) -> Path:
             if margins:
                 lines += ["", f"### Margins: what Syn-Diag cloud adds over each method ({titles[suite].split(':')[0]})", "", *margins]
             lines.append("")
-    for pattern, section in (("rul_*.jsonl", rul_section), ("openset_trained_*.jsonl", openset_section), ("zeroshot_*.jsonl", zeroshot_section)):
+    for pattern, section in (("rul_*.jsonl", rul_section), ("openset_trained_*.jsonl", openset_section), ("zeroshot_*.jsonl", zeroshot_section),
+                             ("report_*.jsonl", report_suite_section)):
         for path in sorted(results_dir.glob(pattern)):
             lines += section(path, out.parent, display_path)
     for path in sorted(results_dir.glob("updates_*.jsonl")):

@@ -33,16 +33,27 @@ class Report:
     seconds: float
 
 
-def _diagnosis(recording: Path, checkpoint: Path, config: ReportConfig) -> tuple[dict, dict | None, dict | None, Any]:
-    from syndiag.workflows.inference import diagnose_file
-
-    result = diagnose_file(recording, checkpoint, config.fs, config.top_k)
-    found = {"model": str(checkpoint), "prediction": result.label, "description": result.description,
+def diagnosis_of(result, model: str) -> tuple[dict, dict | None, dict | None]:
+    """The classifier's part of the findings from a :class:`~syndiag.serving.diagnosis.Diagnosis`: prediction, top-k,
+    fault type / location / diameter read from the description; its open-set verdict; a sensor model's severity."""
+    found = {"model": model, "prediction": result.label, "description": result.description,
              "probability": round(result.probability, 4), "top": [{"class": c, "probability": round(p, 4)} for c, _, p in result.top],
              "windows": result.windows, **fault_of(result.description)}
     severity = getattr(result, "severity", None)
     severity = None if severity is None else {"text": severity.describe(), "windows": severity.windows}
-    return found, result.unknown, severity, result
+    return found, result.unknown, severity
+
+
+def evidence_of(x: np.ndarray, fs: float, shaft_hz: float, channel: str, config: ReportConfig, geometry=None):
+    """The physical evidence of channel ``channel``'s signal ``x``: the configured bearing, else the CWRU one of the channel."""
+    if geometry is None:
+        if config.bearing is None and channel.upper() not in CHANNEL_BEARING:
+            raise ConfigError(f"no bearing geometry for channel {channel!r}: give --bearing (a shipped name or a YAML file)")
+        geometry = bearing(config.bearing or CHANNEL_BEARING[channel.upper()])
+    evidence, spectrum = bearing_evidence(x, fs, geometry, shaft_hz, unit=config.unit, resolution_hz=config.resolution_hz or 1.0,
+                                          tolerance=config.tolerance, harmonics=config.harmonics, machine_group=config.machine_group)
+    evidence["channel"] = channel
+    return evidence, spectrum
 
 
 def _shaft_hz(recording: Path, config: ReportConfig) -> float:
@@ -87,20 +98,17 @@ def saliency(checkpoint: Path, recording_windows: np.ndarray, meta: dict) -> tup
 
 def report_recording(recording: Path, checkpoint: Path | None, config: ReportConfig) -> tuple[dict, dict[str, bytes]]:
     """Findings and figures of one recording file; a bad bearing or a missing speed is refused before any model runs."""
+    from syndiag.workflows.inference import diagnose_file
+
     geometry = bearing(config.bearing) if config.bearing else None
     shaft = _shaft_hz(recording, config)
     diagnosis = unknown = severity = result = None
     if checkpoint is not None:
-        diagnosis, unknown, severity, result = _diagnosis(recording, checkpoint, config)
+        result = diagnose_file(recording, checkpoint, config.fs, config.top_k)
+        diagnosis, unknown, severity = diagnosis_of(result, str(checkpoint))
     channel = config.channel or LOCATION_CHANNEL.get((diagnosis or {}).get("location"), "DE")
-    if geometry is None:
-        if channel.upper() not in CHANNEL_BEARING:
-            raise ConfigError(f"no bearing geometry for channel {channel!r}: give --bearing (a shipped name or a YAML file)")
-        geometry = bearing(CHANNEL_BEARING[channel.upper()])
     x, fs = _signal(recording, channel, config)
-    evidence, spectrum = bearing_evidence(x, fs, geometry, shaft, unit=config.unit, resolution_hz=config.resolution_hz or 1.0,
-                                          tolerance=config.tolerance, harmonics=config.harmonics, machine_group=config.machine_group)
-    evidence["channel"] = channel
+    evidence, spectrum = evidence_of(x, fs, shaft, channel, config, geometry)
     figures = {"envelope spectrum": envelope_figure(spectrum, evidence)}
     if checkpoint is not None:
         meta = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))

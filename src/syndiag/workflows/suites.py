@@ -19,7 +19,7 @@ from syndiag.workflows.benchmark import Benchmark
 from syndiag.workflows.cloud import run_distill, run_evaluate, run_finetune
 from syndiag.workflows.collaboration import run_online_updates
 
-SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "rul": ["rul"], "openset": ["openset"], "zeroshot": ["zeroshot"], "updates": ["updates"], "resources": ["resources"],
+SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "rul": ["rul"], "openset": ["openset"], "zeroshot": ["zeroshot"], "reports": ["reports"], "updates": ["updates"], "resources": ["resources"],
           "all": ["table1", "table2", "table3", "updates", "resources"], "report": []}
 
 
@@ -45,6 +45,9 @@ def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[
         remaining = None if deadline is None else max((deadline - time.monotonic()) / 60, 1e-9)
         if name == "rul":
             ran, left = rul_suite(settings, recipe_overrides, say, allow_dirty)
+            continue
+        if name == "reports":
+            ran, left = report_suite(settings, recipe_overrides, say, allow_dirty)
             continue
         if name in ("openset", "zeroshot"):
             ran, left = unknown_fault_suite(name, settings, recipe_overrides, say, allow_dirty)
@@ -103,6 +106,22 @@ def unknown_fault_suite(name: str, settings: BenchmarkConfig, recipe_overrides: 
     run = run_openset_suite if name == "openset" else run_zeroshot_suite
     ran, left = run(config, results, recipe_overrides, say, allow_dirty)
     say(f"{name}: {ran} cell(s) run, {left} left -> {results}")
+    return ran, left
+
+
+def report_suite(settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | None, say: Callable[[str], None],
+                 allow_dirty: bool = False) -> tuple[int, int]:
+    """The report suite: CWRU test-half segments and FEMTO test bearings reported on; example reports kept (resumable)."""
+    from syndiag.config.profiles import profile_path
+    from syndiag.config.report import ReportSuiteConfig
+    from syndiag.workflows.report_suite import run_report_suite
+
+    config = ReportSuiteConfig.from_yaml(profile_path(settings.report_recipe))
+    config = config.model_copy(update={"profile": settings.profile or config.profile, "recipe": settings.recipe,
+                                       "work_dir": settings.work_dir / "report" if settings.work_dir else config.work_dir})
+    results = settings.out_dir / f"report_cwru_femto_{config.profile}.jsonl"
+    ran, left = run_report_suite(config, results, settings.out_dir / "reports", recipe_overrides, say, allow_dirty)
+    say(f"reports: {ran} report(s) made, {left} left -> {results}")
     return ran, left
 
 
