@@ -65,6 +65,8 @@ def trend_figure(times_h: np.ndarray, indicator: np.ndarray, name: str, rul: dic
         if rul.get("interval_s"):
             low, high = rul["interval_s"]
             ax.axvspan(times_h[-1] + low / 3600, times_h[-1] + high / 3600, color="tab:red", alpha=0.15, label=f"{rul['level']:.0%} interval")
+    if rul is not None:  # a wide interval would squash the history: show up to twice the predicted end of life
+        ax.set_xlim(0, max(times_h[-1] * 1.5, 2 * (times_h[-1] + rul["predicted_s"] / 3600)))
     ax.set(xlabel="time (h)", ylabel=name)
     ax.legend(fontsize=7)
     return _png(fig)
@@ -98,9 +100,9 @@ def sections(findings: dict[str, Any], written) -> list[tuple[str, list[str]]]:
     if d is not None:
         found.append(f"Classifier ({d['model']}): {d['prediction']}, {d['description']}, p = {d['probability']:.3f}; top: "
                      + ", ".join(f"{t['class']} {t['probability']:.3f}" for t in d["top"]))
-    for key in ("unknown", "severity", "rul", "alarm"):
+    for key, label in (("unknown", "Open-set check"), ("severity", "Severity"), ("rul", "Remaining useful life"), ("alarm", "Anomaly alarm")):
         if findings.get(key) is not None:
-            found.append(f"{key.capitalize()}: {findings[key].get('text', findings[key])}")
+            found.append(f"{label}: {findings[key].get('text', findings[key])}")
     found.append(f"ISO zone {e['iso_zone']} ({e['iso_zone_meaning']}): {e['velocity_rms_mm_s']:.2f} mm/s RMS, 10-1000 Hz; boundaries "
                  f"{e['iso_boundaries_mm_s']} mm/s for {e['machines']}")
     agree = findings["agreement"]

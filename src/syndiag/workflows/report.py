@@ -41,7 +41,12 @@ def diagnosis_of(result, model: str) -> tuple[dict, dict | None, dict | None]:
              "windows": result.windows, **fault_of(result.description)}
     severity = getattr(result, "severity", None)
     severity = None if severity is None else {"text": severity.describe(), "windows": severity.windows}
-    return found, result.unknown, severity
+    unknown = result.unknown
+    if unknown is not None:
+        verdict = "unknown fault" if unknown["unknown"] else "within the trained classes"
+        unknown = {**unknown, "text": f"{verdict} (score {unknown['score']:.3f}, threshold {unknown['threshold']:.3f}; "
+                                      f"{unknown['windows_above']} of {result.windows} windows above it)"}
+    return found, unknown, severity
 
 
 def evidence_of(x: np.ndarray, fs: float, shaft_hz: float, channel: str, config: ReportConfig, geometry=None):
