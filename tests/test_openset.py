@@ -113,3 +113,48 @@ def test_open_set_accuracy_counts_known_right_and_unflagged_plus_unknown_flagged
     # known: right+unflagged, wrong, right but flagged -> 1 of 3; unknown: flagged, missed -> 1 of 2
     assert found["open_accuracy"] == pytest.approx(2 / 5) and found["known_flagged"] == pytest.approx(1 / 3)
     assert found["unknown_flagged"] == 0.5 and found["known_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_a_class_view_renumbers_the_kept_classes_and_hides_the_others():
+    import dataclasses
+
+    from syndiag.data.openset_splits import class_view
+
+    @dataclasses.dataclass
+    class Data:
+        labels: np.ndarray
+        meta: dict
+
+        @property
+        def class_names(self):
+            return [c["name"] for c in self.meta["classes"]]
+
+    data = Data(np.array([0, 1, 2, 2, 1]), {"classes": [{"name": n, "prompt": n} for n in ("normal", "DE_B007", "FE_IR007")]})
+    view = class_view(data, [2, 0])
+    assert view.class_names == ["FE_IR007", "normal"] and view.labels.tolist() == [1, -1, 0, 0, -1] and data.labels.tolist() == [0, 1, 2, 2, 1]
+    with pytest.raises(ConfigError, match="distinct indices"):
+        class_view(data, [0, 0])
+
+
+def test_zero_shot_splits_refuse_empty_twin_or_unknown_descriptions_and_too_few_seen_classes():
+    from syndiag.data.openset_splits import zeroshot_classes
+
+    names = ["normal", "DE_B014", "FE_B014"]
+    prompts = ["normal operation", "ball fault at motor end with diameter 0.014 inches", "ball fault at fan end with diameter 0.014 inches"]
+    seen, new, texts = zeroshot_classes(names + ["DE_IR007"], ["FE_B014"], {"FE_B014": " a new text "}, prompts + ["inner race fault"])
+    assert seen == [0, 1, 3] and new == [2] and texts[2] == "a new text"
+    with pytest.raises(ConfigError, match="FE_X not in the data"):
+        zeroshot_classes(names, ["FE_X"], {}, prompts)
+    with pytest.raises(ConfigError, match="is empty"):
+        zeroshot_classes(names, ["FE_B014"], {"FE_B014": "  "}, prompts)
+    with pytest.raises(ConfigError, match="identical to that of DE_B014"):
+        zeroshot_classes(names, ["FE_B014"], {"FE_B014": "Ball fault at motor end with diameter 0.014 inches"}, prompts)
+    with pytest.raises(ConfigError, match="not new classes"):
+        zeroshot_classes(names, ["FE_B014"], {"normal": "x"}, prompts)
+    with pytest.raises(ConfigError, match="leaves 1 seen class"):
+        zeroshot_classes(names, ["FE_B014", "DE_B014"], {}, prompts)
+
+
+def test_mahalanobis_with_one_window_per_class_falls_back_to_euclidean_distance():
+    scorer = Mahalanobis().fit(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([0, 1]))
+    assert scorer.score(np.array([[0.0, 1.0], [3.0, 0.0]])) == pytest.approx([1.0, 9.0], rel=1e-4)
