@@ -12,8 +12,20 @@ from typing import Any
 from syndiag.report.findings import FAULT_WORDS
 from syndiag.report.grounding import allowed_terms, omissions, ungrounded
 
-SYSTEM = ("You write short maintenance notes about a machine's bearing. Use only the facts given. Do not add any number, "
-          "frequency, fault type or location that is not in the facts.")
+SYSTEM = ("You write short maintenance notes about a machine's bearing. Use only the facts given; copy numbers exactly. "
+          "Do not add any number, frequency, fault type or location that is not in the facts.")
+EXAMPLE_FACTS = ["classifier: outer race fault at fan end with diameter 0.021 inches (probability 0.88)",
+                 "envelope spectrum: outer race lines at BPFO 91.5 Hz, 12.0 times the floor",
+                 "vibration: 1.10 mm/s RMS, ISO zone A (newly commissioned condition)",
+                 "urgency: planned; action: plan a bearing replacement at the next scheduled stop"]
+EXAMPLE_TEXT = ("Outer race fault at the fan end (probability 0.88), confirmed by BPFO lines at 91.5 Hz in the envelope spectrum; "
+                "vibration is in ISO zone A. Plan a bearing replacement at the next scheduled stop.")
+"""One worked example (facts -> note) shown before the real facts: a small model follows a pattern far better than an
+instruction. Its numbers are in no real findings, so a copied one is caught by the grounding check."""
+
+
+def prompt(lines: list[str]) -> str:
+    return "Facts:\n- " + "\n- ".join(lines) + "\n\nWrite two sentences: the fault with its ISO zone, then the action."
 
 
 def facts(findings: dict[str, Any]) -> list[str]:
@@ -95,13 +107,12 @@ class Generator:
     def __call__(self, findings: dict[str, Any], tight: bool = False) -> str:
         import torch
 
-        prompt = ("Facts:\n- " + "\n- ".join(facts(findings)) + "\n\nWrite two sentences for the maintenance engineer: the fault "
-                  "with its ISO zone, then the action.")
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(EXAMPLE_FACTS)},
+                    {"role": "assistant", "content": EXAMPLE_TEXT}, {"role": "user", "content": prompt(facts(findings))}]
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
         ids = ids if torch.is_tensor(ids) else ids["input_ids"]
         options = {"max_new_tokens": self.max_new_tokens if not tight else self.max_new_tokens * 2 // 3, "do_sample": False,
-                   "repetition_penalty": 1.15 if not tight else 1.3, "pad_token_id": self.tokenizer.eos_token_id}
+                   "repetition_penalty": 1.1 if not tight else 1.3, "pad_token_id": self.tokenizer.eos_token_id}
         if tight:
             options["bad_words_ids"] = self.banned(findings)
         with torch.inference_mode():
