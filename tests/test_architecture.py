@@ -14,7 +14,7 @@ LAYERS = {
     "models": 2, "registry": 2, "prognostics": 2,
     "training": 3, "serving": 3,
     "evaluation": 4, "report": 4,
-    "workflows": 5,
+    "workflows": 5, "service": 5,
     "cli": 6,
 }
 SIBLINGS_APART = {("training", "serving"), ("serving", "training")}

@@ -15,6 +15,7 @@ from syndiag.cli.monitor import monitor
 from syndiag.cli.openset import openset_app
 from syndiag.cli.profiles import config_app
 from syndiag.cli.report import report
+from syndiag.cli.serve import replay, serve
 from syndiag.cli.rul import rul_app
 from syndiag.cli.sensor import sensor_app
 from syndiag.cli.train import distill, evaluate, finetune, pretrain, update
@@ -27,6 +28,8 @@ for command in (pretrain, finetune, evaluate, diagnose):
 app.command("export")(guarded(export))
 app.command("monitor")(guarded(monitor))
 app.command("report")(guarded(report))
+app.command("serve")(guarded(serve))
+app.command("replay")(guarded(replay))
 for command in (benchmark, distill, update):
     app.command()(guarded(command))
 app.add_typer(head_app, name="head")

@@ -1,0 +1,43 @@
+"""``syndiag serve`` and ``syndiag replay``: the live service and a sensor simulator over MQTT; each calls one function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from syndiag.cli.common import SetOpt, out
+from syndiag.config.base import parse_overrides
+
+
+def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="service recipe (default: syndiag/config/service.py)")] = None,
+          checkpoint: Annotated[Optional[Path], typer.Option(help="an ONNX export (no PyTorch in the process) or a cloud/edge checkpoint")] = None,
+          sets: SetOpt = None) -> None:
+    """Diagnose sensors streaming over MQTT (<prefix>/<site>/<machine>/<sensor>/data), store every diagnosis, serve
+    /diagnose, /health, /metrics, /api/sensors and the dashboard over HTTP."""
+    from syndiag.config.service import ServeConfig
+    from syndiag.service.runner import serve as run
+
+    overrides = parse_overrides(sets)
+    if checkpoint is not None:
+        overrides["checkpoint"] = str(checkpoint)
+    cfg = ServeConfig.from_yaml(config, overrides) if config is not None else ServeConfig.from_dict(overrides, "--set")
+    out.print(f"serving {escape(str(cfg.checkpoint))}: MQTT {cfg.broker_host}:{cfg.broker_port} ({cfg.topic_prefix}/+/+/+/data), "
+              f"HTTP http://{cfg.http_host}:{cfg.http_port}/, store {escape(cfg.database_url)}")
+    run(cfg)
+
+
+def replay(files: Annotated[list[Path], typer.Argument(help="recordings to stream (.mat, .csv, .npy, .npz), in turn per sensor")],
+           sensors: Annotated[int, typer.Option(help="simulated sensors (site1/machine<i>/accel)")] = 1,
+           host: str = "127.0.0.1", port: int = 1883, prefix: str = "syndiag",
+           seconds: Annotated[Optional[float], typer.Option(help="signal seconds to stream (default: the shortest file)")] = None,
+           speed: Annotated[float, typer.Option(help="times real time")] = 1.0,
+           fs: Annotated[Optional[float], typer.Option(help="sampling rate of files that do not say")] = None,
+           channel: Annotated[str, typer.Option(help="the files' channel to stream")] = "DE") -> None:
+    """Stream recordings to the broker as N sensors, in real time (or ``--speed`` times it), 0.1 s per binary payload."""
+    from syndiag.service.runner import replay as run
+
+    found = run(files, sensors, host, port, prefix, seconds=seconds, speed=speed, fs=fs, channel=channel)
+    out.print(f"published {found['chunks']} chunks ({found['samples']} samples) from {found['sensors']} sensor(s) in {found['seconds']:.1f} s")

@@ -1,0 +1,40 @@
+"""The live service recipe (issue 18): the model, the MQTT broker and topics, the sensors' declared rates, the store,
+the queue and what happens under overload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from syndiag.config.base import StrictModel
+
+
+class SensorDeclaration(StrictModel):
+    """A sensor's sampling rate and channel kind, declared once (here, or in a retained config message)."""
+
+    fs: float = Field(gt=0)
+    kind: Literal["vibration"] = "vibration"
+
+
+class ServeConfig(StrictModel):
+    """Defaults: an ONNX export (no PyTorch in the process), a broker on localhost, SQLite in WAL mode, one diagnosis
+    per sensor per second, a queue of 256 windows that drops the oldest under overload (every drop counted)."""
+
+    profile: str = "custom"
+    checkpoint: Path = Field(Path("runs/cloud-cpu/edge-onnx"), description="ONNX export (default) or a PyTorch cloud/edge checkpoint")
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("syndiag", pattern=r"^[A-Za-z0-9_-]+$")
+    sensors: dict[str, SensorDeclaration] = Field(default_factory=dict, description="site/machine/sensor -> rate and kind "
+                                                  "(else from the retained message on <prefix>/<site>/<machine>/<sensor>/config)")
+    database_url: str = Field("sqlite:///runs/service/diagnoses.db", description="SQLAlchemy URL (sqlite:///... or postgresql://...)")
+    every_s: float = Field(1.0, gt=0, description="one diagnosis per sensor every this many seconds of signal")
+    queue_size: int = Field(256, ge=1, description="windows waiting for the model at most")
+    overload: Literal["drop-oldest", "drop-newest"] = Field("drop-oldest", description="which window a full queue drops (counted)")
+    micro_batch: int = Field(16, ge=1, description="windows classified together")
+    buffer_s: float = Field(4.0, gt=0, description="seconds of signal kept per sensor")
+    max_payload_samples: int = Field(65536, ge=1, description="larger payloads are refused (counted)")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=1, le=65535)

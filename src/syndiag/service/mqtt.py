@@ -1,0 +1,64 @@
+"""MQTT ingestion (issue 18): one paho client subscribed (QoS 1) to ``<prefix>/+/+/+/data`` (samples, service/payload.py)
+and ``<prefix>/+/+/+/config`` (a retained JSON declaration ``{"fs": 12000, "kind": "vibration"}``); it reconnects by
+itself after a broker restart and publishes each diagnosis on ``<prefix>/<site>/<machine>/<sensor>/diagnosis``."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import paho.mqtt.client as mqtt
+
+from syndiag.service.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def sensor_of(topic: str, prefix: str) -> tuple[str, str] | None:
+    """(site/machine/sensor, kind of message) of a topic ``prefix/site/machine/sensor/{data,config}``; None otherwise."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != prefix or parts[4] not in ("data", "config"):
+        return None
+    return "/".join(parts[1:4]), parts[4]
+
+
+class Ingestion:
+    def __init__(self, pipeline: Pipeline, host: str, port: int, prefix: str, client_id: str = "syndiag-serve") -> None:
+        self.pipeline, self.prefix = pipeline, prefix
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        self.client.on_connect = self._connected
+        self.client.on_message = self._message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
+        self.host, self.port = host, port
+        self.connected = False
+
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=0)
+
+    def _connected(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        self.connected = not reason_code.is_failure
+        if self.connected:
+            client.subscribe([(f"{self.prefix}/+/+/+/data", 1), (f"{self.prefix}/+/+/+/config", 1)])
+            log.info("connected to the broker at %s:%d", self.host, self.port)
+
+    def _message(self, client, userdata, message) -> None:  # noqa: ANN001
+        found = sensor_of(message.topic, self.prefix)
+        if found is None:
+            return
+        sensor, kind = found
+        if kind == "config":
+            try:
+                self.pipeline.declare(sensor, float(json.loads(message.payload)["fs"]))
+            except (ValueError, KeyError, TypeError):
+                with self.pipeline.lock:
+                    self.pipeline.counts["payloads_refused_malformed"] += 1
+            return
+        self.pipeline.ingest(sensor, message.payload)

@@ -1,0 +1,146 @@
+"""From chunks to stored diagnoses (issue 18): per-sensor buffers, one bounded queue of windows with explicit
+back-pressure (a full queue drops the oldest or the newest window, as configured, and counts it), a worker that
+classifies micro-batches, stores and publishes each diagnosis, and the counters behind ``/metrics``.
+
+Accounting: windows_in = diagnosed + dropped (queue full) + waiting; payloads refused and windows expired in a
+buffer are counted too. Nothing is lost silently."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+
+import numpy as np
+
+from syndiag.config.data import SpectrogramConfig
+from syndiag.config.service import ServeConfig
+from syndiag.data.spectrogram import spectrogram_images, to_rgb
+from syndiag.errors import DataError
+from syndiag.service.buffers import SensorBuffer, Window
+from syndiag.service.payload import decode
+from syndiag.service.store import Store
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+Publish = Callable[[str, bytes], None]
+
+
+class Pipeline:
+    """Thread-safe: ``ingest`` from the MQTT thread, ``run`` in the worker thread, ``metrics`` from HTTP."""
+
+    def __init__(self, config: ServeConfig, classify: Callable[[np.ndarray], np.ndarray], class_names: list[str],
+                 spectrogram: SpectrogramConfig, length: int, model_fs: float, store: Store, publish: Publish | None = None) -> None:
+        self.config, self.classify, self.class_names = config, classify, list(class_names)
+        self.spectrogram, self.length, self.model_fs = spectrogram, length, model_fs
+        self.store, self.publish = store, publish
+        self.buffers: dict[str, SensorBuffer] = {}
+        self.declared = {name: d.fs for name, d in config.sensors.items()}
+        self.queue: deque[Window] = deque()
+        self.lock = threading.Condition()
+        self.counts: Counter[str] = Counter()
+        self.latency = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.stopping = False
+
+    def declare(self, sensor: str, fs: float) -> None:
+        with self.lock:
+            self.declared[sensor] = fs
+
+    def ingest(self, sensor: str, payload: bytes) -> None:
+        """One payload of ``sensor`` (site/machine/sensor): refused ones are counted by reason; due windows are queued."""
+        arrived = time.monotonic()
+        try:
+            chunk = decode(payload, self.config.max_payload_samples)
+        except DataError as exc:
+            with self.lock:
+                self.counts["payloads_refused_" + ("oversize" if "exceeds" in str(exc) else "malformed")] += 1
+            return
+        with self.lock:
+            self.counts["payloads"] += 1
+            buffer = self.buffers.get(sensor)
+            if buffer is None:
+                declared = self.declared.get(sensor, chunk.fs)
+                if declared != chunk.fs:
+                    self.counts["rate_mismatch_with_declaration"] += 1
+                buffer = self.buffers[sensor] = SensorBuffer(sensor, chunk.fs, max(1, round(self.config.buffer_s * chunk.fs)))
+            buffer.push(chunk)
+            for window in buffer.windows(self.length, self.model_fs, self.config.every_s, arrived):
+                self._submit(window)
+
+    def _submit(self, window: Window) -> None:
+        self.counts["windows_in"] += 1
+        if len(self.queue) >= self.config.queue_size:
+            if self.config.overload == "drop-newest":
+                self.counts["dropped_queue_full"] += 1
+                return
+            self.queue.popleft()
+            self.counts["dropped_queue_full"] += 1
+        self.queue.append(window)
+        self.lock.notify()
+
+    def run(self) -> None:
+        """The worker: micro-batches until :meth:`stop`."""
+        while True:
+            with self.lock:
+                while not self.queue and not self.stopping:
+                    self.lock.wait(0.5)
+                if self.stopping and not self.queue:
+                    return
+                batch = [self.queue.popleft() for _ in range(min(self.config.micro_batch, len(self.queue)))]
+            self.diagnose(batch)
+
+    def diagnose(self, batch: list[Window]) -> None:
+        images = to_rgb(spectrogram_images(np.stack([w.samples for w in batch])[:, None, :], self.spectrogram), self.spectrogram.colormap)
+        probs = np.asarray(self.classify(images))
+        rows = []
+        for window, p in zip(batch, probs):
+            best = int(np.argmax(p))
+            rows.append({"sensor": window.sensor, "t_end": window.t_end, "label": self.class_names[best], "probability": float(p[best]),
+                         "unknown": None, "latency_ms": 0.0, "stored_at": time.time()})
+        now = time.monotonic()
+        for row, window in zip(rows, batch):
+            row["latency_ms"] = round((now - window.arrived) * 1000.0, 3)
+        self.store.add(rows)
+        stored = time.monotonic()
+        with self.lock:
+            self.counts["diagnosed"] += len(batch)
+            for window in batch:
+                seconds = stored - window.arrived
+                self.latency_sum += seconds
+                self.latency[next((i for i, b in enumerate(LATENCY_BUCKETS) if seconds <= b), len(LATENCY_BUCKETS))] += 1
+        if self.publish is not None:
+            for row in rows:
+                self.publish(f"{self.config.topic_prefix}/{row['sensor']}/diagnosis", json.dumps(row).encode())
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            self.lock.notify_all()
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            found = dict(self.counts)
+            found.update(queue_depth=len(self.queue), sensors=len(self.buffers),
+                         gaps=sum(b.gaps for b in self.buffers.values()), rate_changes=sum(b.rate_changes for b in self.buffers.values()),
+                         expired=sum(b.expired for b in self.buffers.values()))
+            return found
+
+    def metrics(self) -> str:
+        """Prometheus text format."""
+        counts = self.snapshot()
+        lines = []
+        for name in ("windows_in", "diagnosed", "dropped_queue_full", "payloads", "payloads_refused_malformed", "payloads_refused_oversize",
+                     "gaps", "rate_changes", "expired"):
+            lines += [f"# TYPE syndiag_{name}_total counter", f"syndiag_{name}_total {counts.get(name, 0)}"]
+        lines += ["# TYPE syndiag_queue_depth gauge", f"syndiag_queue_depth {counts['queue_depth']}",
+                  "# TYPE syndiag_sensors gauge", f"syndiag_sensors {counts['sensors']}",
+                  "# TYPE syndiag_latency_seconds histogram"]
+        with self.lock:
+            cumulative = 0
+            for bound, n in zip((*LATENCY_BUCKETS, "+Inf"), self.latency):
+                cumulative += n
+                lines.append(f'syndiag_latency_seconds_bucket{{le="{bound}"}} {cumulative}')
+            lines += [f"syndiag_latency_seconds_sum {self.latency_sum:.6f}", f"syndiag_latency_seconds_count {cumulative}"]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""``syndiag serve`` and ``syndiag replay`` as library functions (issue 18)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from syndiag.config.data import DataConfig
+from syndiag.config.service import ServeConfig
+from syndiag.errors import ConfigError
+from syndiag.service.pipeline import Pipeline
+from syndiag.service.store import Store
+
+
+@dataclass
+class Service:
+    pipeline: Pipeline
+    worker: threading.Thread
+    ingestion: object | None
+
+    def stop(self) -> None:
+        if self.ingestion is not None:
+            self.ingestion.stop()
+        self.pipeline.stop()
+        self.worker.join(timeout=10)
+
+
+def build_pipeline(config: ServeConfig, publish=None) -> Pipeline:
+    """The model (an ONNX export runs without PyTorch), its input settings, the store; one channel per window."""
+    from syndiag.serving.diagnosis import load_classifier
+
+    classify, meta = load_classifier(config.checkpoint)
+    if len(meta["channels"]) != 1:
+        raise ConfigError(f"{config.checkpoint}: the model reads {len(meta['channels'])} channels ({', '.join(meta['channels'])}); "
+                          "the live service diagnoses each sensor on its own: serve a one-channel model")
+    data = DataConfig.from_dict(meta["data"], source=str(config.checkpoint))
+    return Pipeline(config, classify, meta["class_names"], data.spectrogram, data.window.length, float(meta["fs"]),
+                    Store(config.database_url), publish)
+
+
+def start_service(config: ServeConfig, mqtt: bool = True) -> Service:
+    """The pipeline with its worker thread and (``mqtt``) the broker ingestion, started."""
+    from syndiag.service.mqtt import Ingestion
+
+    ingestion = None
+    pipeline = build_pipeline(config)
+    if mqtt:
+        ingestion = Ingestion(pipeline, config.broker_host, config.broker_port, config.topic_prefix)
+        pipeline.publish = ingestion.publish
+        ingestion.start()
+    worker = threading.Thread(target=pipeline.run, name="syndiag-worker", daemon=True)
+    worker.start()
+    return Service(pipeline, worker, ingestion)
+
+
+def serve(config: ServeConfig) -> None:
+    """Run until interrupted: MQTT ingestion, the worker, and the HTTP API on ``http_host:http_port``."""
+    import uvicorn
+
+    from syndiag.service.app import create_app
+
+    service = start_service(config)
+    try:
+        uvicorn.run(create_app(service.pipeline, config.checkpoint), host=config.http_host, port=config.http_port, log_level="warning")
+    finally:
+        service.stop()
+
+
+def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = "syndiag", site: str = "site1",
+           seconds: float | None = None, chunk_s: float = 0.1, speed: float = 1.0, fs: float | None = None, channel: str = "DE") -> dict:
+    """Stream recordings to the broker as ``sensors`` sensors (machine<i>/accel, the files in turn), ``speed`` times real
+    time, each chunk one binary payload (QoS 1); returns the counts published."""
+    import paho.mqtt.client as mqtt
+
+    from syndiag.data.model_input import read_model_input
+    from syndiag.service.payload import encode
+
+    if sensors < 1 or not files:
+        raise ConfigError("replay needs at least one file and one sensor")
+    signals = []
+    for file in files:
+        found = read_model_input(Path(file), [channel], fs, fs or 12000.0)
+        signals.append((np.asarray(found.signal[0], dtype=np.float32), float(found.fs)))
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"syndiag-replay-{time.time_ns()}")
+    client.connect(host, port)
+    client.loop_start()
+    names = [f"{site}/machine{i + 1}/accel" for i in range(sensors)]
+    for i, name in enumerate(names):
+        client.publish(f"{prefix}/{name}/config", json.dumps({"fs": signals[i % len(signals)][1], "kind": "vibration"}), qos=1, retain=True)
+    started, sent, seq = time.time(), 0, 0
+    duration = seconds or min(len(x) / rate for x, rate in signals)
+    while (elapsed := seq * chunk_s) < duration:
+        for i, name in enumerate(names):
+            x, rate = signals[i % len(signals)]
+            n = int(round(chunk_s * rate))
+            start = int(round(elapsed * rate)) % max(1, len(x) - n)
+            info = client.publish(f"{prefix}/{name}/data", encode(seq, started + elapsed, rate, x[start : start + n]), qos=1)
+            sent += n
+        info.wait_for_publish(timeout=10)
+        seq += 1
+        ahead = started + seq * chunk_s / speed - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
+    client.loop_stop()
+    client.disconnect()
+    return {"sensors": sensors, "chunks": seq * sensors, "samples": sent, "seconds": round(time.time() - started, 3)}

@@ -1,0 +1,194 @@
+"""The live service: payloads, per-sensor buffers, back-pressure with counted drops, the store, the HTTP API, and a
+real Mosquitto broker end to end (started here; `.ci/run` installs it)."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import in_ci
+from tiny_checkpoint import onnx_folder, recording
+
+from syndiag.config.service import ServeConfig
+from syndiag.errors import DataError
+from syndiag.service.buffers import SensorBuffer
+from syndiag.service.payload import Chunk, decode, encode
+
+
+def test_binary_and_json_payloads_round_trip_and_bad_ones_are_named():
+    x = np.arange(10, dtype=np.float32)
+    chunk = decode(encode(7, 1700000000.5, 12000.0, x), 100)
+    assert (chunk.seq, chunk.t0, chunk.fs) == (7, 1700000000.5, 12000.0) and np.array_equal(chunk.samples, x)
+    assert decode(json.dumps({"seq": 1, "t0": 5.0, "fs": 10.0, "samples": [1, 2]}).encode(), 100).samples.tolist() == [1.0, 2.0]
+    with pytest.raises(DataError, match="exceeds the limit of 5"):
+        decode(encode(1, 0.0, 12000.0, x), 5)
+    with pytest.raises(DataError, match="carries"):
+        decode(encode(1, 0.0, 12000.0, x)[:-4], 100)
+    with pytest.raises(DataError, match="neither binary"):
+        decode(b"hello", 100)
+    with pytest.raises(DataError, match="finite"):
+        decode(encode(1, 0.0, 12000.0, np.array([1.0, np.nan])), 100)
+
+
+def test_a_buffer_hands_out_one_window_per_period_counts_gaps_expiry_and_rate_changes():
+    buffer = SensorBuffer("s/m/a", 1000.0, 4000)
+    for seq in range(25):  # 2.5 s in 0.1 s chunks
+        buffer.push(Chunk(seq, seq * 0.1, 1000.0, np.full(100, seq, dtype=np.float32)))
+        if seq == 9:
+            assert len(buffer.windows(64, 1000.0, 1.0, 0.0)) == 1  # due at 64, then every 1000 samples (1 s): 1064, 2064
+    windows = buffer.windows(64, 1000.0, 1.0, 0.0)
+    assert [round(w.t_end, 2) for w in windows] == [1.06, 2.06] and windows[0].samples[-1] == 10.0
+    buffer.push(Chunk(30, 3.0, 1000.0, np.zeros(100, np.float32)))
+    assert buffer.gaps == 1
+    big = SensorBuffer("s/m/b", 1000.0, 500)
+    big.push(Chunk(0, 0.0, 1000.0, np.zeros(3000, np.float32)))
+    found = big.windows(64, 1000.0, 0.5, 0.0)
+    assert len(found) == 1 and big.expired == 5  # due at 64, 564, ..., 2564: only the last is still held
+    big.push(Chunk(1, 3.0, 2000.0, np.ones(2000, np.float32)))
+    assert big.rate_changes == 1 and big.capacity == 1000
+    assert [w.samples.size for w in big.windows(64, 1000.0, 0.5, 0.0)] == [64] and big.expired == 6  # resampled to the model's rate
+
+
+def pipeline_of(tmp_path, **settings):
+    from syndiag.service.runner import build_pipeline
+
+    config = ServeConfig(checkpoint=onnx_folder(tmp_path / "onnx"), database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", **settings)
+    return build_pipeline(config)
+
+
+def test_a_full_queue_drops_and_counts_and_every_window_is_accounted_for(tmp_path):
+    pipeline = pipeline_of(tmp_path, queue_size=4, every_s=0.01, micro_batch=3)
+    x = np.random.default_rng(0).standard_normal(1200).astype(np.float32)
+    pipeline.ingest("site/m1/a", encode(0, 0.0, 12000.0, x))  # 0.1 s: windows due every 120 samples -> 10
+    counts = pipeline.snapshot()
+    assert counts["windows_in"] == 10 and counts["dropped_queue_full"] == 6 and counts["queue_depth"] == 4
+    pipeline.ingest("site/m1/a", b"garbage")
+    pipeline.ingest("site/m1/a", encode(1, 0.1, 12000.0, np.zeros(70000, np.float32)))
+    pipeline.stop()
+    pipeline.run()
+    counts = pipeline.snapshot()
+    assert counts["diagnosed"] == 4 and counts["windows_in"] == counts["diagnosed"] + counts["dropped_queue_full"] + counts["queue_depth"]
+    assert counts["payloads_refused_malformed"] == 1 and counts["payloads_refused_oversize"] == 1
+    assert pipeline.store.count() == 4 and pipeline.store.latest()[0]["sensor"] == "site/m1/a"
+    text = pipeline.metrics()
+    assert "syndiag_dropped_queue_full_total 6" in text and 'syndiag_latency_seconds_bucket{le="+Inf"} 4' in text
+
+
+def test_drop_newest_keeps_the_oldest_windows(tmp_path):
+    pipeline = pipeline_of(tmp_path, queue_size=2, every_s=0.01, overload="drop-newest")
+    pipeline.ingest("site/m1/a", encode(0, 0.0, 12000.0, np.ones(600, np.float32)))
+    assert [round(w.t_end, 4) for w in pipeline.queue] == [round(64 / 12000, 4), round(184 / 12000, 4)]
+
+
+def test_the_http_api_health_metrics_sensors_and_diagnose(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from syndiag.service.app import create_app
+
+    pipeline = pipeline_of(tmp_path)
+    client = TestClient(create_app(pipeline, pipeline.config.checkpoint))
+    assert client.get("/health").json()["status"] == "ok"
+    assert "syndiag_windows_in_total 0" in client.get("/metrics").text
+    assert client.get("/api/sensors").json()["sensors"] == [] and "<table>" in client.get("/").text
+    with recording(tmp_path / "r.npy", 0.05).open("rb") as handle:
+        found = client.post("/diagnose", params={"fs": 12000}, files={"file": ("r.npy", handle)})
+    assert found.status_code == 200 and found.json()["prediction"] in ("normal", "DE_IR007", "FE_B021") and found.json()["windows"] > 0
+    assert found.json()["source"] == "r.npy"
+    assert client.post("/diagnose", files={"file": ("r.exe", b"MZ")}).status_code == 400
+    bad = client.post("/diagnose", files={"file": ("r.npy", b"not numpy")})
+    assert bad.status_code == 422 and "r.npy" in bad.json()["detail"]
+
+
+def test_serving_an_onnx_export_never_imports_torch(tmp_path):
+    folder = onnx_folder(tmp_path / "onnx")
+    script = (f"import sys, numpy as np\nfrom syndiag.config.service import ServeConfig\nfrom syndiag.service.runner import build_pipeline\n"
+              f"from syndiag.service.payload import encode\np = build_pipeline(ServeConfig(checkpoint={str(folder)!r}, "
+              f"database_url='sqlite:///{tmp_path / 'x.db'}'))\np.ingest('a/b/c', encode(0, 0.0, 12000.0, np.ones(12000, np.float32)))\n"
+              "p.stop(); p.run()\nassert p.snapshot()['diagnosed'] == 1\nassert 'torch' not in sys.modules, 'torch imported'\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if shutil.os.path.exists("/usr/sbin/mosquitto") else None)
+    if exe is None:
+        message = "mosquitto not installed (apt-get install mosquitto; .ci/run does)"
+        pytest.fail(message) if in_ci() else pytest.skip(message)
+    port = free_port()
+    (tmp_path / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+
+    def start():
+        process = subprocess.Popen([exe, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return process
+            time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    state = {"process": start(), "port": port, "restart": None}
+
+    def restart():
+        state["process"].kill()
+        state["process"].wait()
+        state["process"] = start()
+
+    state["restart"] = restart
+    yield state
+    state["process"].kill()
+    state["process"].wait()
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sensors_stream_through_a_real_broker_are_diagnosed_stored_and_published_and_survive_a_broker_restart(tmp_path, broker):
+    import paho.mqtt.client as mqtt
+
+    from syndiag.service.runner import replay, start_service
+
+    config = ServeConfig(checkpoint=onnx_folder(tmp_path / "onnx"), database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                         broker_port=broker["port"], every_s=0.25)
+    published = []
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="listener")
+    listener.on_message = lambda c, u, m: published.append(m.topic)
+    listener.connect("127.0.0.1", broker["port"])
+    listener.subscribe("syndiag/+/+/+/diagnosis")
+    listener.loop_start()
+    service = start_service(config)
+    try:
+        assert wait_for(lambda: service.ingestion.connected)
+        file = recording(tmp_path / "r.npy", 2.0)
+        sent = replay([file], 2, "127.0.0.1", broker["port"], seconds=1.0, speed=4.0, fs=12000.0)
+        assert sent["chunks"] == 20
+        assert wait_for(lambda: service.pipeline.snapshot().get("diagnosed", 0) >= 8)  # 2 sensors x 4 per second of signal
+        counts = service.pipeline.snapshot()
+        assert counts["windows_in"] == counts["diagnosed"] + counts.get("dropped_queue_full", 0) + counts["queue_depth"]
+        assert {r["sensor"] for r in service.pipeline.store.latest()} == {"site1/machine1/accel", "site1/machine2/accel"}
+        assert wait_for(lambda: "syndiag/site1/machine1/accel/diagnosis" in published)
+        broker["restart"]()
+        assert wait_for(lambda: not service.ingestion.client.is_connected(), 5) or True
+        assert wait_for(lambda: service.ingestion.client.is_connected(), 20)
+        before = service.pipeline.snapshot()["diagnosed"]
+        replay([file], 1, "127.0.0.1", broker["port"], seconds=0.5, speed=4.0, fs=12000.0)
+        assert wait_for(lambda: service.pipeline.snapshot()["diagnosed"] > before)
+    finally:
+        service.stop()
+        listener.loop_stop()
