@@ -192,3 +192,52 @@ def test_sensors_stream_through_a_real_broker_are_diagnosed_stored_and_published
     finally:
         service.stop()
         listener.loop_stop()
+
+
+@pytest.fixture
+def chromium():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        message = "chromium not installed (apt-get install chromium; .ci/run does)"
+        pytest.fail(message) if in_ci() else pytest.skip(message)
+    return exe
+
+
+def dom(exe: str, url: str) -> str:
+    done = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=6000", "--dump-dom", url],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1000:]
+    return done.stdout
+
+
+def test_the_dashboard_in_a_real_browser_shows_the_sensors_of_a_stream_and_updates(tmp_path, chromium):
+    import threading
+
+    import uvicorn
+
+    from syndiag.service.app import create_app
+
+    pipeline = pipeline_of(tmp_path, every_s=0.05)
+    rng = np.random.default_rng(1)
+    for sensor in ("site1/pump/accel", "site1/fan/accel", "site2/press/accel"):
+        pipeline.ingest(sensor, encode(0, 1700000000.0, 12000.0, rng.standard_normal(1200).astype(np.float32)))
+    worker = threading.Thread(target=pipeline.run, daemon=True)
+    worker.start()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(pipeline, pipeline.config.checkpoint), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: server.started, 20) and wait_for(lambda: pipeline.snapshot().get("diagnosed", 0) >= 6)
+        page = dom(chromium, f"http://127.0.0.1:{port}/site/site1")
+        assert "pump" in page and "fan" in page and "press" not in page  # one site's sensors
+        assert page.count('class="uplot') >= 2 and 'data-refreshed="' in page
+        first = int(page.split("diagnosed ")[1].split(",")[0])
+        pipeline.ingest("site1/pump/accel", encode(1, 1700000000.1, 12000.0, rng.standard_normal(1200).astype(np.float32)))
+        assert wait_for(lambda: pipeline.snapshot()["diagnosed"] > first)
+        again = dom(chromium, f"http://127.0.0.1:{port}/site/site1")
+        assert int(again.split("diagnosed ")[1].split(",")[0]) > first
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        pipeline.stop()

@@ -1,6 +1,6 @@
 """The HTTP side of ``syndiag serve`` (issue 18): ``POST /diagnose`` (a window or recording file, the same findings as
-``syndiag diagnose``), ``/health``, ``/metrics`` (Prometheus), ``/api/sensors`` (latest diagnosis per sensor), ``/`` a
-dashboard page that refreshes itself."""
+``syndiag diagnose``), ``/health``, ``/metrics`` (Prometheus), ``/api/sensors`` (latest diagnosis per sensor, of a site),
+``/api/history`` (a sensor's trend), and the dashboard (``/``, ``/site/<site>``: static HTML + vendored uPlot)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, UploadFile
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 
 from syndiag.errors import SyndiagError
 from syndiag.service.pipeline import Pipeline
@@ -17,21 +18,12 @@ from syndiag.service.pipeline import Pipeline
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 SUFFIXES = (".mat", ".csv", ".npy", ".npz")
 
-PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>syndiag live</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}</style>
-</head><body><h1>syndiag: live diagnoses</h1><p id="counts">loading</p><table><thead><tr><th>sensor</th><th>fault</th>
-<th>probability</th><th>window end</th><th>latency ms</th></tr></thead><tbody id="rows"></tbody></table>
-<script>
-async function refresh(){const s=await (await fetch('api/sensors')).json();
-document.getElementById('rows').innerHTML=s.sensors.map(r=>`<tr><td>${r.sensor}</td><td>${r.label}</td><td>${r.probability.toFixed(3)}</td>`+
-`<td>${new Date(r.t_end*1000).toISOString()}</td><td>${r.latency_ms.toFixed(1)}</td></tr>`).join('');
-document.getElementById('counts').textContent=`${s.sensors.length} sensors; windows in ${s.counts.windows_in||0}, diagnosed ${s.counts.diagnosed||0}, dropped ${s.counts.dropped_queue_full||0}`;}
-refresh();setInterval(refresh,2000);
-</script></body></html>"""
+STATIC = Path(__file__).with_name("static")
 
 
 def create_app(pipeline: Pipeline, checkpoint: Path) -> FastAPI:
     app = FastAPI(title="syndiag", docs_url="/docs")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/health")
     def health() -> dict:
@@ -42,12 +34,20 @@ def create_app(pipeline: Pipeline, checkpoint: Path) -> FastAPI:
         return pipeline.metrics()
 
     @app.get("/api/sensors")
-    def sensors() -> dict:
-        return {"sensors": pipeline.store.latest(), "counts": pipeline.snapshot()}
+    def sensors(site: str | None = None) -> dict:
+        return {"sensors": pipeline.store.latest(site), "counts": pipeline.snapshot()}
 
-    @app.get("/", response_class=HTMLResponse)
-    def dashboard() -> str:
-        return PAGE
+    @app.get("/api/history")
+    def history(sensor: str, limit: int = 600) -> list[dict]:
+        return pipeline.store.history(sensor, max(1, min(limit, 5000)))
+
+    @app.get("/")
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "dashboard.html")
+
+    @app.get("/site/{site}")
+    def site_page(site: str) -> FileResponse:
+        return FileResponse(STATIC / "dashboard.html")
 
     @app.post("/diagnose")
     async def diagnose(file: UploadFile, fs: float | None = None) -> dict:

@@ -98,7 +98,8 @@ class Pipeline:
         for window, p in zip(batch, probs):
             best = int(np.argmax(p))
             rows.append({"sensor": window.sensor, "t_end": window.t_end, "label": self.class_names[best], "probability": float(p[best]),
-                         "unknown": None, "latency_ms": 0.0, "stored_at": time.time()})
+                         "rms": float(np.sqrt(np.mean(np.square(window.samples, dtype=np.float64)))), "unknown": None,
+                         "latency_ms": 0.0, "stored_at": time.time()})
         now = time.monotonic()
         for row, window in zip(rows, batch):
             row["latency_ms"] = round((now - window.arrived) * 1000.0, 3)

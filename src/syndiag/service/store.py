@@ -16,6 +16,7 @@ diagnoses = Table(
     Column("t_end", Float, nullable=False),  # the window's last sample, the sensor's clock (s)
     Column("label", String(100), nullable=False),
     Column("probability", Float, nullable=False),
+    Column("rms", Float, nullable=False),  # the window's RMS: a health indicator beside the class
     Column("unknown", Boolean, nullable=True),
     Column("latency_ms", Float, nullable=False),  # the window's last sample arriving -> stored
     Column("stored_at", Float, nullable=False),
@@ -45,9 +46,12 @@ class Store:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(diagnoses)).scalar_one())
 
-    def latest(self) -> list[dict[str, Any]]:
-        """The newest diagnosis of every sensor."""
-        newest = select(diagnoses.c.sensor, func.max(diagnoses.c.id).label("id")).group_by(diagnoses.c.sensor).subquery()
+    def latest(self, site: str | None = None) -> list[dict[str, Any]]:
+        """The newest diagnosis of every sensor (of ``site`` only when given)."""
+        newest = select(diagnoses.c.sensor, func.max(diagnoses.c.id).label("id")).group_by(diagnoses.c.sensor)
+        if site:
+            newest = newest.where(diagnoses.c.sensor.startswith(site + "/", autoescape=True))
+        newest = newest.subquery()
         query = select(diagnoses).join(newest, diagnoses.c.id == newest.c.id).order_by(diagnoses.c.sensor)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
