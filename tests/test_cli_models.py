@@ -194,8 +194,32 @@ def test_distill_update_and_head_exchange_commands(tmp_path):
     assert (run / "heads" / "registry.json").read_bytes() == registry_before
 
     active = json.loads(registry_before)["active"]
-    result = import_(tmp_path / "pkg")
+    # the accepted package goes over HTTP, as from an edge to `syndiag serve --set role=cloud`
+    import httpx
+    from fastapi.testclient import TestClient
+
+    from syndiag.config.run import RunConfig
+    from syndiag.service.app import create_app
+
+    token = runner.invoke(app, ["head", "token", "--config", str(config)]).output.strip().splitlines()[-1]
+    (tmp_path / "token").write_text(token)
+    client = TestClient(create_app(None, None, RunConfig.from_yaml(config)))
+    files = PackageFiles.read(tmp_path / "pkg")
+    fields = {"meta": ("head.json", files.meta), "weights": ("head.safetensors", files.weights), "signature": ("signature.json", files.signature)}
+    assert client.post("/heads", files=fields).status_code == 401
+    assert client.post("/heads", files=fields, headers={"Authorization": "Bearer not-the-token"}).status_code == 401
+    forged = {**fields, "weights": ("head.safetensors", PackageFiles.read(tampered).weights)}
+    refused = client.post("/heads", files=forged, headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 403 and "changed after signing" in refused.json()["detail"]
+    assert (run / "heads" / "registry.json").read_bytes() == registry_before
+    original_post = httpx.post
+    httpx.post = lambda url, **kw: client.post(url.removeprefix("http://cloud:8000"), **{k: v for k, v in kw.items() if k != "timeout"})
+    try:
+        result = runner.invoke(app, ["head", "push", "http://cloud:8000", "--package", str(tmp_path / "pkg"), "--token-file", str(tmp_path / "token")])
+    finally:
+        httpx.post = original_post
     assert result.exit_code == 0 and f"accepted head {meta['version']}" in result.output, result.output
+    assert client.get("/heads").json()["active"] == meta["version"]
     entry = json.loads((run / "heads" / "registry.json").read_text())["history"][-1]
     assert entry["signed_by"] == key_id and meta["parent_version"] == active
     assert (run / "heads" / meta["version"] / "signature.json").is_file()

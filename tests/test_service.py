@@ -241,3 +241,21 @@ def test_the_dashboard_in_a_real_browser_shows_the_sensors_of_a_stream_and_updat
         server.should_exit = True
         thread.join(timeout=10)
         pipeline.stop()
+
+
+def test_upload_tokens_are_stored_as_digests_only_and_checked():
+    import os
+    import stat
+    import tempfile
+    from pathlib import Path
+
+    from syndiag.registry.tokens import check_token, new_token
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tokens.sha256"
+        first, second = new_token(path), new_token(path)
+        stored = path.read_text()
+        assert first not in stored and second not in stored and len(stored.split()) == 2
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert check_token(path, first) and check_token(path, second)
+        assert not check_token(path, first + "x") and not check_token(path, "") and not check_token(Path(tmp) / "none", first)

@@ -90,6 +90,35 @@ def head_import(
     out.print(f"accepted head {escape(decision.version)}: validation accuracy {decision.accuracy_before:.4f} -> {decision.accuracy_after:.4f}")
 
 
+@head_app.command("token")
+@guarded
+def head_token(config: RunConfigOpt, sets: SetOpt = None) -> None:
+    """On the cloud: a new upload token for `syndiag head push` (printed once; only its sha256 is stored)."""
+    from syndiag.registry.tokens import new_token
+    from syndiag.service.heads_api import tokens_file
+
+    path = tokens_file(load_run_config(config, None, sets))
+    token = new_token(path)
+    out.print(f"token (shown once; its digest is in {escape(str(path))}):")
+    typer.echo(token)
+
+
+@head_app.command("push")
+@guarded
+def head_push(url: Annotated[str, typer.Argument(help="the cloud's address, e.g. http://cloud:8000 (syndiag serve --set role=cloud)")],
+              package_dir: Annotated[Path, typer.Option("--package", help="a head package folder (syndiag head export)")],
+              token_file: Annotated[Path, typer.Option(help="a file holding the upload token (syndiag head token on the cloud)")]) -> None:
+    """On the edge: send a head package to the cloud over HTTP; the cloud verifies, validates and versions it (exit 3 if refused)."""
+    from syndiag.service.heads_api import push_head
+
+    token = token_file.read_text(encoding="utf-8").strip()
+    answer = push_head(url, package_dir, token)
+    if answer["status"] != 200 or not answer.get("accepted"):
+        err.print(f"[bold red]refused[/] ({answer['status']}): {escape(str(answer.get('detail') or '; '.join(answer.get('reasons', []))))}")
+        raise typer.Exit(code=3)
+    out.print(f"accepted head {escape(answer['version'])}: validation accuracy {answer['accuracy_before']:.4f} -> {answer['accuracy_after']:.4f}")
+
+
 @head_app.command("history")
 @guarded
 def head_history(config: RunConfigOpt, sets: SetOpt = None) -> None:

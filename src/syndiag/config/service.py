@@ -23,6 +23,8 @@ class ServeConfig(StrictModel):
     per sensor per second, a queue of 256 windows that drops the oldest under overload (every drop counted)."""
 
     profile: str = "custom"
+    role: Literal["edge", "cloud"] = Field("edge", description="edge: diagnose the sensors; cloud: receive head packages over HTTP")
+    run_recipe: Path | None = Field(None, description="cloud role: the cloud model's run recipe (its OUTPUT_DIR holds the head registry)")
     checkpoint: Path = Field(Path("runs/cloud-cpu/edge-onnx"), description="ONNX export (default) or a PyTorch cloud/edge checkpoint")
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(1883, ge=1, le=65535)

@@ -21,13 +21,22 @@ SUFFIXES = (".mat", ".csv", ".npy", ".npz")
 STATIC = Path(__file__).with_name("static")
 
 
-def create_app(pipeline: Pipeline, checkpoint: Path) -> FastAPI:
+def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None) -> FastAPI:
+    """The edge's app (``pipeline``: sensors, dashboard, /diagnose) and/or the cloud's head routes (``cloud``: its RunConfig)."""
     app = FastAPI(title="syndiag", docs_url="/docs")
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "sensors": len(pipeline.buffers), "checkpoint": str(checkpoint)}
+        return {"status": "ok", "sensors": 0 if pipeline is None else len(pipeline.buffers),
+                "checkpoint": None if checkpoint is None else str(checkpoint), "heads": cloud is not None}
+
+    if cloud is not None:
+        from syndiag.service.heads_api import add_head_routes
+
+        add_head_routes(app, cloud)
+    if pipeline is None:
+        return app
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:

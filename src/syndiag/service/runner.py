@@ -59,11 +59,21 @@ def start_service(config: ServeConfig, mqtt: bool = True) -> Service:
 
 
 def serve(config: ServeConfig) -> None:
-    """Run until interrupted: MQTT ingestion, the worker, and the HTTP API on ``http_host:http_port``."""
+    """Run until interrupted: MQTT ingestion, the worker, and the HTTP API on ``http_host:http_port``; with role cloud, only
+    the head exchange (``POST /heads``, ``GET /heads``, ``POST /heads/rollback``)."""
     import uvicorn
 
     from syndiag.service.app import create_app
 
+    if config.role == "cloud":
+        from syndiag.config.profiles import profile_path
+        from syndiag.config.run import RunConfig
+
+        if config.run_recipe is None:
+            raise ConfigError("role cloud needs run_recipe: the cloud model's run recipe (its OUTPUT_DIR holds the head registry)")
+        cloud = RunConfig.from_yaml(profile_path(config.run_recipe))
+        uvicorn.run(create_app(None, None, cloud), host=config.http_host, port=config.http_port, log_level="warning")
+        return
     service = start_service(config)
     try:
         uvicorn.run(create_app(service.pipeline, config.checkpoint), host=config.http_host, port=config.http_port, log_level="warning")
