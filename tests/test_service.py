@@ -259,3 +259,49 @@ def test_upload_tokens_are_stored_as_digests_only_and_checked():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert check_token(path, first) and check_token(path, second)
         assert not check_token(path, first + "x") and not check_token(path, "") and not check_token(Path(tmp) / "none", first)
+
+
+def test_kill_9_of_the_service_leaves_an_intact_database_and_a_restart_resumes(tmp_path, broker):
+    import sqlite3
+
+    from syndiag.service.runner import replay
+
+    folder = onnx_folder(tmp_path / "onnx")
+    db = tmp_path / "db.sqlite"
+    port = free_port()
+    from pathlib import Path
+
+    args = [str(Path(sys.executable).with_name("syndiag")), "serve", "--checkpoint", str(folder), "--set", f"broker_port={broker['port']}",
+            "--set", f"http_port={port}", "--set", f"database_url=sqlite:///{db}", "--set", "every_s=0.1"]
+    file = recording(tmp_path / "r.npy", 2.0)
+
+    def stored() -> int:
+        if not db.exists():
+            return 0
+        with sqlite3.connect(db) as connection:
+            return connection.execute("select count(*) from diagnoses").fetchone()[0]
+
+    service = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: _listening(port), 60)
+        time.sleep(1.0)  # subscribed
+        replay([file], 2, "127.0.0.1", broker["port"], seconds=1.0, speed=2.0, fs=12000.0)
+        assert wait_for(lambda: stored() >= 10)
+        service.kill()  # SIGKILL mid-stream
+        service.wait()
+        with sqlite3.connect(db) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        before = stored()
+        service = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert wait_for(lambda: _listening(port), 60)
+        time.sleep(1.0)
+        replay([file], 1, "127.0.0.1", broker["port"], seconds=0.5, speed=2.0, fs=12000.0)
+        assert wait_for(lambda: stored() > before)
+    finally:
+        service.kill()
+        service.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
