@@ -165,3 +165,16 @@ def test_the_reports_suite_reports_on_segments_resumes_and_keeps_examples(tmp_pa
     assert "## Diagnosis reports: evidence, grounding, speed" in (tmp_path / "B.md").read_text()
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "0 report(s) made" in again.output
+
+
+def test_a_report_with_a_pytorch_classifier_holds_its_diagnosis_and_gradient_saliency(tmp_path, cwru_dir):
+    from tiny_checkpoint import tiny_checkpoint
+
+    checkpoint = tiny_checkpoint(tmp_path / "cloud", tmp_path / "tiny-llama", length=512, step=2048, image_size=32, n_scales=8)
+    out = tmp_path / "rep"
+    result = runner.invoke(app, ["report", str(cwru_dir / "105.mat"), "--checkpoint", str(checkpoint), "--template-only", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    findings = json.loads((out / "findings.json").read_text())
+    assert findings["diagnosis"]["prediction"] in ("normal", "DE_IR007", "FE_B021") and findings["agreement"]["evidence"] == "inner_race"
+    assert (out / "spectrogram_and_gradient_saliency.png").read_bytes()[:4] == b"\x89PNG"
+    assert findings["diagnosis"]["description"] in (out / "report.md").read_text()
