@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,27 +31,8 @@ sys.path.insert(0, str(ROOT))
 from machine import provenance  # noqa: E402
 
 from syndiag.atomic import atomic_write_text  # noqa: E402
+from syndiag.service.net import free_port, listening, wait_until as wait  # noqa: E402
 from syndiag.service.runner import replay  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def proc_stats(pid: int) -> tuple[float, int]:

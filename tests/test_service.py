@@ -16,6 +16,7 @@ from tiny_checkpoint import onnx_folder, recording
 from syndiag.config.service import ServeConfig
 from syndiag.errors import DataError
 from syndiag.service.buffers import SensorBuffer
+from syndiag.service.net import free_port, listening, wait_until
 from syndiag.service.payload import Chunk, decode, encode
 
 
@@ -113,12 +114,6 @@ def test_serving_an_onnx_export_never_imports_torch(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def broker(tmp_path):
     exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if shutil.os.path.exists("/usr/sbin/mosquitto") else None)
@@ -151,12 +146,7 @@ def broker(tmp_path):
 
 
 def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
+    return wait_until(condition, timeout)
 
 
 def test_sensors_stream_through_a_real_broker_are_diagnosed_stored_and_published_and_survive_a_broker_restart(tmp_path, broker):
@@ -283,7 +273,7 @@ def test_kill_9_of_the_service_leaves_an_intact_database_and_a_restart_resumes(t
 
     service = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        assert wait_for(lambda: _listening(port), 60)
+        assert wait_for(lambda: listening(port), 60)
         time.sleep(1.0)  # subscribed
         replay([file], 2, "127.0.0.1", broker["port"], seconds=1.0, speed=2.0, fs=12000.0)
         assert wait_for(lambda: stored() >= 10)
@@ -293,15 +283,10 @@ def test_kill_9_of_the_service_leaves_an_intact_database_and_a_restart_resumes(t
             assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         before = stored()
         service = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert wait_for(lambda: _listening(port), 60)
+        assert wait_for(lambda: listening(port), 60)
         time.sleep(1.0)
         replay([file], 1, "127.0.0.1", broker["port"], seconds=0.5, speed=2.0, fs=12000.0)
         assert wait_for(lambda: stored() > before)
     finally:
         service.kill()
         service.wait()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
