@@ -90,3 +90,17 @@ def test_a_failed_export_writes_nothing_and_keeps_the_old_folder(student, tmp_pa
     bare = pair("decoder", "encoder")[1]
     with pytest.raises(ConfigError, match="from_pretrained"):
         export_onnx(bare, tmp_path / "x", image_size=SIZE)
+
+
+def test_the_int8_graph_runs_without_torch_close_to_the_float_graph_or_is_not_written(exported, tmp_path):
+    from syndiag.serving.onnx_quantize import quantize_onnx
+
+    folder, difference = quantize_onnx(exported, tmp_path / "int8", tolerance=0.2)
+    meta = json.loads((folder / "config.json").read_text())
+    assert meta["quantized"].startswith("dynamic int8") and meta["max_abs_difference_vs_float"] == difference <= 0.2
+    assert (folder / "model.onnx").stat().st_size < (exported / "model.onnx").stat().st_size
+    probe = np.random.default_rng(1).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+    assert OnnxClassifier(folder)(probe).shape == (2, len(NAMES))
+    with pytest.raises(ConfigError, match="nothing written"):
+        quantize_onnx(exported, tmp_path / "strict", tolerance=0.0)
+    assert not (tmp_path / "strict").exists()

@@ -133,16 +133,20 @@ def export(
     config: RecipeOpt = None,
     output: Annotated[Optional[Path], typer.Option("--out", help="ONNX folder to write (default: CHECKPOINT-onnx)")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
+    int8: Annotated[bool, typer.Option("--int8", help="also write OUT-int8: weights quantised to int8 (dynamic), checked against the float graph")] = False,
 ) -> None:
     """Export a checkpoint to ONNX: `diagnose --checkpoint` then runs it with ONNX Runtime, without PyTorch."""
     setup_logging()
-    from syndiag.workflows.inference import export_checkpoint
+    from syndiag.workflows.inference import export_checkpoint, quantize_export
 
     try:
         checkpoint = checkpoint or default_checkpoint(config, "edge")
         with out.status(f"exporting {escape(str(checkpoint))} to ONNX"):
             folder, difference = export_checkpoint(checkpoint, output, opset)
+        quantized = quantize_export(folder) if int8 else None
     except SyndiagError as exc:
         fail(exc)
     out.print(f"wrote {escape(str(folder))} (max |Δp| vs PyTorch {difference:.1e}); "
               f"run it with: syndiag diagnose FILE --checkpoint {escape(str(folder))}")
+    if quantized is not None:
+        out.print(f"wrote {escape(str(quantized[0]))} (int8; max |Δp| vs the float graph {quantized[1]:.3f})")

@@ -89,3 +89,10 @@ def export_checkpoint(checkpoint: Path, output: Path | None = None, opset: int =
     folder = export_onnx(model, target, image_size=size, opset=opset)
     meta = json.loads((folder / "config.json").read_text())
     return folder, meta["max_abs_difference_vs_torch"]
+
+
+def quantize_export(folder: Path, output: Path | None = None, tolerance: float = 0.05) -> tuple[Path, float]:
+    """The int8 twin of an ONNX export (refused when its probabilities leave ``tolerance`` of the float graph's)."""
+    from syndiag.serving.onnx_quantize import quantize_onnx
+
+    return quantize_onnx(folder, output, tolerance)

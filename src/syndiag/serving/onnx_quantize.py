@@ -1,0 +1,43 @@
+"""Dynamic int8 quantisation of an exported ONNX graph (issue 19, the edge device): weights to int8 with onnxruntime's
+quantiser, activations quantised on the fly; the graph is written only when its class probabilities stay within
+``tolerance`` of the float graph's on probe images, both run by ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from syndiag.atomic import atomic_folder
+from syndiag.errors import ConfigError
+from syndiag.models.checkpoint import record_digests
+from syndiag.serving.onnx_runtime import ONNX_CONFIG, ONNX_MODEL, OnnxClassifier
+
+
+def quantize_onnx(folder: str | Path, output: str | Path | None = None, tolerance: float = 0.05, probes: int = 8) -> tuple[Path, float]:
+    """``folder`` (an ONNX export) -> ``output`` (default FOLDER-int8) with an int8 graph; returns it and max |Δp| vs float."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    folder = Path(folder)
+    float_model = OnnxClassifier(folder)
+    target = Path(output) if output is not None else folder.with_name(folder.name + "-int8")
+    rng = np.random.default_rng(0)
+    probe = rng.integers(0, 256, (probes, float_model.image_size, float_model.image_size, 3), dtype=np.uint8)
+    expected = float_model(probe)
+    with atomic_folder(target) as staging, tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "float.onnx"
+        shutil.copyfile(folder / ONNX_MODEL, prepared)
+        quantize_dynamic(str(prepared), str(staging / ONNX_MODEL), weight_type=QuantType.QInt8)
+        meta = {k: v for k, v in float_model.meta.items() if k not in ("sha256", "max_abs_difference_vs_torch")}
+        meta.update(quantized="dynamic int8 (onnxruntime.quantization.quantize_dynamic, QInt8 weights)", float_export=str(folder))
+        (staging / ONNX_CONFIG).write_text(json.dumps(record_digests(meta, staging, [ONNX_MODEL]), indent=1), encoding="utf-8")
+        difference = float(np.abs(OnnxClassifier(staging)(probe) - expected).max())
+        if not difference <= tolerance:
+            raise ConfigError(f"the int8 graph's probabilities differ from the float graph's by {difference:.3f} (> {tolerance:g}); nothing written")
+        meta = json.loads((staging / ONNX_CONFIG).read_text(encoding="utf-8"))
+        meta["max_abs_difference_vs_float"] = difference
+        (staging / ONNX_CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return target, difference
