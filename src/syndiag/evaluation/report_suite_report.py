@@ -27,7 +27,8 @@ def report_suite_section(path: Path, report_dir: Path, display) -> list[str]:
              f"- command(s): {'; '.join(sorted({'`' + r['command'] + '`' for r in records}))}",
              f"- commit(s): {', '.join(sorted({r['commit'][:10] for r in records}))}; machine: {first['machine']['cpu']} ({first['machine']['cores']} cores)",
              f"- {len(segments)} segments of the CWRU test halves ({', '.join(sorted({r['condition'] for r in segments}))}), "
-             f"{first['segment_s']:g} s where the test half allows; the evidence reads the faulty bearing's own accelerometer; "
+             f"{max(r['segment_s'] for r in segments):g} s each ({min(r['segment_s'] for r in segments):g} s where the test half is "
+             "shorter: the normal class's quarter of 97.mat); the evidence reads the faulty bearing's own accelerometer; "
              "`evidence right`: the characteristic line that stands out most (peak/floor >= 3) is the true fault type's "
              "(normal: none stands out)", ""]
     by_class: dict[tuple, list[bool]] = defaultdict(list)
