@@ -108,6 +108,10 @@ def test_report_on_a_femto_test_bearing_folder(tmp_path, shared_data):
     findings = json.loads((out / "findings.json").read_text())
     assert findings["evidence"]["bearing"].startswith("PRONOSTIA") and findings["alarm"]["on"] in (True, False)
     assert (out / "RMS_trend.png").read_bytes()[:4] == b"\x89PNG"
+    short = shared_data / "femto" / "Test_set" / "Bearing2_7"  # all its snapshots fall within the monitor's healthy first hour
+    result = runner.invoke(app, ["report", str(short), "--template-only", "--out", str(tmp_path / "short")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "short" / "findings.json").read_text())["alarm"]["text"].startswith("not available")
 
 
 def test_bad_inputs_are_refused_with_exit_2_and_no_report_files(tmp_path, cwru_dir):

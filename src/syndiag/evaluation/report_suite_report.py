@@ -64,7 +64,7 @@ def report_suite_section(path: Path, report_dir: Path, display) -> list[str]:
         for r in femto:
             rul = "–" if r["rul_s"] is None else f"{r['rul_s'] / 3600:.2f}"
             lines.append(f"| {r['bearing']} | {r['evidence']} | {r['evidence_ratio']:.1f} | {r['zone']} ({r['velocity_mm_s']:.2f}) | "
-                         f"{'yes' if r['alarm_on'] else 'no'} | {rul} | {r['text_path']} |")
+                         f"{ {True: 'yes', False: 'no', None: 'n/a'}[r['alarm_on']] } | {rul} | {r['text_path']} |")
         lines.append("")
     examples = sorted(p.parent for p in (path.parent / "reports").glob("*/report.md"))
     if examples:

@@ -147,11 +147,17 @@ def report_unit(folder: Path, config: ReportConfig) -> tuple[dict, dict[str, byt
     evidence, spectrum = bearing_evidence(x, ACC_FS, geometry, shaft, unit=config.unit, resolution_hz=resolution,
                                           tolerance=config.tolerance, harmonics=config.harmonics, machine_group=config.machine_group)
     evidence["channel"] = f"horizontal, snapshot {last.file}"
-    _, timeline, _ = run_monitor(MonitorConfig(), folder)
-    first = timeline.first_alarm
-    alarm = {"text": "the novelty alarm has not gone on" if first is None else
-             f"on since {timeline.time_s[first] / 3600:.2f} h (snapshot {first}), {(timeline.time_s[-1] - timeline.time_s[first]) / 3600:.2f} h "
-             "before the last snapshot", "on": first is not None}
+    monitor = MonitorConfig()
+    try:
+        _, timeline, _ = run_monitor(monitor, folder)
+    except DataError as exc:  # a unit shorter than its healthy reference: no alarm history, said so
+        timeline, first = None, None
+        alarm = {"text": f"not available: {exc}", "on": None}
+    else:
+        first = timeline.first_alarm
+        alarm = {"text": "the novelty alarm has not gone on" if first is None else
+                 f"on since {timeline.time_s[first] / 3600:.2f} h (snapshot {first}), "
+                 f"{(timeline.time_s[-1] - timeline.time_s[first]) / 3600:.2f} h before the last snapshot", "on": first is not None}
     rul = None
     if config.rul_checkpoint is not None:
         prediction, _ = run_rul_predict(config.rul_checkpoint, folder, None)
@@ -159,8 +165,9 @@ def report_unit(folder: Path, config: ReportConfig) -> tuple[dict, dict[str, byt
         low, high = prediction.intervals[level]
         rul = {"predicted_s": round(prediction.rul_s, 1), "interval_s": [round(low, 1), round(high, 1)], "level": level,
                "text": f"{prediction.rul_s / 3600:.2f} h ({level:.0%} interval {low / 3600:.2f} to {high / 3600:.2f} h)"}
-    figures = {"envelope spectrum": envelope_figure(spectrum, evidence),
-               "RMS trend": trend_figure(timeline.time_s / 3600, timeline.rms, "RMS (g)", rul, None if first is None else timeline.time_s[first] / 3600)}
+    figures = {"envelope spectrum": envelope_figure(spectrum, evidence)}
+    if timeline is not None:
+        figures["RMS trend"] = trend_figure(timeline.time_s / 3600, timeline.rms, "RMS (g)", rul, None if first is None else timeline.time_s[first] / 3600)
     return build_findings(str(folder), x.size / ACC_FS, ACC_FS, evidence, rul=rul, alarm=alarm), figures
 
 
