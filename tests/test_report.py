@@ -47,6 +47,9 @@ def test_grounded_text_passes_and_wrong_fault_number_frequency_or_zone_are_caugh
     assert any("ISO zone 'D'" in p for p in ungrounded("Inner race fault, zone D.", findings))
     assert any("location 'fan end'" in p for p in ungrounded("Inner race fault at the fan end, zone B.", findings))
     assert omissions("The machine is fine.", findings) == ["does not name the fault type (inner race)", "does not give the ISO zone (B)"]
+    assert ungrounded("Inner race fault, confirmed by the envelope spectrum; zone B.", findings) == []
+    disagreeing = build_findings("r.mat", 1.0, 12000.0, evidence("none"), diagnosis())
+    assert any("claims the evidence confirms" in p for p in ungrounded("Inner race fault, confirmed by the envelope spectrum; zone B.", disagreeing))
 
 
 def test_the_template_is_grounded_by_construction():

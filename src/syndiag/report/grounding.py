@@ -16,6 +16,7 @@ FAULT_PATTERN = re.compile(r"\b(inner[- ]race|outer[- ]race|ball|cage)\b", re.IG
 LOCATION_PATTERN = re.compile(r"\b(drive[- ]end|motor[- ]end|fan[- ]end)\b", re.IGNORECASE)
 LINE_PATTERN = re.compile(r"\b(BPFI|BPFO|BSF|FTF)\b")
 ZONE_PATTERN = re.compile(r"\bzone\s+([A-Za-z])\b", re.IGNORECASE)
+CONFIRMED = re.compile(r"\b(confirmed|confirms|corroborated|backed)\s+by\b", re.IGNORECASE)
 
 
 def numbers_in(value: Any) -> list[float]:
@@ -63,6 +64,8 @@ def ungrounded(text: str, findings: dict[str, Any]) -> list[str]:
     for match in ZONE_PATTERN.finditer(text):
         if match.group(1).upper() not in terms["zone"]:
             problems.append(f"ISO zone {match.group(1)!r} is not the findings' zone {next(iter(terms['zone']))}")
+    if findings["agreement"].get("agree") is not True and CONFIRMED.search(text):
+        problems.append("claims the evidence confirms the diagnosis; the findings say it does not (or there is no classifier)")
     known = numbers_in(findings)
     for match in NUMBER.finditer(text):
         raw = match.group(1).replace(",", ".")
