@@ -36,7 +36,10 @@ def facts(findings: dict[str, Any]) -> list[str]:
         lines.append(f"classifier: {d['description']} (probability {d['probability']:.2f})")
     u = findings.get("unknown")
     if u is not None and u.get("unknown"):
-        lines.append(f"open-set check: unlike every trained fault class (score {u['score']:.2f} above threshold {u['threshold']:.2f})")
+        lines.append(f"open-set check: fault type unknown, unlike every trained fault class (score {u['score']:.2f} above threshold "
+                     f"{u['threshold']:.2f})")
+    elif findings["recommendation"]["basis"] == "unknown":
+        lines.append("fault type: unknown (the anomaly alarm is on, but no bearing defect line explains it)")
     s = findings.get("severity")
     if s is not None:
         lines.append(f"severity: {s['text']}")
