@@ -185,3 +185,17 @@ def test_a_report_with_a_pytorch_classifier_holds_its_diagnosis_and_gradient_sal
     assert findings["diagnosis"]["prediction"] in ("normal", "DE_IR007", "FE_B021") and findings["agreement"]["evidence"] == "inner_race"
     assert (out / "spectrogram_and_gradient_saliency.png").read_bytes()[:4] == b"\x89PNG"
     assert findings["diagnosis"]["description"] in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_suites_femto_reports_go_on_without_a_rul_checkpoint_and_say_so(tmp_path, shared_data):
+    from syndiag.config.report import ReportSuiteConfig
+    from syndiag.evaluation.metrics import read_results
+    from syndiag.workflows.report_suite import femto_reports
+
+    said = []
+    config = ReportSuiteConfig(femto_rul_checkpoint=tmp_path / "no-rul-model", report={"generator": None})
+    made = femto_reports(config, shared_data, tmp_path / "r.jsonl", tmp_path / "examples", set(), None, said.append)
+    records = read_results(tmp_path / "r.jsonl")
+    assert made == len(records) == 11 and all(r["rul_s"] is None for r in records) and "no RUL checkpoint" in said[0]
+    assert (tmp_path / "examples" / "femto-Bearing1_3" / "report.html").is_file()

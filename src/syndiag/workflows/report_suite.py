@@ -139,7 +139,11 @@ def femto_reports(config: ReportSuiteConfig, root: Path, results: Path, examples
     from syndiag.data.femto import femto_folder
 
     folders = sorted(p for p in (femto_folder(root) / "Test_set").iterdir() if p.is_dir())
-    report = config.report.model_copy(update={"rul_checkpoint": config.femto_rul_checkpoint})
+    rul = config.femto_rul_checkpoint
+    if rul is not None and not (Path(rul) / "config.json").is_file():
+        say(f"report: no RUL checkpoint at {rul} (run `syndiag rul fit -c rul/femto` first): the FEMTO reports leave the RUL out")
+        rul = None
+    report = config.report.model_copy(update={"rul_checkpoint": rul})
     ran = 0
     for folder in folders:
         if ("femto-bearing", None, None, None, folder.name) in done:
