@@ -29,19 +29,23 @@ def mean_interval(values: list[float]) -> str:
     return f"{mean:.3f} ± {half:.3f}"
 
 
-def _header(records: list[dict], title: str) -> list[str]:
+def _opening(path: Path, title: str) -> tuple[list[dict], list[str]]:
+    """The results of ``path`` and the section's title, commands, commits and machine (no lines when there are none)."""
+    records = read_results(path)
+    if not records:
+        return [], []
     first = records[0]
-    return [title, "", f"- command(s): {'; '.join(sorted({'`' + r['command'] + '`' for r in records}))}",
+    return records, [title, "", f"- command(s): {'; '.join(sorted({'`' + r['command'] + '`' for r in records}))}",
             f"- commit(s): {', '.join(sorted({r['commit'][:10] for r in records}))}; machine: {first['machine']['cpu']} "
             f"({first['machine']['cores']} cores); profile {first['profile']}; seeds {sorted({r['seed'] for r in records})}"]
 
 
 def openset_section(path: Path, report_dir: Path, display) -> list[str]:
-    records = read_results(path)
+    records, lines = _opening(path, f"## Unknown faults, trained models, leave-one-family-out (`{path.name}`)")
     if not records:
         return []
     first = records[0]
-    lines = [*_header(records, f"## Unknown faults, trained models, leave-one-family-out (`{path.name}`)"),
+    lines += [
              f"- {first['k']}-shot on the known classes; the held-out family never reaches pretraining, fine-tuning or the class-text "
              "bank; threshold at 1 % false alarms on held-in windows of the known classes (not in the support set)",
              "- targets (issue 17): AUROC >= 0.95 and open-set accuracy >= 0.90 on every split", ""]
@@ -97,11 +101,11 @@ def roc_figure(records: list[dict], png: Path) -> Path:
 
 
 def zeroshot_section(path: Path, report_dir: Path, display) -> list[str]:
-    records = read_results(path)
+    records, lines = _opening(path, f"## Zero-shot fault classes from their description (`{path.name}`)")
     if not records:
         return []
     first = records[0]
-    lines = [*_header(records, f"## Zero-shot fault classes from their description (`{path.name}`)"),
+    lines += [
              f"- windows: every test window of {first['condition']} ({first['test_windows']}); the split's classes are left out of "
              "alignment pretraining; a window goes to the class whose text feature t_g is most similar to its v_g",
              "- `new, among all`: new-class windows classified among all classes (chance "
