@@ -9,13 +9,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "syndiag"
 LAYERS = {
-    "errors": 0, "atomic": 0, "config": 0,
+    "errors": 0, "ranks": 0, "atomic": 0, "config": 0,
     "data": 1, "physics": 1,
     "models": 2, "registry": 2, "prognostics": 2,
     "training": 3, "serving": 3,
     "evaluation": 4, "report": 4,
     "workflows": 5, "service": 5,
-    "cli": 6,
+    "cli": 6, "__main__": 6,
 }
 SIBLINGS_APART = {("training", "serving"), ("serving", "training")}
 

@@ -12,7 +12,10 @@ Files are flushed and ``fsync``-ed before the rename; folders are not (their fil
 writers and can be large). New files and folders get the usual permissions (``0o666`` / ``0o777`` less the
 umask), unlike ``tempfile.mkstemp``/``mkdtemp``, whose ``0o600``/``0o700`` would carry over to the result.
 
-This module is the bottom layer: it imports nothing from syndiag.
+In a distributed run only rank 0 writes (the others fill a throw-away staging), and every rank then waits
+for the others (:mod:`syndiag.ranks`), so a file is written once and read only when complete.
+
+This module is the bottom layer: it imports nothing from syndiag but :mod:`syndiag.ranks`.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import errno
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from syndiag.ranks import is_main_process, wait_for_everyone
 
 __all__ = ["atomic_file", "atomic_folder", "atomic_write_bytes", "atomic_write_text", "staging_sibling"]
 
@@ -51,7 +57,19 @@ def atomic_file(path: str | Path, mode: str = "wb", *, encoding: str | None = No
     binary = "b" in mode
     if binary and (encoding is not None or newline is not None):
         raise ValueError("encoding and newline apply to text mode ('w') only")
-    path = Path(path)
+    try:
+        if is_main_process():
+            with _main_file(Path(path), binary, encoding, newline) as handle:
+                yield handle
+        else:
+            with tempfile.TemporaryFile("w+b" if binary else "w+", encoding=None if binary else encoding or "utf-8", newline=newline) as handle:
+                yield handle
+    finally:
+        wait_for_everyone()
+
+
+@contextmanager
+def _main_file(path: Path, binary: bool, encoding: str | None, newline: str | None) -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_sibling(path)
     descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -104,7 +122,19 @@ def atomic_folder(path: str | Path, *, replace: bool = True) -> Iterator[Path]:
     staging is ready, the staging is removed and :class:`FileExistsError` raised; the caller decides
     whether the existing folder will do (e.g. a cache another process finished first).
     """
-    path = Path(path)
+    try:
+        if is_main_process():
+            with _main_folder(Path(path), replace) as staging:
+                yield staging
+        else:
+            with tempfile.TemporaryDirectory() as throwaway:
+                yield Path(throwaway)
+    finally:
+        wait_for_everyone()
+
+
+@contextmanager
+def _main_folder(path: Path, replace: bool) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_sibling(path)
     staging.mkdir()

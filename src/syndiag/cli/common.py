@@ -26,9 +26,10 @@ from syndiag.config.base import parse_overrides, read_yaml, set_dotted
 from syndiag.config.data import DataConfig
 from syndiag.config.profiles import profile_path
 from syndiag.errors import SyndiagError
+from syndiag.ranks import is_main_process
 
 err = Console(stderr=True, soft_wrap=True, emoji=False)
-out = Console(emoji=False)
+out = Console(emoji=False, quiet=not is_main_process())
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML data config (configs/data/*.yaml) or run recipe (its data section)")]
 RunConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML run recipe, a file or a shipped profile (syndiag/cpu, syndiag/paper)")]
@@ -104,7 +105,7 @@ class ProgressLines:
 
     def __call__(self, done: int, total: int, loss: float | None = None) -> None:
         now = self.clock()
-        if now - self.last < self.every or done >= total:
+        if now - self.last < self.every or done >= total or not is_main_process():
             return
         self.last = now
         elapsed = now - self.started
@@ -122,7 +123,7 @@ class StepBar:
         columns = [TextColumn(f"[bold]{escape(label)}"), BarColumn(), MofNCompleteColumn()]
         if loss:
             columns.append(TextColumn("loss {task.fields[loss]:.4f}"))
-        self.bar = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
+        self.bar = Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal or not is_main_process())
 
     def __enter__(self) -> "StepBar":
         self.bar.__enter__()

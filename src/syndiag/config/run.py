@@ -11,7 +11,7 @@ from pydantic import Field
 from syndiag.config.base import StrictModel
 from syndiag.config.data import DataConfig
 from syndiag.config.models import CloudConfig, EdgeConfig
-from syndiag.config.runtime import DType, RuntimeConfig
+from syndiag.config.runtime import DType, RuntimeConfig, ScalingConfig
 from syndiag.config.training import (
     DistillConfig,
     FinetuneConfig,
@@ -28,6 +28,7 @@ class RunConfig(StrictModel):
     device: str = Field("auto", description="auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     dtype: DType = Field("float32", description="dtype of the frozen language model: float32 | bfloat16 | float16")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
+    scaling: ScalingConfig = ScalingConfig()
     output_dir: Path = Path("runs/cloud")
     results_file: Path = Path("runs/results.jsonl")
     data: DataConfig = DataConfig()
@@ -44,7 +45,7 @@ class RunConfig(StrictModel):
 
     def config_hash(self) -> str:
         """Hash of what decides the numbers: not where they are written, nor the device or thread count; dtype when not float32."""
-        material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads", "device", "dtype"})
+        material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads", "device", "dtype", "scaling"})
         if self.dtype != "float32":
             material["dtype"] = self.dtype
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from syndiag.config.base import StrictModel
 from syndiag.config.data import DataConfig, SnrRange
-from syndiag.config.runtime import DType
+from syndiag.config.runtime import DType, ScalingConfig
 from syndiag.config.sensor import ChannelSpec, SensorModelConfig
 from syndiag.config.training import epochs_with_min_steps
 
@@ -77,6 +77,7 @@ class SensorRunConfig(StrictModel):
     device: str = "auto"
     dtype: DType = "float32"
     threads: int | None = Field(None, ge=1)
+    scaling: ScalingConfig = ScalingConfig()
     output_dir: Path = Path("runs/sensor")
     results_file: Path = Path("runs/results.jsonl")
     data: DataConfig = DataConfig()
@@ -95,5 +96,5 @@ class SensorRunConfig(StrictModel):
         return self
 
     def config_hash(self) -> str:
-        material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads", "device"})
+        material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads", "device", "scaling"})
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:12]

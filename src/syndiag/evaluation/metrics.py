@@ -25,6 +25,7 @@ from sklearn.metrics import (
 from syndiag.atomic import atomic_file
 from syndiag.errors import DataError
 from syndiag.evaluation.provenance import command_line, current_commit, machine
+from syndiag.ranks import is_main_process, wait_for_everyone
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +205,16 @@ def append_result(path: str | Path, record: Mapping[str, Any]) -> None:
 
     Writers hold an exclusive lock while appending; a partial last line left by an interrupted writer is
     dropped first, so a new record never merges into it. Raises ValueError for NaN or infinite numbers.
+    In a distributed run only rank 0 appends, then every rank waits for it.
     """
-    path = Path(path)
+    try:
+        if is_main_process():
+            _append_line(Path(path), record)
+    finally:
+        wait_for_everyone()
+
+
+def _append_line(path: Path, record: Mapping[str, Any]) -> None:
     try:
         line = json.dumps(dict(record), sort_keys=True, allow_nan=False, default=_plain_json)
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 from torch import nn
@@ -13,10 +14,11 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` is cuda, then mps, then cpu; a device this machine lacks is a ConfigError naming it."""
+    """``auto`` is cuda (this rank's GPU under a launcher), then mps, then cpu; a device this machine lacks is a ConfigError naming it."""
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            local = os.environ.get("LOCAL_RANK")
+            return torch.device(f"cuda:{int(local) % torch.cuda.device_count()}" if local else "cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")

@@ -15,7 +15,8 @@ from torch import nn
 from syndiag.config.training import BaselineTrainConfig
 from syndiag.data.prepare import PreparedDataset
 from syndiag.errors import DataError
-from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
+from syndiag.training.common import batches, image_batch, seed_everything
+from syndiag.training.engine import train_epochs
 
 Progress = Callable[[int, int, float], None]
 

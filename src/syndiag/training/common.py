@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -37,50 +36,7 @@ def image_batch(dataset: PreparedDataset, indices: np.ndarray, shift: torch.Gene
     return torch.stack([torch.roll(image, offset, dims=1) for image, offset in zip(images, offsets)])
 
 
-def shuffled_batches(indices: np.ndarray, batch_size: int, generator: torch.Generator) -> Iterator[np.ndarray]:
-    order = torch.randperm(len(indices), generator=generator).numpy()
-    for start in range(0, len(indices), batch_size):
-        yield indices[order[start : start + batch_size]]
-
-
 def batches(indices: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
     for start in range(0, len(indices), batch_size):
         yield indices[start : start + batch_size]
 
-
-def train_epochs(
-    parameters: list[torch.nn.Parameter] | list[dict],
-    items: np.ndarray,
-    loss_of: Callable[[np.ndarray, int, int], torch.Tensor],
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    generator: torch.Generator,
-    progress: Callable[[int, int, float], None] | None = None,
-) -> tuple[list[float], int]:
-    """AdamW with cosine decay over shuffled batches of ``items``; ``loss_of(batch, step, total)``.
-
-    ``parameters`` may be AdamW parameter groups, each with its own ``lr``.
-
-    Returns the mean loss of every epoch and the number of optimizer steps.
-    """
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-    total = epochs * math.ceil(len(items) / batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    losses, step = [], 0
-    for _ in range(epochs):
-        epoch_loss = 0.0
-        for batch in shuffled_batches(items, batch_size, generator):
-            loss = loss_of(batch, step, total)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            epoch_loss += loss.item() * len(batch)
-            step += 1
-            if progress:
-                progress(step, total, loss.item())
-        losses.append(epoch_loss / len(items))
-    return losses, step

@@ -15,7 +15,8 @@ from syndiag.data.prepare import PreparedDataset
 from syndiag.data.windowing import POOL
 from syndiag.models.cloud import SynDiagCloud
 from syndiag.models.edge import SynDiagEdge
-from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
+from syndiag.training.common import batches, image_batch, seed_everything
+from syndiag.training.engine import train_epochs
 from syndiag.training.losses import distillation_loss
 
 Progress = Callable[[int, int, float], None]

@@ -15,7 +15,8 @@ from syndiag.data.fewshot import FewShotTask
 from syndiag.data.noise import noise_augmented
 from syndiag.data.prepare import PreparedDataset
 from syndiag.models.cloud import SynDiagCloud
-from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
+from syndiag.training.common import batches, image_batch, seed_everything
+from syndiag.training.engine import train_epochs
 
 Progress = Callable[[int, int, float], None]
 

@@ -14,7 +14,8 @@ from torch import nn
 from syndiag.config.training import UpdateConfig
 from syndiag.errors import DataError
 from syndiag.registry.heads import HeadPackage, HeadRegistry, head_accuracy
-from syndiag.training.common import seed_everything, shuffled_batches
+from syndiag.training.common import seed_everything
+from syndiag.training.engine import shuffled_batches
 
 
 def head_gradient(head: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,8 @@ from syndiag.config.run import RunConfig
 from syndiag.data.fewshot import pretraining_pool
 from syndiag.data.prepare import PreparedDataset
 from syndiag.models.cloud import SynDiagCloud
-from syndiag.training.common import batches, image_batch, seed_everything, train_epochs
+from syndiag.training.common import batches, image_batch, seed_everything
+from syndiag.training.engine import train_epochs
 from syndiag.training.losses import alignment_loss, margin_schedule
 
 Progress = Callable[[int, int, float], None]

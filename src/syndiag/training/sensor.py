@@ -18,7 +18,8 @@ from syndiag.data.sensor_windows import SensorWindows
 from syndiag.data.spectrogram import stacked_tokens_present
 from syndiag.models.sensor import SensorBatch, SensorModel
 from syndiag.models.sensor_heads import severity_nll
-from syndiag.training.common import batches, seed_everything, train_epochs
+from syndiag.training.common import batches, seed_everything
+from syndiag.training.engine import train_epochs
 from syndiag.training.losses import global_contrastive_loss, margin_schedule
 
 Progress = Callable[[int, int, float], None]

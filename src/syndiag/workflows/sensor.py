@@ -32,6 +32,7 @@ from syndiag.models.backbones import load_backbone
 from syndiag.models.device import place
 from syndiag.models.sensor import SensorModel
 from syndiag.training.common import seed_everything, set_threads
+from syndiag.training.engine import configure_training
 from syndiag.training.sensor import SensorInputs, align, finetune_sensor, predict_sensor
 
 StepProgress = Callable[[int, int, float], None]
@@ -88,7 +89,9 @@ def new_model(config: SensorRunConfig, session: SensorSession) -> SensorModel:
     severity_range = (float(severity.min()), float(severity.max())) if severity.size and severity.max() > severity.min() else None
     model = SensorModel(config.model, backbone, list(config.channels), session.windows.class_names, session.windows.prompts,
                         severity_range, extractor)
-    return place(model, config.device, config.dtype)
+    place(model, config.device, config.dtype)
+    configure_training(config.scaling, config.dtype, config.output_dir, model)
+    return model
 
 
 def spectrogram_grid(model: SensorModel) -> int | None:

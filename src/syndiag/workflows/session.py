@@ -15,6 +15,7 @@ from syndiag.models.backbones import load_backbone
 from syndiag.models.cloud import SynDiagCloud
 from syndiag.models.device import place
 from syndiag.training.common import seed_everything, set_threads
+from syndiag.training.engine import configure_training
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def setup(config: RunConfig, checkpoint: Path | None = None, progress=None) -> S
         backbone = load_backbone(config.model.backbone, config.model.allow_download, config.model.num_layers)
         model = SynDiagCloud(config.model, backbone, dataset.class_names, dataset.prompts)
     place(model, config.device, config.dtype)
+    configure_training(config.scaling, config.dtype, config.output_dir, model)
     return Session(config=config, dataset=dataset, model=model)
 
 
