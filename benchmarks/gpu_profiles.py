@@ -28,11 +28,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
-    "data.window.per_class": 30, "data.spectrogram.image_size": 64, "data.spectrogram.n_scales": 32,
-    "pretrain.epochs": 2, "finetune.epochs": 1, "distill.epochs": 1, "model.visual_grid": 2,
+    "data.window.per_class": 12, "data.spectrogram.image_size": 64, "data.spectrogram.n_scales": 32, "model.num_layers": 2,
+    "edge.num_layers": 2, "pretrain.epochs": 1, "pretrain.shots": 2, "finetune.epochs": 1, "finetune.shots": 1, "distill.epochs": 1,
+    "distill.unlabelled_per_class": 2, "model.visual_grid": 2,
 }
-TINY_SENSOR = {"align.epochs": 1, "finetune.epochs": 1, "finetune.min_steps": 2, "data.window.per_class": 30,
-               "data.spectrogram.image_size": 64, "data.spectrogram.n_scales": 32}
+TINY_SENSOR = {"align.epochs": 1, "align.shots": 2, "finetune.epochs": 1, "finetune.shots": 1, "finetune.min_steps": 2,
+               "data.window.per_class": 12, "data.spectrogram.image_size": 64, "data.spectrogram.n_scales": 32, "model.num_layers": 2}
 
 
 def source_digest() -> str:
@@ -106,7 +107,9 @@ def peak_memory() -> dict:
     import torch
 
     if not torch.cuda.is_available():
-        return {}
+        import resource
+
+        return {"cpu_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
     peak = torch.cuda.max_memory_allocated() / 2**30
     torch.cuda.reset_peak_memory_stats()
     return {"gpu_peak_gib": round(peak, 2)}
@@ -114,7 +117,7 @@ def peak_memory() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", required=True, help="local transformers folder used for the cloud, edge and sensor models")
+    parser.add_argument("--backbone", required=True, help="local transformers folder (or a packaged name: smollm2-135m) for the cloud, edge and sensor models")
     parser.add_argument("--data-root", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--device", default="auto")
@@ -136,7 +139,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.out / "runs"
     common = {"device": args.device, "dtype": args.dtype, **parse_sets(args.set)}
-    backbone = str(Path(args.backbone).resolve())
+    backbone = str(Path(args.backbone).resolve()) if Path(args.backbone).exists() else args.backbone
     cloud_overrides = {**common, "model.backbone": backbone, "model.allow_download": False, "edge.backbone": backbone,
                        "edge.allow_download": False, "output_dir": str(work / "cloud-paper"), "results_file": str(work / "results.jsonl"),
                        "data.cache_dir": str(work / "cache"), **(TINY if args.tiny else {})}
