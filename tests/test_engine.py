@@ -124,3 +124,27 @@ def test_only_rank_zero_writes(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "0")
     append_result(tmp_path / "r.jsonl", {"a": 1})
     assert (tmp_path / "r.jsonl").read_text().count("\n") == 1
+
+
+def test_gradient_checkpointing_recomputes_the_same_gradients():
+    from test_cloud import NAMES, PROMPTS, images, tiny_config
+    from tiny import tiny_backbone
+
+    from syndiag.errors import ConfigError
+    from syndiag.models.cloud import SynDiagCloud
+    from syndiag.training.engine import checkpoint_activations
+
+    def gradients(checkpointed: bool):
+        torch.manual_seed(0)
+        model = SynDiagCloud(tiny_config(lora_dropout=0.0), tiny_backbone("decoder"), NAMES, PROMPTS).train()
+        if checkpointed:
+            checkpoint_activations(model)
+            assert model.lm.get_base_model().is_gradient_checkpointing
+        F.cross_entropy(model(images(4)), torch.tensor([0, 1, 2, 0])).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain, checkpointed = gradients(False), gradients(True)
+    assert plain.keys() == checkpointed.keys() and any("lora" in n for n in plain)
+    assert all(torch.allclose(plain[n], checkpointed[n], atol=1e-6) for n in plain)
+    with pytest.raises(ConfigError, match="no language model"):
+        checkpoint_activations(torch.nn.Linear(2, 2))

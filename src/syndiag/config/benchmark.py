@@ -19,6 +19,10 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
     "Syn-Diag w/o LoRA": {"model": {"lora_r": 0}},
     "Syn-Diag edge backbone": {"edge_backbone": True},
     "Syn-Diag-Cloud 2x steps": {"steps_scale": 2},
+    "Syn-Diag-Cloud bf16": {"dtype": "bfloat16"},
+    "Syn-Diag-Cloud accumulation 4": {"grad_accumulation": 4},
+    "Syn-Diag-Cloud bf16 + accumulation 4": {"dtype": "bfloat16", "grad_accumulation": 4},
+    "Syn-Diag-Cloud checkpointing": {"gradient_checkpointing": True},
 }
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")

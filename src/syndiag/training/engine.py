@@ -116,7 +116,10 @@ def checkpoint_activations(model: nn.Module) -> None:
     lm = _language_model(model)
     if not getattr(lm, "supports_gradient_checkpointing", False):
         raise ConfigError(f"scaling.gradient_checkpointing: {type(lm).__name__} does not support gradient checkpointing")
-    lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(lm, "activation_checkpointing_enable"):
+        lm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     lm.config.use_cache = False
 
 

@@ -275,7 +275,9 @@ class Benchmark:
         from syndiag.evaluation.predict import predict
         from syndiag.models.backbones import load_backbone
         from syndiag.models.cloud import SynDiagCloud
+        from syndiag.config.runtime import ScalingConfig
         from syndiag.training.common import seed_everything
+        from syndiag.training.engine import configure_training
         from syndiag.training.finetune import finetune
 
         edge_backbone = variant.get("edge_backbone", False)
@@ -296,10 +298,15 @@ class Benchmark:
                 verify_checkpoint(checkpoint)
                 aligned = {k: v for k, v in load_file(str(checkpoint / "model.safetensors")).items() if k.startswith("extractor.") or k == "logit_scale"}
                 model.load_state_dict(aligned, strict=False)
-        place(model, recipe.device, recipe.dtype)
+        place(model, recipe.device, variant.get("dtype", recipe.dtype))
         scale = variant.get("steps_scale", 1)
         schedule = recipe.finetune.model_copy(update={"epochs": recipe.finetune.epochs * scale, "min_steps": recipe.finetune.min_steps * scale})
-        result = finetune(model, dataset, task, schedule, seed)
+        scaling = ScalingConfig(grad_accumulation=variant.get("grad_accumulation", 1), gradient_checkpointing=variant.get("gradient_checkpointing", False))
+        configure_training(scaling, variant.get("dtype", recipe.dtype), self.settings.work_dir, model)
+        try:
+            result = finetune(model, dataset, task, schedule, seed)
+        finally:
+            configure_training(ScalingConfig(), recipe.dtype, self.settings.work_dir)
         batch = recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict(model, dataset, indices, batch)[1], result.seconds,
                        {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "pretrained_commit": pretrained_commit,
