@@ -90,7 +90,10 @@ def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_
     updates = [r for r in read_results(tmp_path / "results" / "updates_cwru_test.jsonl") if r["method"] == "Syn-Diag-online-update"]
     assert len(updates) == 1 and len(updates[0]["cycles"]) == 2 and updates[0]["machine"]["cores"] >= 1
     resources = json.loads((tmp_path / "results" / "resources_cwru_test.json").read_text())
-    assert {"cloud", "edge", "cloud-onnx", "edge-onnx"} <= set(resources) and resources["rounds"] == 1
+    assert {"cloud", "edge", "cloud-onnx", "edge-onnx", "edge-onnx-int8"} <= set(resources) and resources["rounds"] == 1
+    assert resources["edge-onnx-int8"]["onnx_file_mb"] < resources["edge-onnx"]["onnx_file_mb"]
+    assert set(resources["accuracy"]) == {"cloud-onnx", "edge-onnx", "edge-onnx-int8", "task"}
+    assert all(0 <= resources["accuracy"][k] <= 1 for k in ("cloud-onnx", "edge-onnx", "edge-onnx-int8"))
     assert 0 < resources["edge_over_cloud"]["parameters_total"] and resources["commit"]
     assert (tmp_path / "results" / "resources_cwru_test.png").read_bytes()[:4] == b"\x89PNG"
 

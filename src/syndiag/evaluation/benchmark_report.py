@@ -19,6 +19,7 @@ from syndiag.evaluation.paper_results import (
     paper_result,
 )
 from syndiag.evaluation.report_suite_report import report_suite_section
+from syndiag.evaluation.resources import resources_section
 from syndiag.evaluation.rul_report import rul_section
 from syndiag.evaluation.unknown_report import openset_section, zeroshot_section
 from syndiag.evaluation.update_curves import write_update_curves
@@ -279,28 +280,6 @@ def updates_section(records: list[dict], stem: str, figure_dir: Path, report_dir
                                   f"online updates, seed {r['seed']}, {r['conditions']['target']}, {r['k']}-shot")
         figures.append(f"![update curves, seed {r['seed']}]({os.path.relpath(png, report_dir)})")
     return [*lines, "", *figures]
-
-
-def resources_section(report: dict, png: Path, report_dir: Path) -> list[str]:
-    """Fig. 5: the models measured side by side in one run, and the edge/cloud ratios."""
-    columns = [("parameters_total", "parameters", "{:,.0f}"), ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
-               ("latency_ms_batch1_median", "latency, batch 1 (ms)", "{:.1f}"),
-               ("throughput_samples_per_s_batch32", "throughput, batch 32 (samples/s)", "{:.1f}"),
-               ("train_step_ms_batch4_median", "train step, batch 4 (ms)", "{:.0f}")]
-    lines = ["| model | " + " | ".join(label for _, label, _ in columns) + " |", "|---|" + "---|" * len(columns)]
-    for kind in ("cloud", "edge", "cloud-onnx", "edge-onnx"):
-        if kind in report:
-            lines.append(f"| {kind} | " + " | ".join(fmt.format(report[kind][key]) if key in report[kind] else "–" for key, _, fmt in columns) + " |")
-    ratios = report.get("edge_over_cloud", {})
-    lines += ["", f"Edge / cloud (PyTorch, median of {report.get('rounds', 1)} rounds): " + ", ".join(f"{k} {v}" for k, v in ratios.items())
-              + f"; targets {report.get('targets', {})}."]
-    for name in ("edge_onnx_over_cloud_onnx", "edge_onnx_over_cloud_torch"):
-        if name in report:
-            lines.append(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in report[name].items()) + ".")
-    lines.append("")
-    if png.is_file():
-        lines.append(f"![resources]({os.path.relpath(png, report_dir)})")
-    return lines
 
 
 def short_commit(commit: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from syndiag.errors import SyndiagError
 
-KINDS = ("cloud", "edge", "cloud-onnx", "edge-onnx")
+KINDS = ("cloud", "edge", "cloud-onnx", "edge-onnx", "edge-onnx-int8")
 
 
 def inference_timings(classify, images, repeats: int) -> dict:
@@ -123,9 +124,9 @@ def plot(results: dict, path: Path) -> Path:
                ("train_step_ms_batch4_median", "train step, batch 4 (ms)", 1.0)]
     figure = Figure(figsize=(15, 3.4))
     for ax, (key, label, scale) in zip(figure.subplots(1, len(metrics)), metrics):
-        models = [m for m in ("cloud", "edge", "cloud-onnx", "edge-onnx") if key in results.get(m, {})]
+        models = [m for m in KINDS if key in results.get(m, {})]
         values = [results[m][key] * scale for m in models]
-        colours = {"cloud": "tab:blue", "edge": "tab:orange", "cloud-onnx": "lightsteelblue", "edge-onnx": "navajowhite"}
+        colours = {"cloud": "tab:blue", "edge": "tab:orange", "cloud-onnx": "lightsteelblue", "edge-onnx": "navajowhite", "edge-onnx-int8": "tab:green"}
         ax.bar([m.replace("-", "\n") for m in models], values, color=[colours[m] for m in models])
         ax.set_title(label, fontsize=9)
         for i, v in enumerate(values):
@@ -138,7 +139,7 @@ def compare(checkpoints: dict[str, Path], repeats: int = 30, rounds: int = 3) ->
     """Measure every model of ``checkpoints`` (kind -> folder; cloud and edge required) and the edge/cloud ratios."""
     unknown = [kind for kind in checkpoints if kind not in KINDS]
     if unknown or not {"cloud", "edge"} <= set(checkpoints):
-        raise SyndiagError(f"checkpoints: need cloud and edge, optionally cloud-onnx and edge-onnx; got {list(checkpoints)}")
+        raise SyndiagError(f"checkpoints: need cloud and edge, optionally cloud-onnx, edge-onnx and edge-onnx-int8; got {list(checkpoints)}")
     runs = [(kind, checkpoints[kind]) for kind in KINDS if kind in checkpoints]
     measured: dict[str, list[dict]] = {kind: [] for kind, _ in runs}
     for round_number in range(rounds):
@@ -170,11 +171,53 @@ def compare(checkpoints: dict[str, Path], repeats: int = 30, rounds: int = 3) ->
         "edge_onnx_over_cloud_torch": ("edge-onnx", "cloud"),
         "edge_onnx_over_cloud_onnx": ("edge-onnx", "cloud-onnx"),
         "cloud_onnx_over_cloud_torch": ("cloud-onnx", "cloud"),
+        "edge_onnx_int8_over_cloud_onnx": ("edge-onnx-int8", "cloud-onnx"),
+        "edge_onnx_int8_over_edge_onnx": ("edge-onnx-int8", "edge-onnx"),
     }
     for name, (a, b) in ratios.items():
         if a in results and b in results:
             report[name] = {key: round(results[a][key] / results[b][key], 3) for key in inference}
     return report
+
+
+def resources_section(report: dict, png: Path, report_dir: Path) -> list[str]:
+    """Fig. 5: the models measured side by side in one run, and the edge/cloud ratios."""
+    columns = [("parameters_total", "parameters", "{:,.0f}"), ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
+               ("latency_ms_batch1_median", "latency, batch 1 (ms)", "{:.1f}"),
+               ("throughput_samples_per_s_batch32", "throughput, batch 32 (samples/s)", "{:.1f}"),
+               ("train_step_ms_batch4_median", "train step, batch 4 (ms)", "{:.0f}")]
+    lines = ["| model | " + " | ".join(label for _, label, _ in columns) + " |", "|---|" + "---|" * len(columns)]
+    for kind in KINDS:
+        if kind in report:
+            lines.append(f"| {kind} | " + " | ".join(fmt.format(report[kind][key]) if key in report[kind] else "–" for key, _, fmt in columns) + " |")
+    ratios = report.get("edge_over_cloud", {})
+    lines += ["", f"Edge / cloud (PyTorch, median of {report.get('rounds', 1)} rounds): " + ", ".join(f"{k} {v}" for k, v in ratios.items())
+              + f"; targets {report.get('targets', {})}."]
+    for name in ("edge_onnx_over_cloud_onnx", "edge_onnx_over_cloud_torch", "edge_onnx_int8_over_cloud_onnx", "edge_onnx_int8_over_edge_onnx"):
+        if name in report:
+            lines.append(f"{name.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in report[name].items()) + ".")
+    if "accuracy" in report:
+        lines.append("Accuracy on the test windows of the models' task (ONNX Runtime): "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in report["accuracy"].items() if isinstance(v, float)) + f" ({report['accuracy'].get('task', '')}).")
+    lines.append("")
+    if png.is_file():
+        lines.append(f"![resources]({os.path.relpath(png, report_dir)})")
+    return lines
+
+
+def onnx_accuracy(folders: dict[str, Path], images_of, labels, batch_size: int = 64) -> dict[str, float]:
+    """Accuracy of each ONNX export over the windows whose uint8 spectrograms ``images_of(chunk)`` gives, ``labels`` (n,)."""
+    import numpy as np
+
+    from syndiag.serving.onnx_runtime import OnnxClassifier
+
+    accuracy = {}
+    for kind, folder in folders.items():
+        classify = OnnxClassifier(folder)
+        predicted = np.concatenate([classify(images_of(np.arange(start, min(start + batch_size, len(labels))))).argmax(1)
+                                    for start in range(0, len(labels), batch_size)])
+        accuracy[kind] = float((predicted == np.asarray(labels)).mean())
+    return accuracy
 
 
 def main() -> None:
@@ -183,7 +226,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=30, help="batch-1 calls (median)")
     args = parser.parse_args()
-    how = measure_onnx if args.measure.endswith("-onnx") else measure
+    how = measure_onnx if "-onnx" in args.measure else measure
     print(json.dumps(how(args.measure, args.checkpoint, args.repeats)))
 
 

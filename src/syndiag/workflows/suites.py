@@ -153,9 +153,11 @@ def updates_suite(bench: Benchmark, budget_minutes: float | None, allow_dirty: b
 
 
 def resources_suite(bench: Benchmark, allow_dirty: bool = False) -> int:
-    """Fig. 5 on the first seed's cloud and edge models of the updates suite, in PyTorch and as ONNX exports."""
-    from syndiag.evaluation.resources import compare, plot
-    from syndiag.workflows.inference import export_checkpoint
+    """Fig. 5 on the first seed's cloud and edge models of the updates suite, in PyTorch, as ONNX exports and the edge's
+    int8 twin (issue 19), with the ONNX models' accuracy on the test windows of their task."""
+    from syndiag.evaluation.resources import compare, onnx_accuracy, plot
+    from syndiag.workflows.inference import export_checkpoint, quantize_export
+    from syndiag.workflows.session import task_of_checkpoint
 
     check_committed_code(bench.resources_file(), allow_dirty)
     folder = bench.collaboration_dir(bench.settings.seeds[0])
@@ -168,7 +170,16 @@ def resources_suite(bench: Benchmark, allow_dirty: bool = False) -> int:
         if not (onnx / "model.onnx").is_file():
             export_checkpoint(checkpoints[kind], onnx)
         checkpoints[f"{kind}-onnx"] = onnx
+    int8 = folder / "edge-onnx-int8"
+    if not (int8 / "model.onnx").is_file():
+        quantize_export(checkpoints["edge-onnx"], int8)
+    checkpoints["edge-onnx-int8"] = int8
     report = {**provenance(), **compare(checkpoints, bench.settings.resources_repeats, bench.settings.resources_rounds)}
+    meta = json.loads((checkpoints["edge"] / "config.json").read_text())
+    task = task_of_checkpoint(bench.dataset, meta, checkpoints["edge"])
+    onnx = {kind: checkpoints[kind] for kind in ("cloud-onnx", "edge-onnx", "edge-onnx-int8")}
+    report["accuracy"] = {**onnx_accuracy(onnx, lambda chunk: bench.dataset.rgb(task.test[chunk]), bench.dataset.labels[task.test]),
+                          "task": task.name}
     path = bench.resources_file()
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     plot(report, path.with_suffix(".png"))
