@@ -85,6 +85,65 @@ def test_drop_newest_keeps_the_oldest_windows(tmp_path):
     assert [round(w.t_end, 4) for w in pipeline.queue] == [round(64 / 12000, 4), round(184 / 12000, 4)]
 
 
+def test_a_slow_database_never_blocks_ingestion_and_its_backlog_is_dropped_and_counted(tmp_path):
+    import threading
+
+    pipeline = pipeline_of(tmp_path, queue_size=5, every_s=0.01, micro_batch=2)
+    released, entered = threading.Event(), threading.Event()
+    add = pipeline.store.add
+
+    def slow_add(rows):
+        entered.set()
+        assert released.wait(30)
+        add(rows)
+
+    pipeline.store.add = slow_add
+    worker = threading.Thread(target=pipeline.run)
+    worker.start()
+    x = np.random.default_rng(0).standard_normal(120).astype(np.float32)
+    pipeline.ingest("site/m1/a", encode(0, 0.0, 12000.0, x))
+    assert entered.wait(30), "the worker reached the database"
+    for seq in range(1, 30):  # 29 more payloads while the database holds the worker
+        pipeline.ingest("site/m1/a", encode(seq, seq * 0.01, 12000.0, x))
+    held = pipeline.snapshot()
+    assert held["payloads"] == 30 and held["queue_depth"] == 5 and held["dropped_queue_full"] > 0 and held["diagnosed"] == 0
+    released.set()
+    pipeline.stop()
+    worker.join(30)
+    counts = pipeline.snapshot()
+    assert counts["windows_in"] == counts["diagnosed"] + counts["dropped_queue_full"] + counts["queue_depth"]
+    assert counts["queue_depth"] == 0 and pipeline.store.count() == counts["diagnosed"] > 0
+
+
+def test_a_failing_database_is_retried_then_its_batch_is_counted_as_dropped(tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    pipeline = pipeline_of(tmp_path, every_s=0.01, micro_batch=4, store_retries=2)
+    add, failures, down = pipeline.store.add, [], []
+
+    def flaky(rows):
+        if len(failures) < 2 or down:
+            failures.append(len(rows))
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        add(rows)
+
+    pipeline.store.add = flaky
+    x = np.random.default_rng(0).standard_normal(480).astype(np.float32)
+    pipeline.ingest("site/m1/a", encode(0, 0.0, 12000.0, x))  # 4 windows: one batch, stored at the third attempt
+    pipeline.stop()
+    pipeline.run()
+    assert pipeline.snapshot()["diagnosed"] == 4 and pipeline.snapshot()["store_errors"] == 2 and pipeline.store.count() == 4
+    down.append(True)
+    pipeline.stopping = False
+    pipeline.ingest("site/m1/a", encode(1, 0.04, 12000.0, x))
+    pipeline.stop()
+    pipeline.run()
+    counts = pipeline.snapshot()
+    assert counts["dropped_store_failed"] == 4 and counts["store_errors"] == 5 and pipeline.store.count() == 4
+    assert counts["windows_in"] == counts["diagnosed"] + counts["dropped_queue_full"] + counts["dropped_store_failed"] + counts["queue_depth"]
+    assert "syndiag_dropped_store_failed_total 4" in pipeline.metrics()
+
+
 def test_the_http_api_health_metrics_sensors_and_diagnose(tmp_path):
     from fastapi.testclient import TestClient
 

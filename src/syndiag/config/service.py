@@ -36,6 +36,7 @@ class ServeConfig(StrictModel):
     queue_size: int = Field(256, ge=1, description="windows waiting for the model at most")
     overload: Literal["drop-oldest", "drop-newest"] = Field("drop-oldest", description="which window a full queue drops (counted)")
     micro_batch: int = Field(16, ge=1, description="windows classified together")
+    store_retries: int = Field(3, ge=0, description="retries of a failing database write before its diagnoses are counted as dropped")
     buffer_s: float = Field(4.0, gt=0, description="seconds of signal kept per sensor")
     max_payload_samples: int = Field(65536, ge=1, description="larger payloads are refused (counted)")
     http_host: str = "127.0.0.1"

@@ -2,12 +2,15 @@
 back-pressure (a full queue drops the oldest or the newest window, as configured, and counts it), a worker that
 classifies micro-batches, stores and publishes each diagnosis, and the counters behind ``/metrics``.
 
-Accounting: windows_in = diagnosed + dropped (queue full) + waiting; payloads refused and windows expired in a
-buffer are counted too. Nothing is lost silently."""
+Accounting: windows_in = diagnosed + dropped (queue full) + dropped (store failed) + waiting; payloads refused and
+windows expired in a buffer are counted too. A slow database slows only the worker (ingestion goes on and the bounded
+queue drops, counted); a failing one is retried ``store_retries`` times, then its batch is counted as dropped and the
+worker goes on. Nothing is lost silently."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter, deque
@@ -23,8 +26,11 @@ from syndiag.service.buffers import SensorBuffer, Window
 from syndiag.service.payload import decode
 from syndiag.service.store import Store
 
+log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 Publish = Callable[[str, bytes], None]
+COUNTERS = ("windows_in", "diagnosed", "dropped_queue_full", "dropped_store_failed", "store_errors", "payloads", "payloads_refused_malformed",
+            "payloads_refused_oversize", "gaps", "rate_changes", "expired")
 
 
 class Pipeline:
@@ -103,7 +109,8 @@ class Pipeline:
         now = time.monotonic()
         for row, window in zip(rows, batch):
             row["latency_ms"] = round((now - window.arrived) * 1000.0, 3)
-        self.store.add(rows)
+        if not self._store(rows):
+            return
         stored = time.monotonic()
         with self.lock:
             self.counts["diagnosed"] += len(batch)
@@ -115,6 +122,24 @@ class Pipeline:
             for row in rows:
                 self.publish(f"{self.config.topic_prefix}/{row['sensor']}/diagnosis", json.dumps(row).encode())
 
+    def _store(self, rows: list[dict]) -> bool:
+        """Store ``rows``, retrying a failing database with a growing pause; False (rows counted as dropped) when it keeps failing."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        for attempt in range(self.config.store_retries + 1):
+            try:
+                self.store.add(rows)
+                return True
+            except SQLAlchemyError as exc:
+                with self.lock:
+                    self.counts["store_errors"] += 1
+                log.warning("storing %d diagnoses failed (attempt %d): %s", len(rows), attempt + 1, exc)
+                if attempt < self.config.store_retries:
+                    time.sleep(min(0.1 * 2**attempt, 2.0))
+        with self.lock:
+            self.counts["dropped_store_failed"] += len(rows)
+        return False
+
     def stop(self) -> None:
         with self.lock:
             self.stopping = True
@@ -122,7 +147,8 @@ class Pipeline:
 
     def snapshot(self) -> dict:
         with self.lock:
-            found = dict(self.counts)
+            found = {name: 0 for name in COUNTERS}
+            found.update(self.counts)
             found.update(queue_depth=len(self.queue), sensors=len(self.buffers),
                          gaps=sum(b.gaps for b in self.buffers.values()), rate_changes=sum(b.rate_changes for b in self.buffers.values()),
                          expired=sum(b.expired for b in self.buffers.values()))
@@ -132,9 +158,8 @@ class Pipeline:
         """Prometheus text format."""
         counts = self.snapshot()
         lines = []
-        for name in ("windows_in", "diagnosed", "dropped_queue_full", "payloads", "payloads_refused_malformed", "payloads_refused_oversize",
-                     "gaps", "rate_changes", "expired"):
-            lines += [f"# TYPE syndiag_{name}_total counter", f"syndiag_{name}_total {counts.get(name, 0)}"]
+        for name in COUNTERS:
+            lines += [f"# TYPE syndiag_{name}_total counter", f"syndiag_{name}_total {counts[name]}"]
         lines += ["# TYPE syndiag_queue_depth gauge", f"syndiag_queue_depth {counts['queue_depth']}",
                   "# TYPE syndiag_sensors gauge", f"syndiag_sensors {counts['sensors']}",
                   "# TYPE syndiag_latency_seconds histogram"]
