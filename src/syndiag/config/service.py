@@ -29,6 +29,11 @@ class ServeConfig(StrictModel):
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(1883, ge=1, le=65535)
     topic_prefix: str = Field("syndiag", pattern=r"^[A-Za-z0-9_-]+$")
+    client_id: str = Field("syndiag-serve", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                           description="the MQTT session (persistent): unique per serve process; a restart with the same id gets what it missed")
+    share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$",
+                                    description="MQTT 5 shared subscription $share/<group>/...: several serve processes split the "
+                                                "payloads; each payload must then hold whole windows (every_s of signal and more)")
     sensors: dict[str, SensorDeclaration] = Field(default_factory=dict, description="site/machine/sensor -> rate and kind "
                                                   "(else from the retained message on <prefix>/<site>/<machine>/<sensor>/config)")
     database_url: str = Field("sqlite:///runs/service/diagnoses.db", description="SQLAlchemy URL (sqlite:///... or postgresql://...)")

@@ -18,6 +18,19 @@ class Window:
     samples: np.ndarray  # (length,) float32 at the model's rate
     t_end: float  # time of the window's last sample (s, the sensor's clock)
     arrived: float  # monotonic time its last sample arrived
+    done: "Pending | None" = None  # shared subscriptions: the payload acknowledged once all its windows are stored or dropped
+
+
+class Pending:
+    """Counts down the windows of one payload; ``acknowledge`` runs when the last is stored or counted as dropped."""
+
+    def __init__(self, count: int, acknowledge) -> None:  # noqa: ANN001
+        self.count, self.acknowledge = count, acknowledge
+
+    def finish(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.acknowledge()
 
 
 @dataclass
@@ -80,3 +93,28 @@ class SensorBuffer:
                 found.append(Window(self.sensor, np.asarray(x[-length:], dtype=np.float32), self.t_end - (self.count - end) / self.fs, arrived))
             self.due = end + max(1, round(every_s * self.fs))
         return found
+
+
+def payload_windows(sensor: str, chunk: Chunk, length: int, model_fs: float, every_s: float, arrived: float) -> tuple[list[Window], int]:
+    """The windows of one payload on its own (shared subscriptions: the next payload may go to another process).
+
+    Windows end on the sensor's clock at every multiple of ``every_s`` seconds (sample index ``round(t0 * fs)`` + i), so
+    whichever process receives a payload, each window belongs to exactly one payload. Returns the windows whose samples
+    the payload holds, and how many due windows it does not hold (the payload is shorter than a window: counted)."""
+    from syndiag.data.cwru import resample
+
+    need = math.ceil(length * chunk.fs / model_fs)
+    step = max(1, round(every_s * chunk.fs))
+    first = round(chunk.t0 * chunk.fs)
+    ends = range((first // step + 1) * step, first + chunk.samples.size + 1, step)
+    found, missed = [], 0
+    for end in ends:
+        stop = end - first
+        if stop < need:
+            missed += 1
+            continue
+        x = chunk.samples[stop - need : stop]
+        if chunk.fs != model_fs:
+            x = resample(x[None, :].astype(np.float64), chunk.fs, model_fs)[0]
+        found.append(Window(sensor, np.asarray(x[-length:], dtype=np.float32), end / chunk.fs, arrived))
+    return found, missed

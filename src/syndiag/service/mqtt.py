@@ -1,6 +1,11 @@
 """MQTT ingestion (issue 18): one paho client subscribed (QoS 1) to ``<prefix>/+/+/+/data`` (samples, service/payload.py)
 and ``<prefix>/+/+/+/config`` (a retained JSON declaration ``{"fs": 12000, "kind": "vibration"}``); it reconnects by
-itself after a broker restart and publishes each diagnosis on ``<prefix>/<site>/<machine>/<sensor>/diagnosis``."""
+itself after a broker restart and publishes each diagnosis on ``<prefix>/<site>/<machine>/<sensor>/diagnosis``.
+
+With a ``share_group``, several serve processes share the data topics through an MQTT 5 shared subscription
+(``$share/<group>/<prefix>/+/+/+/data``; the config topics stay unshared): a persistent session (``client_id``, kept an
+hour), and a payload is acknowledged only when all its windows are stored or counted as dropped, so a process killed
+with payloads in hand gets them again when it restarts with its id (the store ignores windows already stored)."""
 
 from __future__ import annotations
 
@@ -23,9 +28,13 @@ def sensor_of(topic: str, prefix: str) -> tuple[str, str] | None:
 
 
 class Ingestion:
-    def __init__(self, pipeline: Pipeline, host: str, port: int, prefix: str, client_id: str = "syndiag-serve") -> None:
-        self.pipeline, self.prefix = pipeline, prefix
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    def __init__(self, pipeline: Pipeline, host: str, port: int, prefix: str, client_id: str = "syndiag-serve",
+                 share_group: str | None = None) -> None:
+        self.pipeline, self.prefix, self.share_group = pipeline, prefix, share_group
+        if share_group:
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        else:
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         self.client.on_connect = self._connected
         self.client.on_message = self._message
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -33,7 +42,15 @@ class Ingestion:
         self.connected = False
 
     def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=30)
+        if self.share_group:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+            self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=properties)
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -46,12 +63,14 @@ class Ingestion:
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         self.connected = not reason_code.is_failure
         if self.connected:
-            client.subscribe([(f"{self.prefix}/+/+/+/data", 1), (f"{self.prefix}/+/+/+/config", 1)])
+            data = f"$share/{self.share_group}/{self.prefix}/+/+/+/data" if self.share_group else f"{self.prefix}/+/+/+/data"
+            client.subscribe([(data, 1), (f"{self.prefix}/+/+/+/config", 1)])
             log.info("connected to the broker at %s:%d", self.host, self.port)
 
     def _message(self, client, userdata, message) -> None:  # noqa: ANN001
         found = sensor_of(message.topic, self.prefix)
         if found is None:
+            self._acknowledge(message)
             return
         sensor, kind = found
         if kind == "config":
@@ -60,5 +79,11 @@ class Ingestion:
             except (ValueError, KeyError, TypeError):
                 with self.pipeline.lock:
                     self.pipeline.counts["payloads_refused_malformed"] += 1
+            finally:
+                self._acknowledge(message)
             return
-        self.pipeline.ingest(sensor, message.payload)
+        self.pipeline.ingest(sensor, message.payload, (lambda: self._acknowledge(message)) if self.share_group else None)
+
+    def _acknowledge(self, message) -> None:  # noqa: ANN001
+        if self.share_group:
+            self.client.ack(message.mid, message.qos)

@@ -22,7 +22,7 @@ from syndiag.config.data import SpectrogramConfig
 from syndiag.config.service import ServeConfig
 from syndiag.data.spectrogram import spectrogram_images, to_rgb
 from syndiag.errors import DataError
-from syndiag.service.buffers import SensorBuffer, Window
+from syndiag.service.buffers import Pending, SensorBuffer, Window, payload_windows
 from syndiag.service.payload import decode
 from syndiag.service.store import Store
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 Publish = Callable[[str, bytes], None]
 COUNTERS = ("windows_in", "diagnosed", "dropped_queue_full", "dropped_store_failed", "store_errors", "payloads", "payloads_refused_malformed",
-            "payloads_refused_oversize", "gaps", "rate_changes", "expired")
+            "payloads_refused_oversize", "gaps", "rate_changes", "expired", "windows_longer_than_payload")
 
 
 class Pipeline:
@@ -54,35 +54,50 @@ class Pipeline:
         with self.lock:
             self.declared[sensor] = fs
 
-    def ingest(self, sensor: str, payload: bytes) -> None:
-        """One payload of ``sensor`` (site/machine/sensor): refused ones are counted by reason; due windows are queued."""
+    def ingest(self, sensor: str, payload: bytes, acknowledge: Callable[[], None] | None = None) -> None:
+        """One payload of ``sensor`` (site/machine/sensor): refused ones are counted by reason; due windows are queued.
+
+        ``acknowledge`` (shared subscriptions) runs once every window of the payload is stored or counted as dropped."""
         arrived = time.monotonic()
+        acknowledge = acknowledge or (lambda: None)
         try:
             chunk = decode(payload, self.config.max_payload_samples)
         except DataError as exc:
             with self.lock:
                 self.counts["payloads_refused_" + ("oversize" if "exceeds" in str(exc) else "malformed")] += 1
+            acknowledge()
             return
         with self.lock:
             self.counts["payloads"] += 1
-            buffer = self.buffers.get(sensor)
-            if buffer is None:
-                declared = self.declared.get(sensor, chunk.fs)
-                if declared != chunk.fs:
-                    self.counts["rate_mismatch_with_declaration"] += 1
-                buffer = self.buffers[sensor] = SensorBuffer(sensor, chunk.fs, max(1, round(self.config.buffer_s * chunk.fs)))
-            buffer.push(chunk)
-            for window in buffer.windows(self.length, self.model_fs, self.config.every_s, arrived):
+            if self.declared.get(sensor, chunk.fs) != chunk.fs and sensor not in self.buffers:
+                self.counts["rate_mismatch_with_declaration"] += 1
+            if self.config.share_group:
+                windows, missed = payload_windows(sensor, chunk, self.length, self.model_fs, self.config.every_s, arrived)
+                self.counts["windows_longer_than_payload"] += missed
+                self.buffers.setdefault(sensor, SensorBuffer(sensor, chunk.fs, 1))
+                pending = Pending(len(windows), acknowledge)
+                for window in windows:
+                    window.done = pending
+            else:
+                buffer = self.buffers.get(sensor)
+                if buffer is None:
+                    buffer = self.buffers[sensor] = SensorBuffer(sensor, chunk.fs, max(1, round(self.config.buffer_s * chunk.fs)))
+                buffer.push(chunk)
+                windows = buffer.windows(self.length, self.model_fs, self.config.every_s, arrived)
+            for window in windows:
                 self._submit(window)
+        if not windows or not self.config.share_group:
+            acknowledge()
 
     def _submit(self, window: Window) -> None:
         self.counts["windows_in"] += 1
         if len(self.queue) >= self.config.queue_size:
-            if self.config.overload == "drop-newest":
-                self.counts["dropped_queue_full"] += 1
-                return
-            self.queue.popleft()
+            dropped = window if self.config.overload == "drop-newest" else self.queue.popleft()
             self.counts["dropped_queue_full"] += 1
+            if dropped.done is not None:
+                dropped.done.finish()
+            if dropped is window:
+                return
         self.queue.append(window)
         self.lock.notify()
 
@@ -109,7 +124,12 @@ class Pipeline:
         now = time.monotonic()
         for row, window in zip(rows, batch):
             row["latency_ms"] = round((now - window.arrived) * 1000.0, 3)
-        if not self._store(rows):
+        stored_ok = self._store(rows)
+        with self.lock:
+            for window in batch:
+                if window.done is not None:
+                    window.done.finish()
+        if not stored_ok:
             return
         stored = time.monotonic()
         with self.lock:

@@ -50,7 +50,7 @@ def start_service(config: ServeConfig, mqtt: bool = True) -> Service:
     ingestion = None
     pipeline = build_pipeline(config)
     if mqtt:
-        ingestion = Ingestion(pipeline, config.broker_host, config.broker_port, config.topic_prefix)
+        ingestion = Ingestion(pipeline, config.broker_host, config.broker_port, config.topic_prefix, config.client_id, config.share_group)
         pipeline.publish = ingestion.publish
         ingestion.start()
     worker = threading.Thread(target=pipeline.run, name="syndiag-worker", daemon=True)
@@ -84,7 +84,8 @@ def serve(config: ServeConfig) -> None:
 def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = "syndiag", site: str = "site1",
            seconds: float | None = None, chunk_s: float = 0.1, speed: float = 1.0, fs: float | None = None, channel: str = "DE") -> dict:
     """Stream recordings to the broker as ``sensors`` sensors (machine<i>/accel, the files in turn), ``speed`` times real
-    time, each chunk one binary payload (QoS 1); returns the counts published."""
+    time, each chunk one binary payload (QoS 1); returns the counts published. The sensors' clock starts on a whole
+    second, so chunks of ``every_s`` seconds hold whole windows (what shared subscriptions need)."""
     import paho.mqtt.client as mqtt
 
     from syndiag.data.model_input import read_model_input
@@ -102,7 +103,7 @@ def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = 
     names = [f"{site}/machine{i + 1}/accel" for i in range(sensors)]
     for i, name in enumerate(names):
         client.publish(f"{prefix}/{name}/config", json.dumps({"fs": signals[i % len(signals)][1], "kind": "vibration"}), qos=1, retain=True)
-    started, sent, seq = time.time(), 0, 0
+    started, sent, seq = float(int(time.time())), 0, 0
     duration = seconds or min(len(x) / rate for x, rate in signals)
     while (elapsed := seq * chunk_s) < duration:
         for i, name in enumerate(names):

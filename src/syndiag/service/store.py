@@ -1,12 +1,13 @@
 """Where every diagnosis goes (issue 18): one table through SQLAlchemy; SQLite in WAL mode by default (a crash leaves the
-database intact), any SQLAlchemy URL (PostgreSQL for a plant-wide store) accepted."""
+database intact), any SQLAlchemy URL (PostgreSQL for a plant-wide store) accepted. A window is stored once: (sensor,
+t_end) is unique and a repeat (a payload redelivered after a crash) is ignored."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, create_engine, event, func, insert, select
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, create_engine, event, func, insert, select
 
 metadata = MetaData()
 diagnoses = Table(
@@ -20,6 +21,7 @@ diagnoses = Table(
     Column("unknown", Boolean, nullable=True),
     Column("latency_ms", Float, nullable=False),  # the window's last sample arriving -> stored
     Column("stored_at", Float, nullable=False),
+    Index("one_diagnosis_per_window", "sensor", "t_end", unique=True),
 )
 
 
@@ -40,7 +42,18 @@ class Store:
     def add(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             with self.engine.begin() as connection:
-                connection.execute(insert(diagnoses), rows)
+                connection.execute(self._insert_once(), rows)
+
+    def _insert_once(self):
+        """INSERT that skips a window already stored (SQLite and PostgreSQL: ON CONFLICT DO NOTHING)."""
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        elif name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            return insert(diagnoses)
+        return dialect_insert(diagnoses).on_conflict_do_nothing(index_elements=["sensor", "t_end"])
 
     def count(self) -> int:
         with self.engine.connect() as connection:
