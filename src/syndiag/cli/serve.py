@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from syndiag.errors import ConfigError
 from syndiag.cli.common import SetOpt, out
 from syndiag.config.base import parse_overrides
 
@@ -35,9 +36,12 @@ def replay(files: Annotated[list[Path], typer.Argument(help="recordings to strea
            seconds: Annotated[Optional[float], typer.Option(help="signal seconds to stream (default: the shortest file)")] = None,
            speed: Annotated[float, typer.Option(help="times real time")] = 1.0,
            fs: Annotated[Optional[float], typer.Option(help="sampling rate of files that do not say")] = None,
-           channel: Annotated[str, typer.Option(help="the files' channel to stream")] = "DE") -> None:
-    """Stream recordings to the broker as N sensors, in real time (or ``--speed`` times it), 0.1 s per binary payload."""
+           channel: Annotated[str, typer.Option(help="the files' channel to stream")] = "DE",
+           chunk_s: Annotated[float, typer.Option("--chunk-s", help="seconds of signal per payload (whole windows for shared subscriptions)")] = 0.1) -> None:
+    """Stream recordings to the broker as N sensors, in real time (or ``--speed`` times it), one binary payload per ``--chunk-s``."""
     from syndiag.service.runner import replay as run
 
-    found = run(files, sensors, host, port, prefix, seconds=seconds, speed=speed, fs=fs, channel=channel)
+    if chunk_s <= 0:
+        raise ConfigError(f"--chunk-s must be positive, got {chunk_s}")
+    found = run(files, sensors, host, port, prefix, seconds=seconds, chunk_s=chunk_s, speed=speed, fs=fs, channel=channel)
     out.print(f"published {found['chunks']} chunks ({found['samples']} samples) from {found['sensors']} sensor(s) in {found['seconds']:.1f} s")
