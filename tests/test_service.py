@@ -163,12 +163,34 @@ def test_the_http_api_health_metrics_sensors_and_diagnose(tmp_path):
     assert bad.status_code == 422 and "r.npy" in bad.json()["detail"]
 
 
+def test_a_sensors_live_report_reads_its_buffer_and_latest_diagnosis(tmp_path, cwru_dir):
+    from fastapi.testclient import TestClient
+
+    from syndiag.data.cwru import read_cwru_mat
+    from syndiag.service.app import create_app
+
+    pipeline = pipeline_of(tmp_path, sensors={"site/m1/de": {"fs": 12000.0, "bearing": "cwru-drive-end", "rpm": 1797}})
+    client = TestClient(create_app(pipeline, pipeline.config.checkpoint))
+    assert client.get("/report/site/m1/de").status_code == 404
+    x = read_cwru_mat(cwru_dir / "105.mat", 105, ["DE"])[0, :36000].astype(np.float32)  # inner race 0.007 in, drive end, 1797 rpm
+    pipeline.ingest("site/m1/de", encode(0, 0.0, 12000.0, x[:6000]))
+    assert client.get("/report/site/m1/de").status_code == 409  # half a second: too short for the envelope spectrum
+    pipeline.ingest("site/m1/de", encode(1, 0.5, 12000.0, x[6000:]))
+    pipeline.stop()
+    pipeline.run()
+    page = client.get("/report/site/m1/de")
+    label = pipeline.store.latest()[0]["label"]
+    assert page.status_code == 200 and "data:image/png;base64" in page.text and label in page.text
+    assert "BPFI" in page.text and "inner race" in page.text.lower()
+
+
 def test_serving_an_onnx_export_never_imports_torch(tmp_path):
     folder = onnx_folder(tmp_path / "onnx")
     script = (f"import sys, numpy as np\nfrom syndiag.config.service import ServeConfig\nfrom syndiag.service.runner import build_pipeline\n"
               f"from syndiag.service.payload import encode\np = build_pipeline(ServeConfig(checkpoint={str(folder)!r}, "
               f"database_url='sqlite:///{tmp_path / 'x.db'}'))\np.ingest('a/b/c', encode(0, 0.0, 12000.0, np.ones(12000, np.float32)))\n"
-              "p.stop(); p.run()\nassert p.snapshot()['diagnosed'] == 1\nassert 'torch' not in sys.modules, 'torch imported'\n")
+              "p.stop(); p.run()\nassert p.snapshot()['diagnosed'] == 1\nfrom syndiag.service.live_report import live_report\n"
+              "assert '<html' in live_report(p, 'a/b/c')\nassert 'torch' not in sys.modules, 'torch imported'\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
 

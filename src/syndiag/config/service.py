@@ -16,6 +16,9 @@ class SensorDeclaration(StrictModel):
 
     fs: float = Field(gt=0)
     kind: Literal["vibration"] = "vibration"
+    bearing: str | None = Field(None, description="the bearing its live report reads the evidence for (a shipped name or a YAML file; "
+                                "default cwru-drive-end)")
+    rpm: float | None = Field(None, gt=0, description="shaft speed for its live report (default 1797)")
 
 
 class ServeConfig(StrictModel):

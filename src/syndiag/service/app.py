@@ -1,6 +1,7 @@
 """The HTTP side of ``syndiag serve`` (issue 18): ``POST /diagnose`` (a window or recording file, the same findings as
 ``syndiag diagnose``), ``/health``, ``/metrics`` (Prometheus), ``/api/sensors`` (latest diagnosis per sensor, of a site),
-``/api/history`` (a sensor's trend), and the dashboard (``/``, ``/site/<site>``: static HTML + vendored uPlot)."""
+``/api/history`` (a sensor's trend), ``/report/<site>/<machine>/<sensor>`` (its report now, HTML), and the dashboard
+(``/``, ``/site/<site>``: static HTML + vendored uPlot)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, UploadFile
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from syndiag.errors import SyndiagError
@@ -49,6 +50,17 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None) -
     @app.get("/api/history")
     def history(sensor: str, limit: int = 600) -> list[dict]:
         return pipeline.store.history(sensor, max(1, min(limit, 5000)))
+
+    @app.get("/report/{sensor:path}", response_class=HTMLResponse)
+    def report(sensor: str) -> str:
+        from syndiag.service.live_report import live_report
+
+        try:
+            return live_report(pipeline, sensor)
+        except KeyError:
+            raise HTTPException(404, f"no signal from sensor {html.escape(sensor)!r}") from None
+        except SyndiagError as exc:
+            raise HTTPException(409, html.escape(str(exc))) from None
 
     @app.get("/")
     def dashboard() -> FileResponse:

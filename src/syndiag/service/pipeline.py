@@ -39,6 +39,7 @@ class Pipeline:
     def __init__(self, config: ServeConfig, classify: Callable[[np.ndarray], np.ndarray], class_names: list[str],
                  spectrogram: SpectrogramConfig, length: int, model_fs: float, store: Store, publish: Publish | None = None) -> None:
         self.config, self.classify, self.class_names = config, classify, list(class_names)
+        self.descriptions: dict[str, str] = {}
         self.spectrogram, self.length, self.model_fs = spectrogram, length, model_fs
         self.store, self.publish = store, publish
         self.buffers: dict[str, SensorBuffer] = {}

@@ -39,8 +39,10 @@ def build_pipeline(config: ServeConfig, publish=None) -> Pipeline:
         raise ConfigError(f"{config.checkpoint}: the model reads {len(meta['channels'])} channels ({', '.join(meta['channels'])}); "
                           "the live service diagnoses each sensor on its own: serve a one-channel model")
     data = DataConfig.from_dict(meta["data"], source=str(config.checkpoint))
-    return Pipeline(config, classify, meta["class_names"], data.spectrogram, data.window.length, float(meta["fs"]),
-                    Store(config.database_url), publish)
+    pipeline = Pipeline(config, classify, meta["class_names"], data.spectrogram, data.window.length, float(meta["fs"]),
+                        Store(config.database_url), publish)
+    pipeline.descriptions = dict(zip(meta["class_names"], meta.get("prompts", meta["class_names"])))
+    return pipeline
 
 
 def start_service(config: ServeConfig, mqtt: bool = True) -> Service:

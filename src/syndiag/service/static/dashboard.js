@@ -28,7 +28,8 @@ async function refresh() {
     const [s, machine, sensor] = r.sensor.split("/");
     const label = r.unknown ? `<span class="unknown">unknown fault</span> (${r.label})` : r.label;
     return `<tr><td>${machine}</td><td>${sensor}</td><td>${label}</td><td>${r.probability.toFixed(3)}</td>` +
-           `<td>${new Date(r.t_end * 1000).toISOString()}</td><td>${r.latency_ms.toFixed(1)}</td></tr>`;
+           `<td>${new Date(r.t_end * 1000).toISOString()}</td><td>${r.latency_ms.toFixed(1)}</td>` +
+           `<td><a href="/report/${r.sensor.split("/").map(encodeURIComponent).join("/")}">report</a></td></tr>`;
   }).join("");
   for (const r of found.sensors) {
     const history = await json("/api/history?sensor=" + encodeURIComponent(r.sensor));
