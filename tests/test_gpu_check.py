@@ -5,6 +5,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -14,6 +16,7 @@ def run(out: Path, data: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=600, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_dry_run_goes_through_every_stage_and_writes_a_results_line(tmp_path, shared_data):
     result = run(tmp_path / "out", shared_data)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -53,6 +53,7 @@ def postgres():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_two_services_share_the_sensors_and_a_killed_one_loses_and_repeats_nothing(tmp_path, broker, postgres):  # noqa: F811
     from sqlalchemy import create_engine, text
 
