@@ -58,6 +58,7 @@ class SensorSession:
 def sensor_session(config: SensorRunConfig) -> SensorSession:
     """Threads and seed, the prepared windows (CWRU, its simulator, or a custom spec) and their sensor channels aligned to them."""
     set_threads(config.threads)
+    configure_training(config.scaling, config.dtype, config.output_dir)  # ranks meet here, before any cache is looked for
     seed_everything(config.seed)
     if config.data.dataset not in ("cwru", "simulated", "custom"):
         raise ConfigError(f"data.dataset: the sensor model reads cwru (or its simulator) or custom so far, not {config.data.dataset!r}")

@@ -30,6 +30,7 @@ class Session:
 def setup(config: RunConfig, checkpoint: Path | None = None, progress=None) -> Session:
     """Threads and seed, the prepared dataset, and a cloud model (fresh, or from ``checkpoint``) on ``config.device``."""
     set_threads(config.threads)
+    configure_training(config.scaling, config.dtype, config.output_dir)  # ranks meet here, before any cache is looked for
     seed_everything(config.seed)
     dataset = prepare(config.data, progress=progress)
     if checkpoint is not None:
