@@ -23,6 +23,7 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
     "Syn-Diag-Cloud accumulation 4": {"grad_accumulation": 4},
     "Syn-Diag-Cloud bf16 + accumulation 4": {"dtype": "bfloat16", "grad_accumulation": 4},
     "Syn-Diag-Cloud checkpointing": {"gradient_checkpointing": True},
+    "Syn-Diag-Cloud int8 LM": {"int8_inference": True},
 }
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")

@@ -307,6 +307,10 @@ class Benchmark:
             result = finetune(model, dataset, task, schedule, seed)
         finally:
             configure_training(ScalingConfig(), recipe.dtype, self.settings.work_dir)
+        if variant.get("int8_inference"):
+            from syndiag.models.quantize import int8_language_model
+
+            int8_language_model(model)
         batch = recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict(model, dataset, indices, batch)[1], result.seconds,
                        {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "pretrained_commit": pretrained_commit,
