@@ -1,6 +1,7 @@
 """Scaling down and out on this machine (issue 19): seconds per step and peak memory of a Syn-Diag cloud fine-tuning
 cell (cpu profile, 5-shot at 1730 rpm, the paper's batch of 4) in float32, bf16 autocast, gradient accumulation,
-activation checkpointing, and data parallel over 1 and 2 processes (torchrun, gloo), side by side in one run.
+activation checkpointing, and data parallel over 1 and 2 processes (torchrun, gloo), and inference with the frozen
+language model in float32 and in dynamic int8, side by side in one run.
 
     python benchmarks/bench_scaling.py --checkpoint runs/bench-cloud/cwru-db3cefdd/seed0/pretrained --data-root ../shared/data
 
@@ -42,6 +43,32 @@ def resident_mib(field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def measure_inference(args: argparse.Namespace) -> None:
+    """Seconds per window and the memory increase of classifying 190 test windows (10 per class), float32 or int8 LM."""
+    import numpy as np
+
+    from syndiag.config.run import RunConfig
+    from syndiag.evaluation.predict import predict
+    from syndiag.models.quantize import int8_language_model
+    from syndiag.workflows.session import finetune_task, setup
+
+    config = RunConfig.from_yaml("syndiag/cpu", {"data.data_root": str(args.data_root), "output_dir": "/tmp/bench-scaling"})
+    session = setup(config, checkpoint=args.checkpoint)
+    quantized = int8_language_model(session.model) if args.int8 else 0
+    task = finetune_task(config, session.dataset, k=5, seed=0)
+    labels = session.dataset.labels[task.test]
+    windows = np.concatenate([task.test[labels == c][:10] for c in np.unique(labels)])
+    predict(session.model, session.dataset, windows[:8], 64)  # warm-up
+    Path("/proc/self/clear_refs").write_text("5")
+    before = resident_mib("VmRSS")
+    started = time.perf_counter()
+    predict(session.model, session.dataset, windows, 64)
+    seconds = time.perf_counter() - started
+    print("RESULT " + json.dumps({"windows": len(windows), "quantized_layers": quantized, "ms_per_window": round(1000 * seconds / len(windows), 2),
+                                  "rss_before_mib": round(before), "inference_peak_rss_mib": round(resident_mib("VmHWM")),
+                                  "inference_increment_mib": round(resident_mib("VmHWM") - before)}), flush=True)
+
+
 def measure(args: argparse.Namespace) -> None:
     import torch
 
@@ -77,6 +104,17 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, name: str, options: dict, processes: int = 1) -> dict:
+    if options.get("inference"):
+        flags = ["--measure-inference", "--checkpoint", str(args.checkpoint), "--data-root", str(args.data_root),
+                 *(["--int8"] if options.get("int8") else [])]
+        output = subprocess.run([sys.executable, __file__, *flags], capture_output=True, text=True, check=False,
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT.parent / "src"), os.environ.get("PYTHONPATH", "")])})
+        lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
+        if output.returncode or not lines:
+            raise RuntimeError(f"{name}: exit {output.returncode}\n{output.stderr[-3000:]}")
+        record = {"configuration": name, **json.loads(lines[-1][len("RESULT "):])}
+        print(json.dumps(record), flush=True)
+        return record
     flags = ["--measure", "--checkpoint", str(args.checkpoint), "--data-root", str(args.data_root), "--steps", str(args.steps),
              "--batch", str(options.get("batch", 4)), "--dtype", options.get("dtype", "float32"), "--accumulation",
              str(options.get("accumulation", 1)), *(["--checkpointing"] if options.get("checkpointing") else [])]
@@ -118,6 +156,13 @@ def markdown(report: dict) -> str:
             lines.append(f"| {r['processes']} x {r['threads']} | {r['global_batch']} | {r['seconds_per_step']} | {r['samples_per_s']} | {r['training_peak_rss_mib']} |")
         if len(ddp) == 2:
             lines += ["", f"2 processes vs 1: {ddp[1]['samples_per_s'] / ddp[0]['samples_per_s']:.2f}x the throughput."]
+    inference = report.get("inference", [])
+    if inference:
+        lines += ["", "Inference, the frozen language model in float32 and in dynamic int8 (its unadapted linear layers):", "",
+                  "| language model | quantised layers | ms / window | peak RSS (MiB) | increase during inference (MiB) |", "|---|---|---|---|---|"]
+        for r in inference:
+            lines.append(f"| {r['configuration']} | {r['quantized_layers']} | {r['ms_per_window']} | {r['inference_peak_rss_mib']} | "
+                         f"{r['inference_increment_mib']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -132,9 +177,14 @@ def main() -> int:
     parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--accumulation", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--measure-inference", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--int8", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measure(args)
+        return 0
+    if args.measure_inference:
+        measure_inference(args)
         return 0
     from machine import provenance
 
@@ -142,7 +192,9 @@ def main() -> int:
 
     rows = [run(args, name, options) for name, options in CONFIGURATIONS.items()]
     ddp = [run(args, f"data parallel x{n}", {"batch": 8, "torchrun": True}, processes=n) for n in (1, 2)]
-    report = {**provenance(), "steps": args.steps, "checkpoint": str(args.checkpoint), "configurations": rows, "data_parallel": ddp}
+    inference = [run(args, name, {"inference": True, "int8": int8}) for name, int8 in (("float32", False), ("int8", True))]
+    report = {**provenance(), "steps": args.steps, "checkpoint": str(args.checkpoint), "configurations": rows, "data_parallel": ddp,
+              "inference": inference}
     atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
     atomic_write_text(args.out.with_suffix(".md"), markdown(report))
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
