@@ -101,6 +101,6 @@ def test_the_int8_graph_runs_without_torch_close_to_the_float_graph_or_is_not_wr
     assert (folder / "model.onnx").stat().st_size < (exported / "model.onnx").stat().st_size
     probe = np.random.default_rng(1).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
     assert OnnxClassifier(folder)(probe).shape == (2, len(NAMES))
-    with pytest.raises(ConfigError, match="nothing written"):
+    with pytest.raises(ConfigError, match=r"every quantisable operator: .*matrix products only: .*nothing written"):
         quantize_onnx(exported, tmp_path / "strict", tolerance=0.0)
     assert not (tmp_path / "strict").exists()
