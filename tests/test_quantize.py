@@ -22,6 +22,11 @@ def test_the_frozen_linear_layers_become_int8_and_the_trained_ones_stay_float():
     with torch.no_grad():
         after = model(images(4)).softmax(-1)
     assert 0 < (before - after).abs().max() < 0.05
+    torch.manual_seed(0)
+    per_tensor = SynDiagCloud(tiny_config(lora_dropout=0.0), tiny_backbone("decoder"), NAMES, PROMPTS).eval()
+    int8_language_model(per_tensor, per_channel=False)
+    with torch.no_grad():
+        assert (before - per_tensor(images(4)).softmax(-1)).abs().max() >= (before - after).abs().max()
     quantized = [m for m in model.lm.get_base_model().modules() if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
     assert len(quantized) == 9
     assert all(torch.equal(p, trained[n]) for n, p in model.named_parameters() if n in trained)

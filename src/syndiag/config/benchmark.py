@@ -23,7 +23,8 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
     "Syn-Diag-Cloud accumulation 4": {"grad_accumulation": 4},
     "Syn-Diag-Cloud bf16 + accumulation 4": {"dtype": "bfloat16", "grad_accumulation": 4},
     "Syn-Diag-Cloud checkpointing": {"gradient_checkpointing": True},
-    "Syn-Diag-Cloud int8 LM": {"int8_inference": True},
+    "Syn-Diag-Cloud int8 LM": {"int8_inference": True},  # one scale per tensor
+    "Syn-Diag-Cloud int8 LM per channel": {"int8_inference": "per-channel"},
 }
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")

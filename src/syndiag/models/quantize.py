@@ -20,8 +20,9 @@ def frozen_linear_names(lm: nn.Module) -> set[str]:
             and "lora_" not in name and not any(name == f"{w}.base_layer" or name.startswith(f"{w}.") for w in wrapped)}
 
 
-def int8_language_model(model: nn.Module) -> int:
-    """Quantise ``model.lm``'s frozen linear layers in place (dynamic int8, CPU only); returns how many."""
+def int8_language_model(model: nn.Module, per_channel: bool = True) -> int:
+    """Quantise ``model.lm``'s frozen linear layers in place (dynamic int8, one scale per output channel or, with
+    ``per_channel=False``, per tensor; CPU only); returns how many."""
     lm = getattr(model, "lm", None)
     if lm is None:
         raise ConfigError(f"{type(model).__name__} has no language model to quantise")
@@ -32,7 +33,8 @@ def int8_language_model(model: nn.Module) -> int:
     if names:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.ao's deprecation notice (torchao is its successor)
-            from torch.ao.quantization import quantize_dynamic
+            from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
-            quantize_dynamic(base, qconfig_spec=names, dtype=torch.qint8, inplace=True)
+            qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+            quantize_dynamic(base, qconfig_spec={name: qconfig for name in names}, dtype=torch.qint8, inplace=True)
     return len(names)

@@ -310,7 +310,7 @@ class Benchmark:
         if variant.get("int8_inference"):
             from syndiag.models.quantize import int8_language_model
 
-            int8_language_model(model)
+            int8_language_model(model, per_channel=variant["int8_inference"] == "per-channel")
         batch = recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict(model, dataset, indices, batch)[1], result.seconds,
                        {"backbone": recipe.model.backbone, "pretrain_seconds": pretrain_seconds, "pretrained_commit": pretrained_commit,
