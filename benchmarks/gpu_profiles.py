@@ -107,9 +107,9 @@ def peak_memory() -> dict:
     import torch
 
     if not torch.cuda.is_available():
-        import resource
+        from syndiag.evaluation.resources import peak_rss_mb
 
-        return {"cpu_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+        return {"cpu_peak_rss_gib": round(peak_rss_mb() / 1024, 2)}
     peak = torch.cuda.max_memory_allocated() / 2**30
     torch.cuda.reset_peak_memory_stats()
     return {"gpu_peak_gib": round(peak, 2)}

@@ -349,3 +349,15 @@ def test_noise_rows_list_each_cell_and_level_and_nothing_without_noise():
     assert "| 1730rpm → 1730rpm | 5 | Sensor-model | 0.9500 | 0.6100 | 0.3700 |" in lines
     assert not any("1797rpm" in line for line in lines)
     assert noise_rows({key: {**value, "noise": {}} for key, value in summary.items()}) == []
+
+
+def test_a_measured_child_reports_its_own_peak_memory_not_its_parents():
+    import subprocess
+    import sys
+
+    ballast = bytearray(300 * 2**20)
+    ballast[:: 4096] = b"\x01" * len(ballast[:: 4096])
+    code = "from syndiag.evaluation.resources import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 5 < child < 200, f"the child's peak {child} MB includes its 300 MB parent"
+    del ballast
