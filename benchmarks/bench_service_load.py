@@ -107,7 +107,7 @@ def run(n: int, args, workdir: Path, seconds: float | None = None, browse: bool 
         if browser:
             browser.join()
         wall = time.monotonic() - started
-        drained = wait(lambda: metrics(http_port).get("queue_depth", 1) == 0, 5.0)
+        drained = wait(lambda: metrics(http_port).get("queue_depth", 1) == 0 and metrics(http_port).get("in_flight", 1) == 0, 5.0)
         cpu1, _ = proc_stats(service.pid)
         found = metrics(http_port)
         stop.set()
@@ -116,7 +116,8 @@ def run(n: int, args, workdir: Path, seconds: float | None = None, browse: bool 
         expected = n * int(seconds)
         return {"sensors": n, "seconds": seconds, "dashboard": page or None, "replay_wall_s": round(wall, 2), "published": sent, "expected_windows": expected,
                 "windows_in": found.get("windows_in", 0), "diagnosed": found.get("diagnosed", 0), "dropped": found.get("dropped_queue_full", 0),
-                "expired": found.get("expired", 0), "waiting": found.get("queue_depth", 0), "drained": drained,
+                "expired": found.get("expired", 0), "waiting": found.get("queue_depth", 0), "in_flight": found.get("in_flight", 0),
+                "drained": drained,
                 "p50_ms": float(np.percentile(latency, 50)) if latency.size else None,
                 "p99_ms": float(np.percentile(latency, 99)) if latency.size else None,
                 "service_cpu_s": round(cpu1 - cpu0, 2), "rss_mb": [round(r / 2**20, 1) for r in rss],
@@ -151,7 +152,7 @@ def main() -> int:
         best = max([r["sensors"] for r in rows if r["sustained"]], default=None)
         overload = run(2 * best, args, Path(tmp), seconds=args.overload_seconds) if best else None
     if overload:
-        overload["accounted"] = overload["windows_in"] == overload["diagnosed"] + overload["dropped"] + overload["waiting"]
+        overload["accounted"] = overload["windows_in"] == overload["diagnosed"] + overload["dropped"] + overload["waiting"] + overload["in_flight"]
         print(json.dumps({k: v for k, v in overload.items() if k != "rss_mb"}))
     if overload and overload["rss_mb"]:
         settled = overload["rss_mb"][len(overload["rss_mb"]) // 10:]

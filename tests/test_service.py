@@ -107,6 +107,7 @@ def test_a_slow_database_never_blocks_ingestion_and_its_backlog_is_dropped_and_c
         pipeline.ingest("site/m1/a", encode(seq, seq * 0.01, 12000.0, x))
     held = pipeline.snapshot()
     assert held["payloads"] == 30 and held["queue_depth"] == 5 and held["dropped_queue_full"] > 0 and held["diagnosed"] == 0
+    assert held["in_flight"] == 1 and held["windows_in"] == held["dropped_queue_full"] + held["queue_depth"] + held["in_flight"]
     released.set()
     pipeline.stop()
     worker.join(30)

@@ -2,7 +2,8 @@
 back-pressure (a full queue drops the oldest or the newest window, as configured, and counts it), a worker that
 classifies micro-batches, stores and publishes each diagnosis, and the counters behind ``/metrics``.
 
-Accounting: windows_in = diagnosed + dropped (queue full) + dropped (store failed) + waiting; payloads refused and
+Accounting: windows_in = diagnosed + dropped (queue full) + dropped (store failed) + waiting + in flight (taken by the
+worker, not yet stored); payloads refused and
 windows expired in a buffer are counted too. A slow database slows only the worker (ingestion goes on and the bounded
 queue drops, counted); a failing one is retried ``store_retries`` times, then its batch is counted as dropped and the
 worker goes on. Nothing is lost silently."""
@@ -29,7 +30,7 @@ from syndiag.service.store import Store
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 Publish = Callable[[str, bytes], None]
-COUNTERS = ("windows_in", "diagnosed", "dropped_queue_full", "dropped_store_failed", "store_errors", "payloads", "payloads_refused_malformed",
+COUNTERS = ("windows_in", "diagnosed", "dropped_queue_full", "dropped_store_failed", "dropped_model_failed", "store_errors", "payloads", "payloads_refused_malformed",
             "payloads_refused_oversize", "gaps", "rate_changes", "expired", "windows_longer_than_payload")
 
 
@@ -49,6 +50,7 @@ class Pipeline:
         self.counts: Counter[str] = Counter()
         self.latency = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
+        self.in_flight = 0
         self.stopping = False
 
     def declare(self, sensor: str, fs: float) -> None:
@@ -111,7 +113,13 @@ class Pipeline:
                 if self.stopping and not self.queue:
                     return
                 batch = [self.queue.popleft() for _ in range(min(self.config.micro_batch, len(self.queue)))]
-            self.diagnose(batch)
+                self.in_flight = len(batch)
+            try:
+                self.diagnose(batch)
+            finally:
+                with self.lock:  # a batch the model failed on is counted, never lost silently
+                    self.counts["dropped_model_failed"] += self.in_flight
+                    self.in_flight = 0
 
     def diagnose(self, batch: list[Window]) -> None:
         images = to_rgb(spectrogram_images(np.stack([w.samples for w in batch])[:, None, :], self.spectrogram), self.spectrogram.colormap)
@@ -135,6 +143,7 @@ class Pipeline:
         stored = time.monotonic()
         with self.lock:
             self.counts["diagnosed"] += len(batch)
+            self.in_flight -= len(batch)
             for window in batch:
                 seconds = stored - window.arrived
                 self.latency_sum += seconds
@@ -159,6 +168,7 @@ class Pipeline:
                     time.sleep(min(0.1 * 2**attempt, 2.0))
         with self.lock:
             self.counts["dropped_store_failed"] += len(rows)
+            self.in_flight -= len(rows)
         return False
 
     def stop(self) -> None:
@@ -170,7 +180,7 @@ class Pipeline:
         with self.lock:
             found = {name: 0 for name in COUNTERS}
             found.update(self.counts)
-            found.update(queue_depth=len(self.queue), sensors=len(self.buffers),
+            found.update(queue_depth=len(self.queue), in_flight=self.in_flight, sensors=len(self.buffers),
                          gaps=sum(b.gaps for b in self.buffers.values()), rate_changes=sum(b.rate_changes for b in self.buffers.values()),
                          expired=sum(b.expired for b in self.buffers.values()))
             return found
@@ -182,6 +192,7 @@ class Pipeline:
         for name in COUNTERS:
             lines += [f"# TYPE syndiag_{name}_total counter", f"syndiag_{name}_total {counts[name]}"]
         lines += ["# TYPE syndiag_queue_depth gauge", f"syndiag_queue_depth {counts['queue_depth']}",
+                  "# TYPE syndiag_in_flight gauge", f"syndiag_in_flight {counts['in_flight']}",
                   "# TYPE syndiag_sensors gauge", f"syndiag_sensors {counts['sensors']}",
                   "# TYPE syndiag_latency_seconds histogram"]
         with self.lock:
