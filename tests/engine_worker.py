@@ -75,4 +75,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    finally:  # leave the process group before exiting: a live gloo group at exit can abort the process
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    sys.exit(code)

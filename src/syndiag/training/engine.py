@@ -12,6 +12,7 @@ contrasts within each rank's share instead, as in DDP without feature gathering.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import logging
@@ -47,6 +48,7 @@ class Engine:
             from accelerate import PartialState
 
             PartialState(cpu=not torch.cuda.is_available())
+            atexit.register(_leave_process_group)
 
     def share(self, batch: np.ndarray) -> list[np.ndarray]:
         """This rank's micro-batches of a global batch (empty ones left out)."""
@@ -78,6 +80,12 @@ class Engine:
             if not seen:
                 p.grad = None
         return float(flat[-1])
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group before the interpreter exits (a live gloo group at exit can abort the process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 _current = Engine()
