@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -97,39 +96,37 @@ def measure(args: argparse.Namespace) -> None:
               "seconds_per_step": round(seconds / result.steps, 3), "samples_per_s": round(result.steps * args.batch / seconds, 2),
               "rss_before_training_mib": round(before), "training_peak_rss_mib": round(resident_mib("VmHWM")),
               "training_increment_mib": round(resident_mib("VmHWM") - before),
-              "lifetime_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "final_loss": round(result.losses[-1], 4)}
     if is_main_process():
         print("RESULT " + json.dumps(record), flush=True)
 
 
-def run(args: argparse.Namespace, name: str, options: dict, processes: int = 1) -> dict:
-    if options.get("inference"):
-        flags = ["--measure-inference", "--checkpoint", str(args.checkpoint), "--data-root", str(args.data_root),
-                 *(["--int8"] if options.get("int8") else [])]
-        output = subprocess.run([sys.executable, __file__, *flags], capture_output=True, text=True, check=False,
-                                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT.parent / "src"), os.environ.get("PYTHONPATH", "")])})
-        lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
-        if output.returncode or not lines:
-            raise RuntimeError(f"{name}: exit {output.returncode}\n{output.stderr[-3000:]}")
-        record = {"configuration": name, **json.loads(lines[-1][len("RESULT "):])}
-        print(json.dumps(record), flush=True)
-        return record
-    flags = ["--measure", "--checkpoint", str(args.checkpoint), "--data-root", str(args.data_root), "--steps", str(args.steps),
-             "--batch", str(options.get("batch", 4)), "--dtype", options.get("dtype", "float32"), "--accumulation",
-             str(options.get("accumulation", 1)), *(["--checkpointing"] if options.get("checkpointing") else [])]
-    if processes == 1 and not options.get("torchrun"):
-        command = [sys.executable, __file__, *flags]
-    else:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), __file__, *flags]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT.parent / "src"), os.environ.get("PYTHONPATH", "")])}
-    if processes > 1 or options.get("torchrun"):
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
+def child(name: str, command: list[str], env: dict | None = None) -> dict:
+    """Run one measuring process and return its RESULT line."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT.parent / "src"), os.environ.get("PYTHONPATH", "")]), **(env or {})}
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
     if output.returncode or not lines:
         raise RuntimeError(f"{name}: exit {output.returncode}\n{output.stderr[-3000:]}")
-    record = {"configuration": name, **options, **json.loads(lines[-1][len("RESULT "):])}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def run(args: argparse.Namespace, name: str, options: dict, processes: int = 1) -> dict:
+    common = ["--checkpoint", str(args.checkpoint), "--data-root", str(args.data_root)]
+    if options.get("inference"):
+        record = {"configuration": name, **child(name, [sys.executable, __file__, "--measure-inference", *common,
+                                                         *(["--int8"] if options.get("int8") else [])])}
+        print(json.dumps(record), flush=True)
+        return record
+    flags = ["--measure", *common, "--steps", str(args.steps), "--batch", str(options.get("batch", 4)), "--dtype",
+             options.get("dtype", "float32"), "--accumulation", str(options.get("accumulation", 1)),
+             *(["--checkpointing"] if options.get("checkpointing") else [])]
+    if options.get("torchrun"):
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), __file__, *flags]
+        env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
+    else:
+        command, env = [sys.executable, __file__, *flags], None
+    record = {"configuration": name, **options, **child(name, command, env)}
     print(json.dumps(record), flush=True)
     return record
 

@@ -9,11 +9,11 @@ import numpy as np
 from syndiag.config.report import ReportConfig
 from syndiag.errors import DataError
 from syndiag.physics.bearings import bearing
-from syndiag.physics.evidence import bearing_evidence
 from syndiag.report.findings import build_findings, fault_of
 from syndiag.report.render import envelope_figure, html_page
 from syndiag.report.writer import write
 from syndiag.service.pipeline import Pipeline
+from syndiag.workflows.report import evidence_of
 
 
 def buffered_signal(pipeline: Pipeline, sensor: str) -> tuple[np.ndarray, float]:
@@ -33,11 +33,8 @@ def live_report(pipeline: Pipeline, sensor: str) -> str:
     x, fs = buffered_signal(pipeline, sensor)
     if x.size < fs:
         raise DataError(f"{sensor}: {x.size / fs:.2f} s buffered; the envelope spectrum needs 1 s (raise buffer_s or wait)")
-    geometry = bearing(config.bearing or "cwru-drive-end")
-    shaft_hz = (config.rpm or 1797.0) / 60.0
-    evidence, spectrum = bearing_evidence(x.astype(np.float64), fs, geometry, shaft_hz, unit=config.unit, resolution_hz=1.0,
-                                          tolerance=config.tolerance, harmonics=config.harmonics, machine_group=config.machine_group)
-    evidence["channel"] = sensor
+    evidence, spectrum = evidence_of(x.astype(np.float64), fs, (config.rpm or 1797.0) / 60.0, sensor, config,
+                                     bearing(config.bearing or "cwru-drive-end"))
     diagnosis = None
     latest = pipeline.store.history(sensor, 1)
     if latest:
