@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from syndiag.cli import app
 from syndiag.data.prepare import prepare
-from syndiag.errors import ConfigError
-from syndiag.models.openset_threshold import OpenSetThreshold, read_threshold, save_threshold, weights_digest
+from syndiag.digests import with_digest
+from syndiag.errors import ConfigError, DataError
+from syndiag.models.openset_threshold import CONTENT_DIGEST, OpenSetThreshold, read_threshold, save_threshold, weights_digest
 
 runner = CliRunner()
 
@@ -33,14 +34,14 @@ def test_the_verdict_counts_windows_above_the_threshold_and_needs_a_majority():
 
 
 def test_diagnose_answers_unknown_fault_with_score_and_threshold(tmp_path):
-    folder = with_threshold(onnx_folder(tmp_path / "onnx"), -1.0)
+    folder = with_threshold(onnx_folder(tmp_path / "onnx"), 0.0)
     file = recording(tmp_path / "r.npy", 0.05)
     result = runner.invoke(app, ["diagnose", str(file), "--checkpoint", str(folder), "--fs", "12000"])
     assert result.exit_code == 0, result.output
-    assert "unknown fault" in result.output and "threshold -1.000" in result.output
+    assert "unknown fault" in result.output and "threshold 0.000" in result.output
     data = json.loads(runner.invoke(app, ["diagnose", str(file), "--checkpoint", str(folder), "--json", "--fs", "12000"]).output)
-    assert data["unknown"]["unknown"] is True and data["unknown"]["threshold"] == -1.0
-    with_threshold(folder, 2.0)
+    assert data["unknown"]["unknown"] is True and data["unknown"]["threshold"] == 0.0
+    with_threshold(folder, 1.0)
     result = runner.invoke(app, ["diagnose", str(file), "--checkpoint", str(folder), "--fs", "12000"])
     assert "known fault classes" in result.output and "unknown fault" not in result.output
 
@@ -64,6 +65,49 @@ def test_calibrate_refuses_a_checkpoint_without_its_training_task_and_bad_rates(
     assert result.exit_code == 2 and "not a fine-tuned checkpoint" in result.output and not (folder / "openset.json").exists()
     result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(folder), "--false-alarm", "1.5"])
     assert result.exit_code == 2 and "--false-alarm" in result.output
+
+
+BAD_VALUES = [
+    ("threshold", -5, r"threshold -5 is outside \[0, 1\], the range of the msp score"),
+    ("threshold", float("nan"), r"threshold nan is outside \[0, 1\]"),
+    ("unknown_share", 2, r"unknown_share must be a fraction in \(0, 1\), got 2"),
+    ("unknown_share", 0, r"unknown_share must be a fraction in \(0, 1\), got 0"),
+    ("false_alarm", 1.0, r"false_alarm must be a fraction in \(0, 1\), got 1.0"),
+    ("windows", 0, "windows must be a positive whole number, got 0"),
+    ("method", "[bold]msp[/]", r"method '\[bold\]msp\[/\]' is not an open-set score \(known: msp\)"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), BAD_VALUES)
+def test_a_stored_value_out_of_range_is_refused_even_with_a_matching_digest(tmp_path, field, value, message):
+    folder = with_threshold(onnx_folder(tmp_path / "onnx"), 0.3)
+    raw = json.loads((folder / "openset.json").read_text())
+    (folder / "openset.json").write_text(json.dumps(with_digest({**raw, field: value}, CONTENT_DIGEST)))
+    with pytest.raises(DataError, match=rf"openset\.json: {message}"):
+        read_threshold(folder)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), BAD_VALUES)
+def test_a_value_out_of_range_is_not_saved(tmp_path, field, value, message):
+    folder = onnx_folder(tmp_path / "onnx")
+    good = {"threshold": 0.3, "false_alarm": 0.01, "windows": 10, "weights_sha256": weights_digest(folder)}
+    with pytest.raises(DataError, match=rf"openset\.json: {message}"):
+        save_threshold(folder, OpenSetThreshold(**{**good, field: value}))
+    assert not (folder / "openset.json").exists()
+
+
+def test_an_edited_threshold_is_refused_until_calibrated_again(tmp_path):
+    folder = with_threshold(onnx_folder(tmp_path / "onnx"), 0.3)
+    raw = json.loads((folder / "openset.json").read_text())
+    (folder / "openset.json").write_text(json.dumps({**raw, "threshold": 0.0}, indent=1))
+    with pytest.raises(DataError, match=r"openset\.json: its content does not match its content_sha256: the file was changed after "
+                                        r"`syndiag openset calibrate --checkpoint .*onnx` wrote it"):
+        read_threshold(folder)
+    result = runner.invoke(app, ["diagnose", str(recording(tmp_path / "r.npy", 0.05)), "--checkpoint", str(folder), "--fs", "12000"])
+    assert result.exit_code == 2 and "error:" in result.output and "content_sha256" in result.output
+    (folder / "openset.json").write_text(json.dumps({k: v for k, v in raw.items() if k != CONTENT_DIGEST}))
+    with pytest.raises(DataError, match="records no content_sha256 .* make it again with `syndiag openset calibrate"):
+        read_threshold(folder)
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Remaining useful life: the challenge score, conformal intervals, the RUL models, checkpoints, LOBO, the CLI and the suite."""
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from syndiag.cli import app
 from syndiag.config.rul import RulConfig
 from syndiag.data.femto_files import read_table
+from syndiag.digests import with_digest
 from syndiag.errors import ConfigError, DataError
 from syndiag.prognostics.features import FeatureTable, feature_names, snapshot_features
 from syndiag.prognostics.intervals import ConformalIntervals, conformal_quantile
@@ -156,6 +158,11 @@ def test_a_checkpoint_round_trips_and_a_corrupt_one_is_named(tmp_path, fleet):
     assert loaded.model.predict(history).rul_s == pytest.approx(model.predict(history).rul_s)
     assert loaded.intervals == intervals and loaded.meta["bands"] == 1
     (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="model.safetensors: its sha256 does not match"):
+        load_rul(folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(with_digest({**config, "weights_sha256": hashlib.sha256(b"garbage").hexdigest()},
+                                                               "content_sha256")))
     with pytest.raises(DataError, match="model.safetensors: unreadable"):
         load_rul(folder)
     with pytest.raises(DataError, match="not a RUL checkpoint"):

@@ -2,6 +2,8 @@
 
 The score is the maximum-softmax-probability score 1 - max p of a window (every model gives probabilities, ONNX exports
 too). A recording is an unknown fault when more than ``unknown_share`` of its windows score above the threshold.
+The file records its own content digest (``content_sha256``, see :mod:`syndiag.digests`), so a threshold edited by hand is
+refused like one calibrated for other weights; every value is checked for its range on save and on load.
 """
 
 from __future__ import annotations
@@ -9,16 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
 from syndiag.atomic import atomic_write_text
+from syndiag.digests import check_digest, with_digest
 from syndiag.errors import ConfigError, DataError
 
 THRESHOLD_FILE = "openset.json"
 WEIGHT_FILES = ("model.safetensors", "model.onnx")
+CONTENT_DIGEST = "content_sha256"
+Method = Literal["msp"]
+SCORE_RANGE = {"msp": (0.0, 1.0)}
+"""The values each method's window score can take: 1 - max p lies in [0, 1]."""
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def weights_digest(folder: str | Path) -> str:
@@ -41,7 +51,7 @@ class OpenSetThreshold:
     false_alarm: float
     windows: int
     weights_sha256: str
-    method: str = "msp"
+    method: Method = "msp"
     unknown_share: float = 0.5
 
     def window_scores(self, confidence) -> np.ndarray:
@@ -57,24 +67,50 @@ class OpenSetThreshold:
                 "windows_above": int(above.sum()), "share_above": round(share, 4), "method": self.method, "false_alarm": self.false_alarm}
 
 
+def _fraction(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+
+
+def check_threshold(path: Path, found: OpenSetThreshold) -> None:
+    """Refuse a threshold whose method is unknown or whose numbers are out of range, naming the file and the field."""
+    if found.method not in get_args(Method):
+        raise DataError(f"{path}: method {found.method!r} is not an open-set score (known: {', '.join(get_args(Method))})")
+    low, high = SCORE_RANGE[found.method]
+    value = found.threshold
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and low <= value <= high):
+        raise DataError(f"{path}: threshold {value!r} is outside [{low:g}, {high:g}], the range of the {found.method} score")
+    for field in ("false_alarm", "unknown_share"):
+        if not _fraction(getattr(found, field)):
+            raise DataError(f"{path}: {field} must be a fraction in (0, 1), got {getattr(found, field)!r}")
+    if not (isinstance(found.windows, int) and not isinstance(found.windows, bool) and found.windows >= 1):
+        raise DataError(f"{path}: windows must be a positive whole number, got {found.windows!r}")
+    if not (isinstance(found.weights_sha256, str) and _HEX64.fullmatch(found.weights_sha256)):
+        raise DataError(f"{path}: weights_sha256 must be 64 lowercase hex digits, got {found.weights_sha256!r}")
+
+
 def save_threshold(folder: str | Path, threshold: OpenSetThreshold) -> Path:
+    """Write ``openset.json`` atomically with its content digest; a threshold out of range is refused first."""
     path = Path(folder) / THRESHOLD_FILE
-    atomic_write_text(path, json.dumps(asdict(threshold), indent=1) + "\n")
+    check_threshold(path, threshold)
+    atomic_write_text(path, json.dumps(with_digest(asdict(threshold), CONTENT_DIGEST), indent=1) + "\n")
     return path
 
 
 def read_threshold(folder: str | Path) -> OpenSetThreshold | None:
-    """The threshold stored beside the weights; None when there is none. One made for other weights is refused."""
+    """The threshold stored beside the weights; None when there is none. One edited by hand, out of range or made for
+    other weights is refused."""
     path = Path(folder) / THRESHOLD_FILE
     if not path.is_file():
         return None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        found = OpenSetThreshold(**raw)
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        check_digest(path, raw, CONTENT_DIGEST, f"syndiag openset calibrate --checkpoint {folder}")
+        found = OpenSetThreshold(**{k: v for k, v in raw.items() if k != CONTENT_DIGEST})
     except (OSError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: not a readable open-set threshold file ({exc}); run `syndiag openset calibrate` again") from None
-    if not (isinstance(found.threshold, (int, float)) and math.isfinite(found.threshold) and 0 < found.false_alarm < 1):
-        raise DataError(f"{path}: threshold {found.threshold!r} / false_alarm {found.false_alarm!r} out of range")
+    check_threshold(path, found)
     if found.weights_sha256 != weights_digest(folder):
         raise ConfigError(f"{path}: this threshold was calibrated for other weights (sha256 {found.weights_sha256[:12]}...), not "
                           f"{folder}'s: copied from another checkpoint, or the model changed since; run `syndiag openset calibrate "

@@ -1,23 +1,33 @@
 """A fitted RUL model as a ``save_pretrained`` folder: ``config.json`` (family, settings, interval residuals, how it was
-chosen) and ``model.safetensors`` (its fitted numbers). Written atomically; a folder of anything else is refused."""
+chosen) and ``model.safetensors`` (its fitted numbers). Written atomically; a folder of anything else is refused.
+
+``config.json`` records the sha256 of ``model.safetensors`` (``weights_sha256``) and of its own content
+(``content_sha256``, see :mod:`syndiag.digests`); loading refuses a checkpoint whose files changed after `syndiag rul fit`,
+one written before the digests were kept, and values out of range (each error names the file and the field)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load, save_file
 
 from syndiag.atomic import atomic_folder
+from syndiag.digests import as_read, check_digest, with_digest
 from syndiag.errors import DataError
 from syndiag.prognostics.intervals import ConformalIntervals
-from syndiag.prognostics.rul_models import RulModel, build_model
+from syndiag.prognostics.rul_models import MODELS, RulModel, build_model
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 KIND = "syndiag-rul"
+WEIGHTS_DIGEST, CONTENT_DIGEST = "weights_sha256", "content_sha256"
+REFIT = "syndiag rul fit"
+NOT_META = ("kind", "family", "settings", "levels", "residuals", WEIGHTS_DIGEST, CONTENT_DIGEST)
 
 
 @dataclass
@@ -31,35 +41,85 @@ class RulCheckpoint:
 
 def save_rul(folder: Path | str, family: str, model: RulModel, intervals: ConformalIntervals, levels: list[float],
              meta: dict[str, Any] | None = None) -> Path:
-    config = {"kind": KIND, "family": family, "settings": model.settings(), "levels": list(levels),
-              "residuals": list(intervals.residuals), "min_history": model.min_history, **(meta or {})}
+    """Write the checkpoint atomically, with the digests of its weights and of its config; values out of range are refused."""
+    config = as_read({"kind": KIND, "family": family, "settings": model.settings(), "levels": list(levels),
+                      "residuals": list(intervals.residuals), "min_history": model.min_history, **(meta or {})})
+    check_config(Path(folder) / CONFIG, config)
     with atomic_folder(Path(folder)) as staging:
         save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in model.state().items()}, str(staging / WEIGHTS))
-        (staging / CONFIG).write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
+        config = with_digest({**config, WEIGHTS_DIGEST: hashlib.sha256((staging / WEIGHTS).read_bytes()).hexdigest()}, CONTENT_DIGEST)
+        (staging / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
     return Path(folder)
 
 
 def load_rul(folder: Path | str) -> RulCheckpoint:
+    """The checkpoint in ``folder``, refused unless both files are as `syndiag rul fit` wrote them and every value is in range."""
     folder = Path(folder)
     if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
-        raise DataError(f"{folder}: not a RUL checkpoint (needs {CONFIG} and {WEIGHTS}; make one with `syndiag rul fit`)")
-    try:
-        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{folder / CONFIG}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("kind") != KIND:
-        raise DataError(f"{folder / CONFIG}: not a RUL checkpoint (kind {config.get('kind') if isinstance(config, dict) else None!r})")
-    try:
-        tensors = load_file(str(folder / WEIGHTS))
-    except Exception as exc:  # safetensors raises its own error types for a corrupt header
-        raise DataError(f"{folder / WEIGHTS}: unreadable safetensors file ({exc})") from None
+        raise DataError(f"{folder}: not a RUL checkpoint (needs {CONFIG} and {WEIGHTS}; make one with `{REFIT}`)")
+    config = read_config(folder / CONFIG)
+    check_digest(folder / CONFIG, config, CONTENT_DIGEST, REFIT)
+    tensors = read_weights(folder / WEIGHTS, config.get(WEIGHTS_DIGEST))
+    check_config(folder / CONFIG, config)
     model = build_model(config["family"], config["settings"])
     try:
         model.load_state(tensors)
     except KeyError as exc:
         raise DataError(f"{folder / WEIGHTS}: lacks tensor {exc} of a {config['family']} model") from None
-    residuals = config.get("residuals") or []
-    if not residuals:
-        raise DataError(f"{folder / CONFIG}: no calibration residuals for the intervals")
-    meta = {k: v for k, v in config.items() if k not in ("kind", "family", "settings", "levels", "residuals")}
-    return RulCheckpoint(config["family"], model, ConformalIntervals(tuple(residuals)), list(config["levels"]), meta)
+    if model.min_history != config["min_history"]:
+        raise DataError(f"{folder / CONFIG}: min_history {config['min_history']} is not the {model.min_history} of its settings")
+    meta = {k: v for k, v in config.items() if k not in NOT_META}
+    return RulCheckpoint(config["family"], model, ConformalIntervals(tuple(config["residuals"])), list(config["levels"]), meta)
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("kind") != KIND:
+        raise DataError(f"{path}: not a RUL checkpoint (kind {config.get('kind') if isinstance(config, dict) else None!r})")
+    return config
+
+
+def read_weights(path: Path, recorded: Any) -> dict[str, np.ndarray]:
+    """The fitted tensors, refused unless the file's sha256 is the one ``config.json`` records and every number is finite."""
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise DataError(f"{path}: its sha256 does not match the {WEIGHTS_DIGEST} recorded in {CONFIG}: the file was changed "
+                        f"after `{REFIT}` wrote it; run `{REFIT}` again")
+    try:
+        tensors = load(data)
+    except Exception as exc:  # safetensors raises its own error types for a corrupt header
+        raise DataError(f"{path}: unreadable safetensors file ({exc})") from None
+    for name, values in tensors.items():
+        if not np.isfinite(values).all():
+            raise DataError(f"{path}: tensor {name} holds a value that is not finite")
+    return tensors
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_config(path: Path, config: dict[str, Any]) -> None:
+    """Refuse a RUL config with an unknown family or levels, residuals, min_history or bands out of range, naming the field."""
+    if config.get("family") not in MODELS:
+        raise DataError(f"{path}: family {config.get('family')!r} is not a RUL model (known: {', '.join(MODELS)})")
+    if not isinstance(config.get("settings"), dict):
+        raise DataError(f"{path}: settings must be a mapping of the model's settings, got {config.get('settings')!r}")
+    levels, residuals = config.get("levels"), config.get("residuals")
+    if not isinstance(levels, list) or not levels or not all(_number(v) and 0 < v < 1 for v in levels):
+        raise DataError(f"{path}: levels must be a non-empty list of interval levels in (0, 1), got {levels!r}")
+    if not isinstance(residuals, list) or not residuals:
+        raise DataError(f"{path}: residuals must be a non-empty list of calibration residuals, got {residuals!r}")
+    bad = next((i for i, v in enumerate(residuals) if not _number(v)), None)
+    if bad is not None:
+        raise DataError(f"{path}: residuals[{bad}] is {residuals[bad]!r}, not a finite number")
+    for field in ("min_history", "bands"):
+        if (field == "min_history" or field in config) and not _count(config.get(field)):
+            raise DataError(f"{path}: {field} must be a positive whole number, got {config.get(field)!r}")

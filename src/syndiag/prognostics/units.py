@@ -4,13 +4,17 @@ A unit is a monitored machine part seen as a sequence of snapshots. A **failed**
 is the failure, so the RUL of each snapshot is the time to it. A **truncated** unit stops before failure (a challenge
 test bearing, or a machine still running); its actual RUL, when known, is for scoring only. Features are computed once
 per folder and cached (keyed by the files' names, sizes and modification times), since reading the CSVs is the slow part.
+A cache file records the sha256 of its content; one that does not match it (damaged, edited, or older) is read again from
+the snapshots and rewritten.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,6 +36,8 @@ from syndiag.errors import DataError
 from syndiag.prognostics.features import DEFAULT_BANDS, FeatureTable, snapshot_features
 
 FEATURE_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,19 +99,41 @@ def read_unit(folder: Path | str, set_name: str = "learning", bands: int = DEFAU
     cached = None
     if cache_dir is not None:
         cached = Path(cache_dir) / f"{folder.name}-{_folder_key(folder, set_name, bands)}.npz"
-        if cached.is_file():
-            with np.load(cached, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                return Unit(meta["name"], meta["condition"], data["time_s"], FeatureTable(meta["names"], data["features"]),
-                            meta["failed"], meta["actual_rul_s"], meta["source"])
+        found = _read_cached(cached) if cached.is_file() else None
+        if found is not None:
+            return found
     unit = unit_from_bearing(read_bearing(folder, set_name), bands)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         meta = {"name": unit.name, "condition": unit.condition, "names": unit.features.names, "failed": unit.failed,
                 "actual_rul_s": unit.actual_rul_s, "source": unit.source}
+        time_s, features = np.asarray(unit.time_s, np.float64), np.asarray(unit.features.values, np.float64)
+        meta["sha256"] = _cache_digest(time_s, features, meta)
         with atomic_file(cached) as handle:
-            np.savez(handle, time_s=unit.time_s, features=unit.features.values, meta=np.array(json.dumps(meta)))
+            np.savez(handle, time_s=time_s, features=features, meta=np.array(json.dumps(meta)))
     return unit
+
+
+def _cache_digest(time_s: np.ndarray, features: np.ndarray, meta: dict) -> str:
+    digest = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
+    for values in (time_s, features):
+        digest.update(repr((values.dtype.str, values.shape)).encode())
+        digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()
+
+
+def _read_cached(path: Path) -> Unit | None:
+    """The unit in a feature-cache file; None (and a warning) when it is unreadable or its content does not match its sha256."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta, time_s, features = json.loads(str(data["meta"])), data["time_s"], data["features"]
+        if meta.get("sha256") != _cache_digest(time_s, features, meta):
+            raise ValueError("its content does not match the sha256 it records")
+        return Unit(meta["name"], meta["condition"], time_s, FeatureTable(meta["names"], features), meta["failed"],
+                    meta["actual_rul_s"], meta["source"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        log.warning("%s: feature cache not used (%s); reading the snapshots again", path, exc)
+        return None
 
 
 def read_units(root: Path | str, set_name: str = "learning", names: list[str] | None = None, bands: int = DEFAULT_BANDS,
