@@ -1,5 +1,5 @@
-"""``syndiag head export | import | history | rollback | keygen | trust | revoke | keys``: the edge -> cloud head packages
-of the cloud-edge loop (§3.5), signed by the edge and verified by the cloud.
+"""``syndiag head export | import | token | push | history | rollback | keygen | trust | revoke | keys``: the edge -> cloud
+head packages of the cloud-edge loop (§3.5), signed by the edge and verified by the cloud.
 
 Exit status: 2 for bad input (a malformed package, a missing key, a bad option), 3 for a well-formed package the
 cloud refuses (unsigned, untrusted or altered, or failing validation).
@@ -92,26 +92,65 @@ def head_import(
 
 @head_app.command("token")
 @guarded
-def head_token(config: RunConfigOpt, sets: SetOpt = None) -> None:
-    """On the cloud: a new upload token for `syndiag head push` (printed once; only its sha256 is stored)."""
-    from syndiag.registry.tokens import new_token
+def head_token(config: RunConfigOpt,
+               days: Annotated[Optional[int], typer.Option(help="days the new token is valid (1-3650; default 90)")] = None,
+               label: Annotated[Optional[str], typer.Option(help="a name for the new token, e.g. the edge it is for (letters, digits, _.@-)")] = None,
+               revoke: Annotated[Optional[str], typer.Option(help="revoke instead: every token with this label, or the one whose id "
+                                                                 "(--list) starts with these 6+ hex digits; at once, no restart")] = None,
+               list_: Annotated[bool, typer.Option("--list", help="list the tokens instead: id, label (- if none), expiry")] = False,
+               sets: SetOpt = None) -> None:
+    """On the cloud: a new upload token for `syndiag head push` (printed once; only its sha256 is stored, mode 0600).
+
+    A token lets its holder push head packages, read the head history (GET /heads) and roll back (POST /heads/rollback);
+    it expires after --days days. Tokens made before expiries existed never expire: --list says so; revoke them.
+    """
+    from syndiag.registry.tokens import DEFAULT_DAYS, issue_token, read_tokens, revoke_tokens
     from syndiag.service.heads_api import tokens_file
 
+    asked = [name for name, given in (("--days/--label", days is not None or label is not None), ("--revoke", revoke is not None),
+                                      ("--list", list_)) if given]
+    if len(asked) > 1:
+        fail(ValueError(f"{' and '.join(asked)} do not go together: a new token (--days, --label), --revoke or --list"))
     path = tokens_file(load_run_config(config, None, sets))
-    token = new_token(path)
-    out.print(f"token (shown once; its digest is in {escape(str(path))}):")
+    if list_:
+        _print_tokens(read_tokens(path))
+        return
+    if revoke is not None:
+        gone = revoke_tokens(path, revoke)
+        out.print(f"revoked {len(gone)} token(s): " + escape(", ".join(entry.shown() for entry in gone)))
+        return
+    token, entry = issue_token(path, DEFAULT_DAYS if days is None else days, label)
+    out.print(f"token {escape(entry.shown())}, valid until {entry.expires:%Y-%m-%d %H:%M} UTC (shown once; its digest is in {escape(str(path))}):")
     typer.echo(token)
+
+
+def _print_tokens(entries: list) -> None:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    if not entries:
+        out.print("no upload tokens")
+    for entry in entries:
+        expiry = (f"{'expired' if entry.expired(now) else 'valid until'} {entry.expires:%Y-%m-%d %H:%M} UTC" if entry.expires
+                  else "no expiry (made before tokens expired: revoke it)")
+        out.print(f"{entry.token_id}  {escape(entry.label or '-')}  {expiry}", highlight=False)
 
 
 @head_app.command("push")
 @guarded
-def head_push(url: Annotated[str, typer.Argument(help="the cloud's address, e.g. http://cloud:8000 (syndiag serve --set role=cloud)")],
+def head_push(url: Annotated[str, typer.Argument(help="the cloud's http(s) address, e.g. http://cloud:8000 (syndiag serve --set role=cloud)")],
               package_dir: Annotated[Path, typer.Option("--package", help="a head package folder (syndiag head export)")],
-              token_file: Annotated[Path, typer.Option(help="a file holding the upload token (syndiag head token on the cloud)")]) -> None:
-    """On the edge: send a head package to the cloud over HTTP; the cloud verifies, validates and versions it (exit 3 if refused)."""
+              token_file: Annotated[Path, typer.Option(help="a file holding the upload token (syndiag head token on the cloud); keep it mode 600")]) -> None:
+    """On the edge: send a head package to the cloud over HTTP; the cloud verifies, validates and versions it (exit 3 if refused).
+
+    Exit 2 when the cloud cannot be reached, the address is not http(s), or the token file is empty or not a token.
+    """
+    from syndiag.registry.tokens import others_may_read, read_token_file
     from syndiag.service.heads_api import push_head
 
-    token = token_file.read_text(encoding="utf-8").strip()
+    token = read_token_file(token_file)
+    if (mode := others_may_read(token_file)) is not None:
+        err.print(f"[yellow]warning:[/] {escape(str(token_file))} is readable by other users (mode {mode:o}); chmod 600 it")
     answer = push_head(url, package_dir, token)
     if answer["status"] != 200 or not answer.get("accepted"):
         err.print(f"[bold red]refused[/] ({answer['status']}): {escape(str(answer.get('detail') or '; '.join(answer.get('reasons', []))))}")
@@ -173,12 +212,17 @@ def head_keygen(out_dir: Annotated[Path, typer.Option("--out", "-o", help="folde
 @head_app.command("trust")
 @guarded
 def head_trust(public_key: Annotated[Path, typer.Argument(help="an edge's public key file (<key_id>.pub)")], config: RunConfigOpt,
+               reinstate: Annotated[bool, typer.Option("--reinstate", help="trust a revoked key again (only if it was never compromised)")] = False,
                sets: SetOpt = None) -> None:
-    """On the cloud: import head packages signed by this edge key (OUTPUT_DIR/heads/trusted/<key_id>.pub)."""
-    from syndiag.workflows.collaboration import trust_key
+    """On the cloud: import head packages signed by this edge key (OUTPUT_DIR/heads/trusted/<key_id>.pub).
+
+    A revoked key is refused (exit 2, naming it) unless --reinstate is given.
+    """
+    from syndiag.registry.signing import TrustStore
+    from syndiag.workflows.collaboration import trusted_dir
 
     try:
-        kid = trust_key(load_run_config(config, None, sets), public_key)
+        kid = TrustStore(trusted_dir(load_run_config(config, None, sets))).trust(public_key, reinstate=reinstate)
     except SyndiagError as exc:
         fail(exc)
     out.print(f"trusted key {kid}")

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from syndiag.errors import ConfigError
 from syndiag.cli.common import SetOpt, out
 from syndiag.config.base import parse_overrides
 
@@ -17,31 +16,37 @@ def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help=
           checkpoint: Annotated[Optional[Path], typer.Option(help="an ONNX export (no PyTorch in the process) or a cloud/edge checkpoint")] = None,
           sets: SetOpt = None) -> None:
     """Diagnose sensors streaming over MQTT (<prefix>/<site>/<machine>/<sensor>/data), store every diagnosis, serve
-    /diagnose, /health, /metrics, /api/sensors and the dashboard over HTTP."""
+    /diagnose, /health, /metrics, /api/sensors and the dashboard over HTTP.
+
+    The store (--set database_url=...) is opened first: a bad URL, an unwritable SQLite path or a database server that is
+    down stops serve with exit 2, naming the URL (password hidden) and the reason."""
     from syndiag.config.service import ServeConfig
+    from syndiag.service.database_url import check_database_url, shown_url
     from syndiag.service.runner import serve as run
 
     overrides = parse_overrides(sets)
     if checkpoint is not None:
         overrides["checkpoint"] = str(checkpoint)
     cfg = ServeConfig.from_yaml(config, overrides) if config is not None else ServeConfig.from_dict(overrides, "--set")
+    if cfg.role == "edge":
+        check_database_url(cfg.database_url)
     out.print(f"serving {escape(str(cfg.checkpoint))}: MQTT {cfg.broker_host}:{cfg.broker_port} ({cfg.topic_prefix}/+/+/+/data), "
-              f"HTTP http://{cfg.http_host}:{cfg.http_port}/, store {escape(cfg.database_url)}")
+              f"HTTP http://{cfg.http_host}:{cfg.http_port}/, store {escape(shown_url(cfg.database_url))}")
     run(cfg)
 
 
 def replay(files: Annotated[list[Path], typer.Argument(help="recordings to stream (.mat, .csv, .npy, .npz), in turn per sensor")],
-           sensors: Annotated[int, typer.Option(help="simulated sensors (site1/machine<i>/accel)")] = 1,
+           sensors: Annotated[int, typer.Option(help="simulated sensors (site1/machine<i>/accel), 1 or more")] = 1,
            host: str = "127.0.0.1", port: int = 1883, prefix: str = "syndiag",
-           seconds: Annotated[Optional[float], typer.Option(help="signal seconds to stream (default: the shortest file)")] = None,
-           speed: Annotated[float, typer.Option(help="times real time")] = 1.0,
+           seconds: Annotated[Optional[float], typer.Option(help="signal seconds to stream, positive (default: the shortest file)")] = None,
+           speed: Annotated[float, typer.Option(help="times real time, positive")] = 1.0,
            fs: Annotated[Optional[float], typer.Option(help="sampling rate of files that do not say")] = None,
            channel: Annotated[str, typer.Option(help="the files' channel to stream")] = "DE",
            chunk_s: Annotated[float, typer.Option("--chunk-s", help="seconds of signal per payload (whole windows for shared subscriptions)")] = 0.1) -> None:
-    """Stream recordings to the broker as N sensors, in real time (or ``--speed`` times it), one binary payload per ``--chunk-s``."""
+    """Stream recordings to the broker as N sensors, in real time (or ``--speed`` times it), one binary payload per ``--chunk-s``.
+
+    Exit 2 for an option out of range, or a broker that is not there, dies mid-stream or stops acknowledging (10 s)."""
     from syndiag.service.runner import replay as run
 
-    if chunk_s <= 0:
-        raise ConfigError(f"--chunk-s must be positive, got {chunk_s}")
     found = run(files, sensors, host, port, prefix, seconds=seconds, chunk_s=chunk_s, speed=speed, fs=fs, channel=channel)
     out.print(f"published {found['chunks']} chunks ({found['samples']} samples) from {found['sensors']} sensor(s) in {found['seconds']:.1f} s")

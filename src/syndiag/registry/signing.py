@@ -7,7 +7,8 @@ parsed before it is verified. ``signature.json`` holds the format, ``algorithm: 
 
 Keys: ``generate_key`` writes ``<key_id>.key`` (PKCS#8 PEM, mode 0600) and ``<key_id>.pub`` (SubjectPublicKeyInfo PEM,
 0644). The cloud's :class:`TrustStore` is a folder of ``<key_id>.pub`` files (``OUTPUT_DIR/heads/trusted``), with
-revoked keys moved to its ``revoked/`` subfolder. Rotation: generate a new key, trust it, revoke the old one.
+revoked keys moved to its ``revoked/`` subfolder; a revoked key is trusted again only when asked to explicitly (reinstate).
+Rotation: generate a new key, trust it, revoke the old one.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def _public_pem(public: Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _write_with_mode(path: Path, data: bytes, mode: int) -> None:
+def write_with_mode(path: Path, data: bytes, mode: int) -> None:
     """Atomically write ``data`` with permissions ``mode`` set before any byte is written."""
     with atomic_file(path, "wb") as handle:
         os.fchmod(handle.fileno(), mode)
@@ -103,8 +104,8 @@ def generate_key(out_dir: Path) -> KeyFiles:
     if files.private.exists() or files.public.exists():
         raise DataError(f"{files.private} exists already; keys are never overwritten")
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    _write_with_mode(files.private, pem, 0o600)
-    _write_with_mode(files.public, _public_pem(private.public_key()), 0o644)
+    write_with_mode(files.private, pem, 0o600)
+    write_with_mode(files.public, _public_pem(private.public_key()), 0o644)
     return files
 
 
@@ -178,15 +179,19 @@ class TrustStore:
         folder = self.root / "revoked"
         return sorted(p.stem for p in folder.glob("*.pub") if KEY_ID_PATTERN.fullmatch(p.stem)) if folder.is_dir() else []
 
-    def trust(self, public_key_file: Path) -> str:
-        """Add an edge's public key (a ``.pub`` file from ``syndiag head keygen``); return its key id."""
+    def trust(self, public_key_file: Path, reinstate: bool = False) -> str:
+        """Add an edge's public key (a ``.pub`` file from ``syndiag head keygen``); return its key id. A revoked key is
+        refused unless ``reinstate``."""
         public_key_file = Path(public_key_file)
         if not public_key_file.is_file():
             raise DataError(f"{public_key_file}: no such public key file")
         data = read_bounded(public_key_file.resolve(), MAX_KEY_BYTES)
         public = parse_public_key(data, str(public_key_file))  # type: ignore[arg-type]
         kid = key_id(public)
-        _write_with_mode(self._path(kid), _public_pem(public), 0o644)
+        if self._path(kid, revoked=True).exists() and not reinstate:
+            raise DataError(f"{public_key_file}: key {kid} was revoked; trusting it again takes --reinstate "
+                            "(only if the key was never compromised)")
+        write_with_mode(self._path(kid), _public_pem(public), 0o644)
         self._path(kid, revoked=True).unlink(missing_ok=True)
         return kid
 

@@ -87,38 +87,40 @@ def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = 
            seconds: float | None = None, chunk_s: float = 0.1, speed: float = 1.0, fs: float | None = None, channel: str = "DE") -> dict:
     """Stream recordings to the broker as ``sensors`` sensors (machine<i>/accel, the files in turn), ``speed`` times real
     time, each chunk one binary payload (QoS 1); returns the counts published. The sensors' clock starts on a whole
-    second, so chunks of ``every_s`` seconds hold whole windows (what shared subscriptions need)."""
-    import paho.mqtt.client as mqtt
-
+    second, so chunks of ``every_s`` seconds hold whole windows (what shared subscriptions need). Options out of range, a
+    broker that is missing, dies mid-stream or stops acknowledging: a ConfigError naming it."""
     from syndiag.data.model_input import read_model_input
     from syndiag.service.payload import encode
+    from syndiag.service.publisher import check_replay_options, close, confirm, connect
 
-    if sensors < 1 or not files:
-        raise ConfigError("replay needs at least one file and one sensor")
+    if not files:
+        raise ConfigError("replay needs at least one recording")
+    check_replay_options(sensors, port, seconds, chunk_s, speed)
     signals = []
     for file in files:
         found = read_model_input(Path(file), [channel], fs, fs or 12000.0)
         signals.append((np.asarray(found.signal[0], dtype=np.float32), float(found.fs)))
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"syndiag-replay-{time.time_ns()}")
-    client.connect(host, port)
-    client.loop_start()
-    names = [f"{site}/machine{i + 1}/accel" for i in range(sensors)]
-    for i, name in enumerate(names):
-        client.publish(f"{prefix}/{name}/config", json.dumps({"fs": signals[i % len(signals)][1], "kind": "vibration"}), qos=1, retain=True)
-    started, sent, seq = float(int(time.time())), 0, 0
-    duration = seconds or min(len(x) / rate for x, rate in signals)
-    while (elapsed := seq * chunk_s) < duration:
+    client, broker = connect(host, port, f"syndiag-replay-{time.time_ns()}"), f"{host}:{port}"
+    try:
+        names = [f"{site}/machine{i + 1}/accel" for i in range(sensors)]
         for i, name in enumerate(names):
-            x, rate = signals[i % len(signals)]
-            n = int(round(chunk_s * rate))
-            start = int(round(elapsed * rate)) % max(1, len(x) - n)
-            info = client.publish(f"{prefix}/{name}/data", encode(seq, started + elapsed, rate, x[start : start + n]), qos=1)
-            sent += n
-        info.wait_for_publish(timeout=10)
-        seq += 1
-        ahead = started + seq * chunk_s / speed - time.time()
-        if ahead > 0:
-            time.sleep(ahead)
-    client.loop_stop()
-    client.disconnect()
+            info = client.publish(f"{prefix}/{name}/config", json.dumps({"fs": signals[i % len(signals)][1], "kind": "vibration"}),
+                                  qos=1, retain=True)
+        confirm(info, broker, 0)
+        started, sent, seq = float(int(time.time())), 0, 0
+        duration = seconds if seconds is not None else min(len(x) / rate for x, rate in signals)
+        while (elapsed := seq * chunk_s) < duration:
+            for i, name in enumerate(names):
+                x, rate = signals[i % len(signals)]
+                n = int(round(chunk_s * rate))
+                start = int(round(elapsed * rate)) % max(1, len(x) - n)
+                info = client.publish(f"{prefix}/{name}/data", encode(seq, started + elapsed, rate, x[start : start + n]), qos=1)
+                sent += n
+            confirm(info, broker, seq * sensors)
+            seq += 1
+            ahead = started + seq * chunk_s / speed - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+    finally:
+        close(client)
     return {"sensors": sensors, "chunks": seq * sensors, "samples": sent, "seconds": round(time.time() - started, 3)}
