@@ -219,7 +219,7 @@ def test_distill_update_and_head_exchange_commands(tmp_path):
     finally:
         httpx.post = original_post
     assert result.exit_code == 0 and f"accepted head {meta['version']}" in result.output, result.output
-    assert client.get("/heads").json()["active"] == meta["version"]
+    assert client.get("/heads", headers={"Authorization": f"Bearer {token}"}).json()["active"] == meta["version"]
     entry = json.loads((run / "heads" / "registry.json").read_text())["history"][-1]
     assert entry["signed_by"] == key_id and meta["parent_version"] == active
     assert (run / "heads" / meta["version"] / "signature.json").is_file()

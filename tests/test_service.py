@@ -24,7 +24,7 @@ def test_binary_and_json_payloads_round_trip_and_bad_ones_are_named():
     x = np.arange(10, dtype=np.float32)
     chunk = decode(encode(7, 1700000000.5, 12000.0, x), 100)
     assert (chunk.seq, chunk.t0, chunk.fs) == (7, 1700000000.5, 12000.0) and np.array_equal(chunk.samples, x)
-    assert decode(json.dumps({"seq": 1, "t0": 5.0, "fs": 10.0, "samples": [1, 2]}).encode(), 100).samples.tolist() == [1.0, 2.0]
+    assert decode(json.dumps({"seq": 1, "t0": 5.0, "fs": 1000.0, "samples": [1, 2]}).encode(), 100).samples.tolist() == [1.0, 2.0]
     with pytest.raises(DataError, match="exceeds the limit of 5"):
         decode(encode(1, 0.0, 12000.0, x), 5)
     with pytest.raises(DataError, match="carries"):
@@ -35,23 +35,24 @@ def test_binary_and_json_payloads_round_trip_and_bad_ones_are_named():
         decode(encode(1, 0.0, 12000.0, np.array([1.0, np.nan])), 100)
 
 
-def test_a_buffer_hands_out_one_window_per_period_counts_gaps_expiry_and_rate_changes():
+def test_a_buffer_hands_out_the_windows_that_end_on_the_sensor_clock_and_counts_gaps_expiry_and_rate_changes():
     buffer = SensorBuffer("s/m/a", 1000.0, 4000)
+    ends = []
     for seq in range(25):  # 2.5 s in 0.1 s chunks
         buffer.push(Chunk(seq, seq * 0.1, 1000.0, np.full(100, seq, dtype=np.float32)))
-        if seq == 9:
-            assert len(buffer.windows(64, 1000.0, 1.0, 0.0)) == 1  # due at 64, then every 1000 samples (1 s): 1064, 2064
-    windows = buffer.windows(64, 1000.0, 1.0, 0.0)
-    assert [round(w.t_end, 2) for w in windows] == [1.06, 2.06] and windows[0].samples[-1] == 10.0
-    buffer.push(Chunk(30, 3.0, 1000.0, np.zeros(100, np.float32)))
-    assert buffer.gaps == 1
+        ends += buffer.windows(buffer.end - 100, 100, 64, 1000.0, 1.0, 0.0)
+    assert [w.t_end for w in ends] == [1.0, 2.0] and ends[0].samples[-1] == 9.0 and ends[0].samples[0] == 9.0
+    with pytest.raises(DataError, match="before the 2.500000 s already received"):
+        buffer.push(Chunk(25, 2.4, 1000.0, np.zeros(100, np.float32)))  # a repeat
+    buffer.push(Chunk(30, 3.0, 1000.0, np.zeros(100, np.float32)))  # 0.5 s missing: a gap restarts the signal
+    assert buffer.gaps == 1 and buffer.start == 3000
     big = SensorBuffer("s/m/b", 1000.0, 500)
     big.push(Chunk(0, 0.0, 1000.0, np.zeros(3000, np.float32)))
-    found = big.windows(64, 1000.0, 0.5, 0.0)
-    assert len(found) == 1 and big.expired == 5  # due at 64, 564, ..., 2564: only the last is still held
+    found = big.windows(0, 3000, 64, 1000.0, 0.5, 0.0)
+    assert [w.samples is None for w in found] == [True] * 5 + [False] and big.expired == 5  # only the last is still held
     big.push(Chunk(1, 3.0, 2000.0, np.ones(2000, np.float32)))
     assert big.rate_changes == 1 and big.capacity == 1000
-    assert [w.samples.size for w in big.windows(64, 1000.0, 0.5, 0.0)] == [64] and big.expired == 6  # resampled to the model's rate
+    assert [w.samples.size for w in big.windows(big.end - 2000, 2000, 64, 1000.0, 0.5, 0.0) if w.samples is not None] == [64]
 
 
 def pipeline_of(tmp_path, **settings):
@@ -82,7 +83,7 @@ def test_a_full_queue_drops_and_counts_and_every_window_is_accounted_for(tmp_pat
 def test_drop_newest_keeps_the_oldest_windows(tmp_path):
     pipeline = pipeline_of(tmp_path, queue_size=2, every_s=0.01, overload="drop-newest")
     pipeline.ingest("site/m1/a", encode(0, 0.0, 12000.0, np.ones(600, np.float32)))
-    assert [round(w.t_end, 4) for w in pipeline.queue] == [round(64 / 12000, 4), round(184 / 12000, 4)]
+    assert [round(w.t_end, 4) for w in pipeline.queue] == [0.01, 0.02]  # windows end on the sensor clock, every 0.01 s
 
 
 def test_a_slow_database_never_blocks_ingestion_and_its_backlog_is_dropped_and_counted(tmp_path):
@@ -90,14 +91,15 @@ def test_a_slow_database_never_blocks_ingestion_and_its_backlog_is_dropped_and_c
 
     pipeline = pipeline_of(tmp_path, queue_size=5, every_s=0.01, micro_batch=2)
     released, entered = threading.Event(), threading.Event()
-    add = pipeline.store.add
+    record = pipeline.store.record
 
-    def slow_add(rows):
-        entered.set()
-        assert released.wait(30)
-        add(rows)
+    def slow_record(rows, *args):
+        if rows:
+            entered.set()
+            assert released.wait(30)
+        return record(rows, *args)
 
-    pipeline.store.add = slow_add
+    pipeline.store.record = slow_record
     worker = threading.Thread(target=pipeline.run)
     worker.start()
     x = np.random.default_rng(0).standard_normal(120).astype(np.float32)
@@ -120,15 +122,15 @@ def test_a_failing_database_is_retried_then_its_batch_is_counted_as_dropped(tmp_
     from sqlalchemy.exc import OperationalError
 
     pipeline = pipeline_of(tmp_path, every_s=0.01, micro_batch=4, store_retries=2)
-    add, failures, down = pipeline.store.add, [], []
+    record, failures, down = pipeline.store.record, [], []
 
-    def flaky(rows):
+    def flaky(rows, *args):
         if len(failures) < 2 or down:
             failures.append(len(rows))
             raise OperationalError("INSERT", {}, Exception("database is locked"))
-        add(rows)
+        return record(rows, *args)
 
-    pipeline.store.add = flaky
+    pipeline.store.record = flaky
     x = np.random.default_rng(0).standard_normal(480).astype(np.float32)
     pipeline.ingest("site/m1/a", encode(0, 0.0, 12000.0, x))  # 4 windows: one batch, stored at the third attempt
     pipeline.stop()
@@ -140,9 +142,13 @@ def test_a_failing_database_is_retried_then_its_batch_is_counted_as_dropped(tmp_
     pipeline.stop()
     pipeline.run()
     counts = pipeline.snapshot()
-    assert counts["dropped_store_failed"] == 4 and counts["store_errors"] == 5 and pipeline.store.count() == 4
-    assert counts["windows_in"] == counts["diagnosed"] + counts["dropped_queue_full"] + counts["dropped_store_failed"] + counts["queue_depth"]
+    assert counts["dropped_store_failed"] == 4 and pipeline.store.count() == 4 and pipeline.accounted()
+    assert counts["store_errors"] == 2 + 3 + 3, "the batch, then the final flush of its fates: each tried 3 times"
     assert "syndiag_dropped_store_failed_total 4" in pipeline.metrics()
+    assert pipeline.store_problem.startswith("storing failed") and pipeline.store.fates() == {"stored": 4}
+    down.clear()  # the database is back: the fates kept in hand are stored with the next flush
+    pipeline.run()
+    assert pipeline.store.fates() == {"stored": 4, "store_failed": 4} and pipeline.store_problem is None
 
 
 def test_the_http_api_health_metrics_sensors_and_diagnose(tmp_path):
@@ -189,7 +195,7 @@ def test_serving_an_onnx_export_never_imports_torch(tmp_path):
     folder = onnx_folder(tmp_path / "onnx")
     script = (f"import sys, numpy as np\nfrom syndiag.config.service import ServeConfig\nfrom syndiag.service.runner import build_pipeline\n"
               f"from syndiag.service.payload import encode\np = build_pipeline(ServeConfig(checkpoint={str(folder)!r}, "
-              f"database_url='sqlite:///{tmp_path / 'x.db'}'))\np.ingest('a/b/c', encode(0, 0.0, 12000.0, np.ones(12000, np.float32)))\n"
+              f"database_url='sqlite:///{tmp_path / 'x.db'}'))\np.ingest('a/b/c', encode(0, 0.0, 12000.0, np.random.default_rng(0).standard_normal(12000).astype(np.float32)))\n"
               "p.stop(); p.run()\nassert p.snapshot()['diagnosed'] == 1\nfrom syndiag.service.live_report import live_report\n"
               "assert '<html' in live_report(p, 'a/b/c')\nassert 'torch' not in sys.modules, 'torch imported'\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from syndiag.config.base import StrictModel
 
@@ -46,6 +46,22 @@ class ServeConfig(StrictModel):
     micro_batch: int = Field(16, ge=1, description="windows classified together")
     store_retries: int = Field(3, ge=0, description="retries of a failing database write before its diagnoses are counted as dropped")
     buffer_s: float = Field(4.0, gt=0, description="seconds of signal kept per sensor")
-    max_payload_samples: int = Field(65536, ge=1, description="larger payloads are refused (counted)")
+    max_payload_samples: int = Field(65536, ge=1, description="larger payloads are refused (counted); their byte size is checked first")
+    min_fs: float = Field(100.0, gt=0, description="payloads and declarations at a lower sampling rate are refused (counted)")
+    max_fs: float = Field(100_000.0, gt=0, description="payloads and declarations at a higher sampling rate are refused (counted)")
+    max_t0: float = Field(7.3e9, gt=0, description="payloads starting later than this (Unix seconds; default: the year 2201) are refused")
+    max_abs_sample: float = Field(1e6, gt=0, description="payloads with a larger sample magnitude are refused (counted)")
+    max_sensors: int = Field(1000, ge=1, description="payloads of a new sensor beyond this many are refused (counted)")
+    max_buffer_mb: float = Field(512.0, gt=0, description="the sensors' ring buffers together at most (MiB); a new sensor beyond it is refused")
+    flush_s: float = Field(0.1, gt=0, le=5, description="the fates of dropped windows and the counters are stored at least this often")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _rates_in_range(self) -> "ServeConfig":
+        if self.min_fs >= self.max_fs:
+            raise ValueError(f"min_fs {self.min_fs:g} must be below max_fs {self.max_fs:g}")
+        for name, declared in self.sensors.items():
+            if not self.min_fs <= declared.fs <= self.max_fs:
+                raise ValueError(f"sensors.{name}.fs {declared.fs:g} Hz outside min_fs .. max_fs ({self.min_fs:g} .. {self.max_fs:g} Hz)")
+        return self

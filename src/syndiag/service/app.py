@@ -1,7 +1,8 @@
 """The HTTP side of ``syndiag serve`` (issue 18): ``POST /diagnose`` (a window or recording file, the same findings as
 ``syndiag diagnose``), ``/health``, ``/metrics`` (Prometheus), ``/api/sensors`` (latest diagnosis per sensor, of a site),
 ``/api/history`` (a sensor's trend), ``/report/<site>/<machine>/<sensor>`` (its report now, HTML), and the dashboard
-(``/``, ``/site/<site>``: static HTML + vendored uPlot)."""
+(``/``, ``/site/<site>``: static HTML + vendored uPlot). Every response carries a Content-Security-Policy that allows
+no inline script and no other origin; ``/diagnose`` runs in a worker thread, never in the event loop."""
 
 from __future__ import annotations
 
@@ -9,27 +10,43 @@ import html
 import tempfile
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+from collections.abc import Callable
+
+from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from syndiag.errors import SyndiagError
+from syndiag.service.health import store_health
 from syndiag.service.pipeline import Pipeline
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 SUFFIXES = (".mat", ".csv", ".npy", ".npz")
 
 STATIC = Path(__file__).with_name("static")
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
-def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None) -> FastAPI:
-    """The edge's app (``pipeline``: sensors, dashboard, /diagnose) and/or the cloud's head routes (``cloud``: its RunConfig)."""
+def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, health: Callable[[], dict] | None = None) -> FastAPI:
+    """The edge's app (``pipeline``: sensors, dashboard, /diagnose) and/or the cloud's head routes (``cloud``: its RunConfig);
+    ``health`` (the running service's checks) answers /health, which is 503 when degraded."""
     app = FastAPI(title="syndiag", docs_url="/docs")
 
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # noqa: ANN001, ANN202
+        response = await call_next(request)
+        if not request.url.path.startswith("/docs"):
+            response.headers.update(SECURITY_HEADERS)
+        return response
+
     @app.get("/health")
-    def health() -> dict:
-        return {"status": "ok", "sensors": 0 if pipeline is None else len(pipeline.buffers),
+    def health_route() -> JSONResponse:
+        found = health() if health is not None else (store_health(pipeline, {}) if pipeline is not None else {"status": "ok", "checks": {}})
+        body = {**found, "sensors": 0 if pipeline is None else len(pipeline.buffers),
                 "checkpoint": None if checkpoint is None else str(checkpoint), "heads": cloud is not None}
+        return JSONResponse(body, status_code=200 if found["status"] == "ok" else 503)
 
     if cloud is not None:
         from syndiag.service.heads_api import add_head_routes
@@ -71,13 +88,13 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None) -
         return FileResponse(STATIC / "dashboard.html")
 
     @app.post("/diagnose")
-    async def diagnose(file: UploadFile, fs: float | None = None) -> dict:
+    def diagnose(file: UploadFile, fs: float | None = None) -> dict:
         from syndiag.workflows.inference import diagnose_file
 
         suffix = Path(file.filename or "").suffix.lower()
         if suffix not in SUFFIXES:
             raise HTTPException(400, f"file {html.escape(file.filename or '')!r}: give a {', '.join(SUFFIXES)} recording or window file")
-        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        data = file.file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"file larger than {MAX_UPLOAD_BYTES} bytes")
         with tempfile.TemporaryDirectory() as tmp:

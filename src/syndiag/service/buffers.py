@@ -1,6 +1,11 @@
-"""Per-sensor ring buffers (issue 18): samples kept for ``buffer_s`` seconds; every ``every_s`` seconds of signal the
-latest window (resampled to the model's rate when the sensor's differs) is handed out for diagnosis. Sequence gaps and
-rate changes are counted; a rate change restarts the buffer."""
+"""Per-sensor ring buffers (issue 18) and the windows they hand out (issue 27).
+
+A window ends on the sensor's clock at every multiple of ``every_s`` seconds (absolute sample index ``round(t0 * fs)``
++ i), so a window has one identity, (sensor, t_end), whichever process or delivery produces it, and each window end
+lies in exactly one payload. A payload that continues the buffered signal (within one sample) extends it; one that
+starts later (a gap) or at another rate restarts it; one that starts earlier (a repeat, a clock going back) is refused.
+A due window whose samples are not held (after a restart, a gap or expiry) gets the fate ``incomplete``: counted, never
+silently skipped."""
 
 from __future__ import annotations
 
@@ -9,20 +14,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from syndiag.service.payload import Chunk
+from syndiag.service.payload import Chunk, PayloadRefused
 
 
 @dataclass
 class Window:
     sensor: str
-    samples: np.ndarray  # (length,) float32 at the model's rate
+    samples: np.ndarray | None  # (length,) float32 at the model's rate; None for a window whose samples are not held
     t_end: float  # time of the window's last sample (s, the sensor's clock)
     arrived: float  # monotonic time its last sample arrived
-    done: "Pending | None" = None  # shared subscriptions: the payload acknowledged once all its windows are stored or dropped
+    done: "Pending | None" = None  # the payload it ends in: acknowledged once all its windows have a fate
 
 
 class Pending:
-    """Counts down the windows of one payload; ``acknowledge`` runs when the last is stored or counted as dropped."""
+    """Counts down the windows of one payload; ``acknowledge`` runs when the last has a recorded fate."""
 
     def __init__(self, count: int, acknowledge) -> None:  # noqa: ANN001
         self.count, self.acknowledge = count, acknowledge
@@ -33,16 +38,28 @@ class Pending:
             self.acknowledge()
 
 
+def _resampled(x: np.ndarray, fs: float, model_fs: float, length: int) -> np.ndarray:
+    from syndiag.data.cwru import resample
+
+    if fs != model_fs:
+        x = resample(x[None, :].astype(np.float64), fs, model_fs)[0]
+    return np.asarray(x[-length:], dtype=np.float32)
+
+
+def window_ends(first: int, n: int, step: int) -> range:
+    """Absolute sample indices (exclusive ends) of the windows that end within samples ``first`` .. ``first + n``."""
+    return range((first // step + 1) * step, first + n + 1, step)
+
+
 @dataclass
 class SensorBuffer:
     sensor: str
     fs: float
     capacity: int
     data: np.ndarray = field(init=False)
-    count: int = 0
+    start: int = 0  # absolute index of the first sample since the last restart
+    end: int | None = None  # absolute index after the newest sample
     next_seq: int | None = None
-    t_end: float = 0.0
-    due: int = 0
     gaps: int = 0
     rate_changes: int = 0
     expired: int = 0
@@ -50,71 +67,76 @@ class SensorBuffer:
     def __post_init__(self) -> None:
         self.data = np.zeros(self.capacity, dtype=np.float32)
 
+    @property
+    def count(self) -> int:
+        return 0 if self.end is None else self.end - self.start
+
+    @property
+    def t_end(self) -> float:
+        return 0.0 if self.end is None else self.end / self.fs
+
     def push(self, chunk: Chunk) -> None:
-        if not math.isclose(chunk.fs, self.fs, rel_tol=1e-6):  # a new rate: the old samples cannot share a window with the new
+        """Append a chunk; PayloadRefused ('overlap') when it starts before the held signal ends."""
+        if not math.isclose(chunk.fs, self.fs, rel_tol=1e-6):
             seconds = self.capacity / self.fs
-            self.fs, self.count, self.due, self.rate_changes = chunk.fs, 0, 0, self.rate_changes + 1
+            self.fs, self.end, self.rate_changes = chunk.fs, None, self.rate_changes + 1
             self.capacity = max(1, math.ceil(seconds * chunk.fs))
             self.data = np.zeros(self.capacity, dtype=np.float32)
-        if self.next_seq is not None and chunk.seq != self.next_seq:
+        first = round(chunk.t0 * chunk.fs)
+        if self.end is not None and abs(first - self.end) <= 1:
+            first = self.end
+        elif self.end is not None and first < self.end:
+            raise PayloadRefused("overlap", f"{self.sensor}: payload starts at {chunk.t0:.6f} s, before the {self.t_end:.6f} s "
+                                            "already received (a repeat or a clock going back)")
+        elif self.end is not None:
+            self.gaps += 1
+        if self.end is None or first != self.end:
+            self.start = first
+        if self.next_seq is not None and chunk.seq != self.next_seq and first == self.end:
             self.gaps += 1
         self.next_seq = chunk.seq + 1
         x = chunk.samples[-self.capacity :]
-        start = self.count % self.capacity
-        first = min(x.size, self.capacity - start)
-        self.data[start : start + first] = x[:first]
-        self.data[: x.size - first] = x[first:]
-        self.count += chunk.samples.size
-        self.t_end = chunk.t0 + chunk.samples.size / chunk.fs
+        at = (first + chunk.samples.size - x.size) % self.capacity
+        head = min(x.size, self.capacity - at)
+        self.data[at : at + head] = x[:head]
+        self.data[: x.size - head] = x[head:]
+        self.end = first + chunk.samples.size
 
     def span(self, start: int, stop: int) -> np.ndarray:
-        """Samples ``start`` .. ``stop`` (indices since the buffer started), which must still be held."""
-        index = np.arange(start, stop) % self.capacity
-        return self.data[index]
+        """Samples ``start`` .. ``stop`` (absolute indices), which must still be held."""
+        return self.data[np.arange(start, stop) % self.capacity]
 
-    def windows(self, length: int, model_fs: float, every_s: float, arrived: float) -> list[Window]:
-        """Every window now due, one per ``every_s`` seconds of signal, each ``length`` samples at the model's rate; a due
-        window whose samples the buffer no longer holds is counted in ``expired`` (never silently skipped)."""
-        from syndiag.data.cwru import resample
+    def held_from(self) -> int:
+        return max(self.start, (self.end or 0) - self.capacity)
 
+    def windows(self, first: int, n: int, length: int, model_fs: float, every_s: float, arrived: float) -> list[Window]:
+        """The windows ending within the samples ``first`` .. ``first + n`` just pushed; those whose samples are not held
+        come with ``samples=None`` (fate: incomplete)."""
         need = math.ceil(length * self.fs / model_fs)
         if need > self.capacity:
             raise ValueError(f"{self.sensor}: a window needs {need} samples at {self.fs:g} Hz, the buffer keeps {self.capacity}")
-        self.due = max(self.due, need)
         found = []
-        while self.due <= self.count:
-            end = self.due
-            if end - need < self.count - self.capacity:
+        for end in window_ends(first, n, max(1, round(every_s * self.fs))):
+            held = end - need >= self.held_from()
+            if not held and end - need >= self.start:
                 self.expired += 1
-            else:
-                x = self.span(end - need, end)
-                if self.fs != model_fs:
-                    x = resample(x[None, :].astype(np.float64), self.fs, model_fs)[0]
-                found.append(Window(self.sensor, np.asarray(x[-length:], dtype=np.float32), self.t_end - (self.count - end) / self.fs, arrived))
-            self.due = end + max(1, round(every_s * self.fs))
+            samples = _resampled(self.span(end - need, end), self.fs, model_fs, length) if held else None
+            found.append(Window(self.sensor, samples, end / self.fs, arrived))
         return found
 
 
 def payload_windows(sensor: str, chunk: Chunk, length: int, model_fs: float, every_s: float, arrived: float) -> tuple[list[Window], int]:
     """The windows of one payload on its own (shared subscriptions: the next payload may go to another process).
 
-    Windows end on the sensor's clock at every multiple of ``every_s`` seconds (sample index ``round(t0 * fs)`` + i), so
-    whichever process receives a payload, each window belongs to exactly one payload. Returns the windows whose samples
-    the payload holds, and how many due windows it does not hold (the payload is shorter than a window: counted)."""
-    from syndiag.data.cwru import resample
-
+    Returns every window ending in the payload (``samples=None`` where the payload is shorter than a window) and how
+    many of those it does not hold."""
     need = math.ceil(length * chunk.fs / model_fs)
-    step = max(1, round(every_s * chunk.fs))
     first = round(chunk.t0 * chunk.fs)
-    ends = range((first // step + 1) * step, first + chunk.samples.size + 1, step)
     found, missed = [], 0
-    for end in ends:
+    for end in window_ends(first, chunk.samples.size, max(1, round(every_s * chunk.fs))):
         stop = end - first
-        if stop < need:
-            missed += 1
-            continue
-        x = chunk.samples[stop - need : stop]
-        if chunk.fs != model_fs:
-            x = resample(x[None, :].astype(np.float64), chunk.fs, model_fs)[0]
-        found.append(Window(sensor, np.asarray(x[-length:], dtype=np.float32), end / chunk.fs, arrived))
+        held = stop >= need
+        missed += not held
+        samples = _resampled(chunk.samples[stop - need : stop], chunk.fs, model_fs, length) if held else None
+        found.append(Window(sensor, samples, end / chunk.fs, arrived))
     return found, missed

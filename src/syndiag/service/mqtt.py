@@ -1,11 +1,12 @@
-"""MQTT ingestion (issue 18): one paho client subscribed (QoS 1) to ``<prefix>/+/+/+/data`` (samples, service/payload.py)
-and ``<prefix>/+/+/+/config`` (a retained JSON declaration ``{"fs": 12000, "kind": "vibration"}``); it reconnects by
-itself after a broker restart and publishes each diagnosis on ``<prefix>/<site>/<machine>/<sensor>/diagnosis``.
+"""MQTT ingestion (issues 18 and 27): one paho client subscribed (QoS 1) to ``<prefix>/+/+/+/data`` (samples,
+service/payload.py) and ``<prefix>/+/+/+/config`` (a retained JSON declaration ``{"fs": 12000, "kind": "vibration"}``);
+it reconnects by itself after a broker restart and publishes each diagnosis on ``<prefix>/<site>/<machine>/<sensor>/diagnosis``.
 
-With a ``share_group``, several serve processes share the data topics through an MQTT 5 shared subscription
-(``$share/<group>/<prefix>/+/+/+/data``; the config topics stay unshared): a persistent session (``client_id``, kept an
-hour), and a payload is acknowledged only when all its windows are stored or counted as dropped, so a process killed
-with payloads in hand gets them again when it restarts with its id (the store ignores windows already stored)."""
+Delivery is at-least-once in both modes: a persistent session (``client_id``) and manual acknowledgements, a payload
+acknowledged only once its windows' fates are stored (service/pipeline.py), so a process killed with payloads in hand
+gets them again when it restarts with its id (the store ignores windows already stored). With a ``share_group``,
+several serve processes share the data topics through an MQTT 5 shared subscription (``$share/<group>/...``; the
+config topics stay unshared). No message can stop the client's thread: anything a handler raises is counted."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 
 import paho.mqtt.client as mqtt
 
+from syndiag.service.payload import PayloadRefused
 from syndiag.service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,9 @@ class Ingestion:
         if share_group:
             self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
         else:
-            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, manual_ack=True)
         self.client.on_connect = self._connected
+        self.client.on_disconnect = self._disconnected
         self.client.on_message = self._message
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)
         self.host, self.port = host, port
@@ -67,23 +70,44 @@ class Ingestion:
             client.subscribe([(data, 1), (f"{self.prefix}/+/+/+/config", 1)])
             log.info("connected to the broker at %s:%d", self.host, self.port)
 
+    def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        self.connected = False
+
+    def alive(self) -> bool:
+        """The client's network thread runs (paho's loop_start thread)."""
+        thread = getattr(self.client, "_thread", None)
+        return thread is not None and thread.is_alive()
+
     def _message(self, client, userdata, message) -> None:  # noqa: ANN001
+        try:
+            self._take(message)
+        except Exception:  # noqa: BLE001 - the client's thread must outlive any message
+            log.exception("message on %.200s refused by an internal error", message.topic)
+            self.pipeline.refuse("internal")
+            self._acknowledge(message)
+
+    def _take(self, message) -> None:  # noqa: ANN001
         found = sensor_of(message.topic, self.prefix)
         if found is None:
             self._acknowledge(message)
             return
         sensor, kind = found
-        if kind == "config":
-            try:
-                self.pipeline.declare(sensor, float(json.loads(message.payload)["fs"]))
-            except (ValueError, KeyError, TypeError):
-                with self.pipeline.lock:
-                    self.pipeline.counts["payloads_refused_malformed"] += 1
-            finally:
-                self._acknowledge(message)
+        if kind == "data":
+            self.pipeline.ingest(sensor, message.payload, lambda: self._acknowledge(message))
             return
-        self.pipeline.ingest(sensor, message.payload, (lambda: self._acknowledge(message)) if self.share_group else None)
+        try:
+            if len(message.payload) > 4096:
+                raise PayloadRefused("oversize", "a sensor declaration is at most 4096 bytes")
+            fs = json.loads(message.payload)["fs"]
+            if isinstance(fs, bool) or not isinstance(fs, (int, float)):
+                raise PayloadRefused("malformed", "a sensor declaration's fs must be a number")
+            self.pipeline.declare(sensor, float(fs))
+        except PayloadRefused as exc:
+            self.pipeline.refuse(exc.reason)
+        except (ValueError, KeyError, TypeError, RecursionError):
+            self.pipeline.refuse("malformed")
+        self._acknowledge(message)
 
     def _acknowledge(self, message) -> None:  # noqa: ANN001
-        if self.share_group:
+        if message.qos > 0:
             self.client.ack(message.mid, message.qos)

@@ -1,17 +1,19 @@
-"""From chunks to stored diagnoses (issue 18): per-sensor buffers, one bounded queue of windows with explicit
-back-pressure (a full queue drops the oldest or the newest window, as configured, and counts it), a worker that
-classifies micro-batches, stores and publishes each diagnosis, and the counters behind ``/metrics``.
+"""From payloads to stored diagnoses (issues 18 and 27): per-sensor buffers, one bounded queue of windows with explicit
+back-pressure (a full queue drops the oldest or the newest window, as configured), a worker that classifies
+micro-batches, and the counters behind ``/metrics`` and ``/health``.
 
-Accounting: windows_in = diagnosed + dropped (queue full) + dropped (store failed) + waiting + in flight (taken by the
-worker, not yet stored); payloads refused and
-windows expired in a buffer are counted too. A slow database slows only the worker (ingestion goes on and the bounded
-queue drops, counted); a failing one is retried ``store_retries`` times, then its batch is counted as dropped and the
-worker goes on. Nothing is lost silently."""
+Accounting: every window has one fate, recorded in the store with the service's counters in one transaction (a
+diagnosis, or a drop with its reason: queue_full, store_failed, model_failed, incomplete, non_finite_output), so
+windows_in = diagnosed + duplicate + drops + waiting + in flight, and the counts survive a restart. A payload holding
+windows is acknowledged to the broker only once their fates are stored (at-least-once: a killed service gets it again,
+and the store ignores windows already stored); a payload holding none, or refused, is acknowledged at once. Any payload
+at all is taken or refused with a named reason: the ingestion never stops on one."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -22,154 +24,234 @@ import numpy as np
 from syndiag.config.data import SpectrogramConfig
 from syndiag.config.service import ServeConfig
 from syndiag.data.spectrogram import spectrogram_images, to_rgb
-from syndiag.errors import DataError
 from syndiag.service.buffers import Pending, SensorBuffer, Window, payload_windows
-from syndiag.service.payload import decode
+from syndiag.service.payload import Limits, PayloadRefused, decode
 from syndiag.service.store import Store
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 Publish = Callable[[str, bytes], None]
-COUNTERS = ("windows_in", "diagnosed", "dropped_queue_full", "dropped_store_failed", "dropped_model_failed", "store_errors", "payloads", "payloads_refused_malformed",
-            "payloads_refused_oversize", "gaps", "rate_changes", "expired", "windows_longer_than_payload")
+FATES = ("diagnosed", "duplicate", "dropped_queue_full", "dropped_store_failed", "dropped_model_failed", "dropped_incomplete",
+         "dropped_non_finite_output")
+REFUSALS = ("malformed", "oversize", "out_of_range", "non_finite", "overlap", "rate_mismatch", "bad_name", "sensor_cap", "internal")
+COUNTERS = ("windows_in", *FATES, "store_errors", "store_recreated", "payloads", *(f"payloads_refused_{r}" for r in REFUSALS),
+            "gaps", "rate_changes", "expired")
+
+
+def check_sensor_name(sensor: str) -> None:
+    """site/machine/sensor, each part letters, digits and ``_.:-`` (64 at most); PayloadRefused ('bad_name') otherwise."""
+    parts = sensor.split("/")
+    if len(parts) != 3 or not all(NAME.match(p) for p in parts):
+        raise PayloadRefused("bad_name", f"sensor name {sensor[:200]!r}: three parts site/machine/sensor of letters, digits and _.:-")
 
 
 class Pipeline:
-    """Thread-safe: ``ingest`` from the MQTT thread, ``run`` in the worker thread, ``metrics`` from HTTP."""
+    """Thread-safe: ``ingest`` from the MQTT thread, ``run`` in the worker thread, ``snapshot`` and ``health`` from HTTP."""
 
     def __init__(self, config: ServeConfig, classify: Callable[[np.ndarray], np.ndarray], class_names: list[str],
                  spectrogram: SpectrogramConfig, length: int, model_fs: float, store: Store, publish: Publish | None = None) -> None:
         self.config, self.classify, self.class_names = config, classify, list(class_names)
         self.descriptions: dict[str, str] = {}
         self.spectrogram, self.length, self.model_fs = spectrogram, length, model_fs
+        self.limits = Limits(config.max_payload_samples, config.min_fs, config.max_fs, config.max_t0, config.max_abs_sample)
         self.store, self.publish = store, publish
         self.buffers: dict[str, SensorBuffer] = {}
         self.declared = {name: d.fs for name, d in config.sensors.items()}
         self.queue: deque[Window] = deque()
         self.lock = threading.Condition()
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter(store.counters_of(config.client_id))
+        self.counts["windows_in"] = sum(self.counts[f] for f in FATES)  # windows waiting at a kill come again: counted then
+        self.unflushed: list[tuple[Window, str]] = []  # fates decided outside the worker, not yet stored
+        self._persisted = Counter(self.counts)
+        self.acks: list[Callable[[], None]] = []  # payloads whose windows all have a fate, acknowledged after the next flush
         self.latency = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
         self.in_flight = 0
         self.stopping = False
+        self.store_problem: str | None = None  # the store failing now
+        self.store_warning: str | None = None  # the store lost its file while serving (until a restart)
 
     def declare(self, sensor: str, fs: float) -> None:
+        check_sensor_name(sensor)
+        if not self.limits.min_fs <= fs <= self.limits.max_fs:
+            raise PayloadRefused("out_of_range", f"{sensor}: declared rate {fs:g} Hz outside {self.limits.min_fs:g} .. {self.limits.max_fs:g} Hz")
         with self.lock:
             self.declared[sensor] = fs
 
-    def ingest(self, sensor: str, payload: bytes, acknowledge: Callable[[], None] | None = None) -> None:
-        """One payload of ``sensor`` (site/machine/sensor): refused ones are counted by reason; due windows are queued.
+    def refuse(self, reason: str) -> None:
+        with self.lock:
+            self.counts["payloads_refused_" + reason] += 1
 
-        ``acknowledge`` (shared subscriptions) runs once every window of the payload is stored or counted as dropped."""
-        arrived = time.monotonic()
+    def ingest(self, sensor: str, payload: bytes, acknowledge: Callable[[], None] | None = None) -> None:
+        """One payload of ``sensor`` (site/machine/sensor): refused ones are counted by reason; its windows are queued.
+
+        ``acknowledge`` runs once every window of the payload has a stored fate (at once when it holds none)."""
         acknowledge = acknowledge or (lambda: None)
         try:
-            chunk = decode(payload, self.config.max_payload_samples)
-        except DataError as exc:
-            with self.lock:
-                self.counts["payloads_refused_" + ("oversize" if "exceeds" in str(exc) else "malformed")] += 1
+            windows = self._windows(sensor, payload)
+        except PayloadRefused as exc:
+            self.refuse(exc.reason)
             acknowledge()
             return
-        with self.lock:
-            self.counts["payloads"] += 1
-            if self.declared.get(sensor, chunk.fs) != chunk.fs and sensor not in self.buffers:
-                self.counts["rate_mismatch_with_declaration"] += 1
-            if self.config.share_group:
-                windows, missed = payload_windows(sensor, chunk, self.length, self.model_fs, self.config.every_s, arrived)
-                self.counts["windows_longer_than_payload"] += missed
-                self.buffers.setdefault(sensor, SensorBuffer(sensor, chunk.fs, 1))
-                pending = Pending(len(windows), acknowledge)
-                for window in windows:
-                    window.done = pending
-            else:
-                buffer = self.buffers.get(sensor)
-                if buffer is None:
-                    buffer = self.buffers[sensor] = SensorBuffer(sensor, chunk.fs, max(1, round(self.config.buffer_s * chunk.fs)))
-                buffer.push(chunk)
-                windows = buffer.windows(self.length, self.model_fs, self.config.every_s, arrived)
-            for window in windows:
-                self._submit(window)
-        if not windows or not self.config.share_group:
+        except Exception:  # noqa: BLE001 - no payload may stop the ingestion
+            log.exception("payload of %s refused by an internal error", sensor[:200])
+            self.refuse("internal")
             acknowledge()
+            return
+        if not windows:
+            acknowledge()
+            return
+        pending = Pending(len(windows), lambda: self.acks.append(acknowledge))
+        with self.lock:
+            for window in windows:
+                window.done = pending
+                self._submit(window)
+
+    def _windows(self, sensor: str, payload: bytes) -> list[Window]:
+        check_sensor_name(sensor)
+        chunk = decode(payload, self.limits)
+        arrived = time.monotonic()
+        with self.lock:
+            declared = self.declared.get(sensor)
+            if declared is not None and abs(declared - chunk.fs) > 1e-6 * declared:
+                raise PayloadRefused("rate_mismatch", f"{sensor}: payload at {chunk.fs:g} Hz, declared {declared:g} Hz")
+            buffer = self.buffers.get(sensor) or self._new_buffer(sensor, chunk.fs)
+            if self.config.share_group:
+                windows, _ = payload_windows(sensor, chunk, self.length, self.model_fs, self.config.every_s, arrived)
+            else:
+                buffer.push(chunk)
+                windows = buffer.windows(buffer.end - chunk.samples.size, chunk.samples.size, self.length, self.model_fs,
+                                         self.config.every_s, arrived)
+            self.counts["payloads"] += 1
+        return windows
+
+    def _new_buffer(self, sensor: str, fs: float) -> SensorBuffer:
+        seconds = self.config.buffer_s if not self.config.share_group else 0.0
+        capacity = max(1, round(seconds * fs))
+        held = sum(b.capacity for b in self.buffers.values()) * 4
+        if len(self.buffers) >= self.config.max_sensors or held + 4 * capacity > self.config.max_buffer_mb * 2**20:
+            raise PayloadRefused("sensor_cap", f"{sensor}: a new sensor beyond the cap ({self.config.max_sensors} sensors, "
+                                               f"{self.config.max_buffer_mb} MB of buffers)")
+        self.buffers[sensor] = SensorBuffer(sensor, fs, capacity)
+        return self.buffers[sensor]
 
     def _submit(self, window: Window) -> None:
         self.counts["windows_in"] += 1
+        if window.samples is None:
+            self._decided(window, "incomplete")
+            return
         if len(self.queue) >= self.config.queue_size:
             dropped = window if self.config.overload == "drop-newest" else self.queue.popleft()
-            self.counts["dropped_queue_full"] += 1
-            if dropped.done is not None:
-                dropped.done.finish()
+            self._decided(dropped, "queue_full")
             if dropped is window:
                 return
         self.queue.append(window)
         self.lock.notify()
 
+    def _decided(self, window: Window, reason: str) -> None:
+        """A drop decided under the lock: counted now, stored with the next flush."""
+        self.counts["dropped_" + reason] += 1
+        self.unflushed.append((window, reason))
+
     def run(self) -> None:
-        """The worker: micro-batches until :meth:`stop`."""
+        """The worker: micro-batches and flushes of the fates until :meth:`stop` (and the queue is empty)."""
         while True:
             with self.lock:
-                while not self.queue and not self.stopping:
-                    self.lock.wait(0.5)
+                if not self.queue and not self.stopping and not self.unflushed:
+                    self.lock.wait(self.config.flush_s)
                 if self.stopping and not self.queue:
-                    return
+                    break
                 batch = [self.queue.popleft() for _ in range(min(self.config.micro_batch, len(self.queue)))]
                 self.in_flight = len(batch)
-            try:
-                self.diagnose(batch)
-            finally:
-                with self.lock:  # a batch the model failed on is counted, never lost silently
-                    self.counts["dropped_model_failed"] += self.in_flight
-                    self.in_flight = 0
+            self._flush(self._diagnosed(batch), batch)
+        self._flush([], [])
 
-    def diagnose(self, batch: list[Window]) -> None:
-        images = to_rgb(spectrogram_images(np.stack([w.samples for w in batch])[:, None, :], self.spectrogram), self.spectrogram.colormap)
-        probs = np.asarray(self.classify(images))
-        rows = []
-        for window, p in zip(batch, probs):
-            best = int(np.argmax(p))
-            rows.append({"sensor": window.sensor, "t_end": window.t_end, "label": self.class_names[best], "probability": float(p[best]),
-                         "rms": float(np.sqrt(np.mean(np.square(window.samples, dtype=np.float64)))), "unknown": None,
-                         "latency_ms": 0.0, "stored_at": time.time()})
-        now = time.monotonic()
-        for row, window in zip(rows, batch):
-            row["latency_ms"] = round((now - window.arrived) * 1000.0, 3)
-        stored_ok = self._store(rows)
+    def _diagnosed(self, batch: list[Window]) -> list[dict]:
+        """One row per window the model answered; windows it failed on, or answered with non-finite numbers, are dropped."""
+        if not batch:
+            return []
+        try:
+            images = to_rgb(spectrogram_images(np.stack([w.samples for w in batch])[:, None, :], self.spectrogram), self.spectrogram.colormap)
+            probs = np.asarray(self.classify(images), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - a batch the model fails on is counted, never lost
+            log.exception("the model failed on a batch of %d windows", len(batch))
+            with self.lock:
+                for window in batch:
+                    self._decided(window, "model_failed")
+                self.in_flight = 0
+            return []
+        rows, now = [], time.monotonic()
         with self.lock:
-            for window in batch:
-                if window.done is not None:
-                    window.done.finish()
-        if not stored_ok:
-            return
-        stored = time.monotonic()
+            for window, p in zip(batch, probs):
+                if not np.isfinite(p).all():
+                    self._decided(window, "non_finite_output")
+                    continue
+                best = int(np.argmax(p))
+                rows.append({"sensor": window.sensor, "t_end": window.t_end, "label": self.class_names[best], "probability": float(p[best]),
+                             "rms": float(np.sqrt(np.mean(np.square(window.samples, dtype=np.float64)))), "unknown": None,
+                             "latency_ms": round((now - window.arrived) * 1000.0, 3), "stored_at": time.time(), "_window": window})
+            self.in_flight = len(rows)
+        return rows
+
+    def _flush(self, rows: list[dict], batch: list[Window]) -> None:
+        """Store the batch's diagnoses, the drops decided since the last flush and the counters, then acknowledge."""
         with self.lock:
-            self.counts["diagnosed"] += len(batch)
-            self.in_flight -= len(batch)
-            for window in batch:
+            drops, self.unflushed = self.unflushed, []
+            if not rows and not drops and not self.acks and self.counts == self._persisted:
+                return
+        windows = [row.pop("_window") for row in rows]
+        new = self._record(rows, drops)
+        with self.lock:
+            if new is None:  # the store keeps failing: the rows are dropped, their fates stored with a later flush
+                for window in windows:
+                    self._decided(window, "store_failed")
+                self.unflushed.extend(drops)
+                self.in_flight = 0
+                return
+            self.counts["diagnosed"] += new
+            self.counts["duplicate"] += len(rows) - new
+            self.in_flight = 0
+            stored = time.monotonic()
+            for window in windows:
                 seconds = stored - window.arrived
                 self.latency_sum += seconds
                 self.latency[next((i for i, b in enumerate(LATENCY_BUCKETS) if seconds <= b), len(LATENCY_BUCKETS))] += 1
+            for window in [*windows, *(w for w, _ in drops)]:
+                if window.done is not None:
+                    window.done.finish()
+            acks, self.acks = self.acks, []
+        for acknowledge in acks:
+            acknowledge()
         if self.publish is not None:
             for row in rows:
                 self.publish(f"{self.config.topic_prefix}/{row['sensor']}/diagnosis", json.dumps(row).encode())
 
-    def _store(self, rows: list[dict]) -> bool:
-        """Store ``rows``, retrying a failing database with a growing pause; False (rows counted as dropped) when it keeps failing."""
+    def _record(self, rows: list[dict], drops: list[tuple[Window, str]]) -> int | None:
+        """Store rows, drops and counters in one transaction, retrying a failing database with a growing pause; None when it keeps failing."""
         from sqlalchemy.exc import SQLAlchemyError
 
+        fates = [(w.sensor, w.t_end, reason) for w, reason in drops]
         for attempt in range(self.config.store_retries + 1):
             try:
-                self.store.add(rows)
-                return True
-            except SQLAlchemyError as exc:
+                problem = self.store.check_file()
+                with self.lock:
+                    if problem:
+                        self.store_warning = problem
+                        self.counts["store_recreated"] += 1
+                    counts = {k: v for k, v in self.counts.items() if k != "windows_in"}
+                new = self.store.record(rows, fates, self.config.client_id, counts)
+                with self.lock:
+                    self.store_problem, self._persisted = None, Counter(counts) + Counter({"windows_in": self.counts["windows_in"]})
+                return new
+            except (SQLAlchemyError, OSError) as exc:
                 with self.lock:
                     self.counts["store_errors"] += 1
+                    self.store_problem = f"storing failed: {str(exc).splitlines()[0][:200]}"
                 log.warning("storing %d diagnoses failed (attempt %d): %s", len(rows), attempt + 1, exc)
                 if attempt < self.config.store_retries:
                     time.sleep(min(0.1 * 2**attempt, 2.0))
-        with self.lock:
-            self.counts["dropped_store_failed"] += len(rows)
-            self.in_flight -= len(rows)
-        return False
+        return None
 
     def stop(self) -> None:
         with self.lock:
@@ -184,6 +266,11 @@ class Pipeline:
                          gaps=sum(b.gaps for b in self.buffers.values()), rate_changes=sum(b.rate_changes for b in self.buffers.values()),
                          expired=sum(b.expired for b in self.buffers.values()))
             return found
+
+    def accounted(self) -> bool:
+        """windows_in = every fate + waiting + in flight."""
+        c = self.snapshot()
+        return c["windows_in"] == sum(c[f] for f in FATES) + c["queue_depth"] + c["in_flight"]
 
     def metrics(self) -> str:
         """Prometheus text format."""

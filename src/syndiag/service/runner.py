@@ -13,6 +13,7 @@ import numpy as np
 from syndiag.config.data import DataConfig
 from syndiag.config.service import ServeConfig
 from syndiag.errors import ConfigError
+from syndiag.service.health import store_health
 from syndiag.service.pipeline import Pipeline
 from syndiag.service.store import Store
 
@@ -22,6 +23,13 @@ class Service:
     pipeline: Pipeline
     worker: threading.Thread
     ingestion: object | None
+
+    def health(self) -> dict:
+        """ok only when the worker and the MQTT client's thread run, the broker is connected and the store answers."""
+        return store_health(self.pipeline, {"worker": "running" if self.worker.is_alive() else "stopped",
+                                            **({} if self.ingestion is None else {
+                                                "ingestion": "running" if self.ingestion.alive() else "stopped",
+                                                "broker": "connected" if self.ingestion.connected else "disconnected"})})
 
     def stop(self) -> None:
         if self.ingestion is not None:
@@ -78,7 +86,8 @@ def serve(config: ServeConfig) -> None:
         return
     service = start_service(config)
     try:
-        uvicorn.run(create_app(service.pipeline, config.checkpoint), host=config.http_host, port=config.http_port, log_level="warning")
+        uvicorn.run(create_app(service.pipeline, config.checkpoint, health=service.health), host=config.http_host, port=config.http_port,
+                    log_level="warning")
     finally:
         service.stop()
 

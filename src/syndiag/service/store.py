@@ -1,14 +1,23 @@
-"""Where every diagnosis goes (issue 18): one table through SQLAlchemy; SQLite in WAL mode by default (a crash leaves the
-database intact), any SQLAlchemy URL (PostgreSQL for a plant-wide store) accepted. A window is stored once: (sensor,
-t_end) is unique and a repeat (a payload redelivered after a crash) is ignored."""
+"""Where every window's fate goes (issues 18 and 27): through SQLAlchemy, SQLite in WAL mode by default (a crash leaves
+the database intact), any SQLAlchemy URL (PostgreSQL for a plant-wide store) accepted.
+
+A window is identified by (sensor, t_end) and has one fate: a row of ``diagnoses`` or a row of ``dropped_windows`` with
+its reason; a repeat (a payload redelivered after a crash) is ignored, and a window stored after it was dropped in an
+earlier run loses its drop row. ``counters`` holds each service's counters (``client_id``), written in the same
+transaction as the fates, so they survive a restart. A SQLite file deleted while serving is noticed at the next write:
+the store is made anew, the loss is logged, counted (``store_recreated``) and shown by ``/health``."""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, create_engine, event, func, insert, select
+from sqlalchemy import (Boolean, Column, Float, Index, Integer, MetaData, String, Table, create_engine, delete, event, func, insert,
+                        select, text, tuple_)
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 diagnoses = Table(
     "diagnoses", metadata,
@@ -23,13 +32,32 @@ diagnoses = Table(
     Column("stored_at", Float, nullable=False),
     Index("one_diagnosis_per_window", "sensor", "t_end", unique=True),
 )
+dropped_windows = Table(
+    "dropped_windows", metadata,
+    Column("sensor", String(200), nullable=False),
+    Column("t_end", Float, nullable=False),
+    Column("reason", String(40), nullable=False),  # queue_full, store_failed, model_failed, incomplete, non_finite_output
+    Index("one_drop_per_window", "sensor", "t_end", unique=True),
+)
+counters = Table(
+    "counters", metadata,
+    Column("service", String(64), primary_key=True),
+    Column("name", String(80), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
 
 
 class Store:
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url)
+        self.url = url
+        self.path = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        self.recreated = 0
+        self._open()
+
+    def _open(self) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _wal(connection, _record) -> None:  # noqa: ANN001
@@ -38,22 +66,85 @@ class Store:
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
         metadata.create_all(self.engine)
+        self.inode = self._inode()
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            with self.engine.begin() as connection:
-                connection.execute(self._insert_once(), rows)
+    def _inode(self) -> int | None:
+        try:
+            return None if self.path is None else os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return None
 
-    def _insert_once(self):
-        """INSERT that skips a window already stored (SQLite and PostgreSQL: ON CONFLICT DO NOTHING)."""
+    def file_problem(self) -> str | None:
+        """What is wrong with the SQLite file now (deleted or replaced), without mending it; None when nothing is."""
+        if self.path is None or self._inode() == self.inode:
+            return None
+        return f"the database file {self.path} was deleted or replaced while serving"
+
+    def check_file(self) -> str | None:
+        """None while the SQLite file is the one opened; else (deleted or replaced) the store is made anew and the problem named."""
+        if self.path is None or self._inode() == self.inode:
+            return None
+        self.engine.dispose()
+        self._open()
+        self.recreated += 1
+        problem = f"the database file {self.path} was deleted or replaced while serving: a new one was made; earlier diagnoses are gone"
+        log.error(problem)
+        return problem
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def _dialect_insert(self, table: Table, keys: list[str]):
+        """INSERT that skips a row whose unique key exists (SQLite and PostgreSQL: ON CONFLICT DO NOTHING)."""
         name = self.engine.dialect.name
         if name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         elif name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
-            return insert(diagnoses)
-        return dialect_insert(diagnoses).on_conflict_do_nothing(index_elements=["sensor", "t_end"])
+            return insert(table)
+        return dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+    def record(self, rows: list[dict[str, Any]], drops: list[tuple[str, float, str]] = (), service: str | None = None,
+               counts: dict[str, int] | None = None) -> int:
+        """Store diagnoses, drops and the service's counters in one transaction; returns how many diagnoses were new."""
+        new = 0
+        with self.engine.begin() as connection:
+            statement = self._dialect_insert(diagnoses, ["sensor", "t_end"])
+            for row in rows:
+                new += connection.execute(statement, row).rowcount
+            if rows:
+                keys = [(row["sensor"], row["t_end"]) for row in rows]
+                connection.execute(delete(dropped_windows).where(tuple_(dropped_windows.c.sensor, dropped_windows.c.t_end).in_(keys)))
+            if drops:
+                keys = [(s, t) for s, t, _ in drops]
+                kept = set(connection.execute(select(diagnoses.c.sensor, diagnoses.c.t_end)
+                                              .where(tuple_(diagnoses.c.sensor, diagnoses.c.t_end).in_(keys))).all())
+                statement = self._dialect_insert(dropped_windows, ["sensor", "t_end"])
+                for sensor, t_end, reason in drops:
+                    if (sensor, t_end) not in kept:
+                        connection.execute(statement, {"sensor": sensor, "t_end": t_end, "reason": reason})
+            if service is not None and counts:
+                connection.execute(delete(counters).where(counters.c.service == service))
+                connection.execute(insert(counters), [{"service": service, "name": k, "value": int(v)} for k, v in counts.items()])
+        return new
+
+    def add(self, rows: list[dict[str, Any]]) -> int:
+        return self.record(rows)
+
+    def counters_of(self, service: str) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            return {name: value for name, value in connection.execute(select(counters.c.name, counters.c.value)
+                                                                      .where(counters.c.service == service))}
+
+    def fates(self) -> dict[str, int]:
+        """Windows by fate over the whole store: ``stored`` and each drop reason."""
+        with self.engine.connect() as connection:
+            found = {"stored": int(connection.execute(select(func.count()).select_from(diagnoses)).scalar_one())}
+            found.update({reason: int(n) for reason, n in connection.execute(
+                select(dropped_windows.c.reason, func.count()).group_by(dropped_windows.c.reason))})
+        return found
 
     def count(self) -> int:
         with self.engine.connect() as connection:
