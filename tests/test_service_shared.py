@@ -26,7 +26,8 @@ def test_a_payload_on_its_own_gives_the_windows_that_end_on_the_sensor_clock():
     windows, missed = payload_windows("s/m/a", Chunk(0, 10.0, 12000.0, x), 64, 12000.0, 0.25, 0.0)
     assert missed == 0 and [w.t_end for w in windows] == [10.25] and windows[0].samples[-1] == 2999.0
     windows, missed = payload_windows("s/m/a", Chunk(0, 10.2, 12000.0, x), 1000, 12000.0, 0.25, 0.0)
-    assert windows == [] and missed == 1, "the window ending at 10.25 s needs 1000 samples, the payload holds 600 before it"
+    assert [(w.t_end, w.samples) for w in windows] == [(10.25, None)] and missed == 1, \
+        "the window ending at 10.25 s needs 1000 samples, the payload holds 600 before it: its fate is incomplete"
     halves = [payload_windows("s/m/a", Chunk(i, 10.0 + i * 0.125, 12000.0, x[:1500]), 64, 12000.0, 0.25, 0.0)[0] for i in range(4)]
     assert [w.t_end for part in halves for w in part] == [10.25, 10.5], "each window in exactly one payload"
 

@@ -111,9 +111,9 @@ class Store:
         """Store diagnoses, drops and the service's counters in one transaction; returns how many diagnoses were new."""
         new = 0
         with self.engine.begin() as connection:
-            statement = self._dialect_insert(diagnoses, ["sensor", "t_end"])
+            statement = self._dialect_insert(diagnoses, ["sensor", "t_end"]).returning(diagnoses.c.id)
             for row in rows:
-                new += connection.execute(statement, row).rowcount
+                new += len(connection.execute(statement, row).all())
             if rows:
                 keys = [(row["sensor"], row["t_end"]) for row in rows]
                 connection.execute(delete(dropped_windows).where(tuple_(dropped_windows.c.sensor, dropped_windows.c.t_end).in_(keys)))
