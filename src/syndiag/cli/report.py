@@ -30,6 +30,8 @@ def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .c
     if template_only:
         overrides["generator"] = None
     cfg = ReportConfig.from_yaml(config, overrides) if config is not None else ReportConfig.from_dict(overrides, "--set")
+    if rpm is not None:
+        cfg.check_rpm(rpm, "--rpm")
     target = out_dir or Path(f"{recording.name}-report")
     with out.status(f"reporting on {escape(str(recording))}"):
         result = run_report(recording, checkpoint, cfg, target)
@@ -39,4 +41,8 @@ def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .c
     out.print(f"[dim]text: {result.written.path}; evidence: {e['strongest'].replace('_', ' ')} "
               f"(peak/floor {e['strongest_ratio']:.1f}), ISO zone {e['iso_zone']} at {e['velocity_rms_mm_s']:.2f} mm/s; "
               f"urgency {f['recommendation']['urgency']}[/]")
+    if e["unchecked"]:
+        out.print(f"[yellow]not checkable: {escape(', '.join(e['unchecked']))} (see the report)[/]")
+    for warning in e["warnings"]:
+        out.print(f"[yellow]warning: {escape(warning)}[/]")
     out.print(f"wrote {escape(str(result.folder))}/(findings.json, report.md, report.html) in {result.seconds:.1f} s")

@@ -3,12 +3,14 @@ group of the ISO zones, the envelope resolution, and the language model of the w
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from syndiag.config.base import StrictModel
+from syndiag.errors import ConfigError
 
 
 class ReportConfig(StrictModel):
@@ -18,12 +20,16 @@ class ReportConfig(StrictModel):
     bearing: str | None = Field(None, description="a shipped bearing (cwru-drive-end, cwru-fan-end, femto-pronostia) or a YAML "
                                 "geometry; None: from the channel (CWRU DE / FE) or femto-pronostia for a FEMTO folder")
     channel: str | None = Field(None, description="channel the evidence reads; None: the classifier's bearing location (DE / FE), else DE")
-    rpm: float | None = Field(None, gt=0, description="shaft speed; None: the file's own RPM (CWRU X<NNN>RPM) or the FEMTO condition's")
+    rpm: float | None = Field(None, description="shaft speed; None: the file's own RPM (CWRU X<NNN>RPM) or the FEMTO condition's; "
+                              "refused outside min_rpm..max_rpm")
+    min_rpm: float = Field(30.0, gt=0, description="slowest shaft speed taken as plausible for rotating machinery")
+    max_rpm: float = Field(60000.0, gt=0, description="fastest shaft speed taken as plausible for rotating machinery")
     fs: float | None = Field(None, gt=0, description="sampling rate of the recording when the file does not say")
     unit: Literal["g", "m/s2"] = Field("g", description="unit of the acceleration (CWRU and FEMTO record g)")
     machine_group: str = Field("iso-20816-3:group2-rigid", description="zone table of syndiag/physics/iso_zones.yaml")
-    resolution_hz: float | None = Field(None, gt=0, description="envelope spectrum resolution; None: 1 Hz for a recording, "
-                                        "1 / snapshot length for a FEMTO snapshot")
+    resolution_hz: float | None = Field(None, gt=0, description="envelope spectrum resolution (segments of 1 / resolution_hz s "
+                                        "averaged); None: 0.1 Hz for a recording of 10 s or more, 1 / its length for a shorter one "
+                                        "(1 s at least), 1 / snapshot length for a FEMTO snapshot")
     tolerance: float = Field(0.02, gt=0, lt=0.2, description="slip tolerance around each characteristic frequency")
     harmonics: int = Field(3, ge=1, le=10)
     generator: str | None = Field("smollm2-135m", description="instruct language model of the written part (packaged name, "
@@ -31,6 +37,19 @@ class ReportConfig(StrictModel):
     max_new_tokens: int = Field(64, ge=8, le=512, description="tokens of the first attempt (the tighter one: two thirds)")
     rul_checkpoint: Path | None = Field(None, description="a `syndiag rul fit` checkpoint for the RUL of a unit folder")
     top_k: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _speed_range(self) -> "ReportConfig":
+        if self.min_rpm >= self.max_rpm:
+            raise ValueError(f"min_rpm {self.min_rpm:g} must be below max_rpm {self.max_rpm:g}")
+        return self
+
+    def check_rpm(self, rpm: float, what: str = "rpm") -> float:
+        """``rpm`` when a plausible shaft speed (min_rpm..max_rpm), else a ConfigError naming ``what`` and the value."""
+        if not (math.isfinite(rpm) and self.min_rpm <= rpm <= self.max_rpm):
+            raise ConfigError(f"{what} must be between {self.min_rpm:g} and {self.max_rpm:g} rpm (a shaft speed of rotating "
+                              f"machinery; min_rpm / max_rpm of the report config), got {rpm:g}")
+        return float(rpm)
 
 
 class ReportSuiteConfig(StrictModel):

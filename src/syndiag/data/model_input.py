@@ -96,8 +96,24 @@ def read_model_input(
         found = _read_csv(path, model_channels, wanted, chosen is not None, fs)
     else:
         found = _read_named(path, fmt, model_channels, wanted, chosen is not None, fs)
+    if chosen is not None:
+        refuse_repeats(str(path), found, model_channels)
     check_signal(found.signal, str(path))
     return found
+
+
+def refuse_repeats(source: str, found: ModelInput, slots: list[str]) -> None:
+    """A file channel that ``--channels`` reads for two model channels (by name, or by identical samples when a glob or
+    an index named it) is refused, naming it: the drive-end signal in the fan-end slot would be diagnosed without a word."""
+    rows = found.signal.shape[-2] if found.signal.ndim >= 2 else 1
+    for j in range(min(rows, len(slots))):
+        for i in range(j):
+            same = found.names[i] == found.names[j]
+            if same or np.array_equal(found.signal[..., i, :], found.signal[..., j, :]):
+                what = found.names[i] if same else f"{found.names[i]} and {found.names[j]}, identical samples,"
+                raise DataError(f"{source}: --channels reads {what} for both the model's {slots[i]} and {slots[j]} channels (one "
+                                f"channel named twice?); give each of the model's {needs(slots)} its own channel of the file, in "
+                                "the model's order")
 
 
 def _read_named(path: Path, fmt: str, model_channels: list[str], wanted: list[ChannelRef], chosen: bool, fs: float | None) -> ModelInput:

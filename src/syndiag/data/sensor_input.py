@@ -90,7 +90,18 @@ def parse_sensor_channels(value: str | Sequence[str] | None, layout: Sequence[An
                 raise DataError(f"--channels {item!r}: the rate must be a positive number of Hz")
             item = name
         refs.append(_Ref(int(item) if item.isdigit() else item, fs, True))
+    refuse_twice(source, [(spec.name, ref.ref) for spec, ref in zip(layout, refs) if ref.ref is not None])
     return refs
+
+
+def refuse_twice(source: str, reads: list[tuple[str, ChannelRef]]) -> None:
+    """One file channel read for two layout channels (``(layout channel, file channel)`` pairs) is refused, naming it."""
+    taken: dict[ChannelRef, str] = {}
+    for channel, ref in reads:
+        if ref in taken:
+            raise DataError(f"{source}: --channels reads {ref} for both the layout's {taken[ref]} and {channel} channels (one channel "
+                            "named twice?); give each layout channel its own channel of the file, '-' for one the file lacks")
+        taken[ref] = channel
 
 
 def read_sensor_input(path: Path, layout: Sequence[Any], fs: float | None = None, select: str | Sequence[str] | None = None,
@@ -135,6 +146,7 @@ def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any],
                 raise DataError(f"{path}: --channels names {ref.ref!r} for channel {spec.name!r}; the file holds {', '.join(names)}")
             else:
                 missing.append(spec.name)
+    refuse_twice(str(path), list(wanted.items()))
     rate, how = _file_rate(path, fs, entry.fs_hz if entry else None, f"the CWRU catalogue ({entry.describe()})" if entry else "")
     duration = None
     if wanted:

@@ -23,6 +23,11 @@ def zone_table() -> dict[str, dict]:
 
 def velocity_rms_mm_s(acceleration, fs: float, unit: str = "g", band: tuple[float, float] = (10.0, 1000.0)) -> float:
     """RMS velocity in mm/s over ``band`` of an acceleration signal in ``unit`` (g or m/s^2), integrated as A(f) / (j 2 pi f)."""
+    return float(np.sqrt(velocity_mean_square(acceleration, fs, unit, band)))
+
+
+def velocity_mean_square(acceleration, fs: float, unit: str = "g", band: tuple[float, float] = (10.0, 1000.0)) -> float:
+    """Mean square velocity in (mm/s)^2 (:func:`velocity_rms_mm_s` squared): segments' values average into a recording's."""
     a = np.asarray(acceleration, dtype=np.float64).ravel()
     if a.size < 2 or not np.isfinite(a).all():
         raise DataError("the acceleration signal is empty or holds NaN/Inf: no RMS velocity")
@@ -36,8 +41,8 @@ def velocity_rms_mm_s(acceleration, fs: float, unit: str = "g", band: tuple[floa
     inside = (freqs >= band[0]) & (freqs <= band[1])
     velocity = np.zeros_like(spectrum)
     velocity[inside] = spectrum[inside] / (2j * np.pi * freqs[inside])
-    v = np.fft.irfft(velocity, a.size)
-    return float(np.sqrt(np.mean(v**2)) * 1000.0)
+    v = np.fft.irfft(velocity, a.size) * 1000.0
+    return float(np.mean(v**2))
 
 
 @dataclass(frozen=True)

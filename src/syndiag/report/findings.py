@@ -28,12 +28,22 @@ def rule_table() -> dict[str, Any]:
     return yaml.safe_load(resources.files("syndiag.report").joinpath("recommendations.yaml").read_text(encoding="utf-8"))
 
 
+def unchecked_lines(evidence: dict) -> list[dict]:
+    """The fault types' characteristic lines (the cage's left aside) that the envelope spectrum could not show."""
+    return [line for fault, line in evidence["lines"].items() if fault != "cage" and not line.get("checked", True)]
+
+
 def agreement(diagnosis: dict | None, evidence: dict) -> dict[str, Any]:
-    """Does the envelope spectrum back the classifier's fault type? (None when there is no classifier or it says normal.)"""
+    """Does the envelope spectrum back the classifier's fault type? (None when there is no classifier, it says normal,
+    or its line could not be checked: then the note says why.)"""
     strongest = evidence["strongest"]
     if diagnosis is None or diagnosis.get("fault_type") in (None, "normal"):
         return {"classifier": None if diagnosis is None else diagnosis.get("fault_type"), "evidence": strongest, "agree": None}
     said = diagnosis["fault_type"]
+    line = evidence["lines"][said]
+    if not line.get("checked", True):
+        return {"classifier": said, "evidence": strongest, "agree": None,
+                "note": f"the model says {FAULT_WORDS[said]}, but its {line['line']} line could not be checked: {line['not_checkable']}"}
     agree = strongest == said
     if agree:
         note = f"the envelope spectrum shows the {evidence['lines'][said]['line']} lines the classifier's {FAULT_WORDS[said]} fault predicts"
@@ -48,13 +58,17 @@ def agreement(diagnosis: dict | None, evidence: dict) -> dict[str, Any]:
 
 def recommendation(diagnosis: dict | None, unknown: dict | None, evidence: dict, agree: dict, alarm: dict | None = None) -> dict[str, Any]:
     """Urgency and actions from the rule table for the fault type (the classifier's; "unknown" when the open-set verdict
-    says so, or when an anomaly alarm is on and nothing types it; the evidence's when there is no classifier) and the ISO
-    zone, plus a confirmation step on disagreement."""
+    says so, or when an anomaly alarm is on and nothing types it; "unchecked" when no classifier names a fault and the
+    evidence could not check every line; the evidence's when there is no classifier) and the ISO zone, plus a
+    confirmation step on disagreement."""
     table = rule_table()
+    said = (diagnosis or {}).get("fault_type")
     if unknown is not None and unknown.get("unknown"):
         basis = "unknown"
     elif diagnosis is None and evidence["strongest"] == "none" and (alarm or {}).get("on"):
         basis = "unknown"  # an anomaly the evidence cannot type
+    elif said in (None, "normal") and evidence["strongest"] == "none" and unchecked_lines(evidence):
+        basis = "unchecked"
     elif diagnosis is not None and diagnosis.get("fault_type") in table["rules"]:
         basis = diagnosis["fault_type"]
     else:
@@ -63,6 +77,7 @@ def recommendation(diagnosis: dict | None, unknown: dict | None, evidence: dict,
     actions = list(rule["actions"])
     if agree.get("agree") is False:
         actions.insert(0, "confirm the diagnosis by a second technique before any intervention: " + agree["note"])
+    actions[:0] = [f"check the shaft speed before acting on this report: {w}" for w in evidence.get("warnings", [])]
     return {"basis": basis, "zone": evidence["iso_zone"], "urgency": rule["urgency"], "actions": actions, "practice": table["practice"]}
 
 

@@ -87,6 +87,8 @@ def omissions(text: str, findings: dict[str, Any]) -> list[str]:
         problems.append(f"does not name the fault type ({FAULT_WORDS[basis]})")
     if basis == "unknown" and "unknown" not in lowered:
         problems.append("does not say the fault is unknown")
+    if basis == "unchecked" and not re.search(r"\bnot (be )?check", lowered):
+        problems.append("does not say that defect lines could not be checked")
     if not re.search(rf"\bzone\s+{findings['evidence']['iso_zone']}\b", text, re.IGNORECASE):
         problems.append(f"does not give the ISO zone ({findings['evidence']['iso_zone']})")
     return problems

@@ -20,7 +20,8 @@ def envelope_figure(spectrum, evidence: dict[str, Any], max_hz: float | None = N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    top = max_hz or 4.5 * max(v["expected_hz"] for v in evidence["lines"].values())
+    checked = [v["expected_hz"] for v in evidence["lines"].values() if v["harmonics"]]
+    top = max_hz or (4.5 * max(checked) if checked else spectrum.band[1] - spectrum.band[0])
     keep = spectrum.freqs <= top
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.plot(spectrum.freqs[keep], spectrum.amplitude[keep], color="black", linewidth=0.7)
@@ -29,7 +30,8 @@ def envelope_figure(spectrum, evidence: dict[str, Any], max_hz: float | None = N
             ax.axvline(peak["expected_hz"], color=colour, linestyle="--", linewidth=0.8, label=f"{line['line']} ({FAULT_WORDS[fault]})" if k == 0 else None)
     ax.set(xlabel="frequency (Hz)", ylabel="envelope amplitude", title=f"envelope spectrum, band {evidence['envelope_band_hz'][0]:.0f}-"
            f"{evidence['envelope_band_hz'][1]:.0f} Hz")
-    ax.legend(fontsize=7, loc="upper right")
+    if checked:
+        ax.legend(fontsize=7, loc="upper right")
     return _png(fig)
 
 
@@ -85,6 +87,8 @@ def _png(fig) -> bytes:
 def _evidence_rows(evidence: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = []
     for fault, line in evidence["lines"].items():
+        if not line.get("checked", True):
+            rows.append((FAULT_WORDS[fault], line["line"], f"{line['expected_hz']:.1f}", "-", "-", "not checkable"))
         for peak in line["harmonics"]:
             rows.append((FAULT_WORDS[fault], peak["name"], f"{peak['expected_hz']:.1f}", f"{peak['found_hz']:.1f}", f"{peak['amplitude']:.3g}",
                          f"{peak['ratio']:.1f}"))
@@ -105,9 +109,11 @@ def sections(findings: dict[str, Any], written) -> list[tuple[str, list[str]]]:
             found.append(f"{label}: {findings[key].get('text', findings[key])}")
     found.append(f"ISO zone {e['iso_zone']} ({e['iso_zone_meaning']}): {e['velocity_rms_mm_s']:.2f} mm/s RMS, 10-1000 Hz; boundaries "
                  f"{e['iso_boundaries_mm_s']} mm/s for {e['machines']}")
+    found += [f"Not checkable: {line['not_checkable']}" for line in e["lines"].values() if not line.get("checked", True)]
+    found += [f"Warning: {w}" for w in e.get("warnings", [])]
     agree = findings["agreement"]
     if agree.get("note"):
-        found.append(("Agreement: " if agree["agree"] else "Disagreement: ") + agree["note"])
+        found.append({True: "Agreement: ", False: "Disagreement: ", None: "Not checked: "}[agree["agree"]] + agree["note"])
     actions = [f"Urgency: {rec['urgency']}.", *[f"- {a}" for a in rec["actions"]], f"Practice followed: {rec['practice']}."]
     bearing = [f"{e['bearing']} at {e['shaft_hz'] * 60:.0f} rpm: " + ", ".join(f"{k} {v:.1f} Hz" for k, v in e["characteristic_hz"].items()),
                f"Source of the geometry: {e['bearing_source']}"]

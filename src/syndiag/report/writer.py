@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from syndiag.report.findings import FAULT_WORDS
+from syndiag.report.findings import FAULT_WORDS, unchecked_lines
 from syndiag.report.grounding import allowed_terms, omissions, ungrounded
 
 SYSTEM = ("You write short maintenance notes about a machine's bearing. Use only the facts given; copy numbers exactly. "
@@ -44,12 +44,7 @@ def facts(findings: dict[str, Any]) -> list[str]:
     if s is not None:
         lines.append(f"severity: {s['text']}")
     e = findings["evidence"]
-    if e["strongest"] != "none":
-        line = e["lines"][e["strongest"]]
-        lines.append(f"envelope spectrum: {FAULT_WORDS[e['strongest']]} lines at {line['line']} {line['expected_hz']:.1f} Hz, "
-                     f"{line['harmonics'][0]['ratio']:.1f} times the floor")
-    else:
-        lines.append("envelope spectrum: no bearing defect line stands out")
+    lines += evidence_facts(e)
     lines.append(f"vibration: {e['velocity_rms_mm_s']:.2f} mm/s RMS, ISO zone {e['iso_zone']} ({e['iso_zone_meaning']})")
     r = findings.get("rul")
     if r is not None:
@@ -63,6 +58,25 @@ def facts(findings: dict[str, Any]) -> list[str]:
     rec = findings["recommendation"]
     lines.append(f"urgency: {rec['urgency']}; action: {rec['actions'][0]}")
     return lines
+
+
+def evidence_facts(e: dict[str, Any]) -> list[str]:
+    """What the envelope spectrum shows: the line standing out, or that none of those it could check does; the lines it
+    could not check and why (never "no line stands out" about a line it could not see); warnings on the speed."""
+    unchecked = unchecked_lines(e)
+    lines = []
+    if e["strongest"] != "none":
+        line = e["lines"][e["strongest"]]
+        lines.append(f"envelope spectrum: {FAULT_WORDS[e['strongest']]} lines at {line['line']} {line['expected_hz']:.1f} Hz, "
+                     f"{line['harmonics'][0]['ratio']:.1f} times the floor")
+    elif not unchecked:
+        lines.append("envelope spectrum: no bearing defect line stands out")
+    elif len(unchecked) < len([f for f in e["lines"] if f != "cage"]):
+        lines.append("envelope spectrum: no bearing defect line stands out among those it could check")
+    if unchecked:
+        lines.append(f"envelope spectrum: {', '.join(line['line'] for line in unchecked)} could not be checked: "
+                     + "; ".join(line["not_checkable"] for line in unchecked))
+    return lines + [f"warning: {w}" for w in e.get("warnings", [])]
 
 
 def template_text(findings: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from syndiag.atomic import atomic_folder
 from syndiag.config.report import ReportConfig
 from syndiag.errors import ConfigError, DataError
 from syndiag.physics.bearings import bearing
+from syndiag.physics.envelope import default_resolution, segment_length, signal_segments
 from syndiag.physics.evidence import bearing_evidence
 from syndiag.report.findings import build_findings, fault_of
 from syndiag.report.render import envelope_figure, html_page, markdown, saliency_figure, trend_figure
@@ -49,28 +51,58 @@ def diagnosis_of(result, model: str) -> tuple[dict, dict | None, dict | None]:
     return found, unknown, severity
 
 
-def evidence_of(x: np.ndarray, fs: float, shaft_hz: float, channel: str, config: ReportConfig, geometry=None):
-    """The physical evidence of channel ``channel``'s signal ``x``: the configured bearing, else the CWRU one of the channel."""
+def evidence_of(x, fs: float, shaft_hz: float, channel: str, config: ReportConfig, geometry=None):
+    """The physical evidence of channel ``channel``'s signal ``x`` (an array, or an iterable of its segments of
+    1 / ``config.resolution_hz`` s): the configured bearing, else the CWRU one of the channel; an implausible speed refused."""
+    config.check_rpm(shaft_hz * 60, "the shaft speed")
     if geometry is None:
         if config.bearing is None and channel.upper() not in CHANNEL_BEARING:
             raise ConfigError(f"no bearing geometry for channel {channel!r}: give --bearing (a shipped name or a YAML file)")
         geometry = bearing(config.bearing or CHANNEL_BEARING[channel.upper()])
-    evidence, spectrum = bearing_evidence(x, fs, geometry, shaft_hz, unit=config.unit, resolution_hz=config.resolution_hz or 1.0,
-                                          tolerance=config.tolerance, harmonics=config.harmonics, machine_group=config.machine_group)
+    resolution = config.resolution_hz or default_resolution(np.asarray(x).size, fs)
+    try:
+        evidence, spectrum = bearing_evidence(x, fs, geometry, shaft_hz, unit=config.unit, resolution_hz=resolution, tolerance=config.tolerance,
+                                              harmonics=config.harmonics, machine_group=config.machine_group)
+    except DataError as exc:
+        raise DataError(f"{channel}: {exc}") from None
     evidence["channel"] = channel
     return evidence, spectrum
 
 
-def _shaft_hz(recording: Path, config: ReportConfig) -> float:
+def speed_warnings(rpm: float, own: tuple[str, float] | None, config: ReportConfig) -> list[str]:
+    """A warning when the speed given differs from the recording's own (``(name, rpm)``) by more than the slip tolerance:
+    the lines are then looked for where this recording's bearing would not put them."""
+    if own is None or abs(rpm - own[1]) <= config.tolerance * own[1]:
+        return []
+    return [f"the shaft speed given, {rpm:g} rpm, differs from the recording's own {own[0]} of {own[1]:g} rpm by "
+            f"{abs(rpm - own[1]) / own[1]:.0%}, more than the {config.tolerance:.0%} slip tolerance: the lines were looked for "
+            "at the speed given"]
+
+
+def _own_rpm(recording: Path) -> tuple[str, float] | None:
+    """A CWRU .mat file's own X<NNN>RPM, by name, or None."""
     from syndiag.data.sensors import cwru_rpm
 
-    if config.rpm is not None:
-        return config.rpm / 60
     number = re.match(r"(\d+)", recording.stem)
-    rpm = cwru_rpm(recording, int(number.group(1))) if number and recording.suffix.lower() == ".mat" else None
-    if rpm is None:
-        raise ConfigError(f"{recording}: no shaft speed (the file holds no RPM variable): give it with --rpm (or rpm: in the report config)")
-    return rpm / 60
+    if not (number and recording.suffix.lower() == ".mat"):
+        return None
+    rpm = cwru_rpm(recording, int(number.group(1)))
+    return None if rpm is None else (f"X{int(number.group(1)):03d}RPM", rpm)
+
+
+def _shaft_hz(recording: Path, config: ReportConfig) -> tuple[float, list[str]]:
+    """The shaft frequency (the configured speed, else the file's own) and the warnings on it."""
+    if config.rpm is None:
+        own = _own_rpm(recording)
+        if own is None:
+            raise ConfigError(f"{recording}: no shaft speed (the file holds no RPM variable): give it with --rpm (or rpm: in the report config)")
+        return config.check_rpm(own[1], f"{recording}: its own {own[0]}") / 60, []
+    rpm = config.check_rpm(config.rpm, "rpm")
+    try:
+        own = _own_rpm(recording)
+    except DataError:  # an unreadable RPM variable: the speed given stands
+        own = None
+    return rpm / 60, speed_warnings(rpm, own, config)
 
 
 def _signal(recording: Path, channel: str, config: ReportConfig) -> tuple[np.ndarray, float]:
@@ -82,53 +114,85 @@ def _signal(recording: Path, channel: str, config: ReportConfig) -> tuple[np.nda
     return np.asarray(found.signal[0], dtype=np.float64), float(found.fs)
 
 
-def saliency(checkpoint: Path, recording_windows: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """|d logit / d image| of the most confident window's spectrogram (cloud and edge PyTorch checkpoints; None otherwise)."""
+def channel_reader(recording: Path, channel: str, config: ReportConfig) -> tuple[Callable[[int, int], np.ndarray], int, float]:
+    """``read(a, b)``, sample count and rate of the evidence channel: a one-channel .npy at the configured rate through a
+    memory map opened for each read (never resident whole), any other file read whole (and checked)."""
+    from syndiag.config.data import WindowConfig
+    from syndiag.serving.stream import npy_windows
+
+    if recording.suffix.lower() == ".npy" and config.fs is not None:
+        stream = npy_windows(recording, 1, config.fs, config.fs, WindowConfig(length=16, step=16))
+        if stream is not None:
+            stream.check()
+            return (lambda a, b: stream.read(a, b)[0]), stream.size, float(config.fs)
+    x, fs = _signal(recording, channel, config)
+    return (lambda a, b: x[a:b]), x.size, fs
+
+
+def saliency(model, window: np.ndarray, spectrogram) -> tuple[np.ndarray, np.ndarray]:
+    """|d logit / d image| of one window's (channels, length) spectrogram for a cloud or edge PyTorch model: the image and its saliency."""
     import torch
 
-    from syndiag.config.data import DataConfig
     from syndiag.data.spectrogram import spectrogram_images, to_rgb
-    from syndiag.serving.diagnosis import load_model
 
-    if meta.get("model") not in ("syndiag-cloud", "syndiag-edge") or not (Path(checkpoint) / "model.safetensors").is_file():
-        return None
-    data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
-    model = load_model(checkpoint).eval()
-    image = to_rgb(spectrogram_images(recording_windows[:1], data.spectrogram), data.spectrogram.colormap)
+    image = to_rgb(spectrogram_images(window[None], spectrogram), spectrogram.colormap)
     x = torch.from_numpy(image).permute(0, 3, 1, 2).float().div(255.0).requires_grad_(True)
     logits = model(x)
     logits[0, logits[0].argmax()].backward()
     return image[0], x.grad[0].abs().amax(0).numpy()
 
 
-def report_recording(recording: Path, checkpoint: Path | None, config: ReportConfig) -> tuple[dict, dict[str, bytes]]:
-    """Findings and figures of one recording file; a bad bearing or a missing speed is refused before any model runs."""
+def _classify(recording: Path, checkpoint: Path, config: ReportConfig):
+    """The diagnosis, and the PyTorch model that made it for a cloud or edge checkpoint (kept for the saliency), else None."""
+    from syndiag.serving.diagnosis import input_meta, load_model, torch_classifier
     from syndiag.workflows.inference import diagnose_file
 
+    kept = []
+
+    def load(folder: Path, device: str, dtype: str):
+        kept.append(load_model(folder, device, dtype))
+        return torch_classifier(kept[0]), kept[0].checkpoint_meta
+
+    meta = input_meta(checkpoint) or {}
+    pytorch = meta.get("model") in ("syndiag-cloud", "syndiag-edge") and (Path(checkpoint) / "model.safetensors").is_file()
+    result = diagnose_file(recording, checkpoint, config.fs, config.top_k, load=load if pytorch else None)
+    return result, (kept[0] if kept else None)
+
+
+def _saliency_figure(recording: Path, config: ReportConfig, model, result, prediction: str) -> bytes:
+    """The saliency of the most confident window, read alone (a .npy through a memory map)."""
+    from syndiag.config.data import DataConfig
+    from syndiag.serving.diagnosis import read_signal
+    from syndiag.serving.stream import open_windows
+
+    meta = model.checkpoint_meta
+    data = DataConfig.from_dict(meta["data"], source="the checkpoint's config.json")
+    windows = open_windows(recording, meta["channels"], config.fs, meta["fs"], data.window,
+                           read_in_memory=lambda: read_signal(recording, meta["channels"], config.fs, meta["fs"]))
+    best = int(np.argmax(result.window_confidence))
+    found = saliency(model, windows.block(best, best + 1)[0], data.spectrogram)
+    return saliency_figure(*found, f"saliency of {prediction} (window {best})")
+
+
+def report_recording(recording: Path, checkpoint: Path | None, config: ReportConfig) -> tuple[dict, dict[str, bytes]]:
+    """Findings and figures of one recording file, read in bounded memory (the model's windows in blocks, the evidence
+    in segments, one window for the saliency); a bad bearing or an implausible or missing speed is refused before any model runs."""
     geometry = bearing(config.bearing) if config.bearing else None
-    shaft = _shaft_hz(recording, config)
-    diagnosis = unknown = severity = result = None
+    shaft, warnings = _shaft_hz(recording, config)
+    diagnosis = unknown = severity = result = model = None
     if checkpoint is not None:
-        result = diagnose_file(recording, checkpoint, config.fs, config.top_k)
+        result, model = _classify(recording, checkpoint, config)
         diagnosis, unknown, severity = diagnosis_of(result, str(checkpoint))
     channel = config.channel or LOCATION_CHANNEL.get((diagnosis or {}).get("location"), "DE")
-    x, fs = _signal(recording, channel, config)
-    evidence, spectrum = evidence_of(x, fs, shaft, channel, config, geometry)
+    read, size, fs = channel_reader(recording, channel, config)
+    resolution = config.resolution_hz or default_resolution(size, fs)
+    segments = signal_segments(read, size, segment_length(size, fs, resolution))
+    evidence, spectrum = evidence_of(segments, fs, shaft, channel, config.model_copy(update={"resolution_hz": resolution}), geometry)
+    evidence["warnings"] += warnings
     figures = {"envelope spectrum": envelope_figure(spectrum, evidence)}
-    if checkpoint is not None:
-        meta = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
-        from syndiag.config.data import DataConfig
-        from syndiag.serving.diagnosis import read_signal, window_array
-
-        if meta.get("model") in ("syndiag-cloud", "syndiag-edge"):
-            data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
-            signal, _ = read_signal(recording, meta["channels"], config.fs, meta["fs"])
-            windows = window_array(signal, data.window, str(recording))
-            best = int(np.argmax(result.window_confidence))
-            found = saliency(checkpoint, windows[best : best + 1], meta)
-            if found is not None:
-                figures["spectrogram and gradient saliency"] = saliency_figure(*found, f"saliency of {diagnosis['prediction']} (window {best})")
-    return build_findings(str(recording), x.size / fs, fs, evidence, diagnosis, unknown, severity), figures
+    if model is not None:
+        figures["spectrogram and gradient saliency"] = _saliency_figure(recording, config, model, result, diagnosis["prediction"])
+    return build_findings(str(recording), size / fs, fs, evidence, diagnosis, unknown, severity), figures
 
 
 def report_unit(folder: Path, config: ReportConfig) -> tuple[dict, dict[str, bytes]]:
@@ -140,13 +204,15 @@ def report_unit(folder: Path, config: ReportConfig) -> tuple[dict, dict[str, byt
 
     unit = read_bearing(folder, "test")
     geometry = bearing(config.bearing or "femto-pronostia")
-    shaft = (config.rpm or unit.rpm) / 60
+    rpm = config.check_rpm(config.rpm or unit.rpm, "rpm" if config.rpm else f"{folder}: the unit's own speed")
+    shaft = rpm / 60
     last = unit.snapshots[-1]
     x = last.horizontal
     resolution = config.resolution_hz or ACC_FS / x.size
     evidence, spectrum = bearing_evidence(x, ACC_FS, geometry, shaft, unit=config.unit, resolution_hz=resolution,
                                           tolerance=config.tolerance, harmonics=config.harmonics, machine_group=config.machine_group)
     evidence["channel"] = f"horizontal, snapshot {last.file}"
+    evidence["warnings"] += speed_warnings(rpm, ("condition's speed", unit.rpm), config)
     monitor = MonitorConfig()
     try:
         _, timeline, _ = run_monitor(monitor, folder)

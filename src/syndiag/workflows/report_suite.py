@@ -88,7 +88,8 @@ def keep_example(examples: Path, name: str, example: dict) -> None:
         (staging / "report.md").write_text(markdown(example["findings"], example["written"], names), encoding="utf-8")
         (staging / "report.html").write_text(html_page(example["findings"], example["written"], example["figures"]), encoding="utf-8")
         (staging / "findings.json").write_text(json.dumps({**example["findings"], "text": {"text": example["written"].text,
-                                                           "path": example["written"].path}}, indent=1), encoding="utf-8")
+                                                           "path": example["written"].path}}, indent=1, allow_nan=False),
+                                                encoding="utf-8")
 
 
 def run_report_suite(config: ReportSuiteConfig, results: Path, examples: Path, overrides: dict[str, Any] | None = None,
