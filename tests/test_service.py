@@ -209,7 +209,9 @@ def broker(tmp_path):
         message = "mosquitto not installed (apt-get install mosquitto; .ci/run does)"
         pytest.fail(message) if in_ci() else pytest.skip(message)
     port = free_port()
-    (tmp_path / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    (tmp_path / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                                            # at-least-once needs the broker to hold what the service has not acknowledged (docs/service.md)
+                                            "max_queued_messages 100000\n")
 
     def start():
         process = subprocess.Popen([exe, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
