@@ -269,3 +269,21 @@ def test_ten_thousand_hostile_payloads_through_a_real_broker_never_stop_ingestio
     finally:
         service.stop()
         client.loop_stop()
+
+
+def test_health_names_a_stopped_mqtt_thread_and_a_lost_broker(tmp_path, broker):  # noqa: F811
+    from syndiag.service.runner import start_service
+
+    config = ServeConfig(checkpoint=onnx_folder(tmp_path / "onnx"), database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                         broker_port=broker["port"], client_id="health")
+    service = start_service(config)
+    try:
+        assert wait_for(lambda: service.ingestion.connected) and service.health()["status"] == "ok"
+        broker["process"].kill()
+        broker["process"].wait()
+        assert wait_for(lambda: service.health()["checks"]["broker"] == "disconnected", 20)
+        service.ingestion.client.loop_stop()
+        health = service.health()
+        assert health["status"] == "degraded" and health["problems"] == {"ingestion": "stopped", "broker": "disconnected"}
+    finally:
+        service.stop()
