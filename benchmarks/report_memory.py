@@ -7,7 +7,8 @@ envelope evidence averaged over 10-s segments read a few at a time, the saliency
 The recording is CWRU 130.mat's drive-end signal (outer race, 0.007 in, 1796 rpm) tiled to length, written as a 1-D
 float32 .npy into a temporary folder (never kept). Each run is `syndiag report FILE --rpm 1796 --set fs=12000
 --template-only` in a subprocess whose peak RSS is getrusage(RUSAGE_CHILDREN) of a small parent that starts only it
-(bench_diagnose_memory.MEASURE); results go to benchmarks/results/report_memory_cpu.json. Before this change the same
+(bench_diagnose_memory.MEASURE), beside that of a process that only loads the model (the floor a report with it cannot go
+under); results go to benchmarks/results/report_memory_cpu.json. Before this change the same
 command on the 60-min recording was killed at 300 s above 4.5 GB; on a 10-min one it took 54 s and 879 MB.
 """
 
@@ -39,7 +40,7 @@ TARGET_MB = 300.0
 MODELS = {"none": "no classifier: the envelope evidence and ISO zone alone",
           "onnx": "tiny random Syn-Diag cloud (tests/tiny_checkpoint.py) exported to ONNX: diagnosis, no saliency",
           "pytorch": "the same model as a PyTorch checkpoint: diagnosis and gradient saliency (torch and transformers resident: "
-                     "loading the model alone peaks near 460 MB)"}
+                     "see load_only_peak_rss_mb)"}
 
 
 def source_signal() -> np.ndarray:
@@ -69,6 +70,14 @@ def build_models(folder: Path) -> dict[str, str]:
 
     checkpoint = tiny_checkpoint(folder / "tiny", folder / "tiny-llama", **DATA)
     return {"pytorch": str(checkpoint), "onnx": str(export_checkpoint(checkpoint, folder / "tiny-onnx")[0])}
+
+
+def load_only_mb(model: Path, logs: Path) -> float:
+    """Peak RSS (MB) of a process that only loads ``model`` as diagnosis does: the floor a report with it cannot go under."""
+    code = f"from syndiag.serving.diagnosis import load_classifier; load_classifier({str(model)!r})"
+    measured = subprocess.run([sys.executable, "-c", MEASURE, str(logs.with_suffix(".out")), str(logs.with_suffix(".stderr")), sys.executable,
+                               "-c", code], capture_output=True, text=True, check=True)
+    return round(json.loads(measured.stdout)["max_rss_kb"] / 1024, 1)
 
 
 def report(recording: Path, model: Path | None, logs: Path) -> dict:
@@ -115,6 +124,7 @@ def main() -> None:
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             built = json.loads(done.stdout.strip().splitlines()[-1])
         models = {name: Path(built[name]) if name in built else None for name in args.models}
+        floors = {name: load_only_mb(model, work / f"load-{name}") for name, model in models.items() if model is not None}
         signal = source_signal()
         runs = []
         for minutes in args.minutes:
@@ -128,8 +138,9 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = {**provenance(), "recording": "CWRU 130.mat drive end (outer race 0.007 in, 1796 rpm) tiled, 1-D float32 .npy at 12 kHz",
-           "models": MODELS, "data": DATA, "target_peak_rss_mb": TARGET_MB, "runs": runs,
-           "before": "issue 27: the 60-min report was killed at 300 s above 4.5 GB RSS with no output; 10 min: 54 s, 879 MB"}
+           "models": MODELS, "data": DATA, "target_peak_rss_mb": TARGET_MB, "load_only_peak_rss_mb": floors, "runs": runs,
+           "before": "issue 27: the 60-min report was killed at 300 s above 4.5 GB RSS with no output; 10 min: 54 s, 879 MB; the "
+                     "previous commit (d7fcfe1) on this machine, 10 min, no model: 867 MB, 21 s"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")
