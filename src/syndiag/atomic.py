@@ -8,6 +8,11 @@ anything fails, the staging is removed and whatever stood at the path before is 
 * :func:`atomic_file`: a file written through a handle (``np.savez(handle, ...)``, ``fig.savefig(handle)``).
 * :func:`atomic_folder`: a folder of several files (checkpoints, ONNX exports, prepared-data caches).
 
+A process killed outright (``kill -9``, a lost node) cannot clean up: its staging stays. The next
+:func:`atomic_folder` for the same path removes the stagings of that name whose writer no longer runs
+(:func:`remove_stale_stagings`). A SIGTERM is cleaned up like any exception once the command line turns it
+into one (:mod:`syndiag.cli.termination`).
+
 Files are flushed and ``fsync``-ed before the rename; folders are not (their files come from third-party
 writers and can be large). New files and folders get the usual permissions (``0o666`` / ``0o777`` less the
 umask), unlike ``tempfile.mkstemp``/``mkdtemp``, whose ``0o600``/``0o700`` would carry over to the result.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -32,7 +38,8 @@ from typing import IO, Any
 
 from syndiag.ranks import is_main_process, wait_for_everyone
 
-__all__ = ["atomic_file", "atomic_folder", "atomic_write_bytes", "atomic_write_text", "staging_sibling"]
+__all__ = ["atomic_file", "atomic_folder", "atomic_write_bytes", "atomic_write_text", "pid_running", "remove_stale_stagings",
+           "staging_sibling"]
 
 
 def staging_sibling(path: str | Path, kind: str = "tmp") -> Path:
@@ -42,6 +49,51 @@ def staging_sibling(path: str | Path, kind: str = "tmp") -> Path:
     """
     path = Path(path)
     return path.with_name(f".{path.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+_OPEN_STAGINGS: set[Path] = set()
+"""The folder stagings and swapped-out backups this process holds (its pid may be one a killed run had, in a new container)."""
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (always True on Windows, where probing would kill it)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, as another user
+        return True
+    return True
+
+
+def remove_stale_stagings(path: str | Path) -> list[Path]:
+    """Remove the stagings of ``path`` (``.{name}.tmp-...``, ``.{name}.old-...``) whose writer no longer runs; return them."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)-[0-9a-f]{{8}}")
+    try:
+        names = [entry.name for entry in os.scandir(path.parent) if entry.name.startswith(f".{path.name}.")]
+    except OSError:
+        return []
+    stale = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and _abandoned(path.parent / name, int(match.group(1))):
+            _remove(path.parent / name)
+            stale.append(path.parent / name)
+    return stale
+
+
+def _abandoned(staging: Path, pid: int) -> bool:
+    return staging not in _OPEN_STAGINGS if pid == os.getpid() else not pid_running(pid)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -136,9 +188,11 @@ def atomic_folder(path: str | Path, *, replace: bool = True) -> Iterator[Path]:
 @contextmanager
 def _main_folder(path: Path, replace: bool) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_stagings(path)
     staging = staging_sibling(path)
-    staging.mkdir()
+    _OPEN_STAGINGS.add(staging)
     try:
+        staging.mkdir()
         yield staging
         if replace:
             _swap_in(staging, path)
@@ -150,6 +204,7 @@ def _main_folder(path: Path, replace: bool) -> Iterator[Path]:
                     raise FileExistsError(exc.errno, f"{path} already exists; the new folder was discarded", str(path)) from exc
                 raise
     finally:
+        _OPEN_STAGINGS.discard(staging)
         shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -158,13 +213,14 @@ def _swap_in(staging: Path, path: Path) -> None:
         os.replace(staging, path)
         return
     backup = staging_sibling(path, "old")
-    os.replace(path, backup)
+    _OPEN_STAGINGS.add(backup)
     try:
-        os.replace(staging, path)
-    except BaseException:
-        os.replace(backup, path)
-        raise
-    if backup.is_dir() and not backup.is_symlink():
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        backup.unlink(missing_ok=True)
+        os.replace(path, backup)
+        try:
+            os.replace(staging, path)
+        except BaseException:
+            os.replace(backup, path)
+            raise
+        _remove(backup)
+    finally:
+        _OPEN_STAGINGS.discard(backup)

@@ -18,9 +18,18 @@ from syndiag.cli.report import report
 from syndiag.cli.serve import replay, serve
 from syndiag.cli.rul import rul_app
 from syndiag.cli.sensor import sensor_app
+from syndiag.cli.termination import run_interruptible
 from syndiag.cli.train import distill, evaluate, finetune, pretrain, update
 
-app = typer.Typer(help="Few-shot industrial fault diagnosis with language models.", no_args_is_help=True)
+
+class SyndiagApp(typer.Typer):
+    """The command line, run so that SIGTERM and SIGHUP end a command cleanly (see :mod:`syndiag.cli.termination`)."""
+
+    def __call__(self, *args, **kwargs):
+        return run_interruptible(lambda: super(SyndiagApp, self).__call__(*args, **kwargs))
+
+
+app = SyndiagApp(help="Few-shot industrial fault diagnosis with language models.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 for command in (pretrain, finetune, evaluate, diagnose):

@@ -22,8 +22,10 @@ from syndiag.training.distill import distill, distillation_windows, teacher_targ
 from syndiag.training.finetune import finetune
 from syndiag.training.pretrain import global_visual_features, pretrain
 from syndiag.workflows.session import (
+    check_draw,
     data_meta,
     finetune_task,
+    require_finetuned,
     setup,
     task_of_checkpoint,
 )
@@ -94,6 +96,7 @@ def run_finetune(config: RunConfig, checkpoint: Path | None = None, *, pretraine
 
     OUTPUT_DIR/finetuned fine-tuned for another task (K, seed, conditions) is kept unless ``overwrite``.
     """
+    check_draw(shots, seed)
     source = (checkpoint or pretrained_dir(config)) if pretrained else None
     session = setup(config, source)
     task = finetune_task(config, session.dataset, shots, seed)
@@ -131,6 +134,7 @@ class EvaluateOutcome:
 def run_evaluate(config: RunConfig, checkpoint: Path | None = None, target: str | None = None) -> EvaluateOutcome:
     """Test a fine-tuned checkpoint on its task's test set (or ``target``'s); appends one record to ``results_file``."""
     folder = checkpoint or finetuned_dir(config)
+    require_finetuned(folder, "syndiag-cloud", "finetune")
     session = setup(config, folder)
     meta = session.model.checkpoint_meta
     task = task_of_checkpoint(session.dataset, meta, folder, target)
@@ -157,6 +161,7 @@ class DistillOutcome:
 def run_distill(config: RunConfig, teacher: Path | None = None, progress: StepProgress | None = None) -> DistillOutcome:
     """Stage 3: distil the edge student from the cloud teacher (MSE on the fused feature, eq. 11), then test both."""
     teacher_dir = teacher or finetuned_dir(config)
+    require_finetuned(teacher_dir, "syndiag-cloud", "finetune")
     session = setup(config, teacher_dir)
     dataset, cloud = session.dataset, session.model
     task = task_of_checkpoint(dataset, cloud.checkpoint_meta, teacher_dir)

@@ -20,7 +20,7 @@ from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.data.sensor_windows import SensorWindows, sensor_windows_for
 from syndiag.data.sensors import cwru_sensor_set
 from syndiag.data.simulated_sensors import simulated_sensor_set
-from syndiag.errors import ConfigError, SyndiagError
+from syndiag.errors import ConfigError
 from syndiag.evaluation.metrics import (
     append_result,
     classification_report,
@@ -30,10 +30,11 @@ from syndiag.evaluation.metrics import (
 from syndiag.evaluation.severity import severity_report
 from syndiag.models.backbones import load_backbone
 from syndiag.models.device import place
-from syndiag.models.sensor import SensorModel
+from syndiag.models.sensor import KIND, SensorModel
 from syndiag.training.common import seed_everything, set_threads
 from syndiag.training.engine import configure_training
 from syndiag.training.sensor import SensorInputs, align, finetune_sensor, predict_sensor
+from syndiag.workflows.session import check_draw, require_checkpoint, require_finetuned
 
 StepProgress = Callable[[int, int, float], None]
 
@@ -134,8 +135,7 @@ def run_sensor_align(config: SensorRunConfig, progress: StepProgress | None = No
 
 def sensor_task(config: SensorRunConfig, dataset: PreparedDataset, k: int | None = None, seed: int | None = None) -> FewShotTask:
     stage = config.finetune
-    if k is not None and k < 1:
-        raise ConfigError(f"shots must be at least 1, got {k}")
+    check_draw(k, seed)
     source = stage.source or dataset.condition_names[-1]
     return few_shot_task(dataset, stage.shots if k is None else k, config.seed if seed is None else seed, source, stage.target)
 
@@ -143,9 +143,12 @@ def sensor_task(config: SensorRunConfig, dataset: PreparedDataset, k: int | None
 def run_sensor_finetune(config: SensorRunConfig, checkpoint: Path | None = None, *, aligned: bool = True, shots: int | None = None,
                         seed: int | None = None, progress: StepProgress | None = None) -> StageOutcome:
     """Stage (b): the heads on the K-shot set (with noisy copies of it by default), from the aligned model or a fresh one."""
+    check_draw(shots, seed)
+    source = (checkpoint or aligned_dir(config)) if aligned else None
+    if source is not None:
+        require_checkpoint(source, KIND)
     session = sensor_session(config)
     task = sensor_task(config, session.dataset, shots, seed)
-    source = (checkpoint or aligned_dir(config)) if aligned else None
     model = load_model(source, config) if source is not None else new_model(config, session)
     result = finetune_on(config, model, session.dataset, session.sensor_set, task, progress)
     folder = model.save_pretrained(finetuned_dir(config), extra={
@@ -185,12 +188,11 @@ def run_sensor_evaluate(config: SensorRunConfig, checkpoint: Path | None = None,
     """Fault type (accuracy, macro precision and F1) and severity (MAE, ordinal accuracy, interval coverage) on the test set;
     ``drop`` removes channels at test time (missing-sensor robustness)."""
     folder = checkpoint or finetuned_dir(config)
+    require_finetuned(folder, KIND, "sensor finetune")
     session = sensor_session(config)
     model = load_model(folder, config)
     session.inputs.token_grid = spectrogram_grid(model)
     meta = model.checkpoint_meta
-    if "task" not in meta:
-        raise SyndiagError(f"{folder}: not a fine-tuned sensor checkpoint (run syndiag sensor finetune first)")
     spec = meta["task"]
     task = few_shot_task(session.dataset, spec["k"], spec["seed"], spec["source"], target or spec["target"])
     prediction = predict_sensor(model, session.inputs, task.test, config.finetune.eval_batch_size, drop)
