@@ -84,7 +84,8 @@ def test_an_edge_model_refuses_a_tampered_teacher(copy, tmp_path):
     flip_in_tensor(teacher / WEIGHTS, "extractor.projection.weight")
     edge = tmp_path / "edge"
     edge.mkdir()
-    (edge / "config.json").write_text(json.dumps({"model": "syndiag-edge", "teacher_checkpoint": str(teacher)}))
+    described = json.loads((teacher / "config.json").read_text())  # an edge model's description: the teacher's classes and input
+    (edge / "config.json").write_text(json.dumps({**described, "model": "syndiag-edge", "teacher_checkpoint": str(teacher)}))
     (edge / WEIGHTS).write_bytes(b"")
     with pytest.raises(DataError, match="does not match"):
         load_model(edge)

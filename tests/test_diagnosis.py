@@ -6,14 +6,16 @@ import pytest
 from tiny_checkpoint import FS, NAMES, PROMPTS, data_section, onnx_folder
 from typer.testing import CliRunner
 
-import syndiag.serving.diagnosis as diagnosis_module
+import syndiag.serving.predictor as predictor_module
 import syndiag.serving.stream as stream_module
 import syndiag.workflows.inference as inference_module
 from syndiag.cli import app
 from syndiag.cli.common import ProgressLines
 from syndiag.config.data import SpectrogramConfig, WindowConfig
 from syndiag.errors import ConfigError, DataError
+from syndiag.models.meta import read_meta
 from syndiag.serving.diagnosis import diagnose, read_signal, window_array
+from syndiag.serving.predictor import SpectrogramPredictor
 from syndiag.serving.stream import WindowStream, array_windows, open_windows
 from syndiag.serving.summary import segments_of
 from syndiag.workflows.inference import diagnose_file
@@ -61,7 +63,13 @@ def checkpoint_config(folder, **data):
     folder.mkdir()
     meta = {"model": "syndiag-cloud", "class_names": NAMES, "prompts": PROMPTS, "channels": ["DE"], "fs": FS, "data": data_section(**data)}
     (folder / "config.json").write_text(json.dumps(meta))
+    (folder / "model.safetensors").write_bytes(b"")  # never read: these tests give the predictor's classifier
     return folder
+
+
+def stub_predictor(checkpoint, classify):
+    """A cloud model's Predictor over ``classify`` (uint8 spectrograms -> probabilities), with the checkpoint's description."""
+    return lambda *args, **kwargs: SpectrogramPredictor(read_meta(checkpoint), classify, checkpoint)
 
 
 @pytest.mark.parametrize("length, step", [(64, 32), (64, 64), (64, 100), (64, 16)])
@@ -121,9 +129,9 @@ def test_a_long_recording_is_streamed_in_blocks_and_summarised_as_segments(tmp_p
     real_block, real_span = WindowStream.block, stream_module._npy_span
     monkeypatch.setattr(WindowStream, "block", lambda self, a, b: cut.append(len(w := real_block(self, a, b))) or w)
     monkeypatch.setattr(stream_module, "_npy_span", lambda *args: spans.append(len((s := real_span(*args))[0])) or s)
-    monkeypatch.setattr(diagnosis_module, "spectrogram_images", lambda w, c: batches.append(len(w)) or sign_images(w, c))
+    monkeypatch.setattr(predictor_module, "spectrogram_images", lambda w, c: batches.append(len(w)) or sign_images(w, c))
     monkeypatch.setattr(inference_module, "read_signal", lambda *a, **k: pytest.fail("the recording was read into memory"))
-    monkeypatch.setattr(inference_module, "load_classifier", lambda *a, **k: (stub(), json.loads((checkpoint / "config.json").read_text())))
+    monkeypatch.setattr(inference_module, "load_predictor", stub_predictor(checkpoint, stub()))
     progress = []
     result = diagnose_file(tmp_path / "rec.npy", checkpoint, fs=FS, block_size=block, progress=lambda d, t: progress.append((d, t)))
 
@@ -155,7 +163,7 @@ def test_memory_does_not_grow_with_the_recording(tmp_path, monkeypatch):
     np.save(tmp_path / "short.npy", signal[:5000])
     checkpoint = checkpoint_config(tmp_path / "ck", length=64, step=64, image_size=16, n_scales=8)
     steady = lambda images: np.tile(np.float32([[0.6, 0.3, 0.1]]), (len(images), 1))
-    monkeypatch.setattr(inference_module, "load_classifier", lambda *a, **k: (steady, json.loads((checkpoint / "config.json").read_text())))
+    monkeypatch.setattr(inference_module, "load_predictor", stub_predictor(checkpoint, steady))
     monkeypatch.setattr(stream_module, "CHECK_CHUNK", 50_000)  # the NaN/Inf check's reads: a constant, here small
     diagnose_file(tmp_path / "short.npy", checkpoint, fs=FS)  # warm the filter-bank caches
     tracemalloc.start()
@@ -180,8 +188,9 @@ def test_segments_of_runs():
     assert segments_of(classes[:0], confidence[:0], ["a", "b"], None, None) == []
 
 
-def test_non_finite_model_outputs_are_refused():
+def test_non_finite_model_outputs_are_refused(tmp_path):
     windows = np.random.default_rng(3).standard_normal((5, 1, 64)).astype(np.float32)
+    checkpoint = checkpoint_config(tmp_path / "ck", n_scales=8, image_size=16)
 
     def nan_model(images):
         probs = np.full((len(images), 3), 1 / 3, np.float32)
@@ -189,9 +198,9 @@ def test_non_finite_model_outputs_are_refused():
         return probs
 
     with pytest.raises(DataError, match="non-finite output .* 1 of 5 windows, the first window 4 of rec"):
-        diagnose(nan_model, windows, SPEC, NAMES, PROMPTS, "rec", model="ck")
+        diagnose(stub_predictor(checkpoint, nan_model)(), windows, "rec")
     with pytest.raises(ConfigError, match="shape"):
-        diagnose(lambda images: np.ones((len(images), 2)), windows, SPEC, NAMES, PROMPTS, "rec")
+        diagnose(stub_predictor(checkpoint, lambda images: np.ones((len(images), 2)))(), windows, "rec")
 
 
 def test_an_onnx_model_with_non_finite_outputs_is_refused(tmp_path):

@@ -12,8 +12,10 @@ import scipy.io
 from typer.testing import CliRunner
 
 from syndiag.config.data import DataConfig
-from syndiag.errors import DataError
+from syndiag.errors import ConfigError, DataError
+from syndiag.models.meta import read_meta
 from syndiag.serving.diagnosis import read_signal
+from syndiag.serving.predictor import SpectrogramPredictor
 from syndiag.workflows import inference
 
 runner = CliRunner()
@@ -31,6 +33,7 @@ def fake_checkpoint(folder: Path, channels: list[str], fs: float = 12000.0) -> P
     meta = {"model": "syndiag-edge", "channels": channels, "fs": fs, "data": data.model_dump(mode="json"),
             "class_names": ["normal", "fault"], "prompts": ["normal operation", "a fault"]}
     (folder / "config.json").write_text(json.dumps(meta), encoding="utf-8")
+    (folder / "model.safetensors").write_bytes(b"")  # never read: the `loads` fixture stubs the model
     return folder
 
 
@@ -39,12 +42,11 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Stub the model loader: record each load, classify everything as 'fault'."""
     calls: list[str] = []
 
-    def load_classifier(checkpoint, device="cpu", dtype="float32"):
+    def load_predictor(checkpoint, device="cpu", dtype="float32"):
         calls.append(str(checkpoint))
-        meta = json.loads((Path(checkpoint) / "config.json").read_text())
-        return (lambda images: np.tile([0.25, 0.75], (len(images), 1))), meta
+        return SpectrogramPredictor(read_meta(checkpoint), lambda images: np.tile([0.25, 0.75], (len(images), 1)), Path(checkpoint))
 
-    monkeypatch.setattr(inference, "load_classifier", load_classifier)
+    monkeypatch.setattr(inference, "load_predictor", load_predictor)
     return calls
 
 
@@ -152,11 +154,15 @@ def test_bad_input_is_refused_before_the_model_loads(tmp_path: Path, loads: list
         assert loads == [str(checkpoint)]
 
 
-def test_a_checkpoint_without_a_readable_config_is_loaded_first_to_say_why(tmp_path: Path, loads: list[str]) -> None:
+def test_a_folder_without_a_model_description_is_named_before_any_model_loads(tmp_path: Path, loads: list[str]) -> None:
     (tmp_path / "model").mkdir()
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError, match="model: not a syndiag model folder .needs config.json"):
         inference.diagnose_file(tmp_path / "rec.npz", tmp_path / "model")
-    assert loads == [str(tmp_path / "model")]
+    (tmp_path / "model" / "config.json").write_text('{"model": "syndiag-cloud", "class_names": ["a"]}')
+    (tmp_path / "model" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ConfigError, match="invalid model description: class_names: List should have at least 2 items"):
+        inference.diagnose_file(tmp_path / "rec.npz", tmp_path / "model")
+    assert loads == []
 
 
 # --- item 10: a model on DE + FE given a one-channel file -----------------------------------------------------

@@ -162,7 +162,7 @@ def test_a_missing_fan_end_is_marked_absent_after_modality_dropout_and_refused_w
     assert "missing channels: FE (marked absent" in flat(result.output) and "severity: 0.0140 in" in flat(result.output)
 
     batches = []
-    real = sensor_diagnosis.load_sensor_model
+    real = sensor_diagnosis.load_torch_model
 
     def spying(*args, **kwargs):
         model = real(*args, **kwargs)
@@ -170,7 +170,7 @@ def test_a_missing_fan_end_is_marked_absent_after_modality_dropout_and_refused_w
         model.forward = lambda batch: batches.append(batch) or forward(batch)
         return model
 
-    monkeypatch.setattr(sensor_diagnosis, "load_sensor_model", spying)
+    monkeypatch.setattr(sensor_diagnosis, "load_torch_model", spying)
     found = diagnose_file(lacking, checkpoints["spectrogram"])
     assert found.missing_channels == ["FE"] and found.to_dict()["missing_channels"] == ["FE"] and found.windows == 18
     present = torch.cat([b.present for b in batches])

@@ -109,7 +109,7 @@ def test_a_database_deleted_while_serving_is_noticed_recreated_and_reported(tmp_
 
 def test_a_model_answering_nan_is_counted_not_stored(tmp_path):
     pipeline = pipeline_of(tmp_path, every_s=0.05)
-    pipeline.classify = lambda images: np.full((len(images), len(pipeline.class_names)), np.nan)
+    pipeline.predictor.classify = lambda images: np.full((len(images), len(pipeline.class_names)), np.nan)
     pipeline.ingest("site/m1/a", encode(0, 100.0, 12000.0, NOISE[:1200]))
     pipeline.stop()
     pipeline.run()

@@ -92,7 +92,12 @@ def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta:
     return Path(folder)
 
 
-def read_checkpoint_meta(folder: Path, kind: str) -> dict:
+def read_checkpoint_meta(folder: Path, kind: str, meta: dict | None = None) -> dict:
+    """``folder``'s config.json as a dict, checked to name ``kind`` (``meta``: that config, already read by ``models.meta.read_meta``)."""
+    if meta is not None:
+        if meta.get("model") != kind:
+            raise ConfigError(f"{folder}: a {meta.get('model')!r} checkpoint, expected {kind!r}")
+        return meta
     path = folder / CONFIG
     if not path.is_file() or not (folder / WEIGHTS).is_file():
         raise ConfigError(f"{folder}: not a syndiag checkpoint (needs {CONFIG} and {WEIGHTS})")
@@ -107,7 +112,7 @@ def read_checkpoint_meta(folder: Path, kind: str) -> dict:
     return meta
 
 
-def load_trained(model: nn.Module, folder: Path) -> None:
+def load_trained(model: nn.Module, folder: Path, meta: dict | None = None) -> None:
     """Load the trained tensors of ``folder`` into ``model``: every tensor must match in name and shape, and the file
     its recorded sha256 (checked on the bytes read, after they parse and fit, so a flipped bit is a :class:`DataError`)."""
     from safetensors.torch import load
@@ -124,6 +129,7 @@ def load_trained(model: nn.Module, folder: Path) -> None:
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
         raise ConfigError(f"{folder}: weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]}")
-    meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    if meta is None:
+        meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
     verify_digests(folder, meta, [WEIGHTS], actual={WEIGHTS: hashlib.sha256(data).hexdigest()})
     model.load_state_dict(state, strict=False)

@@ -125,13 +125,13 @@ class SynDiagCloud(nn.Module):
         return write_checkpoint(folder, self.trainable_state(), meta)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, backbone: Backbone | None = None) -> "SynDiagCloud":
+    def from_pretrained(cls, folder: str | Path, backbone: Backbone | None = None, meta: dict | None = None) -> "SynDiagCloud":
         folder = Path(folder)
-        meta = read_checkpoint_meta(folder, "syndiag-cloud")
+        meta = read_checkpoint_meta(folder, "syndiag-cloud", meta)
         config = CloudConfig.from_dict(meta["config"], source=str(folder / CONFIG))
         backbone = backbone or load_backbone(config.backbone, config.allow_download, config.num_layers)
         model = cls(config, backbone, meta["class_names"], meta["prompts"])
-        load_trained(model, folder)
+        load_trained(model, folder, meta)
         model.checkpoint_meta = meta
         return model
 

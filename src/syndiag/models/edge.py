@@ -151,14 +151,15 @@ class SynDiagEdge(nn.Module):
         return write_checkpoint(folder, self.trainable_state(), meta)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, teacher: SynDiagCloud | TeacherParts | None = None, backbone: Backbone | None = None) -> "SynDiagEdge":
+    def from_pretrained(cls, folder: str | Path, teacher: SynDiagCloud | TeacherParts | None = None, backbone: Backbone | None = None,
+                        meta: dict | None = None) -> "SynDiagEdge":
         """The edge model alone: the teacher's extractor, gate and head come from its checkpoint's tensors, never its LM."""
         folder = Path(folder)
-        meta = read_checkpoint_meta(folder, "syndiag-edge")
+        meta = read_checkpoint_meta(folder, "syndiag-edge", meta)
         config = EdgeConfig.from_dict(meta["config"], source=str(folder / CONFIG))
         teacher = teacher or TeacherParts.from_checkpoint(meta["teacher_checkpoint"])
         backbone = backbone or load_backbone(config.backbone, config.allow_download, config.num_layers)
         model = cls(config, teacher, backbone)
-        load_trained(model, folder)
+        load_trained(model, folder, meta)
         model.checkpoint_meta = meta
         return model

@@ -225,10 +225,11 @@ class SensorModel(nn.Module):
         return write_checkpoint(folder, self.trainable_state(), meta)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, backbone: Backbone | None = None, layout: list[ChannelSpec] | None = None) -> SensorModel:
+    def from_pretrained(cls, folder: str | Path, backbone: Backbone | None = None, layout: list[ChannelSpec] | None = None,
+                        meta: dict | None = None) -> SensorModel:
         """Load a saved sensor model; ``layout`` (the data's channels), when given, must be the checkpoint's (ConfigError naming them)."""
         folder = Path(folder)
-        meta = read_checkpoint_meta(folder, KIND)
+        meta = read_checkpoint_meta(folder, KIND, meta)
         source = str(folder / CONFIG)
         saved_config = dict(meta["config"])
         encoder = dict(saved_config.get("encoder") or {})
@@ -245,6 +246,6 @@ class SensorModel(nn.Module):
             shape = meta["extractor"]
             extractor = VisualExtractor(shape["hidden_size"], shape["widths"], shape["grid"], shape["channels"], shape["stem_stride"])
         model = cls(config, backbone, saved, meta["class_names"], meta["prompts"], tuple(meta["severity_range"]), extractor)
-        load_trained(model, folder)
+        load_trained(model, folder, meta)
         model.checkpoint_meta = meta
         return model

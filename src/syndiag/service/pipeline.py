@@ -21,9 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from syndiag.config.data import SpectrogramConfig
 from syndiag.config.service import ServeConfig
-from syndiag.data.spectrogram import spectrogram_images, to_rgb
+from syndiag.serving.predictor import Predictor, WindowBatch
 from syndiag.service.buffers import Pending, SensorBuffer, Window, payload_windows
 from syndiag.service.payload import Limits, PayloadRefused, decode
 from syndiag.service.store import Store
@@ -49,11 +48,12 @@ def check_sensor_name(sensor: str) -> None:
 class Pipeline:
     """Thread-safe: ``ingest`` from the MQTT thread, ``run`` in the worker thread, ``snapshot`` and ``health`` from HTTP."""
 
-    def __init__(self, config: ServeConfig, classify: Callable[[np.ndarray], np.ndarray], class_names: list[str],
-                 spectrogram: SpectrogramConfig, length: int, model_fs: float, store: Store, publish: Publish | None = None) -> None:
-        self.config, self.classify, self.class_names = config, classify, list(class_names)
-        self.descriptions: dict[str, str] = {}
-        self.spectrogram, self.length, self.model_fs = spectrogram, length, model_fs
+    def __init__(self, config: ServeConfig, predictor: Predictor, store: Store, publish: Publish | None = None) -> None:
+        self.config, self.predictor = config, predictor
+        self.class_names = list(predictor.meta.class_names)
+        self.descriptions = dict(zip(predictor.meta.class_names, predictor.meta.prompts))
+        need = predictor.needs.channels[0]
+        self.length, self.model_fs = need.length, need.fs
         self.limits = Limits(config.max_payload_samples, config.min_fs, config.max_fs, config.max_t0, config.max_abs_sample)
         self.store, self.publish = store, publish
         self.buffers: dict[str, SensorBuffer] = {}
@@ -172,8 +172,8 @@ class Pipeline:
         if not batch:
             return []
         try:
-            images = to_rgb(spectrogram_images(np.stack([w.samples for w in batch])[:, None, :], self.spectrogram), self.spectrogram.colormap)
-            probs = np.asarray(self.classify(images), dtype=np.float64)
+            probs = self.predictor.predict(WindowBatch.of_array(np.stack([w.samples for w in batch])[:, None, :],
+                                                                self.predictor.needs.names)).probabilities
         except Exception:  # noqa: BLE001 - a batch the model fails on is counted, never lost
             log.exception("the model failed on a batch of %d windows", len(batch))
             with self.lock:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from syndiag.config.data import DataConfig
 from syndiag.config.service import ServeConfig
 from syndiag.errors import ConfigError
 from syndiag.service.health import store_health
@@ -39,18 +38,15 @@ class Service:
 
 
 def build_pipeline(config: ServeConfig, publish=None) -> Pipeline:
-    """The model (an ONNX export runs without PyTorch), its input settings, the store; one channel per window."""
-    from syndiag.serving.diagnosis import load_classifier
+    """The model (an ONNX export runs without PyTorch) as a Predictor, the store; one channel per window."""
+    from syndiag.serving.predictor import load_predictor
 
-    classify, meta = load_classifier(config.checkpoint)
-    if len(meta["channels"]) != 1:
-        raise ConfigError(f"{config.checkpoint}: the model reads {len(meta['channels'])} channels ({', '.join(meta['channels'])}); "
+    predictor = load_predictor(config.checkpoint)
+    needs = predictor.needs
+    if len(needs.channels) != 1:
+        raise ConfigError(f"{config.checkpoint}: the model reads {len(needs.channels)} channels ({needs.describe()}); "
                           "the live service diagnoses each sensor on its own: serve a one-channel model")
-    data = DataConfig.from_dict(meta["data"], source=str(config.checkpoint))
-    pipeline = Pipeline(config, classify, meta["class_names"], data.spectrogram, data.window.length, float(meta["fs"]),
-                        Store(config.database_url), publish)
-    pipeline.descriptions = dict(zip(meta["class_names"], meta.get("prompts", meta["class_names"])))
-    return pipeline
+    return Pipeline(config, predictor, Store(config.database_url), publish)
 
 
 def start_service(config: ServeConfig, mqtt: bool = True) -> Service:

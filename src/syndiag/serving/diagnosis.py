@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from syndiag.config.data import SpectrogramConfig, WindowConfig
+from syndiag.config.data import WindowConfig
 from syndiag.data.cwru import resample
 from syndiag.data.model_input import read_model_input
 from syndiag.data.recording import check_signal
-from syndiag.data.spectrogram import spectrogram_images, to_rgb
 from syndiag.errors import ConfigError, DataError
+from syndiag.serving.predictor import Classifier, Predictor, SpectrogramPredictor, WindowBatch, check_finite, load_predictor
 from syndiag.serving.stream import WindowStream
 from syndiag.serving.summary import Segment, majority_of, segments_of, window_rows
 
@@ -89,20 +89,6 @@ def read_signal(path: Path, channels: list[str], fs: float | None, target_fs: fl
     return signal, target_fs
 
 
-def input_meta(checkpoint: str | Path) -> dict | None:
-    """The channels, rate and data config a checkpoint or ONNX export needs, read cheaply from its config.json
-    (no model is built); ``None`` when that file is missing, unreadable or lacks them."""
-    import json
-
-    try:
-        meta = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(meta, dict) or not all(k in meta for k in ("channels", "fs", "data")):
-        return None
-    return meta
-
-
 def window_array(signal: np.ndarray, window: WindowConfig, source: str) -> np.ndarray:
     """(channels, n) -> windows (m, channels, length) every ``window.step`` samples, as the model's data were cut;
     (m, channels, length) unchanged."""
@@ -117,114 +103,82 @@ def window_array(signal: np.ndarray, window: WindowConfig, source: str) -> np.nd
     return np.stack([signal[:, s : s + window.length] for s in starts]).astype(np.float32)
 
 
-Classifier = Callable[[np.ndarray], np.ndarray]
-"""uint8 RGB spectrograms (B, H, W, 3) -> class probabilities (B, C)."""
-
-
-def torch_classifier(model) -> Classifier:
-    """A cloud or edge ``nn.Module`` as a :data:`Classifier`."""
-    import torch
-
-    model.eval()
-
-    @torch.inference_mode()
-    def classify(images: np.ndarray) -> np.ndarray:
-        return torch.softmax(model(torch.from_numpy(images)).float(), dim=-1).cpu().numpy()
-
-    return classify
-
-
 def load_model(folder: str | Path, device: str = "cpu", dtype: str = "float32"):
-    """A cloud or an edge model from its checkpoint folder, by the kind its config names, on ``device``."""
-    import json
+    """A cloud or an edge model from its checkpoint folder, by the kind its description names, on ``device``."""
+    from syndiag.models.meta import read_meta
+    from syndiag.serving.predictor import load_torch_model
 
-    from syndiag.models.checkpoint import CONFIG, verify_checkpoint
-    from syndiag.models.cloud import SynDiagCloud
-    from syndiag.models.device import place
-    from syndiag.models.edge import SynDiagEdge
-
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-        kind = meta.get("model")
-    except (OSError, json.JSONDecodeError, AttributeError):
-        meta, kind = {}, None
-    if kind == "syndiag-edge":
-        if meta.get("teacher_checkpoint"):  # the teacher's extractor, gate and head serve the edge model too
-            verify_checkpoint(meta["teacher_checkpoint"])
-        model = SynDiagEdge.from_pretrained(folder)
-    else:
-        model = SynDiagCloud.from_pretrained(folder)
-    return place(model, device, dtype)
+    return load_torch_model(Path(folder), read_meta(folder), device, dtype)
 
 
 def load_classifier(folder: str | Path, device: str = "cpu", dtype: str = "float32") -> tuple[Classifier, dict]:
     """A :data:`Classifier` and its checkpoint config from an ONNX export, or an edge or cloud checkpoint folder run on ``device``."""
-    from syndiag.serving.onnx_runtime import OnnxClassifier, is_onnx_folder
-
-    if is_onnx_folder(folder):
-        onnx = OnnxClassifier(folder)
-        return onnx, onnx.meta
-    model = load_model(folder, device, dtype)
-    return torch_classifier(model), model.checkpoint_meta
+    predictor = load_predictor(folder, device, dtype)
+    if not isinstance(predictor, SpectrogramPredictor):
+        raise ConfigError(f"{folder}: a {predictor.meta.model} model reads several sensors, not spectrograms alone")
+    return predictor.classify, predictor.meta.to_dict()
 
 
-def diagnose(classify: Classifier, windows: np.ndarray | WindowStream, spectrogram: SpectrogramConfig, class_names: list[str],
-             prompts: list[str], source: str, top_k: int = 3, batch_size: int = 64, *, block_size: int = BLOCK_SIZE,
-             progress: Callable[[int, int], None] | None = None, model: str = "the model") -> Diagnosis:
+@dataclass
+class Accumulated:
+    """What the window loop gathers: the mean class probabilities and each window's class, confidence and severity."""
+
+    mean: np.ndarray
+    classes: np.ndarray
+    confidence: np.ndarray
+    severity_mean: np.ndarray
+    severity_std: np.ndarray
+
+
+def accumulate(predictor: Predictor, blocks: Iterable[tuple[int, WindowBatch]], count: int, batch_size: int = 64,
+               progress: Callable[[int, int], None] | None = None, source: str = "") -> Accumulated:
+    """Every window through ``predictor``, ``batch_size`` at a time, block by block (memory bounded by a block)."""
+    n_classes = len(predictor.meta.class_names)
+    total = np.zeros(n_classes, dtype=np.float64)
+    classes, confidence = np.empty(count, dtype=np.int64), np.empty(count, dtype=np.float32)
+    severity_mean, severity_std = np.full(count, np.nan), np.full(count, np.nan)
+    for first, block in blocks:
+        for offset in range(0, len(block), batch_size):
+            rows = slice(offset, offset + batch_size)
+            batch = WindowBatch({k: v[rows] for k, v in block.signals.items()}, block.present[rows],
+                                None if block.images is None else block.images[rows])
+            found = predictor.predict(batch)
+            start, end = first + offset, first + offset + len(batch)
+            check_finite(found.probabilities, start, source, str(predictor.folder or "the model"))
+            total += found.probabilities.sum(0, dtype=np.float64)
+            best = found.probabilities.argmax(1)
+            classes[start:end], confidence[start:end] = best, found.probabilities[np.arange(len(batch)), best]
+            if found.severity_mean is not None:
+                severity_mean[start:end], severity_std[start:end] = found.severity_mean, found.severity_std
+        if progress is not None:
+            progress(first + len(block), count)
+    return Accumulated(total / max(1, count), classes, confidence, severity_mean, severity_std)
+
+
+def summarise(found: Accumulated, meta, source: str, top_k: int, starts: np.ndarray | None, seconds: float | None,
+              kind: type[Diagnosis] = Diagnosis, **extra) -> Diagnosis:
+    """The recording's :class:`Diagnosis` (or ``kind``) from the accumulated windows: top-k classes, segments, majority."""
+    names, prompts = meta.class_names, meta.prompts
+    order = np.argsort(-found.mean, kind="stable")[: max(1, top_k)]
+    best = int(order[0])
+    return kind(source=source, windows=found.classes.size, label=names[best], description=prompts[best], probability=float(found.mean[best]),
+                top=[(names[i], prompts[i], float(found.mean[i])) for i in order], class_names=list(names),
+                window_classes=found.classes, window_confidence=found.confidence, window_starts=starts, window_seconds=seconds,
+                segments=segments_of(found.classes, found.confidence, names, starts, seconds), majority=majority_of(found.classes, names),
+                **extra)
+
+
+def diagnose(predictor: Predictor, windows: np.ndarray | WindowStream, source: str, top_k: int = 3, batch_size: int = 64, *,
+             block_size: int = BLOCK_SIZE, progress: Callable[[int, int], None] | None = None) -> Diagnosis:
     """Average the class probabilities of every window; report the top ``top_k`` classes, segments and majority.
 
-    ``windows`` (an array or a :class:`WindowStream`) are cut ``block_size`` at a time, their spectrograms made and
-    classified ``batch_size`` at a time, so memory does not grow with the recording; ``progress(done, total)``
-    follows each block. Non-finite probabilities (a model with NaN/Inf weights) are refused, naming ``model``.
-    """
+    ``windows`` (an array (m, channels, length) or a :class:`WindowStream`) are cut ``block_size`` at a time and
+    predicted ``batch_size`` at a time, so memory does not grow with the recording; ``progress(done, total)`` follows
+    each block. Non-finite probabilities (a model with NaN/Inf weights) are refused, naming the model."""
     if not isinstance(windows, WindowStream):
         array = np.asarray(windows)
         windows = WindowStream(source, lambda a, b: array[a:b], array.shape[0], array.shape[1], array.shape[2], None, None, array.dtype)
-    count, n_classes = windows.count, len(class_names)
-    total = np.zeros(n_classes, dtype=np.float64)
-    classes = np.empty(count, dtype=np.int64)
-    confidence = np.empty(count, dtype=np.float32)
-    for first, block in windows.blocks(block_size):
-        for offset in range(0, len(block), batch_size):
-            batch = block[offset : offset + batch_size]
-            probs = np.asarray(classify(to_rgb(spectrogram_images(batch, spectrogram), spectrogram.colormap)))
-            start = first + offset
-            _check_output(probs, len(batch), n_classes, start, source, model)
-            total += probs.sum(0, dtype=np.float64)
-            best = probs.argmax(1)
-            classes[start : start + len(batch)] = best
-            confidence[start : start + len(batch)] = probs[np.arange(len(batch)), best]
-        if progress is not None:
-            progress(first + len(block), count)
-    mean = total / max(1, count)
-    order = np.argsort(-mean, kind="stable")[: max(1, top_k)]
-    best = int(order[0])
-    starts = windows.start_seconds(np.arange(count))
-    return Diagnosis(
-        source=source,
-        windows=count,
-        label=class_names[best],
-        description=prompts[best],
-        probability=float(mean[best]),
-        top=[(class_names[i], prompts[i], float(mean[i])) for i in order],
-        class_names=list(class_names),
-        window_classes=classes,
-        window_confidence=confidence,
-        window_starts=starts,
-        window_seconds=windows.window_seconds,
-        segments=segments_of(classes, confidence, class_names, starts, windows.window_seconds),
-        majority=majority_of(classes, class_names),
-    )
-
-
-def _check_output(probs: np.ndarray, n: int, n_classes: int, start: int, source: str, model: str) -> None:
-    """Refuse class probabilities of the wrong shape or with NaN/Inf (never let them reach a result)."""
-    if probs.shape != (n, n_classes):
-        raise ConfigError(f"{model}: gave outputs of shape {probs.shape} for {n} windows of {n_classes} classes")
-    finite = np.isfinite(probs).all(axis=1)
-    if not finite.all():
-        raise DataError(
-            f"{model}: non-finite output (NaN/Inf class probabilities) for {int((~finite).sum())} of {n} windows, the first "
-            f"window {start + int(np.argmin(finite))} of {source}; its weights hold NaN/Inf or overflow: nothing was diagnosed"
-        )
+    names = predictor.meta.channels
+    blocks = ((first, WindowBatch.of_array(block, names)) for first, block in windows.blocks(block_size))
+    found = accumulate(predictor, blocks, windows.count, batch_size, progress, source)
+    return summarise(found, predictor.meta, source, top_k, windows.start_seconds(np.arange(windows.count)), windows.window_seconds)

@@ -24,14 +24,14 @@ class OnnxClassifier:
     ``model.onnx`` is checked against the sha256 its config records (a mismatch is a :class:`DataError`).
     """
 
-    def __init__(self, folder: str | Path, threads: int | None = None) -> None:
+    def __init__(self, folder: str | Path, threads: int | None = None, meta: dict | None = None) -> None:
         import onnxruntime as ort
 
         folder = Path(folder)
         if not is_onnx_folder(folder) or not (folder / ONNX_CONFIG).is_file():
             raise ConfigError(f"{folder}: not an ONNX export (needs {ONNX_MODEL} and {ONNX_CONFIG})")
         try:
-            self.meta = json.loads((folder / ONNX_CONFIG).read_text(encoding="utf-8"))
+            self.meta = meta if meta is not None else json.loads((folder / ONNX_CONFIG).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{folder / ONNX_CONFIG}: corrupt export config ({exc})") from None
         missing = [k for k in ("class_names", "prompts", "image_size") if k not in self.meta]

@@ -8,80 +8,58 @@ from pathlib import Path
 
 from syndiag.config.data import DataConfig
 from syndiag.errors import SyndiagError
-from syndiag.serving.diagnosis import (
-    BLOCK_SIZE,
-    Classifier,
-    Diagnosis,
-    diagnose,
-    input_meta,
-    load_classifier,
-    load_model,
-    read_signal,
-)
-from syndiag.serving.sensor_diagnosis import diagnose_sensor, is_sensor_checkpoint
+from syndiag.models.meta import is_onnx, read_meta
+from syndiag.serving.diagnosis import BLOCK_SIZE, Diagnosis, diagnose, load_model, read_signal
+from syndiag.serving.predictor import Predictor, load_predictor
+from syndiag.serving.sensor_diagnosis import diagnose_sensor
 from syndiag.serving.stream import open_windows
 from syndiag.serving.summary import check_window_table, write_window_table
-
-Loader = Callable[[Path, str, str], tuple[Classifier, dict]]
-"""(checkpoint, device, dtype) -> a classifier and its checkpoint config."""
 
 
 def diagnose_file(file: Path, checkpoint: Path, fs: float | None = None, top_k: int = 3, device: str = "cpu",
                   dtype: str = "float32", channels: str | list[str | int] | None = None, *,
                   progress: Callable[[int, int], None] | None = None, per_window_out: Path | None = None,
-                  block_size: int = BLOCK_SIZE, load: Loader | None = None) -> Diagnosis:
-    """Predicted fault, its description and the top-k class probabilities of a recording, with a checkpoint or an ONNX export.
+                  block_size: int = BLOCK_SIZE, predictor: Predictor | None = None) -> Diagnosis:
+    """Predicted fault, its description and the top-k class probabilities of a recording, with any model folder
+    (a cloud, edge or sensor checkpoint, or an ONNX export) or an already loaded ``predictor`` of it.
 
-    The recording is read and checked before the model loads (its needs come from the checkpoint's config.json);
-    ``channels`` names the file's channels to read for the model's (``--channels``).
+    The model's description is read once and the recording read and checked against it before the model loads;
+    ``channels`` names the file's channels to read for the model's (``--channels``). The windows are cut, predicted
+    and summarised ``block_size`` at a time (a .npy recording is memory-mapped), so memory stays bounded on long
+    recordings; ``progress(done, total)`` follows each block. ``per_window_out`` (.csv or .jsonl) receives one row per
+    window, written atomically. A sensor model reads every channel of its layout and adds the severity. A checkpoint
+    with an open-set threshold (``syndiag openset calibrate``) adds the verdict ``result.unknown``; a threshold file
+    made for other weights is refused before anything is read."""
+    return diagnose_with(file, checkpoint, fs, top_k, device, dtype, channels, progress=progress, per_window_out=per_window_out,
+                         block_size=block_size, predictor=predictor)[0]
 
-    The windows are cut, turned into spectrograms and classified ``block_size`` at a time (a .npy recording is
-    memory-mapped), so memory stays bounded on long recordings; ``progress(done, total)`` follows each block.
-    ``per_window_out`` (.csv or .jsonl) receives one row per window, written atomically.
 
-    A sensor-model checkpoint (config.json "model": "syndiag-sensor") reads every channel of its layout and adds the
-    severity (a :class:`~syndiag.serving.sensor_diagnosis.SensorDiagnosis`); ``channels`` then maps the layout's channels.
-
-    A checkpoint with an open-set threshold (``syndiag openset calibrate``) adds the verdict ``result.unknown``; a
-    threshold file made for other weights is refused before anything is read.
-
-    ``load(checkpoint, device, dtype)`` builds a cloud or edge classifier (None: :func:`load_classifier`): a caller
-    that needs the model afterwards (the report's saliency) keeps it rather than loading it twice."""
+def diagnose_with(file: Path, checkpoint: Path, fs: float | None = None, top_k: int = 3, device: str = "cpu",
+                  dtype: str = "float32", channels: str | list[str | int] | None = None, *,
+                  progress: Callable[[int, int], None] | None = None, per_window_out: Path | None = None,
+                  block_size: int = BLOCK_SIZE, predictor: Predictor | None = None) -> tuple[Diagnosis, Predictor | None]:
+    """:func:`diagnose_file`, and the predictor it loaded (for a caller that needs the model afterwards, as the report's
+    saliency does; None when a sensor model diagnosed)."""
     from syndiag.models.openset_threshold import read_threshold
 
     if per_window_out is not None:
         check_window_table(per_window_out)
     threshold = read_threshold(checkpoint)
-    try:
-        if is_sensor_checkpoint(checkpoint):
-            result = diagnose_sensor(file, checkpoint, fs, top_k, device, dtype, channels, progress=progress, block_size=block_size)
-        else:
-            result = _diagnose_image_model(file, checkpoint, fs, top_k, device, dtype, channels, progress, block_size, load)
-    except KeyError as exc:
-        raise SyndiagError(f"{checkpoint}: checkpoint lacks {exc}") from None
+    meta = predictor.meta if predictor is not None else read_meta(checkpoint)
+    if meta.model == "syndiag-sensor" and not is_onnx(checkpoint):
+        result = diagnose_sensor(file, checkpoint, fs, top_k, device, dtype, channels, progress=progress, block_size=block_size,
+                                 predictor=predictor)
+    else:
+        data = DataConfig.from_dict(meta.data, source=str(checkpoint))
+        windows = open_windows(file, meta.channels, fs, meta.fs, data.window, mmap=channels is None,
+                               read_in_memory=lambda: read_signal(file, meta.channels, fs, meta.fs, channels))
+        predictor = predictor or load_predictor(checkpoint, device, dtype)
+        result = diagnose(predictor, windows, str(file), top_k, block_size=block_size, progress=progress)
     if threshold is not None:
         result.unknown = threshold.verdict(result.window_confidence)
     if per_window_out is not None:
         write_window_table(per_window_out, result.window_rows())
-    return result
-
-
-def _diagnose_image_model(file: Path, checkpoint: Path, fs: float | None, top_k: int, device: str, dtype: str,
-                          channels: str | list[str | int] | None, progress: Callable[[int, int], None] | None,
-                          block_size: int, load: Loader | None = None) -> Diagnosis:
-    """A cloud or edge checkpoint's (or an ONNX export's) diagnosis of the spectrograms of the recording's windows."""
-    load = load or load_classifier
-    meta = input_meta(checkpoint)
-    classify = None
-    if meta is None:  # not a readable checkpoint config: the loader says why
-        classify, meta = load(checkpoint, device, dtype)
-    data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
-    windows = open_windows(file, meta["channels"], fs, meta["fs"], data.window, mmap=channels is None,
-                           read_in_memory=lambda: read_signal(file, meta["channels"], fs, meta["fs"], channels))
-    if classify is None:
-        classify, meta = load(checkpoint, device, dtype)
-    return diagnose(classify, windows, data.spectrogram, meta["class_names"], meta["prompts"], str(file), top_k,
-                    block_size=block_size, progress=progress, model=str(checkpoint))
+    return result, predictor
 
 
 def export_checkpoint(checkpoint: Path, output: Path | None = None, opset: int = 18) -> tuple[Path, float]:

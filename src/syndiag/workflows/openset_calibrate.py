@@ -15,7 +15,8 @@ from syndiag.data.windowing import POOL
 from syndiag.errors import ConfigError, SyndiagError
 from syndiag.models.openset import calibrate_threshold
 from syndiag.models.openset_threshold import OpenSetThreshold, save_threshold, weights_digest
-from syndiag.serving.diagnosis import load_classifier
+from syndiag.models.meta import read_meta
+from syndiag.serving.predictor import WindowBatch, load_predictor
 from syndiag.workflows.session import task_of_checkpoint
 
 HELD_IN_PER_CLASS = 50
@@ -57,15 +58,11 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
     """Score held-in windows with the checkpoint, store the (1 - false_alarm) threshold in CHECKPOINT/openset.json."""
     if not 0 < false_alarm < 1:
         raise ConfigError(f"--false-alarm must be in (0, 1), got {false_alarm}")
-    try:
-        meta = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SyndiagError(f"{checkpoint}: no readable config.json ({exc}); give a fine-tuned, distilled or exported checkpoint") from None
+    described = read_meta(checkpoint)
+    meta = described.to_dict()
     if "task" not in meta:
         raise SyndiagError(f"{checkpoint}: not a fine-tuned checkpoint (its config.json records no training task, so its "
                            "held-in windows are unknown); calibrate the fine-tuned, distilled or exported model")
-    if "data" not in meta or "class_names" not in meta:
-        raise SyndiagError(f"{checkpoint}: config.json lacks the data config or class names; re-export it with this version")
     data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
     if data_root is not None:
         data = data.model_copy(update={"data_root": data_root})
@@ -76,9 +73,10 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
     if meta.get("model") == "syndiag-sensor":
         confidence = sensor_confidence(Path(checkpoint), data, dataset, indices, device, batch_size)
     else:
-        classify, _ = load_classifier(checkpoint, device)
-        confidence = np.concatenate([np.asarray(classify(dataset.rgb(indices[s : s + batch_size]))).max(1)
-                                     for s in range(0, indices.size, batch_size)])
+        predictor = load_predictor(checkpoint, device)
+        present = np.ones((batch_size, len(described.channels)), dtype=bool)
+        confidence = np.concatenate([predictor.predict(WindowBatch({}, present[: len(chunk)], dataset.rgb(chunk))).probabilities.max(1)
+                                     for chunk in (indices[s : s + batch_size] for s in range(0, indices.size, batch_size))])
     threshold = OpenSetThreshold(threshold=calibrate_threshold(1.0 - confidence, false_alarm), false_alarm=false_alarm,
                                  windows=int(indices.size), weights_sha256=weights_digest(checkpoint))
     return Calibration(save_threshold(checkpoint, threshold), threshold, len(dataset.class_names))
@@ -89,15 +87,13 @@ def sensor_confidence(folder: Path, data: DataConfig, dataset: PreparedDataset, 
     from syndiag.data.custom_sensors import custom_sensor_set
     from syndiag.data.sensor_windows import sensor_windows_for
     from syndiag.data.sensors import cwru_sensor_set
-    from syndiag.models.device import place
-    from syndiag.models.sensor import SensorModel
     from syndiag.training.sensor import SensorInputs, predict_sensor
     from syndiag.workflows.sensor import spectrogram_grid
 
     if data.dataset not in ("cwru", "custom"):
         raise ConfigError(f"{folder}: calibrating a sensor model reads cwru or custom data, not {data.dataset!r}")
     sensor_set = custom_sensor_set(data) if data.dataset == "custom" else cwru_sensor_set(data)
-    model = place(SensorModel.from_pretrained(folder), device)
+    model = load_predictor(folder, device).model
     windows = sensor_windows_for(dataset, sensor_set, model.layout)
     inputs = SensorInputs(windows, dataset if model.extractor is not None else None, spectrogram_grid(model))
     return predict_sensor(model, inputs, indices, batch_size).probabilities.max(1)

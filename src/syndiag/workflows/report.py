@@ -143,34 +143,22 @@ def saliency(model, window: np.ndarray, spectrogram) -> tuple[np.ndarray, np.nda
 
 
 def _classify(recording: Path, checkpoint: Path, config: ReportConfig):
-    """The diagnosis, and the PyTorch model that made it for a cloud or edge checkpoint (kept for the saliency), else None."""
-    from syndiag.serving.diagnosis import input_meta, load_model, torch_classifier
-    from syndiag.workflows.inference import diagnose_file
+    """The diagnosis, and the Predictor that made it (loaded once: the saliency reuses a cloud or edge model)."""
+    from syndiag.workflows.inference import diagnose_with
 
-    kept = []
-
-    def load(folder: Path, device: str, dtype: str):
-        kept.append(load_model(folder, device, dtype))
-        return torch_classifier(kept[0]), kept[0].checkpoint_meta
-
-    meta = input_meta(checkpoint) or {}
-    pytorch = meta.get("model") in ("syndiag-cloud", "syndiag-edge") and (Path(checkpoint) / "model.safetensors").is_file()
-    result = diagnose_file(recording, checkpoint, config.fs, config.top_k, load=load if pytorch else None)
-    return result, (kept[0] if kept else None)
+    return diagnose_with(recording, checkpoint, config.fs, config.top_k)
 
 
-def _saliency_figure(recording: Path, config: ReportConfig, model, result, prediction: str) -> bytes:
+def _saliency_figure(recording: Path, config: ReportConfig, predictor, result, prediction: str) -> bytes:
     """The saliency of the most confident window, read alone (a .npy through a memory map)."""
-    from syndiag.config.data import DataConfig
     from syndiag.serving.diagnosis import read_signal
     from syndiag.serving.stream import open_windows
 
-    meta = model.checkpoint_meta
-    data = DataConfig.from_dict(meta["data"], source="the checkpoint's config.json")
-    windows = open_windows(recording, meta["channels"], config.fs, meta["fs"], data.window,
-                           read_in_memory=lambda: read_signal(recording, meta["channels"], config.fs, meta["fs"]))
+    meta, data = predictor.meta, predictor.data
+    windows = open_windows(recording, meta.channels, config.fs, meta.fs, data.window,
+                           read_in_memory=lambda: read_signal(recording, meta.channels, config.fs, meta.fs))
     best = int(np.argmax(result.window_confidence))
-    found = saliency(model, windows.block(best, best + 1)[0], data.spectrogram)
+    found = saliency(predictor.model, windows.block(best, best + 1)[0], data.spectrogram)
     return saliency_figure(*found, f"saliency of {prediction} (window {best})")
 
 
@@ -181,7 +169,8 @@ def report_recording(recording: Path, checkpoint: Path | None, config: ReportCon
     shaft, warnings = _shaft_hz(recording, config)
     diagnosis = unknown = severity = result = model = None
     if checkpoint is not None:
-        result, model = _classify(recording, checkpoint, config)
+        result, predictor = _classify(recording, checkpoint, config)
+        model = predictor if getattr(predictor, "model", None) is not None and hasattr(predictor, "spectrogram") else None
         diagnosis, unknown, severity = diagnosis_of(result, str(checkpoint))
     channel = config.channel or LOCATION_CHANNEL.get((diagnosis or {}).get("location"), "DE")
     read, size, fs = channel_reader(recording, channel, config)

@@ -52,9 +52,8 @@ def segment_record(segment: np.ndarray, fs: float, rpm: float, channels: list[st
     from syndiag.serving.diagnosis import diagnose, window_array
 
     started = time.perf_counter()
-    classify, meta, data = model
-    result = diagnose(classify, window_array(segment, data.window, source), data.spectrogram, meta["class_names"], meta["prompts"], source,
-                      config.report.top_k)
+    predictor, data = model
+    result = diagnose(predictor, window_array(segment, data.window, source), source, config.report.top_k)
     diagnosis, unknown, severity = diagnosis_of(result, "suite classifier")
     truth = fault_of(description)
     channel = LOCATION_CHANNEL.get(truth["location"] or "", "DE")  # the faulty bearing's own accelerometer
@@ -95,18 +94,17 @@ def keep_example(examples: Path, name: str, example: dict) -> None:
 def run_report_suite(config: ReportSuiteConfig, results: Path, examples: Path, overrides: dict[str, Any] | None = None,
                      say: Callable[[str], None] = print, allow_dirty: bool = False) -> tuple[int, int]:
     """Every CWRU segment and FEMTO test bearing not yet in ``results``; returns (reports made, left)."""
-    from syndiag.config.data import DataConfig
     from syndiag.data.cwru import load_cwru
     from syndiag.data.cwru_classes import CWRU_LOADS, condition_name
     from syndiag.data.sources import dataset_folder
-    from syndiag.serving.diagnosis import load_classifier
+    from syndiag.serving.predictor import load_predictor
 
     overrides = overrides or {}
     done = {(r["kind"], r.get("class"), r.get("condition"), r.get("segment"), r.get("bearing")) for r in read_results(results)} if results.is_file() else set()
     check_committed_code(results, allow_dirty)
     checkpoint = classifier(config, overrides)
-    classify, meta = load_classifier(checkpoint)
-    data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
+    predictor = load_predictor(checkpoint)
+    data = predictor.data
     root = data.resolved_data_root()
     loads = [load for load, rpm in CWRU_LOADS.items() if condition_name(load) in config.conditions]
     if root is None:
@@ -122,7 +120,7 @@ def run_report_suite(config: ReportSuiteConfig, results: Path, examples: Path, o
                 continue
             source = f"{Path(rec.source.split('[')[0]).name} test half +{start / rec.fs:.2f} s"
             record, example, _ = segment_record(segment, rec.fs, rpm, list(rec.channels), rec.label, description, rec.condition,
-                                                (classify, meta, data), config, generator if index < config.text_per_class else None, source)
+                                                (predictor, data), config, generator if index < config.text_per_class else None, source)
             append_result(results, {**record, "segment": index, "start_s": round(start / rec.fs, 3), "source": source, **provenance()})
             ran += 1
             kind = record["true_fault"]
