@@ -287,3 +287,18 @@ def test_health_names_a_stopped_mqtt_thread_and_a_lost_broker(tmp_path, broker):
         assert health["status"] == "degraded" and health["problems"] == {"ingestion": "stopped", "broker": "disconnected"}
     finally:
         service.stop()
+
+
+def test_a_recording_named_with_markup_reaches_report_md_and_html_as_text(tmp_path, cwru_dir):
+    from syndiag.config.report import ReportConfig
+    from syndiag.data.cwru import read_cwru_mat
+    from syndiag.workflows.report import run_report
+
+    x = read_cwru_mat(cwru_dir / "130.mat", 130, ["DE"])[0, :36000]
+    hostile = tmp_path / "x<img src=x onerror=alert(1)>_[link](http:e)|cell.npy"
+    np.save(hostile, x)
+    report = run_report(hostile, None, ReportConfig(rpm=1797, fs=12000.0, generator=None, bearing="cwru-drive-end"), tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert report is not None and "<img src=x" not in md and "&lt;img src=x onerror=alert(1)&gt;\\_\\[link\\](http:e)\\|cell.npy" in md
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page

@@ -120,12 +120,26 @@ def sections(findings: dict[str, Any], written) -> list[tuple[str, list[str]]]:
     return [("Summary", summary), ("Findings", found), ("Recommendation", actions), ("Bearing", bearing)]
 
 
+MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+
+
+def md_text(text: str) -> str:
+    """Text from outside (a file name, a class name, generated prose) as Markdown that renders as that text: no markup,
+    no HTML, no link, no table cell break."""
+    text = str(text).replace("\r", " ").replace("\n", " ").translate(MARKDOWN_SPECIAL)
+    return "\\" + text if text[:1] in ("#", "+", "=") else text
+
+
+def _md_paragraph(paragraph: str) -> str:
+    return "- " + md_text(paragraph[2:]) if paragraph.startswith("- ") else md_text(paragraph)
+
+
 def markdown(findings: dict[str, Any], written, figures: dict[str, str]) -> str:
-    lines = [f"# Diagnosis report: {findings['source']}", ""]
+    lines = [f"# Diagnosis report: {md_text(findings['source'])}", ""]
     for title, paragraphs in sections(findings, written):
-        lines += [f"## {title}", "", *paragraphs, ""]
+        lines += [f"## {md_text(title)}", "", *map(_md_paragraph, paragraphs), ""]
     lines += ["## Envelope spectrum evidence", "", "| fault type | line | expected Hz | found Hz | amplitude | peak / floor |", "|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in _evidence_rows(findings["evidence"])]
+    lines += ["| " + " | ".join(map(md_text, row)) + " |" for row in _evidence_rows(findings["evidence"])]
     lines += ["", *[f"![{name}]({file})" for name, file in figures.items()], ""]
     return "\n".join(lines)
 
