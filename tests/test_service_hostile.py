@@ -302,3 +302,24 @@ def test_a_recording_named_with_markup_reaches_report_md_and_html_as_text(tmp_pa
     page = (tmp_path / "out" / "report.html").read_text()
     assert report is not None and "<img src=x" not in md and "&lt;img src=x onerror=alert(1)&gt;\\_\\[link\\](http:e)\\|cell.npy" in md
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_sigterm_stops_the_service_cleanly_with_every_fate_stored(tmp_path, broker):  # noqa: F811
+    import signal
+
+    from syndiag.service.runner import replay
+    from syndiag.service.store import Store
+
+    db, port = tmp_path / "db.sqlite", free_port()
+    service = subprocess.Popen(serve_args(onnx_folder(tmp_path / "onnx"), broker["port"], port, db), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: listening(port), 60)
+        time.sleep(1.0)
+        replay([recording(tmp_path / "r.npy", 2.0)], 1, "127.0.0.1", broker["port"], seconds=1.0, speed=4.0, fs=12000.0)
+        service.send_signal(signal.SIGTERM)
+        out, err = service.communicate(timeout=60)
+        assert service.returncode == 0 and "stopped (SIGTERM)" in out and "Traceback" not in err, (out, err)
+        assert sum(Store(f"sqlite:///{db}").fates().values()) == 10, "one window per 0.1 s of signal, each with a stored fate"
+    finally:
+        service.kill()

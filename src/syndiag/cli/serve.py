@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from syndiag.cli.common import SetOpt, out
+from syndiag.cli.termination import Interrupted
 from syndiag.config.base import parse_overrides
 
 
@@ -32,7 +33,10 @@ def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help=
         check_database_url(cfg.database_url)
     out.print(f"serving {escape(str(cfg.checkpoint))}: MQTT {cfg.broker_host}:{cfg.broker_port} ({cfg.topic_prefix}/+/+/+/data), "
               f"HTTP http://{cfg.http_host}:{cfg.http_port}/, store {escape(shown_url(cfg.database_url))}")
-    run(cfg)
+    try:
+        run(cfg)
+    except Interrupted as signal:  # SIGTERM is how a service manager stops a service: a clean stop, not a failure
+        out.print(f"stopped ({signal.signal_name}): the queue drained and every fate stored")
 
 
 def replay(files: Annotated[list[Path], typer.Argument(help="recordings to stream (.mat, .csv, .npy, .npz), in turn per sensor")],
