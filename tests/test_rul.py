@@ -20,7 +20,8 @@ from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
 from syndiag.prognostics.rul_models import DegradationTrend, HistoryRegression, MeanResidualLife, build_model
 from syndiag.prognostics.score import challenge_accuracy, challenge_score, interval_coverage, percent_error, rul_errors
 from syndiag.prognostics.units import Unit, read_unit, read_units
-from syndiag.workflows.rul import lobo_rows, lobo_summary, run_rul_suite, select
+from syndiag.workflows.rul import run_rul_suite
+from syndiag.workflows.rul_lobo import lobo_rows, lobo_summary, select
 
 runner = CliRunner()
 ACC_FS = 25600.0

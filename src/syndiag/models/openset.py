@@ -14,6 +14,7 @@ of known windows is flagged, up to the finite-sample correction.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,6 +129,22 @@ def open_scores(method: str, logits=None, features=None, scorer=None) -> np.ndar
             raise ConfigError(f"the {method} score needs a scorer fitted on the support features")
         return scorer.score(features)
     raise ConfigError(f"unknown open-set score {method!r}; known: {', '.join(SCORES)}")
+
+
+def window_scores(encode: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], support: np.ndarray, support_labels: np.ndarray,
+                  windows: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """Every score of :data:`SCORES` and the closed-set prediction of each window set;
+    ``encode(indices)`` gives their (logits, features)."""
+    support_features = encode(support)[1]
+    mahalanobis = Mahalanobis().fit(support_features, support_labels)
+    knn = KnnDistance(1).fit(support_features)
+    scores, predicted = {}, {}
+    for name, indices in windows.items():
+        logits, features = encode(indices)
+        scores[name] = {"msp": msp_score(logits), "energy": energy_score(logits), "mahalanobis": mahalanobis.score(features),
+                        "knn": knn.score(features)}
+        predicted[name] = logits.argmax(1)
+    return scores, predicted
 
 
 def calibrate_threshold(known_scores, false_alarm: float = 0.01) -> float:

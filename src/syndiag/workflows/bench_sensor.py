@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
+from syndiag.config.benchmark import BenchmarkConfig
+from syndiag.config.run import RunConfig
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.prepare import PreparedDataset
@@ -14,21 +17,31 @@ from syndiag.data.sensor_windows import sensor_windows_for
 from syndiag.models.device import place
 from syndiag.models.sensor import SensorModel
 from syndiag.training.sensor import align, predict_sensor
-from syndiag.workflows.cells import digest
+from syndiag.workflows.cells import Trained, digest
 from syndiag.workflows.sensor import SensorSession, finetune_on, inputs_for, new_model
 
-if TYPE_CHECKING:
-    from syndiag.workflows.benchmark import Benchmark, Trained
+
+class Harness(Protocol):
+    """What the sensor method uses of the benchmark harness (:class:`syndiag.workflows.benchmark.Benchmark`)."""
+
+    settings: BenchmarkConfig
+    recipe: RunConfig
+    dataset: PreparedDataset
+    _pretraining_seconds: float
+
+    def seed_dir(self, seed: int) -> Path: ...
+
+    def pretrained_checkpoint(self, seed: int, edge_backbone: bool = False) -> Path: ...
 
 
-def sensor_config(bench: Benchmark, seed: int) -> SensorRunConfig:
+def sensor_config(bench: Harness, seed: int) -> SensorRunConfig:
     """The sensor recipe on the harness's data, seed, device and the seed's aligned Syn-Diag extractor."""
     base = SensorRunConfig.from_yaml(bench.settings.sensor_recipe)
     return base.model_copy(update={"data": bench.recipe.data, "seed": seed, "device": bench.recipe.device, "dtype": bench.recipe.dtype,
                                    "visual_extractor": bench.pretrained_checkpoint(seed) if base.model.use_spectrogram else None})
 
 
-def sensor_set_of(bench: Benchmark):
+def sensor_set_of(bench: Harness):
     if not hasattr(bench, "_sensor_set"):
         from syndiag.data.sensors import cwru_sensor_set
 
@@ -36,7 +49,7 @@ def sensor_set_of(bench: Benchmark):
     return bench._sensor_set
 
 
-def aligned_model(bench: Benchmark, config: SensorRunConfig, seed: int) -> SensorModel:
+def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorModel:
     """Stage (a) of ``seed``, trained once on the seed's multi-condition pool and kept beside the seed's pretrained models."""
     key = digest({"model": config.model.model_dump(mode="json"), "align": config.align.model_dump(mode="json"),
                   "channels": [c.model_dump(mode="json") for c in config.channels]}, 8)
@@ -52,10 +65,8 @@ def aligned_model(bench: Benchmark, config: SensorRunConfig, seed: int) -> Senso
     return model
 
 
-def train_sensor_model(bench: Benchmark, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
+def train_sensor_model(bench: Harness, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
     """Fine-tune the seed's aligned sensor model on the task (its recipe adds noisy copies itself); predict any dataset's windows."""
-    from syndiag.workflows.benchmark import Trained
-
     config = sensor_config(bench, seed)
     model = aligned_model(bench, config, seed)
     started = time.perf_counter()

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +50,10 @@ from syndiag.models.baselines import (
 from syndiag.models.checkpoint import verify_checkpoint
 from syndiag.models.device import place
 from syndiag.training.baselines import predict_images, train_image_baseline
+from syndiag.workflows.bench_sensor import train_sensor_model
 from syndiag.workflows.cells import (
     Cell,
+    Trained,
     cell_hash,
     data_identity,
     digest,
@@ -60,16 +62,6 @@ from syndiag.workflows.cells import (
 )
 
 log = logging.getLogger(__name__)
-
-Predictor = Callable[[PreparedDataset, np.ndarray], np.ndarray]
-"""(dataset, window indices) -> predicted class per window."""
-
-@dataclass
-class Trained:
-    predict: Predictor
-    train_seconds: float
-    extra: dict = field(default_factory=dict)
-
 
 class Benchmark:
     """Runs cells in order, appending one JSON line per finished cell; cells already in the results file are skipped."""
@@ -241,8 +233,6 @@ class Benchmark:
         elif method in IMAGE_BASELINES:
             trained = self.train_image_baseline(method, dataset, task, seed)
         elif method in SENSOR_METHODS:
-            from syndiag.workflows.bench_sensor import train_sensor_model
-
             trained = train_sensor_model(self, dataset, task, seed)
         else:
             trained = self.train_window_baseline(method, dataset, task)

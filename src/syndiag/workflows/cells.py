@@ -1,12 +1,16 @@
-"""What identifies a benchmark cell: its task (suite, method, seed, K, conditions) and a hash of everything that produced it."""
+"""What identifies a benchmark cell: its task (suite, method, seed, K, conditions) and a hash of everything that produced it;
+what a method trained for a cell hands back."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from syndiag.config.benchmark import (
     IMAGE_BASELINES,
@@ -39,6 +43,17 @@ class Cell:
     @property
     def key(self) -> tuple:
         return (self.suite, self.method, self.seed, self.k, self.source, self.target)
+
+
+Predictor = Callable[[PreparedDataset, np.ndarray], np.ndarray]
+"""(dataset, window indices) -> predicted class per window."""
+
+
+@dataclass
+class Trained:
+    predict: Predictor
+    train_seconds: float
+    extra: dict = field(default_factory=dict)
 
 
 def record_key(record: dict) -> tuple:

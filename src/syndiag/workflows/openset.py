@@ -27,8 +27,9 @@ from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.evaluation.metrics import append_result, read_results
 from syndiag.evaluation.openset_report import openset_metrics, roc_points
 from syndiag.evaluation.provenance import check_committed_code, provenance
-from syndiag.models.openset import SCORES, Mahalanobis, KnnDistance, energy_score, msp_score
+from syndiag.models.openset import SCORES, window_scores
 from syndiag.workflows.cells import data_identity, digest, recipe_material
+from syndiag.workflows.unknown_sensor import sensor_material, sensor_openset_scores
 
 CALIBRATION_PER_CLASS = 20
 """Held-in windows per known class scored for the threshold (a seeded draw; bounds the cost on a CPU)."""
@@ -73,22 +74,6 @@ def _batched(fn: Callable, dataset: PreparedDataset, indices: np.ndarray, batch:
     with torch.inference_mode():
         parts = [fn(image_batch(dataset, indices[s : s + batch])).float().cpu().numpy() for s in range(0, len(indices), batch)]
     return np.concatenate(parts)
-
-
-def window_scores(encode: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], support: np.ndarray, support_labels: np.ndarray,
-                  windows: dict[str, np.ndarray]) -> tuple[dict, dict]:
-    """Every score of :data:`~syndiag.models.openset.SCORES` and the closed-set prediction of each window set;
-    ``encode(indices)`` gives their (logits, features)."""
-    support_features = encode(support)[1]
-    mahalanobis = Mahalanobis().fit(support_features, support_labels)
-    knn = KnnDistance(1).fit(support_features)
-    scores, predicted = {}, {}
-    for name, indices in windows.items():
-        logits, features = encode(indices)
-        scores[name] = {"msp": msp_score(logits), "energy": energy_score(logits), "mahalanobis": mahalanobis.score(features),
-                        "knn": knn.score(features)}
-        predicted[name] = logits.argmax(1)
-    return scores, predicted
 
 
 def calibration_windows(task: OpenSetTask, labels: np.ndarray, seed: int, per_class: int = CALIBRATION_PER_CLASS) -> np.ndarray:
@@ -156,8 +141,6 @@ def openset_records(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
     view = class_view(dataset, task.known)
     windows = {"calibration": calibration_windows(task, labels, seed), "test": task.test}
     if method == "sensor-model":
-        from syndiag.workflows.unknown_sensor import sensor_openset_scores
-
         aligned = pretrained.with_name(f"sensor-aligned-{pretrained.name}")
         scores, predicted, seconds = sensor_openset_scores(config, recipe, view, pretrained, aligned, task, windows)
     else:
@@ -175,8 +158,6 @@ def openset_records(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
 
 
 def _method_material(config: OpenSetConfig, method: str) -> dict:
-    from syndiag.workflows.unknown_sensor import sensor_material
-
     return {"sensor": sensor_material(config)} if method == "sensor-model" else {}
 
 

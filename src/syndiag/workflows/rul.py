@@ -9,10 +9,9 @@ one prediction at their last snapshot, and every such scoring is a line in the r
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,46 +21,10 @@ from syndiag.config.rul import RulConfig
 from syndiag.errors import ConfigError
 from syndiag.evaluation.metrics import append_result, read_results
 from syndiag.evaluation.provenance import check_committed_code, provenance
-from syndiag.prognostics.intervals import FLOOR_S, ConformalIntervals
 from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
-from syndiag.prognostics.rul_models import RulModel, build_model
-from syndiag.prognostics.score import interval_coverage, percent_error, rul_errors
+from syndiag.prognostics.rul_models import build_model
 from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units, spec_unit, spec_units_read
-
-
-@dataclass
-class LoboRow:
-    unit: str
-    cut: float
-    count: int
-    time_s: float
-    actual_s: float
-    predicted_s: float
-    how: str
-
-
-@dataclass
-class Selection:
-    family: str
-    settings: dict[str, Any]
-    rows: list[LoboRow]
-    tried: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class RulPrediction:
-    """A RUL estimate at a unit's last snapshot with its intervals ``{level: (low, high)}`` (s) and onset (s, None: not yet)."""
-
-    unit: str
-    time_s: float
-    rul_s: float
-    intervals: dict[float, tuple[float, float]]
-    onset_s: float | None
-    how: str
-    actual_rul_s: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "intervals": {str(k): list(v) for k, v in self.intervals.items()}}
+from syndiag.workflows.rul_lobo import RulPrediction, Selection, fit_selected, lobo_summary, predict_unit, score_units, select
 
 
 def learning_units(config: RulConfig) -> list[Unit]:
@@ -85,89 +48,6 @@ def _root(config: RulConfig) -> Path:
 
 def _cache(config: RulConfig) -> Path:
     return Path(config.cache_dir) if config.cache_dir is not None else default_cache_dir()
-
-
-def lobo_rows(family: str, settings: dict[str, Any], units: list[Unit], cuts: list[float]) -> list[LoboRow]:
-    """Each unit held out in turn, cut at each fraction (at least the model's history), predicted by the model fitted on the others."""
-    if len(units) < 2:
-        raise ConfigError(f"leave-one-bearing-out needs at least 2 learning units, got {len(units)}")
-    rows = []
-    for held in units:
-        rows += held_out_rows(build_model(family, settings).fit([u for u in units if u is not held]), held, cuts)
-    return rows
-
-
-def held_out_rows(model: RulModel, held: Unit, cuts: list[float]) -> list[LoboRow]:
-    """The held-out unit cut at each fraction of its snapshots (at least the model's history), predicted by ``model``."""
-    rows = []
-    for cut in cuts:
-        count = min(len(held), max(math.ceil(cut * len(held)), model.min_history))
-        history = held.history(count)
-        estimate = model.predict(history)
-        rows.append(LoboRow(held.name, cut, count, float(history.time_s[-1]), max(float(history.actual_rul_s), FLOOR_S),
-                            float(estimate.rul_s), estimate.how))
-    return rows
-
-
-def lobo_summary(rows: list[LoboRow], levels: list[float]) -> dict[str, Any]:
-    """Errors over all LOBO predictions and per held-out unit; coverage of each level with the other units' residuals."""
-    actual, predicted = np.array([r.actual_s for r in rows]), np.array([r.predicted_s for r in rows])
-    found = rul_errors(actual, predicted)
-    units = sorted({r.unit for r in rows})
-    found["per_unit"] = {u: rul_errors(actual[m], predicted[m]) for u in units if (m := np.array([r.unit == u for r in rows])).any()}
-    for level in levels:
-        inside = []
-        for unit in units:
-            mine = np.array([r.unit == unit for r in rows])
-            intervals = ConformalIntervals.calibrate(actual[~mine], predicted[~mine])
-            low, high = intervals.bounds(predicted[mine], level)
-            inside.append(interval_coverage(actual[mine], low, high) * mine.sum())
-        found[f"coverage_{level:g}"] = float(sum(inside) / len(rows))
-    return found
-
-
-def select(family: str, grid: list[dict[str, Any]], units: list[Unit], cuts: list[float],
-           say: Callable[[str], None] | None = None) -> Selection:
-    """The settings of ``grid`` with the best LOBO challenge score (then the lowest RMSE)."""
-    best, tried = None, []
-    for settings in grid:
-        rows = lobo_rows(family, settings, units, cuts)
-        errors = rul_errors([r.actual_s for r in rows], [r.predicted_s for r in rows])
-        tried.append({"settings": settings, "score": errors["score"], "rmse_s": errors["rmse_s"]})
-        if best is None or (errors["score"], -errors["rmse_s"]) > (best[0], -best[1]):
-            best = (errors["score"], errors["rmse_s"], settings, rows)
-        if say:
-            say(f"{family} {settings}: LOBO score {errors['score']:.3f}, RMSE {errors['rmse_s']:.0f} s")
-    assert best is not None
-    return Selection(family, best[2], best[3], tried)
-
-
-def fit_selected(selection: Selection, units: list[Unit]) -> tuple[RulModel, ConformalIntervals]:
-    """The selected settings fitted on every learning unit, with intervals calibrated on the LOBO predictions."""
-    model = build_model(selection.family, selection.settings).fit(units)
-    rows = selection.rows
-    return model, ConformalIntervals.calibrate([r.actual_s for r in rows], [r.predicted_s for r in rows])
-
-
-def predict_unit(model: RulModel, intervals: ConformalIntervals, levels: list[float], unit: Unit) -> RulPrediction:
-    estimate = model.predict(unit)
-    bounds = {level: tuple(float(b) for b in intervals.bounds(estimate.rul_s, level)) for level in levels}
-    return RulPrediction(unit.name, float(unit.time_s[-1]), float(estimate.rul_s), bounds, estimate.onset_s, estimate.how, unit.actual_rul_s)
-
-
-def score_units(predictions: list[RulPrediction], levels: list[float]) -> dict[str, Any]:
-    """Challenge score, RMSE, MAE, late count, coverage per level and per-unit percent errors of predictions with known RULs."""
-    known = [p for p in predictions if p.actual_rul_s is not None]
-    if not known:
-        raise ConfigError("no test unit has a known actual RUL to score against")
-    actual, predicted = np.array([p.actual_rul_s for p in known]), np.array([p.rul_s for p in known])
-    found = rul_errors(actual, predicted)
-    errors = percent_error(actual, predicted)
-    found["per_unit"] = {p.unit: {"actual_s": p.actual_rul_s, "predicted_s": p.rul_s, "percent_error": float(e),
-                                  "intervals": {str(k): list(v) for k, v in p.intervals.items()}} for p, e in zip(known, errors)}
-    for level in levels:
-        found[f"coverage_{level:g}"] = interval_coverage(actual, [p.intervals[level][0] for p in known], [p.intervals[level][1] for p in known])
-    return found
 
 
 @dataclass
@@ -210,6 +90,7 @@ def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Calla
     """Every family of the grid (the stochastic sensor-regression once per seed): LOBO selection, then the test units scored
     once; one results line each (resumable)."""
     from syndiag.evaluation.rul_plot import write_lobo_png
+    # deferred: the sensor-regression family trains the sensor model (torch, sklearn); the other families need neither
     from syndiag.workflows.rul_sensor import FAMILY, sensor_regression_record
 
     done = {(r["method"], r["config_hash"], r.get("seed")) for r in read_results(results)} if results.is_file() else set()

@@ -30,6 +30,7 @@ from syndiag.prognostics.femto_stages import femto_stage_set, snapshot_windows
 from syndiag.prognostics.rul_models import HistoryRegression
 from syndiag.prognostics.score import rul_errors
 from syndiag.prognostics.units import Unit
+from syndiag.workflows.rul_lobo import LoboRow, held_out_rows, lobo_summary, predict_unit, score_units
 from syndiag.workflows.sensor_stages import femto_root, train_stages
 
 FAMILY = "sensor-regression"
@@ -88,8 +89,6 @@ def fold_units(config: RulConfig, seed: int, read: list[FemtoBearing], held: lis
 
 def sensor_regression_record(config: RulConfig, seed: int, learning: list[Unit], tests: list[Unit], say) -> dict[str, Any]:
     """LOBO over the grid on per-fold indicators, then the final model (all learning bearings) scored once on the test units."""
-    from syndiag.workflows.rul import LoboRow, held_out_rows, lobo_summary, predict_unit, score_units
-
     started = time.perf_counter()
     root = femto_root(config.resolved_data_root())
     names = [u.name for u in learning]

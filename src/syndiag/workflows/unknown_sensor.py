@@ -18,6 +18,8 @@ from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.openset_splits import OpenSetTask
 from syndiag.data.prepare import PreparedDataset
+from syndiag.models.openset import window_scores
+
 
 def sensor_recipe(config: OpenSetConfig, recipe: RunConfig, seed: int, extractor: Path) -> SensorRunConfig:
     from syndiag.config.profiles import profile_path
@@ -70,7 +72,6 @@ def _outputs(model, inputs, indices: np.ndarray, batch: int) -> dict[str, np.nda
 def sensor_openset_scores(config: OpenSetConfig, recipe: RunConfig, view: PreparedDataset, extractor: Path, folder: Path,
                           task: OpenSetTask, windows: dict[str, np.ndarray]):
     """Align (once) and fine-tune the sensor model on the known classes, then score ``windows``; also its seconds."""
-    from syndiag.workflows.openset import window_scores
     from syndiag.workflows.sensor import finetune_on, inputs_for
 
     sensor = sensor_recipe(config, recipe, task.seed, extractor)
