@@ -77,6 +77,18 @@ def check_finite(probs: np.ndarray, first: int, source: str, model: str) -> None
                         "nothing was diagnosed")
 
 
+def check_batch(batch: WindowBatch, needs: Needs, folder: Path | None) -> None:
+    """Refuse windows of a channel the model does not know, lacking one it needs, or of another length (DataError naming it)."""
+    unknown = sorted(set(batch.signals) - set(needs.names))
+    lacking = [c.name for c in needs.channels if c.name not in batch.signals]
+    wrong = [f"{c.name} has {batch.signals[c.name].shape[-1]} samples, not {c.length}" for c in needs.channels
+             if c.name in batch.signals and batch.signals[c.name].shape[-1] != c.length]
+    if unknown or lacking or wrong:
+        problems = ([f"unknown channel(s) {', '.join(unknown)}"] if unknown else []) + \
+                   ([f"lacks channel(s) {', '.join(lacking)}"] if lacking else []) + wrong
+        raise DataError(f"{folder or 'the model'} reads {needs.describe()}: the windows given {'; '.join(problems)}")
+
+
 class SpectrogramPredictor:
     """Syn-Diag (cloud or edge, PyTorch or ONNX): the windows' CWT spectrograms (§4.1) through a classifier."""
 
@@ -90,6 +102,7 @@ class SpectrogramPredictor:
         return self.meta.needs
 
     def images(self, batch: WindowBatch) -> np.ndarray:
+        check_batch(batch, self.needs, self.folder)
         stacked = np.stack([batch.signals[name] for name in self.meta.channels], axis=1)
         return to_rgb(spectrogram_images(stacked, self.spectrogram), self.spectrogram.colormap)
 
@@ -115,6 +128,7 @@ class SensorPredictor:
 
         from syndiag.models.sensor_heads import SensorBatch
 
+        check_batch(batch, self.needs, self.folder)
         tokens = None
         if batch.images is not None and self.plan.grid:
             tokens = torch.from_numpy(stacked_tokens_present(batch.present, self.stacked, self.plan.grid))
@@ -169,10 +183,12 @@ def load_torch_model(folder: Path, meta: CheckpointMeta, device: str = "cpu", dt
     return model
 
 
-def load_predictor(folder: str | Path, device: str = "cpu", dtype: str = "float32") -> SpectrogramPredictor | SensorPredictor:
-    """The :class:`Predictor` of a model folder (checkpoint or ONNX export), its description read and checked once."""
+def load_predictor(folder: str | Path, device: str = "cpu", dtype: str = "float32",
+                   meta: CheckpointMeta | None = None) -> SpectrogramPredictor | SensorPredictor:
+    """The :class:`Predictor` of a model folder (checkpoint or ONNX export), its description read and checked once
+    (``meta``: already read by the caller)."""
     folder = Path(folder)
-    meta = read_meta(folder)
+    meta = meta or read_meta(folder)
     if is_onnx(folder):
         from syndiag.serving.onnx_runtime import OnnxClassifier
 

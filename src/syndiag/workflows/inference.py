@@ -53,7 +53,7 @@ def diagnose_with(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
         data = DataConfig.from_dict(meta.data, source=str(checkpoint))
         windows = open_windows(file, meta.channels, fs, meta.fs, data.window, mmap=channels is None,
                                read_in_memory=lambda: read_signal(file, meta.channels, fs, meta.fs, channels))
-        predictor = predictor or load_predictor(checkpoint, device, dtype)
+        predictor = predictor or load_predictor(checkpoint, device, dtype, meta)
         result = diagnose(predictor, windows, str(file), top_k, block_size=block_size, progress=progress)
     if threshold is not None:
         result.unknown = threshold.verdict(result.window_confidence)
