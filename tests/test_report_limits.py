@@ -186,17 +186,17 @@ def test_a_ten_minute_recording_is_reported_in_bounded_memory(tmp_path, cwru_dir
 def test_a_pytorch_classifier_is_loaded_once_for_diagnosis_and_saliency(tmp_path, cwru_dir, monkeypatch):
     from tiny_checkpoint import tiny_checkpoint
 
-    from syndiag.serving import diagnosis
+    from syndiag.models.cloud import SynDiagCloud
 
     checkpoint = tiny_checkpoint(tmp_path / "cloud", tmp_path / "tiny-llama", length=512, step=2048, image_size=32, n_scales=8)
     loads = []
-    real = diagnosis.load_model
+    real = SynDiagCloud.from_pretrained.__func__
 
-    def counted(*args, **kwargs):
+    def counted(cls, *args, **kwargs):
         loads.append(args[0])
-        return real(*args, **kwargs)
+        return real(cls, *args, **kwargs)
 
-    monkeypatch.setattr(diagnosis, "load_model", counted)
+    monkeypatch.setattr(SynDiagCloud, "from_pretrained", classmethod(counted))
     result, out = report(tmp_path, cwru_dir / "105.mat", "--checkpoint", checkpoint)
     assert result.exit_code == 0, result.output
     assert len(loads) == 1 and (out / "spectrogram_and_gradient_saliency.png").read_bytes()[:4] == b"\x89PNG"
