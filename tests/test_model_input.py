@@ -42,7 +42,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Stub the model loader: record each load, classify everything as 'fault'."""
     calls: list[str] = []
 
-    def load_predictor(checkpoint, device="cpu", dtype="float32"):
+    def load_predictor(checkpoint, device="cpu", dtype="float32", meta=None):
         calls.append(str(checkpoint))
         return SpectrogramPredictor(read_meta(checkpoint), lambda images: np.tile([0.25, 0.75], (len(images), 1)), Path(checkpoint))
 
