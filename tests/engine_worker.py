@@ -15,7 +15,7 @@ from tiny import tiny_backbone
 
 from syndiag.atomic import atomic_write_bytes
 from syndiag.config.models import CloudConfig
-from syndiag.config.runtime import ScalingConfig
+from syndiag.config.runtime import RuntimeConfig, ScalingConfig
 from syndiag.data.fewshot import few_shot_task
 from syndiag.evaluation.metrics import append_result
 from syndiag.models.cloud import SynDiagCloud
@@ -48,7 +48,7 @@ def main() -> int:
     model = SynDiagCloud(config, tiny_backbone("decoder", layers=2), Index.class_names,
                          ["normal operation", "inner race fault at motor end", "ball fault at fan end"])
     scaling = ScalingConfig(strategy=strategy, grad_accumulation=accumulation, resumable=True)
-    configure_training(scaling, "float32", out, model)
+    configure_training(RuntimeConfig(scaling=scaling, output_dir=out), model)
     from torch.distributed.fsdp import FSDPModule
 
     sharded = sum(isinstance(layer, FSDPModule) for layer in model.lm.get_base_model().layers)

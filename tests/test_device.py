@@ -5,6 +5,7 @@ import torch
 from tiny import save_tiny_backbone, tiny_backbone
 
 from syndiag.config import RunConfig, RuntimeConfig
+from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.errors import ConfigError
 from syndiag.models import device as placement
 from syndiag.models.cloud import SynDiagCloud
@@ -24,10 +25,58 @@ def test_unknown_or_absent_devices_are_named():
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
 
 
+def tiny_cloud() -> SynDiagCloud:
+    return SynDiagCloud(RunConfig().model.model_copy(update={"extractor_widths": [8, 16], "visual_grid": 2, "lora_r": 2}),
+                        tiny_backbone(), ["a", "b"], ["inner race fault", "normal operation"])
+
+
+@pytest.mark.parametrize("recipe", [RunConfig(device="cpu", dtype="bfloat16"), SensorRunConfig(device="cpu", dtype="bfloat16"),
+                                    RuntimeConfig(device="cpu", dtype="bfloat16")])
+def test_a_model_is_placed_by_one_call_with_the_runtime_config(recipe):
+    model = place(tiny_cloud(), recipe)
+    tensors = [*model.parameters(), *model.buffers()]
+    assert tensors and {t.device.type for t in tensors} == {"cpu"} and model.compute_dtype == "bfloat16"
+
+
+def test_an_unknown_device_name_is_refused_naming_the_accepted_values():
+    with pytest.raises(ConfigError, match=r"^device: unknown device 'gpu'; use one of auto, cpu, cuda, cuda:N, mps$"):
+        resolve_device("gpu")
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        place(tiny_cloud(), "gpu")
+
+
+def test_training_is_configured_from_the_runtime_config(tmp_path):
+    from syndiag.training.engine import configure, configure_training
+
+    runtime = SensorRunConfig(dtype="float16", output_dir=tmp_path, scaling={"grad_accumulation": 3, "resumable": True})
+    try:
+        engine = configure_training(runtime)
+        assert (engine.grad_accumulation, engine.loss_scaling, engine.state_dir) == (3, True, tmp_path / "train-state")
+    finally:
+        configure()
+
+
+@pytest.mark.parametrize("command", [["pretrain", "--config", "syndiag/cpu"], ["sensor", "pretrain", "--config", "sensor/cpu"]])
+def test_a_cli_command_refuses_an_unknown_device_before_any_data_is_read(command, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from syndiag.cli import app
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr("syndiag.workflows.cloud.run_pretrain", no_run)
+    monkeypatch.setattr("syndiag.workflows.sensor.run_sensor_align", no_run)
+    monkeypatch.setattr("syndiag.data.prepare.prepare", no_run)
+    result = CliRunner().invoke(app, [*command, "--set", "device=gpu", "--set", f"data.cache_dir={tmp_path / 'cache'}"])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "device: Value error, unknown device 'gpu'; use one of auto, cpu, cuda, cuda:N, mps" in text and "Traceback" not in text
+    assert not (tmp_path / "cache").exists()
+
+
 def test_place_moves_every_parameter_and_buffer_and_names_a_stray_one():
-    model = SynDiagCloud(RunConfig().model.model_copy(update={"extractor_widths": [8, 16], "visual_grid": 2, "lora_r": 2}),
-                         tiny_backbone(), ["a", "b"], ["inner race fault", "normal operation"])
-    place(model, "meta", "bfloat16")
+    model = place(tiny_cloud(), torch.device("meta"), "bfloat16")
     tensors = [*model.parameters(), *model.buffers()]
     assert tensors and all(t.device.type == "meta" for t in tensors) and model.compute_dtype == "bfloat16"
     model.head.to_empty(device="cpu")
@@ -43,9 +92,9 @@ def test_paper_profile_dry_run_on_cpu_places_every_stage_on_the_configured_devic
 
     placed = []
 
-    def spy(model, device, dtype="float32"):
-        placed.append((type(model).__name__, device, dtype))
-        return place(model, device, dtype)
+    def spy(model, runtime):
+        placed.append((type(model).__name__, runtime.device, runtime.dtype))
+        return place(model, runtime)
 
     for module in ("syndiag.workflows.session", "syndiag.workflows.cloud", "syndiag.workflows.collaboration"):
         monkeypatch.setattr(f"{module}.place", spy)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from pydantic import Field, model_validator
 
 from syndiag.config.base import StrictModel
-from syndiag.config.data import DataConfig, SnrRange
-from syndiag.config.runtime import DType, ScalingConfig
+from syndiag.config.data import SnrRange
+from syndiag.config.runtime import RecipeConfig
 from syndiag.config.sensor import ChannelSpec, SensorModelConfig
 from syndiag.config.training import epochs_with_min_steps
 
@@ -69,18 +67,10 @@ class FemtoStagesConfig(StrictModel):
         return self.model_dump(exclude={"test_bearings", "bearings"})
 
 
-class SensorRunConfig(StrictModel):
+class SensorRunConfig(RecipeConfig):
     """One recipe for the sensor model: data and channels, model, the two training stages, where results go."""
 
-    profile: str = "custom"
-    seed: int = Field(0, ge=0)
-    device: str = "auto"
-    dtype: DType = "float32"
-    threads: int | None = Field(None, ge=1)
-    scaling: ScalingConfig = ScalingConfig()
     output_dir: Path = Path("runs/sensor")
-    results_file: Path = Path("runs/results.jsonl")
-    data: DataConfig = DataConfig()
     channels: list[ChannelSpec] = Field(default_factory=_cwru_channels, min_length=1)
     visual_extractor: Path | None = Field(None, description="Syn-Diag checkpoint whose aligned visual extractor gives the spectrogram tokens")
     model: SensorModelConfig = SensorModelConfig()
@@ -94,7 +84,3 @@ class SensorRunConfig(StrictModel):
         if len(set(names)) != len(names):
             raise ValueError(f"channels: duplicate names in {names}")
         return self
-
-    def config_hash(self) -> str:
-        material = self.model_dump(mode="json", exclude={"output_dir", "results_file", "threads", "device", "scaling"})
-        return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -1,4 +1,4 @@
-"""Where a model runs: the ``device`` and ``dtype`` settings resolved, applied to a model, and checked."""
+"""Where a model runs: a recipe's ``device`` and ``dtype`` resolved, applied to a model in one call, and checked."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import os
 import torch
 from torch import nn
 
+from syndiag.config.runtime import RuntimeConfig, check_device
 from syndiag.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` is cuda (this rank's GPU under a launcher), then mps, then cpu; a device this machine lacks is a ConfigError naming it."""
+    """``auto`` is cuda (this rank's GPU under a launcher), then mps, then cpu; an unknown device, or one this machine lacks, is a ConfigError naming it."""
+    try:
+        check_device(name)
+    except ValueError as exc:
+        raise ConfigError(f"device: {exc}") from None
     if name == "auto":
         if torch.cuda.is_available():
             local = os.environ.get("LOCAL_RANK")
@@ -30,9 +35,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def place(model: nn.Module, device: str | torch.device, dtype: str = "float32") -> nn.Module:
-    """Move every parameter and buffer of ``model`` to ``device``; ``dtype`` becomes its autocast dtype (weights stay float32)."""
-    target = device if isinstance(device, torch.device) else resolve_device(device)
+def place(model: nn.Module, runtime: RuntimeConfig | str | torch.device, dtype: str = "float32") -> nn.Module:
+    """Move every parameter and buffer of ``model`` to the runtime's device; its dtype becomes the autocast dtype (weights stay float32).
+
+    ``runtime`` is a recipe or its runtime settings; a bare device (with ``dtype``) remains for callers that hold no recipe.
+    """
+    if isinstance(runtime, RuntimeConfig):
+        runtime, dtype = runtime.device, runtime.dtype
+    target = runtime if isinstance(runtime, torch.device) else resolve_device(runtime)
     if dtype not in DTYPES:
         raise ConfigError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     model.to(target)

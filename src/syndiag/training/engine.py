@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from syndiag.atomic import atomic_write_bytes
-from syndiag.config.runtime import ScalingConfig
+from syndiag.config.runtime import RuntimeConfig
 from syndiag.errors import ConfigError
 from syndiag.models.backbones import transformer_layers
 from syndiag.ranks import is_main_process, rank, wait_for_everyone, world_size
@@ -102,9 +102,11 @@ def current() -> Engine:
     return _current
 
 
-def configure_training(scaling: ScalingConfig, dtype: str, output_dir: Path, model: nn.Module | None = None) -> Engine:
+def configure_training(runtime: RuntimeConfig, model: nn.Module | None = None) -> Engine:
     """The engine of a recipe's ``scaling`` and ``dtype``; gradient checkpointing and FSDP applied to ``model``'s language model."""
-    engine = configure(scaling.grad_accumulation, dtype == "float16", Path(output_dir) / "train-state" if scaling.resumable else None)
+    scaling = runtime.scaling
+    state_dir = Path(runtime.output_dir) / "train-state" if scaling.resumable else None
+    engine = configure(scaling.grad_accumulation, runtime.dtype == "float16", state_dir)
     if model is not None and scaling.gradient_checkpointing:
         checkpoint_activations(model)
     if model is not None and scaling.strategy == "fsdp":

@@ -55,7 +55,7 @@ def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorM
                   "channels": [c.model_dump(mode="json") for c in config.channels]}, 8)
     folder = bench.seed_dir(seed) / f"sensor-aligned-{key}"
     if (folder / "model.safetensors").is_file():
-        return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config.device, config.dtype)
+        return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config)
     windows = sensor_windows_for(bench.dataset, sensor_set_of(bench), config.channels)
     model = new_model(config, SensorSession(config, bench.dataset, windows, None, sensor_set_of(bench)))
     pool = pretraining_pool(bench.dataset, seed, k=config.align.shots)

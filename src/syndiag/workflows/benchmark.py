@@ -265,7 +265,7 @@ class Benchmark:
         from syndiag.evaluation.predict import predict
         from syndiag.models.backbones import load_backbone
         from syndiag.models.cloud import SynDiagCloud
-        from syndiag.config.runtime import ScalingConfig
+        from syndiag.config.runtime import RuntimeConfig, ScalingConfig
         from syndiag.training.common import seed_everything
         from syndiag.training.engine import configure_training
         from syndiag.training.finetune import finetune
@@ -288,15 +288,16 @@ class Benchmark:
                 verify_checkpoint(checkpoint)
                 aligned = {k: v for k, v in load_file(str(checkpoint / "model.safetensors")).items() if k.startswith("extractor.") or k == "logit_scale"}
                 model.load_state_dict(aligned, strict=False)
-        place(model, recipe.device, variant.get("dtype", recipe.dtype))
+        scaling = ScalingConfig(grad_accumulation=variant.get("grad_accumulation", 1), gradient_checkpointing=variant.get("gradient_checkpointing", False))
+        runtime = RuntimeConfig(device=recipe.device, dtype=variant.get("dtype", recipe.dtype), scaling=scaling, output_dir=self.settings.work_dir)
+        place(model, runtime)
         scale = variant.get("steps_scale", 1)
         schedule = recipe.finetune.model_copy(update={"epochs": recipe.finetune.epochs * scale, "min_steps": recipe.finetune.min_steps * scale})
-        scaling = ScalingConfig(grad_accumulation=variant.get("grad_accumulation", 1), gradient_checkpointing=variant.get("gradient_checkpointing", False))
-        configure_training(scaling, variant.get("dtype", recipe.dtype), self.settings.work_dir, model)
+        configure_training(runtime, model)
         try:
             result = finetune(model, dataset, task, schedule, seed)
         finally:
-            configure_training(ScalingConfig(), recipe.dtype, self.settings.work_dir)
+            configure_training(RuntimeConfig(dtype=recipe.dtype))
         if variant.get("int8_inference"):
             from syndiag.models.quantize import int8_language_model
 
@@ -312,7 +313,7 @@ class Benchmark:
         started = time.perf_counter()
         checkpoint = self.pretrained_checkpoint(seed)
         extractor = SynDiagCloud.from_pretrained(checkpoint).extractor
-        prototypes = place(VisualPrototypes(extractor).eval(), self.recipe.device, self.recipe.dtype)
+        prototypes = place(VisualPrototypes(extractor).eval(), self.recipe)
         prototypes.fit(dataset.rgb(task.train), dataset.labels[task.train], n_classes=len(dataset.class_names))
         batch = self.recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict_images(prototypes, dataset, indices, batch), time.perf_counter() - started,
@@ -325,7 +326,7 @@ class Benchmark:
 
         config = self.settings.image_baselines[method]
         training = self.settings.baseline_training
-        model = place(build_image_baseline(config, len(self.dataset.class_names)), self.recipe.device, self.recipe.dtype)
+        model = place(build_image_baseline(config, len(self.dataset.class_names)), self.recipe)
         key = digest({"model": config.model_dump(mode="json"), "training": training.model_dump(mode="json"), "pool_shots": self.recipe.pretrain.shots}, 12)
         cached = self.seed_dir(seed) / f"{config.name}-{key}-pool.safetensors"
         pretrain_seconds = 0.0

@@ -170,7 +170,7 @@ def run_distill(config: RunConfig, teacher: Path | None = None, progress: StepPr
     targets = teacher_targets(cloud, dataset, windows)
     teacher_seconds = time.perf_counter() - started
     student = SynDiagEdge(config.edge, cloud, load_backbone(config.edge.backbone, config.edge.allow_download, config.edge.num_layers))
-    place(student, config.device, config.dtype)
+    place(student, config)
     result = distill(student, targets, config.distill, task.seed, progress=progress)
     folder = student.save_pretrained(edge_dir(config), teacher_dir, extra={
         "stage": "distilled", "task": cloud.checkpoint_meta["task"], "windows": len(windows), "train_seconds": round(result.seconds, 2),

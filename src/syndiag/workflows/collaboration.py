@@ -73,7 +73,7 @@ def collaboration(config: RunConfig, with_edge: bool = True) -> Collaboration:
     session = setup(config, finetuned_dir(config))
     cloud = session.model
     task = task_of_checkpoint(session.dataset, cloud.checkpoint_meta, finetuned_dir(config))
-    edge = place(SynDiagEdge.from_pretrained(edge_dir(config)), config.device, config.dtype) if with_edge else None
+    edge = place(SynDiagEdge.from_pretrained(edge_dir(config)), config) if with_edge else None
     registry = HeadRegistry(heads_dir(config), cloud.class_names, cloud.prompts, config.update.tolerance)
     cloud.head.cpu()
     return Collaboration(session.dataset, cloud, edge, task, registry)
@@ -146,7 +146,7 @@ def export_head(config: RunConfig, output: Path, parent: str | None = None, key:
         raise ConfigError("a head package is signed with the edge's private key (syndiag head keygen); give its file")
     private = load_private_key(key) if key is not None else None
     dataset = prepare(config.data)
-    edge = place(SynDiagEdge.from_pretrained(edge_dir(config)), config.device, config.dtype)
+    edge = place(SynDiagEdge.from_pretrained(edge_dir(config)), config)
     task = task_of_checkpoint(dataset, edge.checkpoint_meta, edge_dir(config))
     stream, _ = update_windows(dataset, task, config.update, task.seed)
     features = fused_features(edge, dataset, stream)

@@ -60,7 +60,7 @@ def pretrained_cloud(recipe: RunConfig, view: PreparedDataset, folder: Path, con
     model = SynDiagCloud(recipe.model, backbone, view.class_names, view.prompts)
     if text_source == "random-tokens":
         model.fusion.bank = ClassTextBank(backbone.tokenizer, random_token_embeddings(backbone.word_embeddings(), seed), view.prompts)
-    place(model, recipe.device, recipe.dtype)
+    place(model, recipe)
     result = pretrain(model, view, recipe, conditions=conditions)
     model.save_pretrained(folder, extra={"stage": "pretrained", "seed": seed, "seconds": round(result.seconds, 1), "text_source": text_source})
     return folder
@@ -89,7 +89,7 @@ def cloud_scores(recipe: RunConfig, view: PreparedDataset, pretrained: Path, tas
     from syndiag.models.device import place
     from syndiag.training.finetune import finetune
 
-    model = place(SynDiagCloud.from_pretrained(pretrained), recipe.device, recipe.dtype)
+    model = place(SynDiagCloud.from_pretrained(pretrained), recipe)
     names = tuple(view.class_names)
     fewshot = FewShotTask(task.k, task.seed, (task.source,), task.target, task.support, task.test, names)
     started = time.perf_counter()
@@ -110,7 +110,7 @@ def prototype_scores(recipe: RunConfig, view: PreparedDataset, pretrained: Path,
     from syndiag.models.cloud import SynDiagCloud
     from syndiag.models.device import place
 
-    model = place(SynDiagCloud.from_pretrained(pretrained), recipe.device, recipe.dtype).eval()
+    model = place(SynDiagCloud.from_pretrained(pretrained), recipe).eval()
     batch = recipe.finetune.eval_batch_size
     started = time.perf_counter()
     features_of = lambda idx: _batched(lambda x: model.visual_tokens(x).mean(1), view, idx, batch)  # noqa: E731

@@ -59,7 +59,7 @@ class SensorSession:
 def sensor_session(config: SensorRunConfig) -> SensorSession:
     """Threads and seed, the prepared windows (CWRU, its simulator, or a custom spec) and their sensor channels aligned to them."""
     set_threads(config.threads)
-    configure_training(config.scaling, config.dtype, config.output_dir)  # ranks meet here, before any cache is looked for
+    configure_training(config)  # ranks meet here, before any cache is looked for
     seed_everything(config.seed)
     if config.data.dataset not in ("cwru", "simulated", "custom"):
         raise ConfigError(f"data.dataset: the sensor model reads cwru (or its simulator) or custom so far, not {config.data.dataset!r}")
@@ -91,8 +91,8 @@ def new_model(config: SensorRunConfig, session: SensorSession) -> SensorModel:
     severity_range = (float(severity.min()), float(severity.max())) if severity.size and severity.max() > severity.min() else None
     model = SensorModel(config.model, backbone, list(config.channels), session.windows.class_names, session.windows.prompts,
                         severity_range, extractor)
-    place(model, config.device, config.dtype)
-    configure_training(config.scaling, config.dtype, config.output_dir, model)
+    place(model, config)
+    configure_training(config, model)
     return model
 
 
@@ -107,7 +107,7 @@ def spectrogram_grid(model: SensorModel) -> int | None:
 def load_model(folder: Path, config: SensorRunConfig) -> SensorModel:
     """A sensor checkpoint on the recipe's device; a checkpoint of another channel layout is a ConfigError naming the channels."""
     model = SensorModel.from_pretrained(folder, layout=list(config.channels))
-    return place(model, config.device, config.dtype)
+    return place(model, config)
 
 
 @dataclass

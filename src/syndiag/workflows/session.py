@@ -33,7 +33,7 @@ def setup(config: RunConfig, checkpoint: Path | None = None, progress=None) -> S
     if checkpoint is not None:
         require_checkpoint(checkpoint, "syndiag-cloud")
     set_threads(config.threads)
-    configure_training(config.scaling, config.dtype, config.output_dir)  # ranks meet here, before any cache is looked for
+    configure_training(config)  # ranks meet here, before any cache is looked for
     seed_everything(config.seed)
     dataset = prepare(config.data, progress=progress)
     if checkpoint is not None:
@@ -43,8 +43,8 @@ def setup(config: RunConfig, checkpoint: Path | None = None, progress=None) -> S
     else:
         backbone = load_backbone(config.model.backbone, config.model.allow_download, config.model.num_layers)
         model = SynDiagCloud(config.model, backbone, dataset.class_names, dataset.prompts)
-    place(model, config.device, config.dtype)
-    configure_training(config.scaling, config.dtype, config.output_dir, model)
+    place(model, config)
+    configure_training(config, model)
     return Session(config=config, dataset=dataset, model=model)
 
 

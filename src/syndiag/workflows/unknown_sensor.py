@@ -47,7 +47,7 @@ def aligned_sensor_model(config: SensorRunConfig, view: PreparedDataset, folder:
 
     sensor_set = cwru_sensor_set(config.data)
     if (folder / "model.safetensors").is_file():
-        return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config.device, config.dtype), sensor_set
+        return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config), sensor_set
     windows = sensor_windows_for(view, sensor_set, config.channels)
     model = new_model(config, SensorSession(config, view, windows, None, sensor_set))
     pool = pretraining_pool(view, seed, k=config.align.shots, conditions=conditions)

@@ -85,7 +85,7 @@ def zeroshot_record(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
         visual, one_visual, name = features[: test.size], features[test.size :], "sensor/cpu"
     else:
         lm = load_backbone(cloud.model.backbone, cloud.model.allow_download, cloud.model.num_layers)
-        model = place(SynDiagCloud.from_pretrained(folder, lm), cloud.device, cloud.dtype).eval()
+        model = place(SynDiagCloud.from_pretrained(folder, lm), cloud).eval()
         table = torch.nn.Embedding.from_pretrained(lm.word_embeddings().weight.detach().float().cpu())  # the model may sit on a GPU
         embeddings = table if text_source == "language-model" else random_token_embeddings(table, seed)
         with torch.no_grad():
