@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from figures import drawn, image_data, record_figures
 from tiny import tiny_backbone
 
 from syndiag.config.sensor import ChannelSpec, SensorModelConfig
@@ -29,7 +30,8 @@ def test_series_are_right_aligned_at_the_window_end():
     assert times[1].tolist() == [-0.5]
 
 
-def test_a_model_attention_map_is_written(tmp_path):
+def test_a_model_attention_map_is_written(tmp_path, monkeypatch):
+    saved = record_figures(monkeypatch)
     torch.manual_seed(0)
     model = SensorModel(SensorModelConfig(backbone="tiny", input_prompts=1, deep_prompts=0), tiny_backbone(), LAYOUT, ["a", "b"],
                         ["normal operation", "inner race fault"], (0.0, 0.021), VisualExtractor(32, [8, 16], 2, 3, 8)).eval()
@@ -38,13 +40,25 @@ def test_a_model_attention_map_is_written(tmp_path):
     out = model(batch)
     path = write_attention_png(out.attention[0], out.token_channel, out.token_time_s, model.channel_names, tmp_path / "plots" / "attention.png",
                                "window 0: DE + temperature + frequency tokens + spectrogram", token_freq_hz=out.token_freq_hz)
-    assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+    assert path.read_bytes()[:8] == PNG
+    weights = attention_per_key(out.attention[0])
+    channel, time_s, freq_hz = out.token_channel.numpy(), out.token_time_s.numpy(), out.token_freq_hz.numpy()
+    series = (channel >= 0) & ~np.isfinite(freq_hz)
+    sensors, bands, spectrogram = drawn(saved, "attention.png").axes[:3]
+    expected = series_matrix(weights, np.where(series, channel, -1), time_s, 2)[0]
+    assert np.allclose(image_data(sensors), expected, equal_nan=True) and np.isnan(expected[1, 0])  # temperature: fewer patches
+    assert np.allclose(np.sort(image_data(spectrogram).ravel()), np.sort(weights[channel == -1]))
+    assert sum(np.nansum(image_data(ax)) for ax in (sensors, bands, spectrogram)) == pytest.approx(1.0)  # every key drawn once
+    assert f"sensors {weights[series].sum():.0%}" in drawn(saved, "attention.png").get_suptitle()
     with pytest.raises(DataError, match="token_time_s must be finite"):  # frequency tokens given as time patches
         write_attention_png(out.attention[0], out.token_channel, out.token_time_s, model.channel_names, tmp_path / "x.png", "t")
     series_only = (out.token_channel >= 0) & out.token_time_s.isfinite()
     path2 = write_attention_png(out.attention[..., series_only], out.token_channel[series_only], out.token_time_s[series_only],
                                 model.channel_names, tmp_path / "series.png", "batch mean, sensors only")
     assert path2.read_bytes()[:8] == PNG
+    only = series_matrix(attention_per_key(out.attention[..., series_only]), channel[series_only.numpy()], time_s[series_only.numpy()], 2)[0]
+    assert np.allclose(image_data(drawn(saved, "series.png").axes[0]), only, equal_nan=True)  # the batch mean, not window 0
+    assert not np.allclose(only, expected, equal_nan=True)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["attention.png", "series.png"]  # no staging left
 
 

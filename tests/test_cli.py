@@ -1,6 +1,8 @@
 import json
 
+import numpy as np
 import yaml
+from figures import drawn, record_figures
 from typer.testing import CliRunner
 
 from syndiag.cli import app
@@ -30,11 +32,22 @@ def test_prepare_prints_the_count_table(tmp_path):
     assert "DE_IR007" in result.stdout and "3 / 3" in result.stdout and "windows" in result.stdout
 
 
-def test_show_writes_a_png_gallery(tmp_path, shared_data):
+def test_show_writes_a_png_gallery(tmp_path, shared_data, monkeypatch):
+    from syndiag.cli.common import load_data_config
+    from syndiag.data.prepare import prepare
+    from syndiag.data.windowing import TEST
+
+    saved = record_figures(monkeypatch)
     out = tmp_path / "gallery.png"
     result = runner.invoke(app, ["data", "show", "--data-root", str(shared_data), "--out", str(out), *small(tmp_path)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dataset = prepare(load_data_config(None, shared_data, tmp_path / "cache", small(tmp_path)[3::2]))
+    panels = [ax for ax in drawn(saved, "gallery.png").axes if ax.get_images()]
+    assert [ax.get_title().split("\n")[0] for ax in panels] == list(dataset.class_names) and len(panels) == 19
+    for k, ax in enumerate(panels):  # each class's first test window, as the model sees it
+        first = np.flatnonzero((dataset.labels == k) & (dataset.conditions == 0) & (dataset.split == TEST))[0]
+        assert np.array_equal(ax.get_images()[0].get_array(), dataset.rgb([first])[0])
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

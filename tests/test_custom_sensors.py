@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from figures import confusion_drawn, record_figures
 from fixtures import write_csv, write_spec
 from tiny import save_tiny_backbone
 
@@ -201,7 +202,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_the_sensor_model_aligns_finetunes_and_evaluates_on_an_own_data_spec(tmp_path, one_thread):
+def test_the_sensor_model_aligns_finetunes_and_evaluates_on_an_own_data_spec(tmp_path, one_thread, monkeypatch):
     spec = write_example(tmp_path)
     backbone = save_tiny_backbone(tmp_path / "tiny-llama")
     config = SensorRunConfig.from_dict({
@@ -229,6 +230,9 @@ def test_the_sensor_model_aligns_finetunes_and_evaluates_on_an_own_data_spec(tmp
     assert aligned.checkpoint.is_dir() and aligned.losses and all(np.isfinite(aligned.losses))
     finetuned = run_sensor_finetune(config)
     assert finetuned.windows == 2 * 2 and finetuned.task.source == ("run",)
-    record = run_sensor_evaluate(config).record
+    saved = record_figures(monkeypatch)
+    evaluation = run_sensor_evaluate(config)
+    record = evaluation.record
     assert record["dataset"] == "pump" and record["channels"] == ["vib", "temp"] and record["test_samples"] == 2 * 5
-    assert 0 <= record["metrics"]["accuracy"] <= 1 and np.isfinite(record["metrics"]["severity_mae"])
+    per_class, accuracy = confusion_drawn(saved, evaluation.confusion_png.name, 2)
+    assert per_class == [5, 5] and record["metrics"]["accuracy"] == pytest.approx(accuracy) and np.isfinite(record["metrics"]["severity_mae"])

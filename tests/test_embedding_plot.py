@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figures import drawn, record_figures
+from matplotlib import colormaps
+from sklearn.metrics import silhouette_score
 
 from syndiag.errors import DataError
 from syndiag.evaluation.embedding_plot import separability, write_tsne_png
@@ -21,7 +24,8 @@ def clusters(
     return centres[labels] + rng.normal(scale=spread, size=(labels.size, dims)), labels
 
 
-def test_tsne_png_for_40_points_of_4_classes(tmp_path: Path):
+def test_tsne_png_for_40_points_of_4_classes(tmp_path: Path, monkeypatch):
+    saved = record_figures(monkeypatch)
     rng = np.random.default_rng(0)
     after, labels = clusters(rng, 4, 10, 16, 0.5)
     before = rng.normal(size=(40, 32))
@@ -31,6 +35,18 @@ def test_tsne_png_for_40_points_of_4_classes(tmp_path: Path):
     assert written == path
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     assert [p.name for p in tmp_path.iterdir()] == ["tsne.png"]
+    figure = drawn(saved, "tsne.png")
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["normal", "IR", "B", "OR", "train", "test"]
+    panels = figure.axes
+    for ax, features in zip(panels, (before, after)):
+        assert ax.get_title().endswith(f"silhouette (cosine) {separability(features, labels):.3f}")
+        assert [len(c.get_offsets()) for c in ax.collections] == [5] * 8  # per class: its train points, then its test points
+        for k, (train, test) in enumerate(zip(ax.collections[::2], ax.collections[1::2])):
+            assert np.allclose(train.get_facecolor()[0, :3], colormaps["tab20"](k)[:3])
+            assert np.allclose(test.get_edgecolor()[0, :3], colormaps["tab20"](k)[:3])  # crosses: coloured edges
+    drawn_labels = np.repeat(np.arange(8) // 2, 5)
+    before_map, after_map = (np.concatenate([c.get_offsets() for c in ax.collections]) for ax in panels)
+    assert silhouette_score(after_map, drawn_labels) > 0.5 > silhouette_score(before_map, drawn_labels)  # the clusters drawn apart
 
 
 def test_tsne_rejects_mismatched_or_too_few_points(tmp_path: Path):

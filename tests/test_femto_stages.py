@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from figures import drawn, record_figures
 from tiny import save_tiny_backbone
 from typer.testing import CliRunner
 
@@ -64,7 +65,8 @@ def test_one_window_per_snapshot_split_by_bearing_with_the_temperature_of_its_mo
 
 
 @pytest.mark.slow
-def test_sensor_stages_end_to_end_through_the_cli(tmp_path, shared_data):
+def test_sensor_stages_end_to_end_through_the_cli(tmp_path, shared_data, monkeypatch):
+    saved = record_figures(monkeypatch)
     backbone = save_tiny_backbone(tmp_path / "tiny")
     recipe = SensorRunConfig.from_yaml("sensor/femto").model_dump(mode="json")
     recipe.update(output_dir=str(tmp_path / "run"), results_file=str(tmp_path / "results.jsonl"))
@@ -81,8 +83,12 @@ def test_sensor_stages_end_to_end_through_the_cli(tmp_path, shared_data):
     assert result.exit_code == 0, result.output
     record = json.loads(result.output.strip().splitlines()[-1])
     assert record["dataset"] == "femto" and record["test_bearings"] == ["Bearing2_2"] and record["test_samples"] == 81
-    assert 0.0 <= record["metrics"]["accuracy"] <= 1.0 and record["metrics"]["severity_windows"] == 81
+    assert record["metrics"]["severity_windows"] == 81
     assert (tmp_path / "run" / "stage-timeline.png").read_bytes()[:4] == b"\x89PNG"
+    (timeline,) = [ax for ax in drawn(saved, "stage-timeline.png").axes if ax.get_title().startswith("Bearing2_2")]
+    right, wrong = (len(c.get_offsets()) for c in timeline.collections[:2])  # each snapshot's predicted stage: right, then wrong
+    assert right + wrong == 81 and record["metrics"]["accuracy"] == pytest.approx(right / 81)
+    assert timeline.get_title() == f"Bearing2_2: {right / 81:.0%} of 81 snapshots right"
     model = SensorModel.from_pretrained(tmp_path / "run" / "sensor-stages")
     assert model.class_names == list(STAGES) and model.channel_names == ["acc_h", "acc_v", "temperature", "speed"]
     dropped = runner.invoke(app, ["sensor", "stages", *common, "--drop", "temperature"])

@@ -24,8 +24,13 @@ def test_dry_run_goes_through_every_stage_and_writes_a_results_line(tmp_path, sh
     (line,) = (tmp_path / "out" / "gpu_check.jsonl").read_text().splitlines()
     record = json.loads(line)
     assert record["dry_run"] and record["stages_failed"] == [] and len(record["stages_ok"]) == 8
-    assert record["seconds_per_step"] > 0 and record["peak_memory_gib"] > 0.1 and 0 <= record["accuracy"] <= 1
+    assert record["seconds_per_step"] > 0 and record["peak_memory_gib"] > 0.1
     report = json.loads((tmp_path / "out" / "gpu_profiles.json").read_text())
+    stages = {s["stage"]: s for s in report["stages"]}
+    evaluated = stages["syndiag evaluate"]
+    right = record["accuracy"] * evaluated["test_samples"]
+    assert record["accuracy"] == evaluated["metrics"]["accuracy"] and right == pytest.approx(round(right))
+    assert stages["syndiag distill"]["cloud_accuracy"] == record["accuracy"]  # the same cloud model on the same test windows, again
     assert report["cloud_recipe"]["profile"] == "paper" and report["tiny"] is True
 
 

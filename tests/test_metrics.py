@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figures import cell_counts, drawn, image_data, record_figures
 
 from syndiag.errors import DataError
 from syndiag.evaluation.metrics import (
@@ -86,16 +87,24 @@ def test_format_report_lists_classes_and_summary():
     assert "0.7500" in text and "0.8333" in text and "0.7333" in text
 
 
-def test_confusion_png_is_written_atomically(tmp_path: Path):
+def test_confusion_png_is_written_atomically(tmp_path: Path, monkeypatch):
+    saved = record_figures(monkeypatch)
     names = [f"class_{k:02d}" for k in range(19)]
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(19), 5)
     predicted = np.where(rng.random(truth.size) < 0.8, truth, rng.integers(0, 19, truth.size))
     path = tmp_path / "plots" / "confusion.png"
-    written = write_confusion_png(classification_report(truth, predicted, names), path, "CWRU 1-shot")
+    report = classification_report(truth, predicted, names)
+    written = write_confusion_png(report, path, "CWRU 1-shot")
     assert written == path
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     assert [p.name for p in path.parent.iterdir()] == ["confusion.png"]
+    ax = drawn(saved, "confusion.png").axes[0]
+    counts = np.zeros((19, 19), int)
+    np.add.at(counts, (truth, predicted), 1)
+    assert np.allclose(image_data(ax), counts / 5)  # rows: the true class, each with 5 windows
+    assert np.array_equal(cell_counts(ax, 19), counts) and len(ax.texts) == np.count_nonzero(counts)
+    assert [t.get_text() for t in ax.get_yticklabels()] == names and f"accuracy {report.accuracy:.2%}" in ax.get_title()
 
 
 def test_results_round_trip(tmp_path: Path):

@@ -12,10 +12,12 @@ from tiny_checkpoint import onnx_folder, recording
 from typer.testing import CliRunner
 
 from syndiag.cli import app
+from syndiag.config.data import DataConfig
 from syndiag.data.prepare import prepare
 from syndiag.digests import with_digest
 from syndiag.errors import ConfigError, DataError
 from syndiag.models.openset_threshold import CONTENT_DIGEST, OpenSetThreshold, read_threshold, save_threshold, weights_digest
+from syndiag.workflows.openset_calibrate import held_in_windows, sensor_confidence
 
 runner = CliRunner()
 
@@ -145,7 +147,12 @@ def test_a_sensor_model_checkpoint_is_calibrated_and_diagnose_reports_its_verdic
     result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(checkpoint)])
     assert result.exit_code == 0, result.output
     stored = read_threshold(checkpoint)
-    assert stored.windows == 19 * 3 and 0 <= stored.threshold <= 1  # 10 per class: 5 in the pool, 2 of them the support
+    assert stored.windows == 19 * 3  # 10 per class: 5 in the pool, 2 of them the support
+    meta = json.loads((checkpoint / "config.json").read_text())
+    data = DataConfig.from_dict(meta["data"])
+    dataset = prepare(data)
+    scores = 1.0 - sensor_confidence(checkpoint, data, dataset, held_in_windows(dataset, meta, checkpoint), "cpu", 64)
+    assert stored.threshold == pytest.approx(scores.max())  # 1 % false alarms over 57 windows: rank ceil(58 x 0.99) > 57, the highest
     result = runner.invoke(app, ["diagnose", str(cwru_dir / "105.mat"), "--checkpoint", str(checkpoint), "--json"])
     assert result.exit_code == 0, result.output
     verdict = json.loads(result.stdout)["unknown"]

@@ -1,11 +1,14 @@
 """Diagnosis reports: the grounding checker, the fallback path, agreement with the evidence, the command on CWRU and
 FEMTO data, and the bad inputs (unknown bearing, impossible geometry, no speed, a recording too short)."""
 
+import base64
 import json
+import re
 
 import numpy as np
 import pytest
 import yaml
+from figures import labelled_lines, record_figures, reference_lines, rendered, vertical_lines
 from typer.testing import CliRunner
 
 from syndiag.cli import app
@@ -92,7 +95,8 @@ def test_the_report_says_when_classifier_and_evidence_disagree():
     assert "no characteristic line stands out" in none["agreement"]["note"]
 
 
-def test_report_on_a_cwru_recording_writes_findings_markdown_and_html(tmp_path, cwru_dir):
+def test_report_on_a_cwru_recording_writes_findings_markdown_and_html(tmp_path, cwru_dir, monkeypatch):
+    saved = record_figures(monkeypatch)
     out = tmp_path / "rep"
     result = runner.invoke(app, ["report", str(cwru_dir / "130.mat"), "--template-only", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -100,10 +104,21 @@ def test_report_on_a_cwru_recording_writes_findings_markdown_and_html(tmp_path, 
     assert findings["evidence"]["strongest"] == "outer_race" and findings["text"]["path"] == "template"
     assert findings["evidence"]["shaft_hz"] == pytest.approx(1796 / 60, abs=0.1)  # the file's own X130RPM
     html = (out / "report.html").read_text()
-    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html and "BPFO" in (out / "report.md").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "BPFO" in (out / "report.md").read_text()
+    embedded = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
+    assert [(name, base64.b64decode(data)) for name, data in embedded] == [("envelope spectrum", (out / "envelope_spectrum.png").read_bytes())]
+    spectrum = rendered(saved, "envelope spectrum").axes[0]
+    outer = findings["evidence"]["lines"]["outer_race"]["harmonics"]
+    assert {round(p["expected_hz"], 6) for p in outer} <= {round(x, 6) for x in vertical_lines(spectrum)}  # BPFO and its harmonics marked
+    freqs, amplitude = spectrum.get_lines()[0].get_data()
+    assert amplitude[np.argmin(np.abs(freqs - outer[0]["found_hz"]))] == pytest.approx(outer[0]["amplitude"], rel=1e-3)  # the peak found
 
 
-def test_report_on_a_femto_test_bearing_folder(tmp_path, shared_data):
+def test_report_on_a_femto_test_bearing_folder(tmp_path, shared_data, monkeypatch):
+    from syndiag.config.monitor import MonitorConfig
+    from syndiag.workflows.monitor import run_monitor
+
+    saved = record_figures(monkeypatch)
     out = tmp_path / "rep"
     folder = shared_data / "femto" / "Test_set" / "Bearing1_3"
     result = runner.invoke(app, ["report", str(folder), "--template-only", "--out", str(out)])
@@ -111,6 +126,12 @@ def test_report_on_a_femto_test_bearing_folder(tmp_path, shared_data):
     findings = json.loads((out / "findings.json").read_text())
     assert findings["evidence"]["bearing"].startswith("PRONOSTIA") and findings["alarm"]["on"] in (True, False)
     assert (out / "RMS_trend.png").read_bytes()[:4] == b"\x89PNG"
+    trend = rendered(saved, "RMS (g)").axes[0]
+    _, timeline, _ = run_monitor(MonitorConfig(), folder)
+    hours, rms = labelled_lines(trend)["RMS (g)"]
+    assert np.allclose(hours, timeline.time_s / 3600) and np.allclose(rms, timeline.rms)
+    alarm = reference_lines(trend).get("alarm on")
+    assert (alarm is not None) == findings["alarm"]["on"] and (alarm is None or f"on since {alarm:.2f} h" in findings["alarm"]["text"])
     short = shared_data / "femto" / "Test_set" / "Bearing2_7"  # all its snapshots fall within the monitor's healthy first hour
     result = runner.invoke(app, ["report", str(short), "--template-only", "--out", str(tmp_path / "short")])
     assert result.exit_code == 0, result.output
@@ -174,7 +195,8 @@ def test_the_reports_suite_reports_on_segments_resumes_and_keeps_examples(tmp_pa
     assert again.exit_code == 0 and "0 report(s) made" in again.output
 
 
-def test_a_report_with_a_pytorch_classifier_holds_its_diagnosis_and_gradient_saliency(tmp_path, cwru_dir):
+def test_a_report_with_a_pytorch_classifier_holds_its_diagnosis_and_gradient_saliency(tmp_path, cwru_dir, monkeypatch):
+    saved = record_figures(monkeypatch)
     from tiny_checkpoint import tiny_checkpoint
 
     checkpoint = tiny_checkpoint(tmp_path / "cloud", tmp_path / "tiny-llama", length=512, step=2048, image_size=32, n_scales=8)
@@ -184,6 +206,10 @@ def test_a_report_with_a_pytorch_classifier_holds_its_diagnosis_and_gradient_sal
     findings = json.loads((out / "findings.json").read_text())
     assert findings["diagnosis"]["prediction"] in ("normal", "DE_IR007", "FE_B021") and findings["agreement"]["evidence"] == "inner_race"
     assert (out / "spectrogram_and_gradient_saliency.png").read_bytes()[:4] == b"\x89PNG"
+    model_input, saliency = rendered(saved, "spectrogram (model input)").axes
+    image, gradient = model_input.get_images()[0].get_array(), np.asarray(saliency.get_images()[0].get_array())
+    assert image.shape == (32, 32, 3) and gradient.shape == (32, 32) and (gradient >= 0).all() and gradient.max() > 0
+    assert saliency.get_title().startswith(f"saliency of {findings['diagnosis']['prediction']} (window ")
     assert findings["diagnosis"]["description"] in (out / "report.md").read_text()
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figures import drawn, labelled_lines, record_figures, reference_lines
 from typer.testing import CliRunner
 
 from syndiag.cli import app
@@ -21,7 +22,7 @@ from syndiag.prognostics.rul_models import DegradationTrend, HistoryRegression, 
 from syndiag.prognostics.score import challenge_accuracy, challenge_score, interval_coverage, percent_error, rul_errors
 from syndiag.prognostics.units import Unit, read_unit, read_units
 from syndiag.workflows.rul import run_rul_suite
-from syndiag.workflows.rul_lobo import lobo_rows, lobo_summary, select
+from syndiag.workflows.rul_lobo import LoboRow, lobo_rows, lobo_summary, select
 
 runner = CliRunner()
 ACC_FS = 25600.0
@@ -143,7 +144,7 @@ def test_lobo_holds_each_unit_out_and_coverage_uses_only_the_others(fleet):
     assert [r.unit for r in rows] == [u.name for u in fleet for _ in range(2)]
     assert all(r.actual_s == pytest.approx(max(u.rul_s[r.count - 1], 10.0)) for u in fleet for r in rows if r.unit == u.name)
     summary = lobo_summary(rows, [0.8])
-    assert set(summary["per_unit"]) == {u.name for u in fleet} and 0 <= summary["coverage_0.8"] <= 1
+    assert set(summary["per_unit"]) == {u.name for u in fleet} and set(summary) >= {"coverage_0.8", "score", "rmse_s"}
     chosen = select("history-regression", [{"history": 3, "alpha": 1.0}, {"history": 3, "alpha": 1.0, "shrink": 0.01}], fleet, [0.5, 0.9])
     assert chosen.settings == {"history": 3, "alpha": 1.0} and len(chosen.tried) == 2
     with pytest.raises(ConfigError, match="at least 2"):
@@ -218,6 +219,16 @@ def test_a_file_mixing_separators_is_named(tmp_path):
         read_table(path, 6)
 
 
+def test_lobo_coverage_puts_each_unit_in_intervals_from_the_other_units_residuals():
+    rows = [LoboRow(unit, 0.5, n, 0.0, actual, actual * (0.5 if unit == "C" else 1.0), "model")
+            for unit in "ABC" for n, actual in ((5, 1000.0), (9, 400.0))]  # A and B exact, C predicted at half its RUL
+    summary = lobo_summary(rows, [0.8])
+    # A (and B) held out: residuals 0, 0, ln 2, ln 2 give [x1, x2] around each exact prediction: inside;
+    # C held out: residuals all 0 give [x1, x1] around a prediction half the actual: outside
+    assert summary["coverage_0.8"] == pytest.approx(4 / 6)
+    assert summary["per_unit"]["A"]["rmse_s"] == 0.0 and summary["per_unit"]["C"]["rmse_s"] == pytest.approx(math.sqrt((500**2 + 200**2) / 2))
+
+
 def recipe(tmp_path: Path, root: Path) -> Path:
     path = tmp_path / "rul.yaml"
     path.write_text(json.dumps({"profile": "rul-test", "data_root": str(root), "output_dir": str(tmp_path / "run"), "cuts": [0.5, 0.9],
@@ -227,7 +238,8 @@ def recipe(tmp_path: Path, root: Path) -> Path:
     return path
 
 
-def test_rul_fit_and_predict_through_the_cli(femto_like, tmp_path):
+def test_rul_fit_and_predict_through_the_cli(femto_like, tmp_path, monkeypatch):
+    saved = record_figures(monkeypatch)
     config = recipe(tmp_path, femto_like)
     fitted = runner.invoke(app, ["rul", "fit", "-c", str(config)])
     assert fitted.exit_code == 0, fitted.output
@@ -237,9 +249,18 @@ def test_rul_fit_and_predict_through_the_cli(femto_like, tmp_path):
                                     str(tmp_path / "run" / "rul-model"), "--png", str(png), "--json"])
     assert predicted.exit_code == 0, predicted.output
     found = json.loads(predicted.output)
-    assert found["unit"] == "Bearing1_3" and found["rul_s"] >= 0 and png.stat().st_size > 10_000
+    assert found["unit"] == "Bearing1_3" and found["rul_s"] >= 0
     low, high = found["intervals"]["0.8"]
     assert low <= found["rul_s"] <= high
+    ax = drawn(saved, "b13.png").axes[0]
+    hours, _ = labelled_lines(ax)["RMS per snapshot"]
+    now = found["time_s"] / 3600
+    assert hours.size == 20 and hours[-1] == pytest.approx(now)
+    marks = reference_lines(ax)
+    assert marks["last snapshot"] == pytest.approx(now) and marks["predicted failure"] == pytest.approx(now + found["rul_s"] / 3600)
+    assert marks["actual failure (known RUL)"] == pytest.approx(now + 5730 / 3600)
+    spans = {p.get_label(): (p.get_x(), p.get_x() + p.get_width()) for p in ax.patches}
+    assert spans["failure, 80% interval"] == pytest.approx((now + low / 3600, now + high / 3600))
 
 
 def test_rul_bad_inputs_exit_2_and_write_nothing(femto_like, tmp_path):
@@ -259,7 +280,8 @@ def test_rul_bad_inputs_exit_2_and_write_nothing(femto_like, tmp_path):
     assert result.exit_code == 2 and "model" in result.output
 
 
-def test_the_rul_suite_scores_each_family_once_and_resumes(femto_like, tmp_path):
+def test_the_rul_suite_scores_each_family_once_and_resumes(femto_like, tmp_path, monkeypatch):
+    saved = record_figures(monkeypatch)
     config = RulConfig.from_yaml(recipe(tmp_path, femto_like))
     results = tmp_path / "rul_femto_cpu.jsonl"
     lines = []
@@ -268,6 +290,11 @@ def test_the_rul_suite_scores_each_family_once_and_resumes(femto_like, tmp_path)
     assert ran == 3 and [r["method"] for r in records] == ["mean-residual-life", "exponential-trend", "history-regression"]
     assert set(records[0]["test"]["per_unit"]) == {"Bearing1_3", "Bearing2_3"} and len(records[2]["tried"]) == 2
     assert (tmp_path / "rul_femto_cpu_lobo.png").is_file()
+    panels = [ax for ax in drawn(saved, "rul_femto_cpu_lobo.png").axes if ax.get_visible() and ax.get_ylabel() == "RUL (h)"]
+    assert [ax.get_title() for ax in panels] == [f"{u} (held out)" for u in ("Bearing1_1", "Bearing1_2", "Bearing2_1")]
+    true_hours, true_rul = labelled_lines(panels[0])["true RUL"]
+    assert true_rul[0] == pytest.approx(290 / 3600) and true_rul[-1] == pytest.approx(0.0) and true_hours.size == 30
+    assert set(labelled_lines(panels[0])) == {"true RUL", "mean-residual-life", "exponential-trend", "history-regression"}
     assert run_rul_suite(config, results, tmp_path, lines.append, allow_dirty=True)[0] == 0
 
 

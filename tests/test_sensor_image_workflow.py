@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from figures import confusion_drawn, record_figures
 from tiny import save_tiny_backbone
 
 from syndiag.config.sensor_run import SensorRunConfig
@@ -33,7 +34,8 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_the_simulated_recipe_trains_and_evaluates_on_image_tokens(tmp_path, one_thread):
+def test_the_simulated_recipe_trains_and_evaluates_on_image_tokens(tmp_path, one_thread, monkeypatch):
+    saved = record_figures(monkeypatch)
     backbone = save_tiny_backbone(tmp_path / "tiny-llama")
     config = SensorRunConfig.from_yaml("sensor/simulated-images", {
         "threads": one_thread,
@@ -51,7 +53,9 @@ def test_the_simulated_recipe_trains_and_evaluates_on_image_tokens(tmp_path, one
     assert finetuned.windows == 19 * 2 * 2  # the K-shot set and one noisy copy of it
     evaluation = run_sensor_evaluate(config)
     record = evaluation.record
-    assert "simulated" in record["dataset"] and record["test_samples"] == 19 * 5 and 0 <= record["metrics"]["accuracy"] <= 1
+    assert "simulated" in record["dataset"] and record["test_samples"] == 19 * 5
+    per_class, accuracy = confusion_drawn(saved, evaluation.confusion_png.name, 19)
+    assert per_class == [5] * 19 and record["metrics"]["accuracy"] == pytest.approx(accuracy)
     assert read_results(tmp_path / "results.jsonl")[-1]["dataset"] == record["dataset"]
 
     session = sensor_session(config)

@@ -2,8 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 import yaml
+from figures import confusion_drawn, drawn, image_data, record_figures
 from test_cli_models import recipe
 from tiny import save_tiny_backbone
 from typer.testing import CliRunner
@@ -42,7 +44,8 @@ def sensor_recipe(tmp_path, cwru_dir, use_spectrogram=True):
 
 
 @pytest.mark.slow
-def test_sensor_model_aligns_finetunes_and_evaluates_with_and_without_a_sensor(tmp_path, cwru_dir):
+def test_sensor_model_aligns_finetunes_and_evaluates_with_and_without_a_sensor(tmp_path, cwru_dir, monkeypatch):
+    saved = record_figures(monkeypatch)
     config = str(sensor_recipe(tmp_path, cwru_dir))
     result = runner.invoke(app, ["sensor", "pretrain", "-c", config])
     assert result.exit_code == 0, result.output
@@ -54,14 +57,22 @@ def test_sensor_model_aligns_finetunes_and_evaluates_with_and_without_a_sensor(t
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     metrics = record["metrics"]
-    assert record["method"] == "Sensor-model" and record["test_samples"] == 19 * 5 and 0 <= metrics["accuracy"] <= 1
-    assert 0 <= metrics["severity_mae"] <= 0.021 and 0 <= metrics["severity_ordinal_accuracy"] <= 1
+    assert record["method"] == "Sensor-model" and record["test_samples"] == 19 * 5
+    per_class, accuracy = confusion_drawn(saved, "sensor-confusion-19way-2shot-1730rpm-seed1.png", 19)
+    assert per_class == [5] * 19 and metrics["accuracy"] == pytest.approx(accuracy)
+    snapped_right = metrics["severity_ordinal_accuracy"] * metrics["severity_windows"]  # a count of the windows of known severity
+    assert 0 <= metrics["severity_mae"] <= 0.021 and snapped_right == pytest.approx(round(snapped_right))
     assert record["parameters"]["adapter_and_heads"] < record["parameters"]["frozen_lm"]
     result = runner.invoke(app, ["sensor", "evaluate", "-c", config, "--drop", "FE", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["method"] == "Sensor-model without FE"
     assert [r["method"] for r in read_results(tmp_path / "results.jsonl")] == ["Sensor-model", "Sensor-model without FE"]
     assert (tmp_path / "sensor" / "sensor-attention-19way-2shot-1730rpm-seed1.png").read_bytes()[:4] == b"\x89PNG"
+    for name, fe_seen in (("sensor-attention-19way-2shot-1730rpm-seed1.png", True), ("sensor-attention-19way-2shot-1730rpm-seed1-without-FE.png", False)):
+        sensors = drawn(saved, name).axes[0]
+        rows = [label.get_text().split(" (")[0] for label in sensors.get_yticklabels()]
+        shares = np.nansum(image_data(sensors), axis=1)
+        assert rows == ["DE", "FE", "speed"] and (shares[1] > 1e-3) == fe_seen  # a dropped sensor gets no attention
 
     held = [*("-c", config), "--set", "finetune.severity_holdout=[0.014]", "--set", f"output_dir={tmp_path / 'held'}",
             "--set", f"results_file={tmp_path / 'held.jsonl'}"]

@@ -2,8 +2,10 @@
 
 import math
 
+import numpy as np
 import pytest
 import yaml
+from figures import drawn, labelled_lines, record_figures
 from test_cli_models import recipe
 from tiny import save_tiny_backbone
 from typer.testing import CliRunner
@@ -37,7 +39,8 @@ def unknown_bench(tmp_path, cwru_dir, suite_recipe: dict):
 
 
 @pytest.mark.slow
-def test_openset_and_zeroshot_suites_run_resume_and_hold_out_what_they_say(tmp_path, cwru_dir):
+def test_openset_and_zeroshot_suites_run_resume_and_hold_out_what_they_say(tmp_path, cwru_dir, monkeypatch):
+    saved = record_figures(monkeypatch)
     config = unknown_bench(tmp_path, cwru_dir, {"families": ["ball"], "pairs": [["1730rpm", "1797rpm"]],
                                                 "splits": [{"name": "swap", "new": ["FE_B014", "DE_B021"]}],
                                                 "zeroshot_backbones": ["cloud", "sensor"], "pretrain_conditions": ["1730rpm"]})
@@ -53,9 +56,16 @@ def test_openset_and_zeroshot_suites_run_resume_and_hold_out_what_they_say(tmp_p
     for record in openset:
         assert not set(record["known_classes"]) & set(record["unknown_classes"])
         assert all("_B0" in name for name in record["unknown_classes"]) and len(record["unknown_classes"]) == 6
-        for metrics in record["metrics"].values():
-            assert 0.0 <= metrics["auroc"] <= 1.0 and metrics["unknown_windows"] > 0 and metrics["known_windows"] > 0
+        for score, metrics in record["metrics"].items():  # the AUROC is the area under the ROC curve stored beside it
+            fpr, tpr = (np.asarray(record["roc"][score][k]) for k in ("fpr", "tpr"))
+            area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+            assert metrics["auroc"] == pytest.approx(area, abs=0.03) and metrics["unknown_windows"] > 0 and metrics["known_windows"] > 0
         assert record["roc"]["msp"]["fpr"][0] == 0.0 and record["roc"]["msp"]["tpr"][-1] == 1.0
+    roc = drawn(saved, "openset_trained_cwru_test_roc.png").axes[0]
+    curves = labelled_lines(roc)
+    assert roc.get_title() == "held out: ball" and len(curves) == 3 * 4  # each method's four scores
+    drawn_tpr = curves["Syn-Diag-Cloud, max softmax"][1]
+    assert drawn_tpr == pytest.approx(np.mean([r["roc"]["msp"]["tpr"] for r in openset if r["method"] == "Syn-Diag-Cloud"], axis=0))
     zeroshot = read_results(tmp_path / "results" / "zeroshot_cwru_test.jsonl")
     assert {(r["backbone"], r["text_source"]) for r in zeroshot} == {("cloud", "language-model"), ("cloud", "random-tokens"),
                                                                      ("sensor", "language-model")}
