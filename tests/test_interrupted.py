@@ -13,9 +13,10 @@ import syndiag.atomic as atomic
 from syndiag.atomic import atomic_folder
 
 WRITER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     from pathlib import Path
     from syndiag.atomic import atomic_folder
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as from a terminal: a test run under nohup would pass SIGHUP ignored
     from syndiag.cli import app
 
     @app.command("write-slowly")
