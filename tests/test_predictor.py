@@ -94,3 +94,25 @@ def test_windows_of_a_channel_the_predictor_lacks_or_of_another_length_are_refus
     with pytest.raises(DataError, match="DE has 32 samples, not 64"):
         predictor.predict(WindowBatch({"DE": x[:, :32]}, np.ones((2, 1), bool)))
     assert isinstance(predictor, SpectrogramPredictor) and predictor.predict(WindowBatch({"DE": x}, np.ones((2, 1), bool))).probabilities.shape == (2, 3)
+
+
+def test_the_harness_predicts_a_model_in_memory_through_its_predictor_with_the_models_own_numbers(cloud, tmp_path):
+    """evaluation.predict (the benchmark harness's and evaluate's inference) goes through a Predictor described by the
+    prepared data, and gives exactly the model's own softmax."""
+    import torch
+
+    from syndiag.config.data import DataConfig
+    from syndiag.data.prepare import prepare
+    from syndiag.evaluation.predict import predict
+    from syndiag.models.cloud import SynDiagCloud
+
+    model = SynDiagCloud.from_pretrained(cloud)
+    described = read_meta(cloud).data
+    data = DataConfig.from_dict({**described, "cache_dir": str(tmp_path / "cache"), "simulator": {**described["simulator"], "seconds": 1.0}})
+    dataset = prepare(data)
+    indices = np.arange(0, len(dataset.labels), max(1, len(dataset.labels) // 20))
+    probs, classes, _ = predict(model, dataset, indices, batch_size=7)
+    with torch.inference_mode():  # the harness's former code: the model's softmax, 7 windows at a time
+        direct = np.concatenate([torch.softmax(model(torch.from_numpy(dataset.rgb(indices[s : s + 7]))).float(), dim=-1).numpy()
+                                 for s in range(0, len(indices), 7)])
+    assert probs.shape == (len(indices), 3) and np.array_equal(probs, direct) and np.array_equal(classes, direct.argmax(1))

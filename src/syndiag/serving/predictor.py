@@ -158,6 +158,16 @@ def torch_classifier(model) -> Classifier:
     return classify
 
 
+def model_predictor(model, data: dict[str, Any], class_names: list[str], prompts: list[str]) -> SpectrogramPredictor:
+    """The Predictor of a cloud or edge model in memory (just trained, not saved), described by the prepared data it
+    reads (``data``: a prepared dataset's meta, with its channels, rate and data config)."""
+    kind = (getattr(model, "checkpoint_meta", None) or {}).get("model", "syndiag-cloud")
+    meta = CheckpointMeta(model=kind, class_names=list(getattr(model, "class_names", class_names)),
+                          prompts=list(getattr(model, "prompts", prompts)), fs=float(data["fs"]), channels=list(data["channels"]),
+                          data=data["config"])
+    return SpectrogramPredictor(meta, torch_classifier(model), None, model)
+
+
 def load_torch_model(folder: Path, meta: CheckpointMeta, device: str = "cpu", dtype: str = "float32"):
     """The PyTorch model a checkpoint's kind names, from its already-read description, placed on ``device``."""
     from syndiag.models.device import place

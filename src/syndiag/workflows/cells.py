@@ -45,13 +45,13 @@ class Cell:
         return (self.suite, self.method, self.seed, self.k, self.source, self.target)
 
 
-Predictor = Callable[[PreparedDataset, np.ndarray], np.ndarray]
+WindowClassifier = Callable[[PreparedDataset, np.ndarray], np.ndarray]
 """(dataset, window indices) -> predicted class per window."""
 
 
 @dataclass
 class Trained:
-    predict: Predictor
+    predict: WindowClassifier
     train_seconds: float
     extra: dict = field(default_factory=dict)
 
