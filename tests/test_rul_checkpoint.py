@@ -101,3 +101,19 @@ def test_rul_predict_on_a_tampered_checkpoint_exits_2_with_an_error(checkpoint, 
     result = runner.invoke(app, ["rul", "predict", str(tmp_path), "--checkpoint", str(checkpoint)])
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "changed after `syndiag rul fit`" in result.output and "Traceback" not in result.output
+
+
+def test_the_checkpoint_names_its_model_kind_and_format_like_every_model_folder(checkpoint):
+    from syndiag.errors import ConfigError
+    from syndiag.models.meta import read_meta
+
+    config = config_of(checkpoint)
+    assert config["model"] == "syndiag-rul" and config["format_version"] == 1 and "kind" not in config
+    with pytest.raises(ConfigError, match="read by `syndiag rul predict`"):
+        read_meta(checkpoint)  # a diagnosis command given a RUL folder says which command reads it
+    rewrite(checkpoint, {**{k: v for k, v in config.items() if k != "model"}, "kind": "syndiag-rul"})
+    with pytest.raises(DataError, match="not a RUL checkpoint .model 'syndiag-rul'.*syndiag rul fit"):
+        load_rul(checkpoint)
+    rewrite(checkpoint, {**config, "format_version": 2})
+    with pytest.raises(DataError, match="format_version 2: this syndiag reads version 1"):
+        load_rul(checkpoint)

@@ -20,6 +20,7 @@ from safetensors.numpy import load, save_file
 from syndiag.atomic import atomic_folder
 from syndiag.digests import as_read, check_digest, with_digest
 from syndiag.errors import DataError
+from syndiag.models.meta import FORMAT_VERSION
 from syndiag.prognostics.intervals import ConformalIntervals
 from syndiag.prognostics.rul_models import MODELS, RulModel, build_model
 
@@ -27,7 +28,7 @@ CONFIG, WEIGHTS = "config.json", "model.safetensors"
 KIND = "syndiag-rul"
 WEIGHTS_DIGEST, CONTENT_DIGEST = "weights_sha256", "content_sha256"
 REFIT = "syndiag rul fit"
-NOT_META = ("kind", "family", "settings", "levels", "residuals", WEIGHTS_DIGEST, CONTENT_DIGEST)
+NOT_META = ("model", "format_version", "family", "settings", "levels", "residuals", WEIGHTS_DIGEST, CONTENT_DIGEST)
 
 
 @dataclass
@@ -42,7 +43,7 @@ class RulCheckpoint:
 def save_rul(folder: Path | str, family: str, model: RulModel, intervals: ConformalIntervals, levels: list[float],
              meta: dict[str, Any] | None = None) -> Path:
     """Write the checkpoint atomically, with the digests of its weights and of its config; values out of range are refused."""
-    config = as_read({"kind": KIND, "family": family, "settings": model.settings(), "levels": list(levels),
+    config = as_read({"model": KIND, "format_version": FORMAT_VERSION, "family": family, "settings": model.settings(), "levels": list(levels),
                       "residuals": list(intervals.residuals), "min_history": model.min_history, **(meta or {})})
     check_config(Path(folder) / CONFIG, config)
     with atomic_folder(Path(folder)) as staging:
@@ -77,8 +78,12 @@ def read_config(path: Path) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("kind") != KIND:
-        raise DataError(f"{path}: not a RUL checkpoint (kind {config.get('kind') if isinstance(config, dict) else None!r})")
+    if not isinstance(config, dict) or config.get("model") != KIND:
+        found = (config.get("model") or config.get("kind")) if isinstance(config, dict) else None
+        raise DataError(f"{path}: not a RUL checkpoint (model {found!r}, not {KIND!r}); make one with `{REFIT}`")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{path}: format_version {config.get('format_version')!r}: this syndiag reads version {FORMAT_VERSION}; "
+                        f"make the checkpoint again with `{REFIT}`")
     return config
 
 
