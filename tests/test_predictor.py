@@ -116,3 +116,14 @@ def test_the_harness_predicts_a_model_in_memory_through_its_predictor_with_the_m
         direct = np.concatenate([torch.softmax(model(torch.from_numpy(dataset.rgb(indices[s : s + 7]))).float(), dim=-1).numpy()
                                  for s in range(0, len(indices), 7)])
     assert probs.shape == (len(indices), 3) and np.array_equal(probs, direct) and np.array_equal(classes, direct.argmax(1))
+
+
+def test_a_device_that_does_not_exist_is_refused_naming_the_accepted_ones(tmp_path):
+    from typer.testing import CliRunner
+
+    from syndiag.cli import app
+
+    np.save(tmp_path / "rec.npy", np.random.default_rng(0).standard_normal(4000).astype(np.float32))
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "rec.npy"), "--checkpoint", str(onnx_folder(tmp_path / "onnx")),
+                                      "--fs", "12000", "--device", "gpu"])
+    assert result.exit_code == 2 and "unknown device 'gpu'; use one of auto, cpu, cuda, cuda:N, mps" in " ".join(result.output.split())

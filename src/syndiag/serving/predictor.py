@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from syndiag.config.data import DataConfig
+from syndiag.config.runtime import RuntimeConfig
 from syndiag.data.spectrogram import spectrogram_images, stacked_tokens_present, to_rgb
 from syndiag.errors import ConfigError, DataError
 from syndiag.models.meta import CheckpointMeta, Needs, is_onnx, read_meta
@@ -168,8 +169,16 @@ def model_predictor(model, data: dict[str, Any], class_names: list[str], prompts
     return SpectrogramPredictor(meta, torch_classifier(model), None, model)
 
 
-def load_torch_model(folder: Path, meta: CheckpointMeta, device: str = "cpu", dtype: str = "float32"):
-    """The PyTorch model a checkpoint's kind names, from its already-read description, placed on ``device``."""
+def runtime_of(device: str | RuntimeConfig = "cpu", dtype: str = "float32") -> RuntimeConfig:
+    """The runtime settings a model is placed with: a recipe's, or a device and dtype given on a command line (checked,
+    naming the field and the accepted values)."""
+    if isinstance(device, RuntimeConfig):
+        return device
+    return RuntimeConfig.from_dict({"device": device, "dtype": dtype}, source="--device/--dtype")
+
+
+def load_torch_model(folder: Path, meta: CheckpointMeta, device: str | RuntimeConfig = "cpu", dtype: str = "float32"):
+    """The PyTorch model a checkpoint's kind names, from its already-read description, placed once by the runtime settings."""
     from syndiag.models.device import place
 
     raw = meta.to_dict()
@@ -188,16 +197,17 @@ def load_torch_model(folder: Path, meta: CheckpointMeta, device: str = "cpu", dt
         from syndiag.models.cloud import SynDiagCloud
 
         model = SynDiagCloud.from_pretrained(folder, meta=raw)
-    model = place(model, device, dtype)
+    model = place(model, runtime_of(device, dtype))
     model.eval()
     return model
 
 
-def load_predictor(folder: str | Path, device: str = "cpu", dtype: str = "float32",
+def load_predictor(folder: str | Path, device: str | RuntimeConfig = "cpu", dtype: str = "float32",
                    meta: CheckpointMeta | None = None) -> SpectrogramPredictor | SensorPredictor:
     """The :class:`Predictor` of a model folder (checkpoint or ONNX export), its description read and checked once
-    (``meta``: already read by the caller)."""
+    (``meta``: already read by the caller), placed by the runtime settings (a recipe's, or a device and dtype)."""
     folder = Path(folder)
+    runtime = runtime_of(device, dtype)
     meta = meta or read_meta(folder)
     if is_onnx(folder):
         from syndiag.serving.onnx_runtime import OnnxClassifier
@@ -205,6 +215,6 @@ def load_predictor(folder: str | Path, device: str = "cpu", dtype: str = "float3
         return SpectrogramPredictor(meta, OnnxClassifier(folder, meta=meta.to_dict()), folder)
     if meta.model == "syndiag-sensor":
         plan = read_sensor_checkpoint(folder, meta.to_dict())
-        return SensorPredictor(meta, plan, load_torch_model(folder, meta, device, dtype))
-    model = load_torch_model(folder, meta, device, dtype)
+        return SensorPredictor(meta, plan, load_torch_model(folder, meta, runtime))
+    model = load_torch_model(folder, meta, runtime)
     return SpectrogramPredictor(meta, torch_classifier(model), folder, model)
