@@ -317,9 +317,25 @@ def test_sigterm_stops_the_service_cleanly_with_every_fate_stored(tmp_path, brok
         assert wait_for(lambda: listening(port), 60)
         time.sleep(1.0)
         replay([recording(tmp_path / "r.npy", 2.0)], 1, "127.0.0.1", broker["port"], seconds=1.0, speed=4.0, fs=12000.0)
-        service.send_signal(signal.SIGTERM)
+        import httpx
+
+        taken = lambda: "syndiag_windows_in_total 10" in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text  # noqa: E731
+        assert wait_for(taken, 60), "the service took in the 10 windows"
+        service.send_signal(signal.SIGTERM)  # with windows still queued or in flight: they are diagnosed and stored first
         out, err = service.communicate(timeout=60)
         assert service.returncode == 0 and "stopped (SIGTERM)" in out and "Traceback" not in err, (out, err)
         assert sum(Store(f"sqlite:///{db}").fates().values()) == 10, "one window per 0.1 s of signal, each with a stored fate"
     finally:
         service.kill()
+
+
+def test_the_stored_counters_count_the_rows_stored_in_the_same_transaction(tmp_path):
+    from syndiag.service.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    row = {"sensor": "s/m/a", "t_end": 1.0, "label": "normal", "probability": 0.9, "rms": 1.0, "unknown": None, "latency_ms": 1.0,
+           "stored_at": 0.0}
+    assert store.record([row, {**row, "t_end": 2.0}], [("s/m/a", 3.0, "queue_full")], "svc", {"diagnosed": 5, "dropped_queue_full": 1}) == 2
+    assert store.record([row], [], "svc", {"diagnosed": 7, "dropped_queue_full": 1}) == 0  # a repeat
+    assert store.counters_of("svc") == {"diagnosed": 7, "duplicate": 1, "dropped_queue_full": 1}
+    assert store.fates() == {"stored": 2, "queue_full": 1}

@@ -63,7 +63,7 @@ class Pipeline:
         self.counts: Counter[str] = Counter(store.counters_of(config.client_id))
         self.counts["windows_in"] = sum(self.counts[f] for f in FATES)  # windows waiting at a kill come again: counted then
         self.unflushed: list[tuple[Window, str]] = []  # fates decided outside the worker, not yet stored
-        self._persisted = Counter(self.counts)
+        self._persisted = Counter({k: v for k, v in self.counts.items() if k != "windows_in"})
         self.acks: list[Callable[[], None]] = []  # payloads whose windows all have a fate, acknowledged after the next flush
         self.latency = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
@@ -196,12 +196,13 @@ class Pipeline:
 
     def _flush(self, rows: list[dict], batch: list[Window]) -> None:
         """Store the batch's diagnoses, the drops decided since the last flush and the counters, then acknowledge."""
-        with self.lock:
+        with self.lock:  # the drops and the counters that count them, taken together
             drops, self.unflushed = self.unflushed, []
-            if not rows and not drops and not self.acks and self.counts == self._persisted:
+            counts = Counter({k: v for k, v in self.counts.items() if k != "windows_in"})
+            if not rows and not drops and not self.acks and counts == self._persisted:
                 return
         windows = [row.pop("_window") for row in rows]
-        new = self._record(rows, drops)
+        new = self._record(rows, drops, counts)
         with self.lock:
             if new is None:  # the store keeps failing: the rows are dropped, their fates stored with a later flush
                 for window in windows:
@@ -227,22 +228,23 @@ class Pipeline:
             for row in rows:
                 self.publish(f"{self.config.topic_prefix}/{row['sensor']}/diagnosis", json.dumps(row).encode())
 
-    def _record(self, rows: list[dict], drops: list[tuple[Window, str]]) -> int | None:
-        """Store rows, drops and counters in one transaction, retrying a failing database with a growing pause; None when it keeps failing."""
+    def _record(self, rows: list[dict], drops: list[tuple[Window, str]], counts: Counter[str]) -> int | None:
+        """Store rows, drops and ``counts`` in one transaction (the store adds the new and repeated diagnoses to the
+        counts it writes), retrying a failing database with a growing pause; None when it keeps failing."""
         from sqlalchemy.exc import SQLAlchemyError
 
         fates = [(w.sensor, w.t_end, reason) for w, reason in drops]
         for attempt in range(self.config.store_retries + 1):
             try:
-                problem = self.store.check_file()
-                with self.lock:
-                    if problem:
+                if problem := self.store.check_file():
+                    counts["store_recreated"] += 1
+                    with self.lock:
                         self.store_warning = problem
                         self.counts["store_recreated"] += 1
-                    counts = {k: v for k, v in self.counts.items() if k != "windows_in"}
-                new = self.store.record(rows, fates, self.config.client_id, counts)
+                new = self.store.record(rows, fates, self.config.client_id, dict(counts))
                 with self.lock:
-                    self.store_problem, self._persisted = None, Counter(counts) + Counter({"windows_in": self.counts["windows_in"]})
+                    self.store_problem = None
+                    self._persisted = counts + Counter({"diagnosed": new, "duplicate": len(rows) - new})
                 return new
             except (SQLAlchemyError, OSError) as exc:
                 with self.lock:

@@ -108,7 +108,9 @@ class Store:
 
     def record(self, rows: list[dict[str, Any]], drops: list[tuple[str, float, str]] = (), service: str | None = None,
                counts: dict[str, int] | None = None) -> int:
-        """Store diagnoses, drops and the service's counters in one transaction; returns how many diagnoses were new."""
+        """Store diagnoses, drops and the service's counters in one transaction; returns how many diagnoses were new.
+        ``counts`` are written with this call's new and repeated diagnoses added (``diagnosed``, ``duplicate``), so the
+        stored counters never lag the stored rows."""
         new = 0
         with self.engine.begin() as connection:
             statement = self._dialect_insert(diagnoses, ["sensor", "t_end"]).returning(diagnoses.c.id)
@@ -126,6 +128,7 @@ class Store:
                     if (sensor, t_end) not in kept:
                         connection.execute(statement, {"sensor": sensor, "t_end": t_end, "reason": reason})
             if service is not None and counts:
+                counts = {**counts, "diagnosed": counts.get("diagnosed", 0) + new, "duplicate": counts.get("duplicate", 0) + len(rows) - new}
                 connection.execute(delete(counters).where(counters.c.service == service))
                 connection.execute(insert(counters), [{"service": service, "name": k, "value": int(v)} for k, v in counts.items()])
         return new
