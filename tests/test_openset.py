@@ -158,3 +158,53 @@ def test_zero_shot_splits_refuse_empty_twin_or_unknown_descriptions_and_too_few_
 def test_mahalanobis_with_one_window_per_class_falls_back_to_euclidean_distance():
     scorer = Mahalanobis().fit(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([0, 1]))
     assert scorer.score(np.array([[0.0, 1.0], [3.0, 0.0]])) == pytest.approx([1.0, 9.0], rel=1e-4)
+
+
+def test_a_new_model_family_is_one_implementation_the_suite_scores_thresholds_and_records(tmp_path, monkeypatch):
+    from conftest import small_config
+
+    from syndiag.config.openset import OpenSetConfig
+    from syndiag.config.run import RunConfig
+    from syndiag.data.prepare import prepare
+    from syndiag.workflows import openset
+    from syndiag.workflows.unknown_models import Trained
+
+    class Separable:
+        """Known windows confident and near their class centre; held-out windows unsure and far from every centre."""
+
+        text_sources = ("language-model",)
+
+        def __init__(self):
+            self.seen = []
+
+        def material(self, config):
+            return {}
+
+        def train(self, setting, task):
+            self.seen.append((setting.seed, setting.pretrained, list(setting.view.class_names)))
+            labels = setting.view.labels
+            rng = np.random.default_rng(0)
+
+            def encode(indices):
+                known = labels[indices] >= 0
+                logits = np.where(known[:, None], 8.0 * np.eye(len(task.known))[np.maximum(labels[indices], 0)], 0.0)
+                features = np.where(known[:, None], logits, -8.0) + rng.normal(0, 0.1, logits.shape)
+                return logits, features
+
+            return Trained(encode, 1.234)
+
+        def zeroshot(self, setting, dataset, texts, text_source, windows):
+            raise AssertionError("not used by the openset suite")
+
+    family = Separable()
+    monkeypatch.setitem(openset.METHODS, "separable", family)
+    dataset = prepare(small_config(tmp_path))
+    condition = dataset.condition_names[0]
+    config = OpenSetConfig(shots=2, false_alarm=0.2)
+    record = openset.openset_records(config, RunConfig(), dataset, "ball", 0, tmp_path / "pretrained", condition, condition, "separable")
+    assert family.seen == [(0, tmp_path / "pretrained", record["known_classes"])]
+    assert record["method"] == "separable" and record["train_seconds"] == 1.23 and all("B0" in c for c in record["unknown_classes"])
+    for score in ("msp", "energy", "mahalanobis", "knn"):
+        metrics = record["metrics"][score]
+        assert metrics["auroc"] == 1.0 and metrics["unknown_flagged"] == 1.0 and metrics["known_accuracy"] == 1.0, (score, metrics)
+        assert metrics["fpr_at_95_tpr"] == 0.0 and metrics["known_windows"] > 0 and metrics["unknown_windows"] > 0

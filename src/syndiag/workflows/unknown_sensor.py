@@ -1,8 +1,9 @@
-"""The sensor model in the openset and zeroshot suites (issue 17): the same splits as the Syn-Diag models, its alignment
-stage (a) on the known or seen classes only, its spectrogram tokens from the Syn-Diag extractor pretrained without them.
+"""The sensor model as a model family of the openset and zeroshot suites (issue 17; the interface
+``workflows/unknown_models.UnknownFaultModel``): its alignment stage (a) on the known or seen classes only, its
+spectrogram tokens from the Syn-Diag extractor pretrained without them.
 
-Open set: fine-tuned on the known support; msp and energy from its fault logits, Mahalanobis and kNN on its fused
-feature. Zero-shot: the pooled soft tokens against each class's mean text feature, the similarity stage (a) aligned.
+Open set: fine-tuned on the known support; logits from its fault head, features its fused feature. Zero-shot: the
+pooled soft tokens against each class's mean text feature, the similarity stage (a) aligned.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.openset_splits import OpenSetTask
 from syndiag.data.prepare import PreparedDataset
-from syndiag.models.openset import window_scores
+from syndiag.workflows.unknown_models import Setting, Trained, ZeroShotFeatures
 
 
 def sensor_recipe(config: OpenSetConfig, recipe: RunConfig, seed: int, extractor: Path) -> SensorRunConfig:
@@ -69,42 +70,57 @@ def _outputs(model, inputs, indices: np.ndarray, batch: int) -> dict[str, np.nda
     return {key: np.concatenate(value) for key, value in parts.items()}
 
 
-def sensor_openset_scores(config: OpenSetConfig, recipe: RunConfig, view: PreparedDataset, extractor: Path, folder: Path,
-                          task: OpenSetTask, windows: dict[str, np.ndarray]):
-    """Align (once) and fine-tune the sensor model on the known classes, then score ``windows``; also its seconds."""
-    from syndiag.workflows.sensor import finetune_on, inputs_for
+class SensorFamily:
+    """The sensor model as a family of the openset and zeroshot suites: aligned (stage a, once) beside the pretrained
+    Syn-Diag extractor on the same view, in ``sensor-aligned-<the extractor's folder>``."""
 
-    sensor = sensor_recipe(config, recipe, task.seed, extractor)
-    model, sensor_set = aligned_sensor_model(sensor, view, folder, config.pretrain_conditions, task.seed)
-    fewshot = FewShotTask(task.k, task.seed, (task.source,), task.target, task.support, task.test, tuple(view.class_names))
-    started = time.perf_counter()
-    finetune_on(sensor, model, view, sensor_set, fewshot)
-    seconds = time.perf_counter() - started
-    inputs = inputs_for(sensor, model, view, sensor_set)
-    batch = sensor.finetune.eval_batch_size
+    text_sources = ("language-model",)  # its stage (a) is aligned on the language model's texts only
 
-    def encode(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = _outputs(model, inputs, indices, batch)
-        return found["logits"], found["fused"]
+    def material(self, config: OpenSetConfig) -> dict:
+        return {"sensor": sensor_material(config)}
 
-    return (*window_scores(encode, task.support, view.labels[task.support], windows), seconds)
+    def train(self, setting: Setting, task: OpenSetTask) -> Trained:
+        """Fine-tuned on the known support; logits from its fault head, features its fused feature."""
+        from syndiag.workflows.sensor import finetune_on, inputs_for
 
+        sensor, model, sensor_set = self._aligned(setting)
+        view = setting.view
+        fewshot = FewShotTask(task.k, task.seed, (task.source,), task.target, task.support, task.test, tuple(view.class_names))
+        started = time.perf_counter()
+        finetune_on(sensor, model, view, sensor_set, fewshot)
+        seconds = time.perf_counter() - started
+        inputs = inputs_for(sensor, model, view, sensor_set)
+        batch = sensor.finetune.eval_batch_size
 
-def sensor_zeroshot_features(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedDataset, view: PreparedDataset, extractor: Path,
-                             folder: Path, texts: list[str], seed: int, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(pooled soft tokens of ``indices``, mean text feature of every class in ``texts``) of the sensor model aligned on
-    ``view`` (the language model's texts only: random-token texts are measured on the Syn-Diag backbones)."""
-    import torch
+        def encode(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            found = _outputs(model, inputs, indices, batch)
+            return found["logits"], found["fused"]
 
-    from syndiag.models.backbones import load_backbone
-    from syndiag.models.prompt_fusion import ClassTextBank
-    from syndiag.workflows.sensor import inputs_for
+        return Trained(encode, seconds)
 
-    sensor = sensor_recipe(config, recipe, seed, extractor)
-    model, sensor_set = aligned_sensor_model(sensor, view, folder, config.pretrain_conditions, seed)
-    pooled = _outputs(model, inputs_for(sensor, model, dataset, sensor_set), indices, sensor.finetune.eval_batch_size)["pooled"]
-    lm = load_backbone(sensor.model.backbone, sensor.model.allow_download, sensor.model.num_layers)
-    table = torch.nn.Embedding.from_pretrained(lm.word_embeddings().weight.detach().float().cpu())
-    with torch.no_grad():
-        text = ClassTextBank(lm.tokenizer, table, texts).mean_features().float().numpy()
-    return pooled, text
+    def zeroshot(self, setting: Setting, dataset: PreparedDataset, texts: list[str], text_source: str,
+                 windows: dict[str, np.ndarray]) -> ZeroShotFeatures:
+        """The pooled soft tokens of the windows (one pass over all sets), and the mean text feature of every class."""
+        import torch
+
+        from syndiag.models.backbones import load_backbone
+        from syndiag.models.prompt_fusion import ClassTextBank
+        from syndiag.workflows.sensor import inputs_for
+
+        sensor, model, sensor_set = self._aligned(setting)
+        indices = np.concatenate(list(windows.values()))
+        pooled = _outputs(model, inputs_for(sensor, model, dataset, sensor_set), indices, sensor.finetune.eval_batch_size)["pooled"]
+        lm = load_backbone(sensor.model.backbone, sensor.model.allow_download, sensor.model.num_layers)
+        table = torch.nn.Embedding.from_pretrained(lm.word_embeddings().weight.detach().float().cpu())
+        with torch.no_grad():
+            text = ClassTextBank(lm.tokenizer, table, texts).mean_features().float().numpy()
+        ends = np.cumsum([len(w) for w in windows.values()])
+        visual = dict(zip(windows, np.split(pooled, ends[:-1])))
+        return ZeroShotFeatures(visual, text, "sensor/cpu")
+
+    @staticmethod
+    def _aligned(setting: Setting):
+        """(sensor recipe, the model aligned on ``setting.view``, its sensor set)."""
+        sensor = sensor_recipe(setting.config, setting.recipe, setting.seed, setting.pretrained)
+        folder = setting.pretrained.with_name(f"sensor-aligned-{setting.pretrained.name}")
+        return (sensor, *aligned_sensor_model(sensor, setting.view, folder, setting.config.pretrain_conditions, setting.seed))

@@ -7,7 +7,9 @@ made from their descriptions alone. Beside it, on the same model:
   - ``random vectors``: the new classes' t_g replaced by random unit vectors (what a class without a usable text gets);
   - ``one real example``: the new classes represented by the v_g of one real window each (what a prototype method gets);
 and, as its own cells, the text source ``random-tokens``: the whole alignment redone on class texts made of random token
-embeddings (the words' identity kept, the language model's knowledge of them removed).
+embeddings (the words' identity kept, the language model's knowledge of them removed). A model family (the interface
+``workflows/unknown_models.UnknownFaultModel``) gives the windows' visual and the classes' text features; the splits,
+metrics and results lines are here, once for every family.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from syndiag.config.run import RunConfig
 from syndiag.data.fewshot import support, test_set
 from syndiag.data.openset_splits import class_view, zeroshot_classes
 from syndiag.data.prepare import PreparedDataset, prepare
-from syndiag.evaluation.metrics import append_result, read_results
-from syndiag.evaluation.provenance import check_committed_code, provenance
 from syndiag.workflows.cells import data_identity, digest, recipe_material
-from syndiag.workflows.openset import pretrained_cloud, run_recipe
+from syndiag.workflows.unknown_models import Setting, UnknownFaultModel, pretrained_cloud, run_cells, run_recipe
+from syndiag.workflows.unknown_sensor import SensorFamily
+from syndiag.workflows.unknown_syndiag import SynDiag
+
+BACKBONES: dict[str, UnknownFaultModel] = {"cloud": SynDiag(), "edge": SynDiag(), "sensor": SensorFamily()}
+"""Each zero-shot backbone's model family (``cloud`` and ``edge``: Syn-Diag on that model's language model)."""
 
 
 def backbone_recipe(recipe: RunConfig, backbone: str) -> RunConfig:
@@ -60,38 +65,16 @@ def zeroshot_metrics(visual: np.ndarray, texts: np.ndarray, truth: np.ndarray, n
 def zeroshot_record(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedDataset, split: ZeroShotSplit, backbone: str,
                     text_source: str, seed: int) -> dict[str, Any]:
     """One results line: the split's zero-shot accuracies, beside random vectors and one real example per new class."""
-    import torch
-
-    from syndiag.models.backbones import load_backbone
-    from syndiag.models.cloud import SynDiagCloud
-    from syndiag.models.device import place
-    from syndiag.models.prompt_fusion import ClassTextBank
-    from syndiag.models.text_ablation import random_token_embeddings
-    from syndiag.training.pretrain import global_visual_features
-
     seen, new, texts = zeroshot_classes(dataset.class_names, split.new, split.descriptions, dataset.prompts)
     view = class_view(dataset, seen)
     test = test_set(dataset, config.zeroshot_condition)
     one = np.concatenate([support(dataset, config.zeroshot_condition, 1, seed, [dataset.class_names[c]]) for c in new])
-    cloud = backbone_recipe(recipe, "cloud" if backbone == "sensor" else backbone)
+    cloud = backbone_recipe(recipe, backbone)
     key = digest({"data": data_identity(dataset), "recipe": recipe_material(cloud), "seen": seen, "text": text_source,
                   "conditions": config.pretrain_conditions, "seed": seed}, 12)
     folder = pretrained_cloud(cloud, view, config.work_dir / f"zeroshot-{key}", config.pretrain_conditions, seed, text_source)
-    if backbone == "sensor":
-        from syndiag.workflows.unknown_sensor import sensor_zeroshot_features
-
-        features, text = sensor_zeroshot_features(config, recipe, dataset, view, folder, folder.with_name(f"sensor-aligned-{folder.name}"),
-                                                  texts, seed, np.concatenate([test, one]))
-        visual, one_visual, name = features[: test.size], features[test.size :], "sensor/cpu"
-    else:
-        lm = load_backbone(cloud.model.backbone, cloud.model.allow_download, cloud.model.num_layers)
-        model = place(SynDiagCloud.from_pretrained(folder, lm), cloud).eval()
-        table = torch.nn.Embedding.from_pretrained(lm.word_embeddings().weight.detach().float().cpu())  # the model may sit on a GPU
-        embeddings = table if text_source == "language-model" else random_token_embeddings(table, seed)
-        with torch.no_grad():
-            text = ClassTextBank(lm.tokenizer, embeddings, texts).global_features().float().numpy()
-        visual = global_visual_features(model, dataset, test, cloud.finetune.eval_batch_size)
-        one_visual, name = global_visual_features(model, dataset, one, cloud.finetune.eval_batch_size), cloud.model.backbone
+    found = BACKBONES[backbone].zeroshot(Setting(config, cloud, view, folder, seed), dataset, texts, text_source, {"test": test, "one": one})
+    visual, one_visual, text = found.visual["test"], found.visual["one"], found.text
     truth = np.asarray(dataset.labels)[test]
     rng = np.random.default_rng([seed, 4711])
     random_text = text.copy()
@@ -99,7 +82,7 @@ def zeroshot_record(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
     one_real = text.copy()
     one_real[new] = _unit(one_visual)
     chance = {"all": 1 / len(texts), "new_among_new": 1 / len(new)}
-    return {"split": split.name, "backbone": backbone, "backbone_name": name, "text_source": text_source, "seed": seed,
+    return {"split": split.name, "backbone": backbone, "backbone_name": found.name, "text_source": text_source, "seed": seed,
             "new_classes": [dataset.class_names[c] for c in new], "new_texts": [texts[c] for c in new],
             "metrics": {"text": zeroshot_metrics(visual, text, truth, new), "random_vectors": zeroshot_metrics(visual, random_text, truth, new),
                         "one_real_example": zeroshot_metrics(visual, one_real, truth, new)},
@@ -115,25 +98,17 @@ def run_zeroshot_suite(config: OpenSetConfig, results: Path, overrides: dict[str
     identity = data_identity(dataset)
     for split in config.splits:  # a bad split is refused before anything trains
         zeroshot_classes(dataset.class_names, split.new, split.descriptions, dataset.prompts)
-    cells = [(split, b, t, seed) for seed in config.seeds for split in config.splits for b in config.zeroshot_backbones for t in config.text_sources
-             if not (b == "sensor" and t == "random-tokens")]  # the sensor model's stage (a) is aligned on the LM's texts only
-    def material(backbone: str) -> dict:
-        from syndiag.workflows.unknown_sensor import sensor_material
+    splits = {split.name: split for split in config.splits}
+    cells = [(s.name, b, t, seed) for seed in config.seeds for s in config.splits for b in config.zeroshot_backbones for t in config.text_sources
+             if t in BACKBONES[b].text_sources]
+    material = {b: {"data": identity, **recipe_material(backbone_recipe(recipe, b)), **BACKBONES[b].material(config)} for b in config.zeroshot_backbones}
+    hashes = {(s, b, t, seed): config.cell_hash(material[b], "zeroshot", splits[s].model_dump_json(), t, seed) for s, b, t, seed in cells}
 
-        found = {"data": identity, **recipe_material(backbone_recipe(recipe, backbone))}
-        return {**found, "sensor": sensor_material(config)} if backbone == "sensor" else found
-
-    hashes = {(s.name, b, t, seed): config.cell_hash(material(b), "zeroshot", s.model_dump_json(), t, seed) for s, b, t, seed in cells}
-    done = {r.get("cell_hash") for r in read_results(results)} if results.is_file() else set()
-    pending = [c for c in cells if hashes[(c[0].name, *c[1:])] not in done]
-    if pending:
-        check_committed_code(results, allow_dirty)
-    for split, backbone, text_source, seed in pending:
-        record = zeroshot_record(config, recipe, dataset, split, backbone, text_source, seed)
-        append_result(results, {**record, "suite": "zeroshot", "cell_hash": hashes[(split.name, backbone, text_source, seed)],
-                                "profile": config.profile, "data_identity": identity, **provenance()})
+    def summary(cell: tuple, record: dict) -> str:
         m = record["metrics"]
-        say(f"zeroshot {split.name} {backbone} {text_source} seed {seed}: new classes {m['text']['new']:.3f} among all "
-            f"(random vectors {m['random_vectors']['new']:.3f}, one real example {m['one_real_example']['new']:.3f}), "
-            f"{m['text']['new_among_new']:.3f} among the new")
-    return len(pending), 0
+        return (f"zeroshot {cell[0]} {cell[1]} {cell[2]} seed {cell[3]}: new classes {m['text']['new']:.3f} among all "
+                f"(random vectors {m['random_vectors']['new']:.3f}, one real example {m['one_real_example']['new']:.3f}), "
+                f"{m['text']['new_among_new']:.3f} among the new")
+
+    return run_cells("zeroshot", results, hashes, lambda cell: zeroshot_record(config, recipe, dataset, splits[cell[0]], *cell[1:]),
+                     {"profile": config.profile, "data_identity": identity}, summary, say, allow_dirty)
