@@ -21,7 +21,8 @@ from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
 from syndiag.prognostics.rul_models import DegradationTrend, HistoryRegression, MeanResidualLife, build_model
 from syndiag.prognostics.score import challenge_accuracy, challenge_score, interval_coverage, percent_error, rul_errors
 from syndiag.prognostics.units import Unit, read_unit, read_units
-from syndiag.workflows.rul import run_rul_suite
+from syndiag.workflows import rul as rul_workflow
+from syndiag.workflows.rul import run_rul_fit, run_rul_predict, run_rul_suite
 from syndiag.workflows.rul_lobo import LoboRow, lobo_rows, lobo_summary, select
 
 runner = CliRunner()
@@ -296,6 +297,62 @@ def test_the_rul_suite_scores_each_family_once_and_resumes(femto_like, tmp_path,
     assert true_rul[0] == pytest.approx(290 / 3600) and true_rul[-1] == pytest.approx(0.0) and true_hours.size == 30
     assert set(labelled_lines(panels[0])) == {"true RUL", "mean-residual-life", "exponential-trend", "history-regression"}
     assert run_rul_suite(config, results, tmp_path, lines.append, allow_dirty=True)[0] == 0
+
+
+class ShiftedIndicators:
+    """Learned indicators stand-in: the health features shifted by the seed, every fold's call kept."""
+
+    learned = True
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def express(self, units, held, fold, seed):
+        self.calls.append((fold, list(held), seed))
+        return [Unit(u.name, u.condition, u.time_s, FeatureTable(u.features.names, u.features.values + seed), u.failed, u.actual_rul_s)
+                for u in units]
+
+    def record(self):
+        return {"shift": "seed"}
+
+
+def test_a_family_on_learned_indicators_runs_the_one_suite_once_per_seed(femto_like, tmp_path, monkeypatch):
+    saved = record_figures(monkeypatch)
+    learned = ShiftedIndicators()
+    monkeypatch.setitem(rul_workflow.INDICATORS, "sensor", lambda config, say: learned)
+    data = json.loads(recipe(tmp_path, femto_like).read_text())
+    data.update(seeds=[0, 5], grid={"mean-residual-life": [{}], "sensor-regression": [{"history": 2, "alpha": 1.0}, {"history": 1, "alpha": 10.0}]})
+    results = tmp_path / "rul.jsonl"
+    assert run_rul_suite(RulConfig.from_dict(data), results, tmp_path, lambda line: None, allow_dirty=True)[0] == 3
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["method"], r["seed"], r.get("shift")) for r in records] == [("mean-residual-life", None, None), ("sensor-regression", 0, "seed"),
+                                                                           ("sensor-regression", 5, "seed")]
+    folds = [("Bearing1_1", ["Bearing1_1"]), ("Bearing1_2", ["Bearing1_2"]), ("Bearing2_1", ["Bearing2_1"]), ("final", ["Bearing1_3", "Bearing2_3"])]
+    assert learned.calls == [(fold, held, seed) for seed in (0, 5) for fold, held in folds]
+    assert len(records[1]["lobo_rows"]) == 3 * 2 and set(records[1]["test"]["per_unit"]) == {"Bearing1_3", "Bearing2_3"}
+    panels = [ax for ax in drawn(saved, "rul_lobo.png").axes if ax.get_visible() and ax.get_ylabel() == "RUL (h)"]
+    assert set(labelled_lines(panels[0])) == {"true RUL", "mean-residual-life"}
+
+
+def test_rul_fit_and_predict_refuse_a_family_on_learned_indicators(femto_like, tmp_path, fleet):
+    config = RulConfig.from_yaml(recipe(tmp_path, femto_like)).model_copy(update={"model": "sensor-regression"})
+    with pytest.raises(ConfigError, match="rul fit cannot save 'sensor-regression': its indicators are learned per fold by the sensor "
+                                          "model, so its checkpoint would need the sensor model's weights"):
+        run_rul_fit(config)
+    assert not (tmp_path / "run" / "rul-model").exists()
+    model = build_model("sensor-regression", {"history": 1}).fit(fleet)
+    folder = save_rul(tmp_path / "made-by-hand", "sensor-regression", model, ConformalIntervals((0.0,)), [0.8])
+    with pytest.raises(DataError, match="made-by-hand: its sensor-regression model reads sensor indicators; rul predict reads a unit's "
+                                        "health features"):
+        run_rul_predict(folder, femto_like / "femto" / "Test_set" / "Bearing1_3")
+
+
+def test_the_suite_refuses_sensor_indicators_with_a_spec_before_any_line(tmp_path):
+    config = RulConfig.from_dict({"spec": str(tmp_path / "units.yaml"), "output_dir": str(tmp_path / "run"),
+                                  "grid": {"mean-residual-life": [{}], "sensor-regression": [{"history": 1}]}})
+    with pytest.raises(ConfigError, match="sensor-regression reads FEMTO bearings through the sensor model; with a spec, leave it out"):
+        run_rul_suite(config, tmp_path / "rul.jsonl", tmp_path, lambda line: None, allow_dirty=True)
+    assert not (tmp_path / "rul.jsonl").exists()
 
 
 @pytest.mark.slow

@@ -12,6 +12,12 @@
   such as the sensor model's fused representation (:mod:`syndiag.prognostics.sensor_indicator`). ``shrink`` < 1 moves
   every estimate earlier (the challenge punishes late estimates four times harder); it is a setting, chosen by
   leave-one-bearing-out like the others.
+
+What a model reads per snapshot is its ``features`` kind ("health": the handcrafted health features of the units as read;
+"sensor": the sensor model's fused representation). An :class:`Indicators` of that kind re-expresses the units of each
+leave-one-bearing-out fold before the model is fitted, learned on the fold's training units only; the health features
+need nothing (:class:`HealthFeatures`), a learned indicator is trained per fold (``syndiag.workflows.rul_sensor``). The
+family ``sensor-regression`` is the ridge head on the sensor indicators, registered in :data:`MODELS` like the others.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -44,6 +50,7 @@ class RulEstimate:
 class RulModel(Protocol):
     kind: str
     min_history: int
+    features: str
 
     def fit(self, units: list[Unit]) -> "RulModel": ...
 
@@ -52,6 +59,35 @@ class RulModel(Protocol):
     def settings(self) -> dict: ...
 
     def state(self) -> dict[str, np.ndarray]: ...
+
+
+class Indicators(Protocol):
+    """The per-snapshot indicators a family's model reads; ``learned``: trained per fold (stochastic: one suite run per seed;
+    `rul fit` cannot save a model on them without the indicator's own weights)."""
+
+    learned: bool
+
+    def express(self, units: list[Unit], held: list[str], fold: str, seed: int | None) -> list[Unit]:
+        """``units`` with these indicators as features, in the same order, learned without the units named in ``held``."""
+        ...
+
+    def record(self) -> dict:
+        """What a results line records about these indicators beyond the family's settings."""
+        ...
+
+
+@dataclass(frozen=True)
+class HealthFeatures:
+    """The handcrafted health features the units were read with: nothing to learn."""
+
+    kind: ClassVar[str] = "health"
+    learned: bool = False
+
+    def express(self, units: list[Unit], held: list[str], fold: str, seed: int | None) -> list[Unit]:
+        return units
+
+    def record(self) -> dict:
+        return {}
 
 
 def onset_time(unit: Unit, name: str = "rms", smoothing: int = 5, sigmas: float = 3.0, persistence: int = 3,
@@ -87,6 +123,7 @@ class MeanResidualLife:
 
     kind: str = "mean-residual-life"
     min_history: int = 1
+    features: ClassVar[str] = "health"
     lives_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def fit(self, units: list[Unit]) -> "MeanResidualLife":
@@ -126,6 +163,7 @@ class DegradationTrend:
     persistence: int = 3
     baseline_fraction: float = 0.1
     kind: str = "trend"
+    features: ClassVar[str] = "health"
     fallback: MeanResidualLife = field(default_factory=MeanResidualLife)
     fitted_threshold: float = float("nan")
 
@@ -266,7 +304,8 @@ class HistoryRegression:
 
 
 MODELS = {"mean-residual-life": MeanResidualLife, "exponential-trend": partial(DegradationTrend, model="exponential"),
-          "linear-trend": partial(DegradationTrend, model="linear"), "history-regression": HistoryRegression}
+          "linear-trend": partial(DegradationTrend, model="linear"), "history-regression": HistoryRegression,
+          "sensor-regression": partial(HistoryRegression, features="sensor")}
 
 
 def build_model(family: str, settings: dict) -> RulModel:
@@ -277,6 +316,11 @@ def build_model(family: str, settings: dict) -> RulModel:
         return MODELS[family](**settings)
     except TypeError as error:
         raise DataError(f"RUL model {family!r}: bad settings {settings}: {error}") from None
+
+
+def features_of(family: str) -> str:
+    """The indicators ``family`` reads (its ``features`` kind)."""
+    return build_model(family, {}).features
 
 
 def describe(model: RulModel) -> dict:

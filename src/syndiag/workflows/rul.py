@@ -5,6 +5,10 @@ held-out unit is cut at ``config.cuts`` fractions of its snapshots and predicted
 the settings with the best challenge score win (RMSE breaks ties). Interval residuals are those LOBO predictions; the
 coverage reported for a held-out unit uses only the other units' residuals. Test units are scored once per family,
 one prediction at their last snapshot, and every such scoring is a line in the results file.
+
+Every family runs the same way: its indicators (:data:`INDICATORS`, by the ``features`` kind its model reads) re-express
+the units of each fold; a family on learned indicators runs once per seed, and `rul fit` refuses it (saving it would need
+the indicator model's weights).
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from syndiag.config.rul import RulConfig
-from syndiag.errors import ConfigError
+from syndiag.errors import ConfigError, DataError
 from syndiag.evaluation.metrics import append_result, read_results
 from syndiag.evaluation.provenance import check_committed_code, provenance
 from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
-from syndiag.prognostics.rul_models import build_model
+from syndiag.prognostics.rul_models import HealthFeatures, Indicators, build_model, features_of
 from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units, spec_unit, spec_units_read
 from syndiag.workflows.rul_lobo import RulPrediction, Selection, fit_selected, lobo_summary, predict_unit, score_units, select
 
@@ -50,6 +54,22 @@ def _cache(config: RulConfig) -> Path:
     return Path(config.cache_dir) if config.cache_dir is not None else default_cache_dir()
 
 
+def _sensor_indicators(config: RulConfig, say: Callable[[str], None]) -> Indicators:
+    # deferred: the sensor model's indicators need torch and sklearn; the health families need neither
+    from syndiag.workflows.rul_sensor import SensorIndicators
+
+    return SensorIndicators(config, say)
+
+
+INDICATORS: dict[str, Callable[[RulConfig, Callable[[str], None]], Indicators]] = {
+    "health": lambda config, say: HealthFeatures(), "sensor": _sensor_indicators}
+"""The indicators of each ``features`` kind a RUL model reads."""
+
+
+def indicators_of(family: str, config: RulConfig, say: Callable[[str], None] = print) -> Indicators:
+    return INDICATORS[features_of(family)](config, say)
+
+
 @dataclass
 class RulFitOutcome:
     checkpoint: Path
@@ -61,6 +81,9 @@ class RulFitOutcome:
 def run_rul_fit(config: RulConfig, say: Callable[[str], None] | None = None) -> RulFitOutcome:
     """``syndiag rul fit``: select the family's settings by LOBO, fit on every learning unit, save the checkpoint."""
     started = time.perf_counter()
+    if indicators_of(config.model, config).learned:
+        raise ConfigError(f"model: rul fit cannot save {config.model!r}: its indicators are learned per fold by the sensor model, so its "
+                          "checkpoint would need the sensor model's weights; it runs in the rul suite only (syndiag benchmark --suite rul)")
     if config.model not in config.grid:
         raise ConfigError(f"grid: no settings for the model {config.model!r} (grid families: {', '.join(config.grid)})")
     units = learning_units(config)
@@ -78,6 +101,9 @@ def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spe
     from syndiag.evaluation.rul_plot import write_prediction_png
 
     saved = load_rul(checkpoint)
+    if saved.model.features != HealthFeatures.kind:
+        raise DataError(f"{checkpoint}: its {saved.family} model reads {saved.model.features} indicators; rul predict reads a unit's "
+                        f"{HealthFeatures.kind} features")
     bands = int(saved.meta.get("bands", 8))
     unit = spec_unit(folder, spec, bands) if spec is not None else read_unit(folder, "test", bands, cache_dir=None)
     prediction = predict_unit(saved.model, saved.intervals, saved.levels, unit)
@@ -87,44 +113,47 @@ def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spe
 
 def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Callable[[str], None] = print,
                   allow_dirty: bool = False) -> tuple[int, int]:
-    """Every family of the grid (the stochastic sensor-regression once per seed): LOBO selection, then the test units scored
-    once; one results line each (resumable)."""
+    """Every family of the grid (one on learned indicators once per seed): LOBO selection, then the test units scored once;
+    one results line each (resumable)."""
     from syndiag.evaluation.rul_plot import write_lobo_png
-    # deferred: the sensor-regression family trains the sensor model (torch, sklearn); the other families need neither
-    from syndiag.workflows.rul_sensor import FAMILY, sensor_regression_record
 
-    done = {(r["method"], r["config_hash"], r.get("seed")) for r in read_results(results)} if results.is_file() else set()
-    runs = [(f, seed if f == FAMILY else None) for f in config.grid for seed in (config.seeds if f == FAMILY else [None])]
+    previous = read_results(results) if results.is_file() else []
+    families = dict.fromkeys([*config.grid, *(r["method"] for r in previous)])
+    indicators = {family: indicators_of(family, config, say) for family in families}
+    done = {(r["method"], r["config_hash"], r.get("seed")) for r in previous}
+    runs = [(f, seed) for f in config.grid for seed in (config.seeds if indicators[f].learned else [None])]
     pending = [(f, seed) for f, seed in runs if (f, config.config_hash(f), seed) not in done]
     if pending:
         check_committed_code(results, allow_dirty)
     learning, tests = (learning_units(config), test_units(config)) if pending else ([], [])
     for family, seed in pending:
-        started = time.perf_counter()
         common = {"suite": "rul", "method": family, "grid_size": len(config.grid[family]), "config_hash": config.config_hash(family),
                   "data": {"learning": [u.name for u in learning], "test": [u.name for u in tests],
                            "root": str(config.spec if config.spec is not None else _root(config))},
                   "cuts": config.cuts, "levels": config.levels}
-        if family == FAMILY:
-            if config.spec is not None:
-                raise ConfigError(f"{FAMILY} reads FEMTO bearings through the sensor model; with a spec, leave it out of the grid")
-            record = {**common, **sensor_regression_record(config, seed, learning, tests, say)}
-        else:
-            selection = select(family, config.grid[family], learning, config.cuts)
-            model, intervals = fit_selected(selection, learning)
-            test = score_units([predict_unit(model, intervals, config.levels, u) for u in tests], config.levels)
-            record = {**common, "settings": selection.settings, "tried": selection.tried, "lobo": lobo_summary(selection.rows, config.levels),
-                      "test": test, "lobo_rows": [asdict(r) for r in selection.rows], "seed": None,
-                      "seconds": round(time.perf_counter() - started, 2)}
+        record = {**common, **family_record(config, family, seed, indicators[family], learning, tests)}
         append_result(results, {**record, **provenance()})
         say(f"rul {family}{'' if seed is None else f' seed {seed}'} {record['settings']}: LOBO score {record['lobo']['score']:.3f}, "
             f"test score {record['test']['score']:.3f} (RMSE {record['test']['rmse_s']:.0f} s)")
-    records = {r["method"]: r for r in read_results(results) if r["method"] != FAMILY} if results.is_file() else {}
+    records = {r["method"]: r for r in read_results(results) if not indicators[r["method"]].learned} if results.is_file() else {}
     if records:
         learning = learning or learning_units(config)
         trajectories = {family: trajectory(family, r["settings"], learning) for family, r in records.items()}
         write_lobo_png(learning, trajectories, figure_dir / f"{results.stem}_lobo.png")
     return len(pending), 0
+
+
+def family_record(config: RulConfig, family: str, seed: int | None, indicators: Indicators, learning: list[Unit],
+                  tests: list[Unit]) -> dict[str, Any]:
+    """LOBO selection on the learning units, the selected settings fitted on all of them, the test units scored once."""
+    started = time.perf_counter()
+    selection = select(family, config.grid[family], learning, config.cuts, None, indicators, seed)
+    final = indicators.express(learning + tests, [u.name for u in tests], "final", seed)
+    model, intervals = fit_selected(selection, final[:len(learning)])
+    test = score_units([predict_unit(model, intervals, config.levels, u) for u in final[len(learning):]], config.levels)
+    return {"settings": selection.settings, "tried": selection.tried, "lobo": lobo_summary(selection.rows, config.levels), "test": test,
+            "lobo_rows": [asdict(r) for r in selection.rows], "seed": seed, **indicators.record(),
+            "seconds": round(time.perf_counter() - started, 2)}
 
 
 def trajectory(family: str, settings: dict[str, Any], units: list[Unit], points: int = 25) -> dict[str, tuple[np.ndarray, np.ndarray]]:

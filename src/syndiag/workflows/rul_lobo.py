@@ -1,4 +1,7 @@
-"""Leave-one-bearing-out (LOBO): held-out predictions, the settings with the best challenge score, errors and coverage."""
+"""Leave-one-bearing-out (LOBO): held-out predictions, the settings with the best challenge score, errors and coverage.
+
+Each fold re-expresses the units with the family's indicators (learned without the held-out unit) once, and every setting
+of the grid is fitted on that fold: one sensor model per fold for a family on learned indicators, not one per setting."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import numpy as np
 
 from syndiag.errors import ConfigError
 from syndiag.prognostics.intervals import FLOOR_S, ConformalIntervals
-from syndiag.prognostics.rul_models import RulModel, build_model
+from syndiag.prognostics.rul_models import HealthFeatures, Indicators, RulModel, build_model
 from syndiag.prognostics.score import interval_coverage, percent_error, rul_errors
 from syndiag.prognostics.units import Unit
 
@@ -53,11 +56,20 @@ class RulPrediction:
 
 def lobo_rows(family: str, settings: dict[str, Any], units: list[Unit], cuts: list[float]) -> list[LoboRow]:
     """Each unit held out in turn, cut at each fraction (at least the model's history), predicted by the model fitted on the others."""
+    return lobo_grid(family, [settings], units, cuts)[0]
+
+
+def lobo_grid(family: str, grid: list[dict[str, Any]], units: list[Unit], cuts: list[float], indicators: Indicators = HealthFeatures(),
+              seed: int | None = None) -> list[list[LoboRow]]:
+    """Per settings of ``grid``, the LOBO rows: each unit held out in turn, the others re-expressed by ``indicators`` for the fold."""
     if len(units) < 2:
         raise ConfigError(f"leave-one-bearing-out needs at least 2 learning units, got {len(units)}")
-    rows = []
+    rows: list[list[LoboRow]] = [[] for _ in grid]
     for held in units:
-        rows += held_out_rows(build_model(family, settings).fit([u for u in units if u is not held]), held, cuts)
+        fold = indicators.express(units, [held.name], held.name, seed)
+        others, mine = [u for u in fold if u.name != held.name], next(u for u in fold if u.name == held.name)
+        for found, settings in zip(rows, grid):
+            found += held_out_rows(build_model(family, settings).fit(others), mine, cuts)
     return rows
 
 
@@ -90,12 +102,11 @@ def lobo_summary(rows: list[LoboRow], levels: list[float]) -> dict[str, Any]:
     return found
 
 
-def select(family: str, grid: list[dict[str, Any]], units: list[Unit], cuts: list[float],
-           say: Callable[[str], None] | None = None) -> Selection:
+def select(family: str, grid: list[dict[str, Any]], units: list[Unit], cuts: list[float], say: Callable[[str], None] | None = None,
+           indicators: Indicators = HealthFeatures(), seed: int | None = None) -> Selection:
     """The settings of ``grid`` with the best LOBO challenge score (then the lowest RMSE)."""
     best, tried = None, []
-    for settings in grid:
-        rows = lobo_rows(family, settings, units, cuts)
+    for settings, rows in zip(grid, lobo_grid(family, grid, units, cuts, indicators, seed)):
         errors = rul_errors([r.actual_s for r in rows], [r.predicted_s for r in rows])
         tried.append({"settings": settings, "score": errors["score"], "rmse_s": errors["rmse_s"]})
         if best is None or (errors["score"], -errors["rmse_s"]) > (best[0], -best[1]):

@@ -4,15 +4,18 @@ Per fold of leave-one-bearing-out (and once on every learning bearing for the te
 on the FEMTO degradation stages of the fold's training bearings (:mod:`syndiag.workflows.sensor_stages`, the recipe
 ``sensor_recipe`` with ``sensor_overrides``); every snapshot of every unit goes through it once; its fused vector
 ``h`` (and the severity head's stage estimate) is reduced by a PCA fitted on the training bearings' snapshots to
-``sensor_components`` numbers per snapshot: the learned health indicator. The RUL head is
+``sensor_components`` numbers per snapshot: the learned health indicator (:class:`SensorIndicators`, the ``sensor`` kind
+of :class:`~syndiag.prognostics.rul_models.Indicators`). The family ``sensor-regression`` is
 :class:`~syndiag.prognostics.rul_models.HistoryRegression` on a history of those indicators, its settings chosen by
-LOBO like every other family. Stochastic (the sensor model's training): one results line per seed.
+LOBO like every other family (:mod:`syndiag.workflows.rul_lobo`). Stochastic (the sensor model's training): one results
+line per seed. `rul fit` does not save it: its checkpoint would need the sensor model's weights and the PCA beside the head.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +26,11 @@ from sklearn.decomposition import PCA
 from syndiag.config.rul import RulConfig
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.femto import FemtoBearing, read_femto
-from syndiag.errors import DataError
+from syndiag.errors import ConfigError, DataError
 from syndiag.prognostics.features import FeatureTable
-from syndiag.prognostics.intervals import ConformalIntervals
 from syndiag.prognostics.femto_stages import femto_stage_set, snapshot_windows
-from syndiag.prognostics.rul_models import HistoryRegression
-from syndiag.prognostics.score import rul_errors
 from syndiag.prognostics.units import Unit
-from syndiag.workflows.rul_lobo import LoboRow, held_out_rows, lobo_summary, predict_unit, score_units
 from syndiag.workflows.sensor_stages import femto_root, train_stages
-
-FAMILY = "sensor-regression"
 
 
 def stage_config(config: RulConfig, seed: int, fold: str) -> SensorRunConfig:
@@ -87,32 +84,34 @@ def fold_units(config: RulConfig, seed: int, read: list[FemtoBearing], held: lis
     return indicator_units(units, per_unit(windows, fused, units), per_unit(windows, stage, units), fit_names, config.sensor_components)
 
 
-def sensor_regression_record(config: RulConfig, seed: int, learning: list[Unit], tests: list[Unit], say) -> dict[str, Any]:
-    """LOBO over the grid on per-fold indicators, then the final model (all learning bearings) scored once on the test units."""
-    started = time.perf_counter()
-    root = femto_root(config.resolved_data_root())
-    names = [u.name for u in learning]
-    learning_read = read_femto(root, ("learning",), names)
-    grid = config.grid[FAMILY]
-    rows: dict[int, list[LoboRow]] = {i: [] for i in range(len(grid))}
-    for held in learning:
-        fold = fold_units(config, seed, learning_read, [held.name], learning, held.name)
-        mine = next(u for u in fold if u.name == held.name)
-        for i, settings in enumerate(grid):
-            model = HistoryRegression(**settings, features="sensor").fit([u for u in fold if u.name != held.name])
-            rows[i] += held_out_rows(model, mine, config.cuts)
-        say(f"{FAMILY} seed {seed}: fold {held.name} done ({time.perf_counter() - started:.0f} s)")
-    tried = []
-    for i, settings in enumerate(grid):
-        errors = rul_errors([r.actual_s for r in rows[i]], [r.predicted_s for r in rows[i]])
-        tried.append({"settings": settings, "score": errors["score"], "rmse_s": errors["rmse_s"]})
-    best = max(range(len(grid)), key=lambda i: (tried[i]["score"], -tried[i]["rmse_s"]))
-    test_read = read_femto(root, ("test",), [u.name for u in tests])
-    every = fold_units(config, seed, learning_read + test_read, [u.name for u in tests], learning + tests, "final")
-    model = HistoryRegression(**grid[best], features="sensor").fit([u for u in every if u.name in names])
-    intervals = ConformalIntervals.calibrate([r.actual_s for r in rows[best]], [r.predicted_s for r in rows[best]])
-    test = score_units([predict_unit(model, intervals, config.levels, u) for u in every if u.name not in names], config.levels)
-    return {"settings": grid[best], "tried": tried, "lobo": lobo_summary(rows[best], config.levels), "test": test,
-            "lobo_rows": [asdict(r) for r in rows[best]], "seed": seed, "sensor_recipe": str(config.sensor_recipe),
-            "sensor_overrides": config.sensor_overrides, "components": config.sensor_components,
-            "seconds": round(time.perf_counter() - started, 2)}
+@dataclass
+class SensorIndicators:
+    """The sensor model's learned indicators of a fold's units, the model trained per fold (FEMTO bearings only)."""
+
+    config: RulConfig
+    say: Callable[[str], None] = print
+    learned: bool = True
+    bearings: dict[tuple[str, tuple[str, ...]], list[FemtoBearing]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.config.spec is not None:
+            raise ConfigError("sensor-regression reads FEMTO bearings through the sensor model; with a spec, leave it out of the grid")
+
+    def express(self, units: list[Unit], held: list[str], fold: str, seed: int | None) -> list[Unit]:
+        """The sensor model trained on the stages of the units not ``held``; every unit with its indicators."""
+        started = time.perf_counter()
+        read = self.read("learning", [u.name for u in units if u.failed]) + self.read("test", [u.name for u in units if not u.failed])
+        found = fold_units(self.config, seed, read, held, units, fold)
+        self.say(f"sensor-regression seed {seed}: fold {fold} done ({time.perf_counter() - started:.0f} s)")
+        return found
+
+    def read(self, set_name: str, names: list[str]) -> list[FemtoBearing]:
+        """The FEMTO bearings of ``set_name`` named, read once (a unit that ran to failure is a learning bearing)."""
+        key = (set_name, tuple(names))
+        if names and key not in self.bearings:
+            self.bearings[key] = read_femto(femto_root(self.config.resolved_data_root()), (set_name,), names)
+        return self.bearings.get(key, [])
+
+    def record(self) -> dict[str, Any]:
+        return {"sensor_recipe": str(self.config.sensor_recipe), "sensor_overrides": self.config.sensor_overrides,
+                "components": self.config.sensor_components}
