@@ -390,3 +390,29 @@ def test_a_measured_child_reports_its_own_peak_memory_not_its_parents():
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert 5 < child < 200, f"the child's peak {child} MB includes its 300 MB parent"
     del ballast
+
+
+def test_an_image_baselines_initial_weights_are_its_seeds_whatever_ran_before(tmp_path, cwru_dir, monkeypatch):
+    """The CNN cell built its network before seeding, so its start (and its numbers) changed from process to process."""
+    import torch
+
+    import syndiag.workflows.benchmark as benchmark_module
+    from syndiag.config.benchmark import BenchmarkConfig
+    from syndiag.workflows.benchmark import Benchmark
+
+    class Started(Exception):
+        pass
+
+    starts = []
+
+    def capture(model, *args, **kwargs):
+        starts.append({k: v.clone() for k, v in model.state_dict().items()})
+        raise Started
+
+    monkeypatch.setattr(benchmark_module, "train_image_baseline", capture)
+    bench = Benchmark(BenchmarkConfig.from_yaml(bench_config(tmp_path, cwru_dir)))
+    for stir in (1, 7):
+        torch.rand(stir * 1000)  # whatever ran before: the global generator moved
+        with pytest.raises(Started):
+            bench.train_image_baseline("CNN", bench.dataset, None, seed=3)
+    assert starts[0].keys() == starts[1].keys() and all(torch.equal(starts[0][k], starts[1][k]) for k in starts[0])

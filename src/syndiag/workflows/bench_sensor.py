@@ -13,6 +13,7 @@ from syndiag.config.run import RunConfig
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.prepare import PreparedDataset
+from syndiag.training.common import seed_everything
 from syndiag.data.sensor_windows import sensor_windows_for
 from syndiag.models.device import place
 from syndiag.models.sensor import SensorModel
@@ -57,6 +58,7 @@ def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorM
     if (folder / "model.safetensors").is_file():
         return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config)
     windows = sensor_windows_for(bench.dataset, sensor_set_of(bench), config.channels)
+    seed_everything(seed)  # the initial weights are the seed's, whatever ran before in this process
     model = new_model(config, SensorSession(config, bench.dataset, windows, None, sensor_set_of(bench)))
     pool = pretraining_pool(bench.dataset, seed, k=config.align.shots)
     result = align(model, inputs_for(config, model, bench.dataset, sensor_set_of(bench)), pool, config.align, seed)

@@ -50,6 +50,7 @@ from syndiag.models.baselines import (
 from syndiag.models.checkpoint import verify_checkpoint
 from syndiag.models.device import place
 from syndiag.training.baselines import predict_images, train_image_baseline
+from syndiag.training.common import seed_everything
 from syndiag.workflows.bench_sensor import train_sensor_model
 from syndiag.workflows.cells import (
     Cell,
@@ -266,7 +267,6 @@ class Benchmark:
         from syndiag.models.backbones import load_backbone
         from syndiag.models.cloud import SynDiagCloud
         from syndiag.config.runtime import RuntimeConfig, ScalingConfig
-        from syndiag.training.common import seed_everything
         from syndiag.training.engine import configure_training
         from syndiag.training.finetune import finetune
 
@@ -326,6 +326,7 @@ class Benchmark:
 
         config = self.settings.image_baselines[method]
         training = self.settings.baseline_training
+        seed_everything(seed)  # the initial weights are the seed's, whatever ran before in this process
         model = place(build_image_baseline(config, len(self.dataset.class_names)), self.recipe)
         key = digest({"model": config.model_dump(mode="json"), "training": training.model_dump(mode="json"), "pool_shots": self.recipe.pretrain.shots}, 12)
         cached = self.seed_dir(seed) / f"{config.name}-{key}-pool.safetensors"
