@@ -57,6 +57,8 @@ _OPEN_STAGINGS: set[Path] = set()
 
 def pid_running(pid: int) -> bool:
     """Whether a process ``pid`` runs on this machine (always True on Windows, where probing would kill it)."""
+    if pid <= 0:
+        return False
     if os.name == "nt":
         return True
     try:

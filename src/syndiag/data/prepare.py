@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from syndiag.atomic import atomic_folder
+from syndiag.atomic import atomic_folder, pid_running
 from syndiag.config.data import DataConfig
 from syndiag.data.recording import RecordingSet
 from syndiag.data.sources import recordings_digest, resolve_source
@@ -123,7 +123,7 @@ def clean_stale_staging(cache_dir: Path, now: float | None = None) -> list[Path]
             continue
         path = Path(entry.path)
         pid = int(match.group("pid") or match.group("legacy_pid"))
-        alive = _pid_alive(pid)
+        alive = pid_running(pid)
         try:
             age = now - _last_change(path)
             if alive and age < STALE_AFTER_S:
@@ -141,18 +141,6 @@ def clean_stale_staging(cache_dir: Path, now: float | None = None) -> list[Path]
         log.warning("removed stale staging %s left by an interrupted run (%s; %.1f MB freed)", path, why, size / 1e6)
         removed.append(path)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0 or os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        return os.name == "nt" and pid > 0
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it runs, as another user
-        return True
-    return True
 
 
 def _last_change(path: Path) -> float:

@@ -133,9 +133,6 @@ class Store:
                 connection.execute(insert(counters), [{"service": service, "name": k, "value": int(v)} for k, v in counts.items()])
         return new
 
-    def add(self, rows: list[dict[str, Any]]) -> int:
-        return self.record(rows)
-
     def counters_of(self, service: str) -> dict[str, int]:
         with self.engine.connect() as connection:
             return {name: value for name, value in connection.execute(select(counters.c.name, counters.c.value)
