@@ -44,7 +44,7 @@ def test_one_pattern_reads_each_files_own_variable(tmp_path: Path, pattern: str)
     normal, fault = data.recordings
     np.testing.assert_array_equal(normal.signal[0], a)
     np.testing.assert_array_equal(fault.signal, np.stack([b, -b]))
-    assert normal.channels == (pattern,) and fault.channels == (pattern, "X*_FE_time")
+    assert tuple(normal.channels) == (pattern,) and tuple(fault.channels) == (pattern, "X*_FE_time")
 
 
 def test_a_pattern_matching_several_variables_is_refused_naming_them(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_patterns_over_csv_headers_and_npz_keys(tmp_path: Path) -> None:
     # a header that itself holds glob characters is matched literally first
     data = load_custom(spec_with(tmp_path, [{"files": "a.csv", "label": "normal", "condition": "c",
                                              "channels": "accel_x [g]", "fs": 10}]))
-    assert data.recordings[0].channels == ("accel_x [g]",)
+    assert tuple(data.recordings[0].channels) == ("accel_x [g]",)
 
 
 # --- item 6: literal file names with glob characters ----------------------------------------------------------

@@ -15,7 +15,7 @@ from tiny import save_tiny_backbone
 
 from syndiag.config.data import DataConfig
 from syndiag.config.sensor_run import SensorRunConfig
-from syndiag.data.custom_sensors import custom_sensor_set
+from syndiag.data.custom import custom_sensor_set
 from syndiag.data.prepare import prepare
 from syndiag.data.sensor_windows import sensor_windows_for
 from syndiag.data.thermal import write_frames
@@ -72,7 +72,7 @@ def test_each_file_reads_its_channels_at_their_rates_with_the_prepared_source_la
     healthy, faulty = sensor_set.recordings
     assert (healthy.source, healthy.label, faulty.label) == (str(tmp_path / "healthy.npz"), "healthy", "cavitation")
     assert {n: (s.kind, s.fs) for n, s in faulty.specs.items()} == {"vib": ("vibration", VIB_FS), "temp": ("temperature", TEMP_FS)}
-    assert faulty.n_samples("vib") == 24000 and faulty.n_samples("temp") == 20 and faulty.start_s == {"vib": 0.0, "temp": TEMP_START}
+    assert faulty.n_samples_of("vib") == 24000 and faulty.n_samples_of("temp") == 20 and faulty.start_s == {"vib": 0.0, "temp": TEMP_START}
     np.testing.assert_allclose(faulty.channels["temp"], temperature("cavitation")[:, 1])
     assert (healthy.severity, faulty.severity) == (0.0, 1.0)
 

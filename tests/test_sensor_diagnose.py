@@ -15,12 +15,11 @@ from typer.testing import CliRunner
 from syndiag.cli import app
 from syndiag.config.data import DataConfig
 from syndiag.config.sensor import ChannelSpec, SensorModelConfig
-from syndiag.data.cwru import resample
+from syndiag.data.cwru import cwru_sensor_set, resample
 from syndiag.data.cwru_classes import cwru_classes
 from syndiag.data.prepare import prepare
 from syndiag.data.sensor_input import read_sensor_input
 from syndiag.data.sensor_windows import sensor_windows_for
-from syndiag.data.sensors import cwru_sensor_set
 from syndiag.data.spectrogram import spectrogram_images, to_rgb
 from syndiag.errors import DataError
 from syndiag.models.backbones import load_backbone

@@ -12,23 +12,18 @@ from syndiag.data.femto_sensors import femto_sensor_set
 from syndiag.data.fewshot import few_shot_task, pretraining_pool
 from syndiag.data.noise import noise_augmented
 from syndiag.data.prepare import prepare
-from syndiag.data.recording import FaultClass
-from syndiag.data.sensor_windows import sensor_windows, sensor_windows_for, take_ending
-from syndiag.data.sensors import (
-    SensorChannel,
-    SensorRecording,
-    SensorSet,
-    cwru_sensor_set,
-)
-from syndiag.data.windowing import POOL, TEST
+from syndiag.data.cwru import cwru_sensor_set
+from syndiag.data.recording import Channel, FaultClass, Recording, RecordingSet
+from syndiag.data.sensor_windows import sensor_windows, sensor_windows_for
+from syndiag.data.windowing import POOL, TEST, take_ending
 from syndiag.errors import ConfigError, DataError
 
-CWRU_LAYOUT = [SensorChannel("DE", "vibration", 12000.0, 512), SensorChannel("FE", "vibration", 12000.0, 512), SensorChannel("speed", "speed", 1.0, 1)]
+CWRU_LAYOUT = [Channel("DE", "vibration", 12000.0, 512), Channel("FE", "vibration", 12000.0, 512), Channel("speed", "speed", 1.0, 1)]
 FEMTO_LAYOUT = [
-    SensorChannel("acc_h", "vibration", 25600.0, 512),
-    SensorChannel("acc_v", "vibration", 25600.0, 512),
-    SensorChannel("temperature", "temperature", 10.0, 8),
-    SensorChannel("speed", "speed", 1.0, 1),
+    Channel("acc_h", "vibration", 25600.0, 512),
+    Channel("acc_v", "vibration", 25600.0, 512),
+    Channel("temperature", "temperature", 10.0, 8),
+    Channel("speed", "speed", 1.0, 1),
 ]
 
 
@@ -98,7 +93,7 @@ def test_a_cached_dataset_made_from_another_folder_still_matches_by_file_name(cw
 def test_a_layout_rate_that_disagrees_with_a_channel_is_named(cwru_pair):
     dataset, sensors = cwru_pair
     with pytest.raises(DataError, match=r"channel 'FE' is vibration at 12000 Hz, the layout wants vibration at 48000 Hz"):
-        sensor_windows_for(dataset, sensors, [SensorChannel("FE", "vibration", 48000.0, 512)])
+        sensor_windows_for(dataset, sensors, [Channel("FE", "vibration", 48000.0, 512)])
     with pytest.raises(ConfigError, match=r"duplicate channel names"):
         sensor_windows_for(dataset, sensors, [CWRU_LAYOUT[0], CWRU_LAYOUT[0]])
 
@@ -126,7 +121,7 @@ def test_femto_windows_align_temperature_with_the_vibration(femto_set):
     by_source = {r.source: r for r in femto_set.recordings}
     for i in np.flatnonzero(temp):
         rec = by_source[windows.meta["recordings"][windows.recording[i]]["source"]]
-        t = rec.start_s["temperature"] + np.arange(rec.n_samples("temperature")) / 10.0
+        t = rec.start_s["temperature"] + np.arange(rec.n_samples_of("temperature")) / 10.0
         used = t[t < windows.end_s[i]][-8:]
         assert windows.end_s[i] - used[-1] <= 1.0 + 0.1  # the latest reading is within a second of the window's end
         np.testing.assert_array_equal(windows.signals["temperature"][i][-used.size :], rec.channels["temperature"][t < windows.end_s[i]][-8:].astype(np.float32))
@@ -142,13 +137,13 @@ def test_femto_windows_align_temperature_with_the_vibration(femto_set):
 
 
 def test_a_missing_channel_is_absent_and_a_bad_window_config_is_named():
-    specs = {"a": SensorChannel("a", "vibration", 100.0), "t": SensorChannel("t", "temperature", 1.0)}
+    specs = {"a": Channel("a", "vibration", 100.0), "t": Channel("t", "temperature", 1.0)}
     recs = [
-        SensorRecording({"a": np.sin(np.arange(1000.0)), "t": np.arange(10.0)}, specs, {"a": 0.0, "t": 0.0}, "ok", "c", "one"),
-        SensorRecording({"a": np.cos(np.arange(1000.0))}, {"a": specs["a"]}, {"a": 0.0}, "ok", "c", "two"),
+        Recording({"a": np.sin(np.arange(1000.0)), "t": np.arange(10.0)}, specs, "ok", "c", "one"),
+        Recording({"a": np.cos(np.arange(1000.0))}, {"a": specs["a"]}, "ok", "c", "two", start_s={"a": 0.0}),
     ]
-    sensor_set = SensorSet("toy", [FaultClass("ok", "fine")], recs, ["c"])
-    layout = [SensorChannel("a", "vibration", 100.0, 32), SensorChannel("t", "temperature", 1.0, 2)]
+    sensor_set = RecordingSet("toy", [FaultClass("ok", "fine")], ["c"], recs)
+    layout = [Channel("a", "vibration", 100.0, 32), Channel("t", "temperature", 1.0, 2)]
     windows = sensor_windows(sensor_set, layout, 0.32, per_class=8)
     two = windows.recording == 1
     assert windows.present[~two].all() and not windows.present[two, 1].any() and windows.meta["absent"] == {"a": 0, "t": int(two.sum())}
@@ -157,7 +152,7 @@ def test_a_missing_channel_is_absent_and_a_bad_window_config_is_named():
     with pytest.raises(ConfigError, match=r"sensor windows: length: .*greater than or equal to 16"):
         sensor_windows(sensor_set, layout, 0.05, per_class=8)
     with pytest.raises(ConfigError, match=r"channel 't': length must be an integer >= 1"):
-        sensor_windows(sensor_set, [layout[0], SensorChannel("t", "temperature", 1.0, 0)], 0.32, per_class=8)
+        sensor_windows(sensor_set, [layout[0], Channel("t", "temperature", 1.0, 0)], 0.32, per_class=8)
 
 
 def test_noisy_copies_keep_their_noise_and_other_channels_come_from_the_sensor_set(cwru_pair):

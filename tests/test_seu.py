@@ -43,7 +43,7 @@ def test_nested_tab_separated_files_load_with_labels_conditions_and_values(tmp_p
     names = {"20_0": "20Hz-0V", "30_2": "30Hz-2V"}
     for (label, code), table in tables.items():
         (rec,) = data.cell(names[code], label)
-        assert rec.channels == ("col1",)
+        assert tuple(rec.channels) == ("col1",)
         assert rec.fs == 5120.0
         assert rec.signal.dtype == np.float64 and rec.signal.shape == (1, 40)
         np.testing.assert_array_equal(rec.signal[0], table[:, 1])
@@ -57,7 +57,7 @@ def test_comma_separated_trailing_separator_flat_mixed_case(tmp_path: Path) -> N
     data = load_seu(tmp_path, SEUOptions(column=6))
     np.testing.assert_array_equal(data.cell("20Hz-0V", "Chipped")[0].signal[0], chipped[:, 6])
     np.testing.assert_array_equal(data.cell("30Hz-2V", "Surface")[0].signal[0], surface[:, 6])
-    assert data.recordings[0].channels == ("col6",)
+    assert tuple(data.recordings[0].channels) == ("col6",)
 
 
 @pytest.mark.parametrize("header_lines", [0, 3, 16, 20])

@@ -188,7 +188,7 @@ def test_simulated_set_has_one_recording_per_class_and_load():
         for label in CLASS_NAMES:
             (rec,) = recset.cell(condition, label)
             assert rec.source == f"simulated:{label}@{condition}"
-            assert rec.channels == ("DE", "FE")
+            assert tuple(rec.channels) == ("DE", "FE")
             assert rec.fs == 12000.0
             assert rec.signal.shape == (2, 6000)
             assert any("simulated" in note for note in rec.notes)

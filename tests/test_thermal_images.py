@@ -8,10 +8,9 @@ from typer.testing import CliRunner
 
 from syndiag.cli import app
 from syndiag.config.data import DataConfig
-from syndiag.data.recording import FaultClass
+from syndiag.data.recording import Channel, FaultClass, Recording, RecordingSet
 from syndiag.data.sensor_images import ImageFrame, window_images
 from syndiag.data.sensor_windows import sensor_windows, sensor_windows_for
-from syndiag.data.sensors import SensorChannel, SensorRecording, SensorSet
 from syndiag.data.simulated_sensors import (
     CRACK_CLASS,
     crack_recording,
@@ -82,7 +81,7 @@ def test_the_background_warms_with_load_and_frames_are_noisy_but_seeded():
 
 def _recording(frames, label="normal", seconds=10.0, fs=100.0):
     rng = np.random.default_rng(0)
-    return SensorRecording(channels={"x": rng.standard_normal(int(seconds * fs))}, specs={"x": SensorChannel("x", "vibration", fs)},
+    return Recording(channels={"x": rng.standard_normal(int(seconds * fs))}, specs={"x": Channel("x", "vibration", fs)},
                            start_s={"x": 0.0}, label=label, condition="c", source=f"hand:{label}", images=frames, duration_s=seconds)
 
 
@@ -97,8 +96,8 @@ def test_a_window_sees_the_latest_frame_at_or_before_its_end_and_none_before_the
     assert found["images"][:, 0, 0, 0].tolist() == [0, 0, 20, 20, 40, 60]
     assert window_images([_recording([])], np.zeros(2, np.int64), np.array([1.0, 2.0])) is None
 
-    layout = [SensorChannel("x", "vibration", 100.0, 50)]
-    recset = SensorSet("hand", [FaultClass("normal", "normal")], [_recording(frames)], ["c"])
+    layout = [Channel("x", "vibration", 100.0, 50)]
+    recset = RecordingSet("hand", [FaultClass("normal", "normal")], ["c"], [_recording(frames)])
     windows = sensor_windows(recset, layout, window_seconds=0.5, per_class=16, step_seconds=0.25)
     expected = np.array([max([v for t, v in ((2.0, 20), (4.0, 40), (6.0, 60)) if t <= end], default=0) for end in windows.end_s])
     assert (windows.end_s < 2.0).any() and (windows.end_s >= 6.0).any()
@@ -107,7 +106,7 @@ def test_a_window_sees_the_latest_frame_at_or_before_its_end_and_none_before_the
     assert windows.meta["images"]["windows_without"] == int((windows.end_s < 2.0).sum())
     part = windows.subset([0, len(windows) - 1])
     assert part.images.shape == (2, 4, 4, 3) and part.image_present.tolist() == windows.image_present[[0, -1]].tolist()
-    plain = sensor_windows(SensorSet("hand", recset.classes, [_recording([])], ["c"]), layout, 0.5, 16)
+    plain = sensor_windows(RecordingSet("hand", recset.classes, ["c"], [_recording([])]), layout, 0.5, 16)
     assert plain.images is None and plain.image_present is None
     with pytest.raises(DataError, match=r"\(H, W, 3\) uint8"):
         _recording([(1.0, np.zeros((4, 4), np.uint8))])
@@ -123,7 +122,7 @@ def test_simulated_windows_align_with_the_prepared_dataset_and_say_they_are_simu
     dataset = prepare(data)
     sensor_set = simulated_sensor_set(data)
     assert any(SIMULATED_NOTE in note for note in sensor_set.notes) and all(SIMULATED_NOTE in r.notes for r in sensor_set.recordings)
-    layout = [SensorChannel("DE", "vibration", 12000.0, 512), SensorChannel("FE", "vibration", 12000.0, 512), SensorChannel("speed", "speed", 1.0, 1)]
+    layout = [Channel("DE", "vibration", 12000.0, 512), Channel("FE", "vibration", 12000.0, 512), Channel("speed", "speed", 1.0, 1)]
     windows = sensor_windows_for(dataset, sensor_set, layout)
     assert windows.meta["verified"] == ["DE", "FE"] and any(SIMULATED_NOTE in note for note in windows.meta["notes"])
     assert windows.images.shape == (len(windows), 64, 64, 3) and windows.images.dtype == np.uint8
@@ -195,8 +194,8 @@ def test_normal_vibration_with_a_visible_crack_is_representable_and_windowed():
     spread = np.linalg.eigvalsh(np.cov(np.stack([rows, cols]).astype(float)))
     assert spread[1] > 10 * spread[0]  # a thin streak, not a round spot
 
-    layout = [SensorChannel("DE", "vibration", 12000.0, 512), SensorChannel("speed", "speed", 1.0, 1)]
-    recset = SensorSet("crack-demo", [simulated.classes[0], CRACK_CLASS], [normal, cracked], ["1797rpm"])
+    layout = [Channel("DE", "vibration", 12000.0, 512), Channel("speed", "speed", 1.0, 1)]
+    recset = RecordingSet("crack-demo", [simulated.classes[0], CRACK_CLASS], ["1797rpm"], [normal, cracked])
     windows = sensor_windows(recset, layout, window_seconds=512 / 12000, per_class=8)
     crack_rows = np.array(windows.class_names)[windows.labels] == CRACK_CLASS.name
     assert crack_rows.any() and (~crack_rows).any() and windows.image_present.any()

@@ -17,7 +17,7 @@ from syndiag.errors import DataError
 
 def recording(n: int) -> Recording:
     signal = np.arange(n, dtype=np.float64)[None]
-    return Recording(signal=signal, fs=12000.0, label="a", condition="c", channels=("DE",), source="ramp")
+    return Recording.from_signal(signal, 12000.0, ("DE",), label="a", condition="c", source="ramp")
 
 
 def test_pool_and_test_windows_share_no_sample():
@@ -72,7 +72,7 @@ def test_split_boundary():
 
 
 def test_windows_are_cut_in_place_per_channel():
-    rec = Recording(np.vstack([np.arange(2000.0), -np.arange(2000.0)]), 1000.0, "a", "c", ("DE", "FE"), "s")
+    rec = Recording.from_signal(np.vstack([np.arange(2000.0), -np.arange(2000.0)]), 1000.0, ("DE", "FE"), label="a", condition="c", source="s")
     windows = cut_windows(rec, np.array([0, 700]), 512)
     assert windows.shape == (2, 2, 512) and windows.dtype == np.float32
     assert windows[1, 0, 0] == 700 and windows[1, 1, 511] == -1211

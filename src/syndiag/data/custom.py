@@ -1,19 +1,31 @@
-"""The user's own recordings (.mat, .csv, .npy, .npz), described by a YAML dataset spec."""
+"""The user's own recordings (.mat, .csv, .npy, .npz), described by a YAML dataset spec.
+
+Each file is one :class:`~syndiag.data.recording.Recording`: its spectrogram channels (``vibration`` at the entry's rate,
+unless a ``sensors`` entry of the same name gives their kind) and, read with ``sensors=True`` for the sensor model, every
+declared sensor at its own rate, from the same file or a sibling file (``{stem}_temp.csv``). A sensor without time stamps
+starts at 0 s and must span the recording (count = rate x duration, :func:`~syndiag.data.recording.check_count`); one with a
+``time`` column starts at its first stamp, its stamps must rise at its rate and overlap the recording. Frames come from a
+CSV index (time_s, file) of PNG images.
+"""
 
 from __future__ import annotations
 
+import csv
 import glob
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from syndiag.config.base import StrictModel, read_yaml
+from syndiag.config.data import DataConfig
 from syndiag.config.sensor import ChannelKind
 from syndiag.data.paths import fixed_folder, is_folder, require_file, require_folder
-from syndiag.data.recording import FaultClass, Recording, RecordingSet
+from syndiag.data.recording import Channel, FaultClass, Recording, RecordingSet, check_count, check_rate
 from syndiag.data.signal_files import (
     ChannelRef,
     FileFormat,
@@ -21,6 +33,7 @@ from syndiag.data.signal_files import (
     pattern_error,
     read_channels,
 )
+from syndiag.data.thermal import read_image
 from syndiag.errors import ConfigError, DataError
 
 _GLOB_CHARS = frozenset("*?[")
@@ -133,20 +146,31 @@ class DatasetSpec(StrictModel):
         return self
 
 
-def load_custom(spec_path: Path) -> RecordingSet:
-    """Every recording a YAML dataset spec lists, checked against its classes."""
-    return load_custom_entries(spec_path)[0]
+def custom_spec_path(config: DataConfig) -> Path:
+    """The YAML dataset spec of ``dataset: custom``: as given, else relative to the data root; it must exist."""
+    root = config.resolved_data_root()
+    spec = Path(config.spec).expanduser()
+    if not spec.is_absolute() and root is not None and not os.path.exists(spec):
+        spec = root / spec
+    return require_file(spec, "dataset spec")
 
 
-def load_custom_entries(spec_path: Path) -> tuple[RecordingSet, list[RecordingSpec]]:
-    """The recordings of a YAML dataset spec and, for each, the spec entry it comes from."""
+def custom_sensor_set(data: DataConfig) -> RecordingSet:
+    """The recordings of ``dataset: custom`` with their declared sensors and frames (:func:`load_custom` with ``sensors``)."""
+    if data.dataset != "custom":
+        raise ConfigError(f"custom_sensor_set reads dataset: custom, not {data.dataset!r}")
+    return load_custom(custom_spec_path(data), sensors=True)
+
+
+def load_custom(spec_path: Path, sensors: bool = False) -> RecordingSet:
+    """Every recording a YAML dataset spec lists, checked against its classes; with ``sensors``, each also holds the
+    sensors and frames its entry declares (see the module docstring)."""
     spec_path = Path(spec_path).expanduser()
     spec = DatasetSpec.from_dict(read_yaml(spec_path), source=str(spec_path))
     class_names = [c.name for c in spec.classes]
     base = spec_path.parent
     first_entry: dict[Path, int] = {}
     recordings: list[Recording] = []
-    entries: list[RecordingSpec] = []
     conditions: list[str] = []
     for index, entry in enumerate(spec.recordings):
         where = f"{spec_path}: recordings[{index}]"
@@ -160,8 +184,8 @@ def load_custom_entries(spec_path: Path) -> tuple[RecordingSet, list[RecordingSp
                     "each file may be one recording only"
                 )
             first_entry[key] = index
-            recordings.append(_load_entry_file(path, entry, spec.fs, f"{where} ({path})"))
-            entries.append(entry)
+            recording = _load_entry_file(path, entry, spec.fs, f"{where} ({path})")
+            recordings.append(_with_sensors(recording, entry) if sensors else recording)
         if entry.condition not in conditions:
             conditions.append(entry.condition)
     missing = [
@@ -170,14 +194,13 @@ def load_custom_entries(spec_path: Path) -> tuple[RecordingSet, list[RecordingSp
         for c in spec.classes
         if not any(r.label == c.name and r.condition == condition for r in recordings)
     ]
-    recording_set = RecordingSet(
+    return RecordingSet(
         name=spec.name,
         classes=[FaultClass(c.name, c.prompt) for c in spec.classes],
         conditions=conditions,
         recordings=recordings,
         missing=missing,
     )
-    return recording_set, entries
 
 
 def resolve_files(patterns: list[str], base: Path, where: str) -> list[Path]:
@@ -231,15 +254,8 @@ def _load_entry_file(path: Path, entry: RecordingSpec, default_fs: float | None,
     if data.fs is not None and data.fs != fs:
         notes = (f"the file records fs={data.fs:g} Hz; the spec's {fs:g} Hz is used",)
     try:
-        return Recording(
-            signal=data.signal,
-            fs=float(fs),
-            label=entry.label,
-            condition=entry.condition,
-            channels=data.names,
-            source=str(path),
-            notes=notes,
-        )
+        return Recording.from_signal(data.signal, float(fs), data.names, label=entry.label, condition=entry.condition,
+                                     source=str(path), notes=notes, severity=entry.severity, group=str(path))
     except DataError as exc:
         raise DataError(f"{where}: {_without_prefix(str(exc), path)}") from exc
 
@@ -249,3 +265,75 @@ def _without_prefix(message: str, path: Path) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
+
+
+def _with_sensors(rec: Recording, entry: RecordingSpec) -> Recording:
+    """One file's recording with its declared sensors at their rates (or the kind of a spectrogram channel) and frames."""
+    path = Path(rec.source)
+    kinds, added = {}, {}
+    for sensor in entry.sensors:
+        if sensor.name in rec.channels:
+            if sensor.file is not None or sensor.time is not None or sensor.fs != rec.fs:
+                raise DataError(f"{path}: channel {sensor.name!r} is a spectrogram channel at {rec.fs:g} Hz from this file: its "
+                                "sensors entry may only state its kind (fs equal, no file, no time)")
+            kinds[sensor.name] = sensor.kind
+            continue
+        samples, start = _read_sensor(path, entry, sensor, rec.seconds)
+        added[sensor.name] = (samples, Channel(sensor.name, sensor.kind, sensor.fs), start)
+    specs = {name: Channel(name, kinds.get(name, spec.kind), spec.fs) for name, spec in rec.specs.items()}
+    images = _read_images(path, entry.images) if entry.images is not None else []
+    return rec.with_channels(added, specs={**specs, **{name: spec for name, (_, spec, _) in added.items()}}, images=images)
+
+
+def sibling(path: Path, pattern: str) -> Path:
+    """The file a ``{stem}`` pattern names beside ``path``."""
+    return path.parent / pattern.format(stem=path.stem)
+
+
+def _read_sensor(path: Path, entry: RecordingSpec, sensor: SensorSpec, duration: float) -> tuple[np.ndarray, float]:
+    """A declared sensor's samples and the time of its first one, checked against its rate and the recording's span."""
+    source = path if sensor.file is None else sibling(path, sensor.file)
+    where = f"{source}: channel {sensor.name!r}"
+    if sensor.file is not None and not source.is_file():
+        raise DataError(f"{where}: the file {sensor.file!r} names for {path.name} does not exist")
+    refs = [sensor.ref] if sensor.time is None else [sensor.ref, sensor.time]
+    try:
+        data = read_channels(source, file_format(source, entry.format if sensor.file is None else "auto"), refs)
+    except DataError as exc:
+        raise DataError(f"{where} (ref {sensor.ref!r}{'' if sensor.time is None else f', time {sensor.time!r}'}): {exc}") from None
+    values = data.signal[0]
+    if sensor.time is None:
+        check_count(values.size, sensor.fs, duration, sensor.name, str(source))
+        return values, 0.0
+    times = data.signal[1]
+    if times.size > 1 and not bool(np.all(np.diff(times) > 0)):
+        raise DataError(f"{where}: its time stamps ({sensor.time!r}) do not rise")
+    check_rate(times, sensor.fs, sensor.name, str(source))
+    first, end = float(times[0]), float(times[0]) + values.size / sensor.fs
+    if not (first < duration and end > 0.0):
+        raise DataError(f"{where}: its samples span {first:.6g} s to {end:.6g} s, no time in common with the recording "
+                        f"{path.name} (0 s to {duration:.6g} s)")
+    return values, first
+
+
+def _read_images(path: Path, images: ImagesSpec) -> list[tuple[float, np.ndarray]]:
+    """The frames a CSV index (time_s, file; ``#`` lines are comments) lists, in time order; files relative to the index."""
+    index = sibling(path, images.file)
+    if not index.is_file():
+        raise DataError(f"{index}: the image index {images.file!r} names for {path.name} does not exist")
+    lines = [line for line in index.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    frames = []
+    for i, row in enumerate(csv.DictReader(lines), start=2):
+        try:
+            time_s, name = float(row["time_s"]), row["file"]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{index}: row {i} needs a numeric time_s and a file, got {dict(row)}") from None
+        if not math.isfinite(time_s) or not name:
+            raise DataError(f"{index}: row {i}: time {row['time_s']!r} or file {name!r} is not valid")
+        try:
+            frames.append((time_s, read_image(index.parent / name)))
+        except DataError as exc:
+            raise DataError(f"{index}: row {i}: image {name!r}: {exc}") from None
+    if not frames:
+        raise DataError(f"{index}: lists no image (columns time_s, file)")
+    return sorted(frames, key=lambda item: item[0])

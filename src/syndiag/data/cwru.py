@@ -1,9 +1,14 @@
-"""CWRU bearing data in its original .mat files, mapped to the paper's 19-class, 4-load setup (§4.1)."""
+"""CWRU bearing data in its original .mat files, mapped to the paper's 19-class, 4-load setup (§4.1).
+
+:func:`cwru_sensor_set` reads the same recordings (same catalogue, same 48 kHz handling of 97.mat, same normal-baseline
+options) with a ``speed`` channel and the defect diameter as severity, for the sensor model.
+"""
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -15,11 +20,13 @@ import numpy as np
 import scipy.io
 from scipy.signal import resample_poly
 
-from syndiag.config.data import CWRUOptions
+from pydantic import ValidationError
+
+from syndiag.config.data import CWRUOptions, DataConfig
 from syndiag.data.cwru_classes import CWRU_LOADS, condition_name, cwru_classes
-from syndiag.data.paths import files_under, require_folder
+from syndiag.data.paths import dataset_folder, files_under, require_folder
 from syndiag.data.recording import Recording, RecordingSet
-from syndiag.errors import DataError
+from syndiag.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -187,14 +194,8 @@ def load_cwru(root: Path, options: CWRUOptions) -> RecordingSet:
 
     def add(entry: CWRUFile, signal: np.ndarray, load: int, source: str) -> None:
         recordings.append(
-            Recording(
-                signal=signal,
-                fs=options.target_fs,
-                label=entry.class_name,
-                condition=condition_name(load),
-                channels=tuple(options.channels),
-                source=source,
-            )
+            Recording.from_signal(signal, options.target_fs, tuple(options.channels), label=entry.class_name,
+                                  condition=condition_name(load), source=source)
         )
 
     normal_fallback: list[int] = []
@@ -240,3 +241,76 @@ def load_cwru(root: Path, options: CWRUOptions) -> RecordingSet:
         log.warning("CWRU recordings missing under %s: %s", root, "; ".join(missing))
     recordings.sort(key=lambda r: (conditions.index(r.condition), [c.name for c in classes].index(r.label)))
     return RecordingSet(name="cwru", classes=classes, conditions=conditions, recordings=recordings, missing=missing, notes=notes)
+
+
+def cwru_rpm(path: Path, number: int) -> float | None:
+    """The ``X<NNN>RPM`` value stored in a CWRU file, or None when the file has none."""
+    name = f"X{number:03d}RPM"
+    try:
+        if name not in [v for v, _, _ in scipy.io.whosmat(str(path))]:
+            return None
+        value = np.asarray(scipy.io.loadmat(str(path), variable_names=[name])[name], dtype=np.float64).ravel()
+    except Exception as exc:  # scipy raises many types for corrupt files
+        raise DataError(f"{path}: variable {name} unreadable ({type(exc).__name__}: {exc})") from None
+    if value.size != 1 or not math.isfinite(value[0]) or value[0] <= 0:
+        raise DataError(f"{path}: variable {name} should be one positive rpm value, got {value[:4]}")
+    return float(value[0])
+
+
+def _number_of(source: str, files: dict[int, Path]) -> int:
+    """The CWRU number a :func:`load_cwru` source string starts with (a path, maybe followed by ``[a:b]`` or `` (...)``)."""
+    matches = [(len(str(p)), n) for n, p in files.items() if source == str(p) or source.startswith((f"{p}[", f"{p} "))]
+    if not matches:
+        raise DataError(f"{source}: not one of the CWRU files found ({len(files)} files)")
+    return max(matches)[1]
+
+
+def cwru_sensor_set(
+    data_root: Path | str | DataConfig,
+    loads: list[int] | tuple[int, ...] = (0, 1, 2, 3),
+    channels: tuple[str, ...] | list[str] = ("DE", "FE"),
+    missing_normal: str = "disjoint_97",
+    rpm_tolerance: float = 25.0,
+    target_fs: float = 12000.0,
+) -> RecordingSet:
+    """The recordings of :func:`load_cwru` with the same options, each with a ``speed`` channel (rpm, 1 Hz) and severity.
+
+    The sources therefore match a :class:`~syndiag.data.prepare.PreparedDataset` built from them. The speed is the file's
+    own ``X<NNN>RPM`` when present and within ``rpm_tolerance`` of its load's nominal speed, else the nominal speed; each
+    fallback is noted (275 has no RPM variable; 279's says 1732 rpm at 1 HP, which the spectrum contradicts).
+    Severity is the defect diameter in inches (0.0 for normal); ``group`` the file number.
+
+    ``data_root`` may be a :class:`~syndiag.config.data.DataConfig`: its data root, loads, ``missing_normal`` and
+    ``target_fs`` are then used (the channels stay ``channels``), so the set matches the dataset it prepares.
+    """
+    if isinstance(data_root, DataConfig):
+        config, data_root = data_root, data_root.resolved_data_root()
+        if data_root is None:
+            raise DataError("the CWRU sensor set needs a data root (--data-root or $SYNDIAG_DATA)")
+        loads, missing_normal, target_fs = config.cwru.loads, config.cwru.missing_normal, config.cwru.target_fs
+    folder = dataset_folder(Path(data_root), "cwru")
+    try:
+        options = CWRUOptions(channels=list(channels), loads=list(loads), missing_normal=missing_normal, target_fs=target_fs)
+    except ValidationError as exc:
+        raise ConfigError(f"CWRU sensor set: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+    base = load_cwru(folder, options)
+    files = find_cwru_files(folder)
+    catalogue = cwru_file_map()
+    notes = list(base.notes)
+    speeds: dict[int, tuple[float, str]] = {}
+    for number in sorted({_number_of(r.source, files) for r in base.recordings}):
+        entry, stored = catalogue[number], cwru_rpm(files[number], number)
+        nominal = float(CWRU_LOADS[entry.load_hp])
+        if stored is not None and abs(stored - nominal) <= rpm_tolerance:
+            speeds[number] = (stored, f"speed {stored:g} rpm from X{number:03d}RPM")
+            continue
+        why = "the file has no RPM variable" if stored is None else f"its X{number:03d}RPM = {stored:g} rpm is more than {rpm_tolerance:g} rpm away"
+        note = f"{entry.file_name}: speed set to the nominal {nominal:g} rpm of {entry.load_hp} HP ({why})"
+        speeds[number] = (nominal, note)
+        notes.append(note)
+    recordings = []
+    for rec in base.recordings:
+        number = _number_of(rec.source, files)
+        rpm, how = speeds[number]
+        recordings.append(rec.with_speed(rpm, severity=float(catalogue[number].diameter_in), notes=(how, *rec.notes), group=str(number)))
+    return RecordingSet(name="cwru", classes=base.classes, conditions=base.conditions, recordings=recordings, missing=base.missing, notes=notes)

@@ -31,7 +31,7 @@ from syndiag.data.femto_files import (
     unwrap_days,
 )
 from syndiag.data.paths import require_folder
-from syndiag.data.sensors import check_rate
+from syndiag.data.recording import check_rate
 from syndiag.errors import DataError
 
 ACC_FS = 25600.0

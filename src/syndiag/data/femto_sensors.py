@@ -1,4 +1,4 @@
-"""FEMTO PRONOSTIA as a :class:`~syndiag.data.sensors.SensorSet`: one sensor recording per vibration snapshot.
+"""FEMTO PRONOSTIA as a :class:`~syndiag.data.recording.RecordingSet`: one sensor recording per vibration snapshot.
 
 Each recording holds ``acc_h`` and ``acc_v`` (25.6 kHz, 0.1 s), the ``temperature`` readings of the same moment
 (10 Hz, from ``context_s`` before the snapshot to its end; absent when no reading lies within ``max_lag_s`` of the
@@ -25,16 +25,15 @@ from syndiag.data.femto import (
     condition_name,
     read_femto,
 )
-from syndiag.data.recording import FaultClass
-from syndiag.data.sensors import SPEED_FS, SensorChannel, SensorRecording, SensorSet
+from syndiag.data.recording import SPEED_FS, Channel, FaultClass, Recording, RecordingSet
 from syndiag.errors import DataError
 
 RUN_TO_FAILURE = FaultClass("run_to_failure", "bearing in an accelerated run-to-failure test")
 FEMTO_CHANNELS = {
-    "acc_h": SensorChannel("acc_h", "vibration", ACC_FS),
-    "acc_v": SensorChannel("acc_v", "vibration", ACC_FS),
-    "temperature": SensorChannel("temperature", "temperature", TEMP_FS),
-    "speed": SensorChannel("speed", "speed", SPEED_FS),
+    "acc_h": Channel("acc_h", "vibration", ACC_FS),
+    "acc_v": Channel("acc_v", "vibration", ACC_FS),
+    "temperature": Channel("temperature", "temperature", TEMP_FS),
+    "speed": Channel("speed", "speed", SPEED_FS),
 }
 LabelOf = Callable[[FemtoBearing, int], str]
 
@@ -47,7 +46,7 @@ def _contiguous_tail(t: np.ndarray, lo: int, hi: int) -> int:
 
 def bearing_recordings(
     bearing: FemtoBearing, context_s: float, max_lag_s: float, speed: bool, label_of: LabelOf
-) -> tuple[list[SensorRecording], list[str]]:
+) -> tuple[list[Recording], list[str]]:
     """The sensor recordings of one bearing's snapshots, and notes on missing temperature."""
     aligned = align_temperature(bearing, samples=1, max_lag_s=max_lag_s)
     rul, life = bearing.rul_s, bearing.life_fraction
@@ -69,7 +68,7 @@ def bearing_recordings(
         if rul is not None and life is not None:
             extra.update(rul_s=float(rul[i]), life_fraction=float(life[i]))
         recordings.append(
-            SensorRecording(
+            Recording(
                 channels=channels,
                 specs={name: FEMTO_CHANNELS[name] for name in channels},
                 start_s=start_s,
@@ -100,7 +99,7 @@ def femto_sensor_set(
     classes: list[FaultClass] | None = None,
     label_of: LabelOf | None = None,
     read: list[FemtoBearing] | None = None,
-) -> SensorSet:
+) -> RecordingSet:
     """FEMTO bearings as sensor recordings, one per snapshot (see the module docstring).
 
     ``classes``/``label_of`` give each snapshot a class (default: one class, ``run_to_failure``). ``read``: bearings
@@ -111,14 +110,14 @@ def femto_sensor_set(
     classes = classes or [RUN_TO_FAILURE]
     label_of = label_of or (lambda bearing, i: classes[0].name)
     found = read if read is not None else read_femto(root, sets, bearings)
-    recordings: list[SensorRecording] = []
+    recordings: list[Recording] = []
     notes: list[str] = []
     for bearing in found:
         more, said = bearing_recordings(bearing, context_s, max_lag_s, speed, label_of)
         recordings.extend(more)
         notes.extend(said)
     conditions = [condition_name(c) for c in CONDITIONS if any(b.condition == c for b in found)]
-    return SensorSet(name="femto", classes=classes, recordings=recordings, conditions=conditions, notes=notes)
+    return RecordingSet(name="femto", classes=classes, conditions=conditions, recordings=recordings, notes=notes)
 
 
 def femto_summary(bearings: list[FemtoBearing]) -> list[dict[str, Any]]:

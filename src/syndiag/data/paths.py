@@ -46,6 +46,11 @@ def is_folder(path: Path) -> bool:
         raise DataError(f"{path} cannot be read: {_unreadable(_blocking_folder(Path(path)), exc)}") from None
 
 
+def dataset_folder(root: Path, name: str) -> Path:
+    """``root/name`` when it exists (a data root holding several datasets), else ``root`` itself."""
+    return root / name if is_folder(root / name) else root
+
+
 def files_under(root: Path, suffix: str = "") -> list[Path]:
     """Every file under ``root`` (recursively, not following folder links) whose name ends in ``suffix``, sorted.
 

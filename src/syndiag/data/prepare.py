@@ -20,7 +20,7 @@ from syndiag.config.data import DataConfig
 from syndiag.data.recording import RecordingSet
 from syndiag.data.sources import recordings_digest, resolve_source
 from syndiag.data.spectrogram import cwt_frequencies, spectrogram_images, to_rgb
-from syndiag.data.windowing import POOL, TEST, cut_windows, plan_windows, share_counts
+from syndiag.data.windowing import POOL, TEST, cut_windows, plan_set
 from syndiag.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -209,18 +209,10 @@ def prepare(config: DataConfig, progress: Progress | None = None) -> PreparedDat
     check_complete(recordings)
     for note in recordings.notes:
         log.info(note)
-    plans, notes = [], list(recordings.notes)
-    for cond in recordings.conditions:
-        for name in recordings.class_names:
-            cell = recordings.cell(cond, name)
-            pools = share_counts([r.n_samples for r in cell], config.window.n_pool)
-            tests = share_counts([r.n_samples for r in cell], config.window.n_test)
-            for rec, n_pool, n_test in zip(cell, pools, tests):
-                plan = plan_windows(rec, config.window, n_pool, n_test)
-                plans.append((rec, plan))
-                notes.extend(plan.notes)
-    for note in notes[len(recordings.notes):]:
+    plans, planned = plan_set(recordings, config.window)
+    for note in planned:
         log.warning(note)
+    notes = [*recordings.notes, *planned]
 
     total = sum(plan.starts.size for _, plan in plans)
     size = config.spectrogram.image_size

@@ -1,6 +1,6 @@
 """Camera / thermal frames of a sensor recording (LLaVA-for-Sensors article, 'thermal imaging'), and each window's latest frame.
 
-A :class:`~syndiag.data.sensors.SensorRecording` holds ``images``: a list of ``(time_s, image)`` on the recording's
+A :class:`~syndiag.data.recording.Recording` holds ``images``: a list of ``(time_s, image)`` on the recording's
 clock, ``image`` an (H, W, 3) uint8 array or an :class:`ImageFrame` (the array plus what the image itself shows,
 e.g. a crack the vibration does not reveal). A window sees the latest frame taken at or before its end instant, none
 when every frame comes later (:func:`window_images`).

@@ -2,7 +2,7 @@
 
 An original CWRU ``.mat`` is read by its own variables: ``DE``/``FE``/``BA`` from ``X<NNN>_<ch>_time`` at the
 catalogue's rate, a ``speed`` channel from ``X<NNN>RPM`` as a constant (the load's nominal speed where the file has
-none or one far from it, as :func:`syndiag.data.sensors.cwru_sensor_set` does for training). A channel at another
+none or one far from it, as :func:`syndiag.data.cwru.cwru_sensor_set` does for training). A channel at another
 rate than the layout's is resampled to it (polyphase, anti-aliased), as training resampled the 48 kHz normal
 baselines (``resample_to``: the checkpoint's ``cwru.target_fs``); the notes say so. Other files (.csv, .npz, .npy, other .mat) give each layout
 channel from the column, key or variable that ``--channels`` names in layout order (``-``: the file lacks it;
@@ -27,7 +27,7 @@ from syndiag.data.model_input import CWRU_SENSORS as CWRU_VIBRATION
 from syndiag.data.model_input import mat_names
 from syndiag.data.paths import require_file
 from syndiag.data.recording import check_signal
-from syndiag.data.sensors import cwru_rpm
+from syndiag.data.cwru import cwru_rpm
 from syndiag.data.signal_files import (
     ChannelRef,
     file_format,

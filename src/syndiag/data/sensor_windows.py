@@ -1,17 +1,16 @@
-"""Windows of multi-rate sensor recordings: every channel's window ends at the same instant (time alignment).
+"""Windows of multi-rate recordings: every channel's window ends at the same instant (time alignment).
 
 A window is an end instant on a recording's clock; channel ``c`` of the layout gets the ``length_c`` samples just
-before it (times in ``[end - length_c / fs_c, end)``). A channel the recording lacks, or with no sample in that
-span, is marked absent in ``present`` (and zero-filled); one with only part of the span is edge-padded (counted in
-``meta["padded"]``). A slow channel thus holds its latest values: a constant speed at 1 Hz gives its value at the
-window's end.
+before it (times in ``[end - length_c / fs_c, end)``, :func:`~syndiag.data.windowing.take_ending`). A channel the
+recording lacks, or with no sample in that span, is marked absent in ``present`` (and zero-filled); one with only part
+of the span is edge-padded (counted in ``meta["padded"]``). A slow channel thus holds its latest values: a constant
+speed at 1 Hz gives its value at the window's end.
 
 * :func:`sensor_windows_for`: CWRU windows aligned 1:1 with a :class:`~syndiag.data.prepare.PreparedDataset` (same
   recordings, starts, labels, conditions and split), so the few-shot tasks of :mod:`syndiag.data.fewshot` index both.
-* :func:`sensor_windows`: windows of any :class:`~syndiag.data.sensors.SensorSet` (e.g. FEMTO) by the leak-free
-  rule of :mod:`syndiag.data.windowing` applied on the layout's fastest channel: per class and condition
-  ``per_class`` windows shared over the recordings by length, pool windows before each recording's boundary, test
-  windows after it. Slow channels span longer than a window: samples that a recording's pool and test windows
+* :func:`sensor_windows`: windows of any :class:`~syndiag.data.recording.RecordingSet` (e.g. FEMTO) planned by
+  :func:`~syndiag.data.windowing.plan_set` on the layout's fastest channel, the same leak-free ranges as the prepared
+  dataset's. Slow channels span longer than a window: samples that a recording's pool and test windows
   share on them are counted in ``meta["shared_slow_samples"]`` (a FEMTO snapshot is 0.1 s; its temperature is one
   reading for both halves). For run-to-failure data prefer splits by ``groups`` (bearing).
 """
@@ -27,10 +26,9 @@ import numpy as np
 from pydantic import ValidationError
 
 from syndiag.config.data import WindowConfig
-from syndiag.data.recording import Recording
+from syndiag.data.recording import Recording, RecordingSet
 from syndiag.data.sensor_images import images_meta, window_images
-from syndiag.data.sensors import SensorRecording, SensorSet
-from syndiag.data.windowing import TEST, plan_windows, share_counts
+from syndiag.data.windowing import TEST, end_index, plan_set, take_ending
 from syndiag.errors import ConfigError, DataError
 
 
@@ -117,24 +115,8 @@ def check_layout(layout: Sequence[Any]) -> None:
             raise ConfigError(f"sensor layout: channel {spec.name!r}: length must be an integer >= 1, got {length!r}")
 
 
-def take_ending(x: np.ndarray, fs: float, start_s: float, ends: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each end instant, the ``length`` samples of ``x`` (first sample at ``start_s``, rate ``fs``) before it.
-
-    Returns values (m, length) float32, present (m,) (some sample in the span) and padded (m,) (only part of it).
-    """
-    j = np.ceil((np.asarray(ends) - start_s) * fs - 1e-6).astype(np.int64)
-    lo = j - length
-    first, stop = np.maximum(lo, 0), np.minimum(j, x.size)
-    present = stop > first
-    index = lo[:, None] + np.arange(length)[None, :]
-    index = np.minimum(np.maximum(index, first[:, None]), (stop - 1)[:, None])
-    index = np.clip(index, 0, x.size - 1)
-    values = np.where(present[:, None], x[index], 0.0).astype(np.float32)
-    return values, present, present & ((first > lo) | (stop < j))
-
-
 def _assemble(
-    recordings: list[SensorRecording], rec_of_window: np.ndarray, ends: np.ndarray, layout: Sequence[Any]
+    recordings: list[Recording], rec_of_window: np.ndarray, ends: np.ndarray, layout: Sequence[Any]
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, int], dict[str, int]]:
     """Signals, present mask and per-channel counts of padded and absent windows."""
     n = rec_of_window.size
@@ -161,18 +143,18 @@ def _assemble(
     return signals, present, padded, absent
 
 
-def _per_window(recordings: list[SensorRecording], rec_of_window: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _per_window(recordings: list[Recording], rec_of_window: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     severity = np.array([np.nan if r.severity is None else r.severity for r in recordings], dtype=np.float64)
     keys = sorted({k for r in recordings for k in r.extra})
     extra = {k: np.array([r.extra.get(k, np.nan) for r in recordings], dtype=np.float64)[rec_of_window] for k in keys}
     return severity[rec_of_window] if recordings else np.zeros(0), extra
 
 
-def _describe(recordings: list[SensorRecording]) -> list[dict[str, Any]]:
+def _describe(recordings: list[Recording]) -> list[dict[str, Any]]:
     return [{"source": r.source, "label": r.label, "condition": r.condition, "group": r.group} for r in recordings]
 
 
-def _matching(dataset: Any, sensor_set: SensorSet) -> list[SensorRecording]:
+def _matching(dataset: Any, sensor_set: RecordingSet) -> list[Recording]:
     """The sensor recording of each prepared recording (same source, label and condition and length); the dataset's
     classes are the sensor set's, or some of them in the same order (a class view, data/openset_splits.py). A prepared dataset
     from the cache keeps the paths of the run that made it, so a source not found as written is matched by its file name
@@ -180,7 +162,7 @@ def _matching(dataset: Any, sensor_set: SensorSet) -> list[SensorRecording]:
     if [c for c in sensor_set.class_names if c in dataset.class_names] != list(dataset.class_names):  # a class view may drop some
         raise DataError(f"sensor set {sensor_set.name} has classes {sensor_set.class_names}, the dataset {dataset.class_names}")
     by_key = {(r.source, r.label, r.condition): r for r in sensor_set.recordings}
-    by_name: dict[tuple, list[SensorRecording]] = {}
+    by_name: dict[tuple, list[Recording]] = {}
     for r in sensor_set.recordings:
         by_name.setdefault((Path(r.source).name, r.label, r.condition), []).append(r)
     chosen = []
@@ -194,14 +176,14 @@ def _matching(dataset: Any, sensor_set: SensorSet) -> list[SensorRecording]:
                 f"prepared recording {entry['source']} ({entry['label']}, {entry['condition']}) is not in sensor set "
                 f"{sensor_set.name}: build both from the same files, loads, missing_normal and target_fs"
             )
-        lacking = [ch for ch in dataset.meta["channels"] if ch not in rec.channels or rec.n_samples(ch) != entry["samples"]]
+        lacking = [ch for ch in dataset.meta["channels"] if ch not in rec.channels or rec.n_samples_of(ch) != entry["samples"]]
         if lacking:
             raise DataError(f"{rec.source}: channel(s) {lacking} missing or of another length than the prepared {entry['samples']} samples")
         chosen.append(rec)
     return chosen
 
 
-def sensor_windows_for(dataset: Any, sensor_set: SensorSet | None, layout: Sequence[Any]) -> SensorWindows:
+def sensor_windows_for(dataset: Any, sensor_set: RecordingSet | None, layout: Sequence[Any]) -> SensorWindows:
     """Sensor windows aligned 1:1 with a prepared (CWRU) dataset: window ``i`` ends where ``dataset.windows[i]`` ends.
 
     ``sensor_set`` must hold the dataset's recordings (same source, label and condition: build both with the same
@@ -282,7 +264,7 @@ def sensor_windows_for(dataset: Any, sensor_set: SensorSet | None, layout: Seque
 
 
 def sensor_windows(
-    sensor_set: SensorSet,
+    sensor_set: RecordingSet,
     layout: Sequence[Any],
     window_seconds: float,
     per_class: int,
@@ -300,34 +282,15 @@ def sensor_windows(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"sensor windows: {'.'.join(map(str, first['loc']))}: {first['msg']} (window of {length} samples at {fs:g} Hz)") from None
-    chosen: list[SensorRecording] = []
-    rec_ids, starts_all, splits, boundaries, notes = [], [], [], [], list(sensor_set.notes)
-    for cond in sensor_set.conditions:
-        for name in sensor_set.class_names:
-            cell = sensor_set.cell(cond, name)
-            if not cell:
-                notes.append(f"no recording of {name} at {cond}")
-                continue
-            lacking = [r.source for r in cell if clock.name not in r.channels]
-            if lacking:
-                raise DataError(f"{lacking[0]}: no channel {clock.name!r}, the clock of the windows ({len(lacking)} such recording(s))")
-            lengths = [r.n_samples(clock.name) for r in cell]
-            for rec, n_pool, n_test in zip(cell, share_counts(lengths, config.n_pool), share_counts(lengths, config.n_test)):
-                if n_pool + n_test == 0:
-                    continue
-                signal = rec.channels[clock.name][None, :]
-                plan = plan_windows(Recording(signal, fs, rec.label, cond, (clock.name,), rec.source), config, n_pool, n_test)
-                notes.extend(plan.notes)
-                rec_ids.append(np.full(plan.starts.size, len(chosen), dtype=np.int64))
-                starts_all.append(plan.starts)
-                splits.append(plan.split)
-                boundaries.append(plan.boundary)
-                chosen.append(rec)
-    if not chosen:
+    plans, planned = plan_set(sensor_set, config, clock.name)
+    if not plans:
         raise DataError(f"{sensor_set.name}: no window could be planned ({per_class} per class, {len(sensor_set.recordings)} recordings)")
-    rec_of_window = np.concatenate(rec_ids)
-    starts = np.concatenate(starts_all)
-    split = np.concatenate(splits).astype(np.int64)
+    chosen = [rec for rec, _ in plans]
+    notes = [*sensor_set.notes, *planned]
+    rec_of_window = np.concatenate([np.full(plan.starts.size, i, dtype=np.int64) for i, (_, plan) in enumerate(plans)])
+    starts = np.concatenate([plan.starts for _, plan in plans])
+    split = np.concatenate([plan.split for _, plan in plans]).astype(np.int64)
+    boundaries = [plan.boundary for _, plan in plans]
     origin = np.array([r.start_s[clock.name] for r in chosen])
     ends = origin[rec_of_window] + (starts + length) / fs
     signals, present, padded, absent = _assemble(chosen, rec_of_window, ends, layout)
@@ -373,7 +336,7 @@ def sensor_windows(
     )
 
 
-def _shared_slow(recordings: list[SensorRecording], rec_of_window: np.ndarray, ends: np.ndarray, split: np.ndarray, layout: Sequence[Any]) -> dict[str, int]:
+def _shared_slow(recordings: list[Recording], rec_of_window: np.ndarray, ends: np.ndarray, split: np.ndarray, layout: Sequence[Any]) -> dict[str, int]:
     """Per channel, how many samples some pool window and some test window of the same recording both use."""
     shared = {spec.name: 0 for spec in layout}
     for rec_id in np.unique(rec_of_window):
@@ -382,9 +345,9 @@ def _shared_slow(recordings: list[SensorRecording], rec_of_window: np.ndarray, e
         for spec in layout:
             if spec.name not in rec.channels:
                 continue
-            n = rec.n_samples(spec.name)
+            n = rec.n_samples_of(spec.name)
             used = np.zeros((2, n), dtype=bool)
-            j = np.ceil((ends[rows] - rec.start_s[spec.name]) * float(spec.fs) - 1e-6).astype(np.int64)
+            j = end_index(ends[rows], rec.start_s[spec.name], float(spec.fs))
             for end, s in zip(j, split[rows]):
                 used[1 if s == TEST else 0, max(end - spec.length, 0) : min(end, n)] = True
             shared[spec.name] += int((used[0] & used[1]).sum())

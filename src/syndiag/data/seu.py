@@ -65,14 +65,8 @@ def load_seu(root: Path, options: SEUOptions) -> RecordingSet:
             continue
         table = read_seu_csv(path)
         recordings.append(
-            Recording(
-                signal=np.ascontiguousarray(table[:, options.column], dtype=np.float64)[None, :],
-                fs=options.fs,
-                label=fault.name,
-                condition=condition,
-                channels=(channel,),
-                source=str(path),
-            )
+            Recording.from_signal(np.ascontiguousarray(table[:, options.column], dtype=np.float64)[None, :], options.fs,
+                                  (channel,), label=fault.name, condition=condition, source=str(path))
         )
     return RecordingSet(
         name=SEU_NAME,

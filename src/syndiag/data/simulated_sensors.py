@@ -9,7 +9,6 @@ Every set, recording and file made here carries :data:`~syndiag.data.simulator.S
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,8 @@ import numpy as np
 
 from syndiag.config.data import DataConfig
 from syndiag.data.cwru_classes import CWRU_LOADS, NORMAL, condition_name, cwru_classes
-from syndiag.data.recording import FaultClass
+from syndiag.data.recording import FaultClass, Recording, RecordingSet
 from syndiag.data.sensor_images import ImageFrame
-from syndiag.data.sensors import SPEED_FS, SensorChannel, SensorRecording, SensorSet
 from syndiag.data.simulator import (
     SIMULATED_NOTE,
     simulate_cwru_like,
@@ -46,12 +44,8 @@ def simulated_frames(data: DataConfig, period_s: float = 1.0, first_s: float = 0
     return frames
 
 
-def _speed(rpm: float, duration: float) -> np.ndarray:
-    return np.full(math.floor(duration * SPEED_FS) + 1, rpm)
-
-
 def simulated_sensor_set(data: DataConfig, images: bool = True, period_s: float = 1.0, first_s: float = 0.5,
-                         size: int = THERMAL_SIZE) -> SensorSet:
+                         size: int = THERMAL_SIZE) -> RecordingSet:
     """The simulated rig's recordings: its vibration channels (``data.cwru.channels``), ``speed`` (nominal rpm, 1 Hz), severity =
     defect diameter in inches (0 for normal) and, with ``images``, a thermal frame every ``period_s`` from ``first_s``."""
     recset = simulate_cwru_like(data.simulator, list(data.cwru.channels), list(data.cwru.loads))
@@ -59,25 +53,19 @@ def simulated_sensor_set(data: DataConfig, images: bool = True, period_s: float 
     frames = simulated_frames(data, period_s, first_s, size) if images else {}
     recordings = []
     for rec in recset.recordings:
-        load, duration = load_of[rec.condition], rec.n_samples / rec.fs
-        channels = {name: rec.signal[i] for i, name in enumerate(rec.channels)}
-        specs: dict[str, Any] = {name: SensorChannel(name, "vibration", rec.fs) for name in rec.channels}
-        channels["speed"], specs["speed"] = _speed(float(CWRU_LOADS[load]), duration), SensorChannel("speed", "speed", SPEED_FS)
-        recordings.append(SensorRecording(
-            channels=channels, specs=specs, start_s=dict.fromkeys(channels, 0.0), label=rec.label, condition=rec.condition,
-            source=rec.source, severity=scene_of(rec.label, load).diameter_in, images=frames.get(f"{rec.label}_{rec.condition}", []),
-            notes=[*rec.notes], duration_s=duration, group=rec.source,
-        ))
+        load = load_of[rec.condition]
+        recordings.append(rec.with_speed(float(CWRU_LOADS[load]), severity=scene_of(rec.label, load).diameter_in,
+                                         images=frames.get(f"{rec.label}_{rec.condition}", []), group=rec.source))
     notes = list(recset.notes)
     if images:
         notes.append(f"thermal frames simulated by syndiag.data.thermal ({size}x{size}, every {period_s:g} s from {first_s:g} s): "
                      f"{SIMULATED_NOTE}")
-    return SensorSet(name=recset.name, classes=recset.classes, recordings=recordings, conditions=recset.conditions, notes=notes)
+    return RecordingSet(name=recset.name, classes=recset.classes, conditions=recset.conditions, recordings=recordings, notes=notes)
 
 
 def crack_recording(load_hp: int = 0, seconds: float = 2.0, fs: float = 12000.0, seed: int = 0, crack_end: str = "DE",
                     label: str = CRACK_CLASS.name, channels: tuple[str, ...] = ("DE", "FE"), period_s: float = 1.0,
-                    first_s: float = 0.5, snr_db: float = 10.0) -> SensorRecording:
+                    first_s: float = 0.5, snr_db: float = 10.0) -> Recording:
     """'Normal vibration but visible crack': the healthy rig's vibration and speed, thermal frames with a crack on ``crack_end``.
 
     The recording is labelled ``label`` (stated by the caller; default ``housing_crack``, :data:`CRACK_CLASS`); each frame is an
@@ -86,17 +74,11 @@ def crack_recording(load_hp: int = 0, seconds: float = 2.0, fs: float = 12000.0,
     rng = np.random.default_rng([seed % 2**64, 8080, load_hp])
     condition = condition_name(load_hp)
     signal = simulate_recording(NORMAL, load_hp, channels, fs, seconds, rng, snr_db)
-    duration = signal.shape[1] / fs
-    data: dict[str, np.ndarray] = {name: signal[i] for i, name in enumerate(channels)}
-    specs: dict[str, Any] = {name: SensorChannel(name, "vibration", fs) for name in channels}
-    data["speed"], specs["speed"] = _speed(float(CWRU_LOADS[load_hp]), duration), SensorChannel("speed", "speed", SPEED_FS)
     said = f"crack on the {crack_end} housing; the vibration is that of a healthy bearing"
-    frames = thermal_frames(NORMAL, load_hp, duration, rng, period_s, first_s, crack_end=crack_end)
-    return SensorRecording(
-        channels=data, specs=specs, start_s=dict.fromkeys(data, 0.0), label=label, condition=condition,
-        source=f"simulated:{label}@{condition}", severity=None, images=[(t, ImageFrame(image, "crack", said)) for t, image in frames],
-        notes=[SIMULATED_NOTE, f"label {label!r}: {said}"], duration_s=duration, group=f"simulated:{label}",
-    )
+    vibration = Recording.from_signal(signal, fs, channels, label=label, condition=condition, source=f"simulated:{label}@{condition}")
+    frames = thermal_frames(NORMAL, load_hp, vibration.seconds, rng, period_s, first_s, crack_end=crack_end)
+    return vibration.with_speed(float(CWRU_LOADS[load_hp]), images=[(t, ImageFrame(image, "crack", said)) for t, image in frames],
+                                notes=(SIMULATED_NOTE, f"label {label!r}: {said}"), group=f"simulated:{label}")
 
 
 def write_simulated_frames(data: DataConfig, out_dir: str | Path, period_s: float = 1.0, first_s: float = 0.5) -> Path:

@@ -263,15 +263,8 @@ def simulate_cwru_like(options: SimulatorOptions, channels: list[str], loads: li
                 fault_class.name, load, chosen, options.fs, options.seconds, rng, options.snr_db
             )
             recordings.append(
-                Recording(
-                    signal=signal,
-                    fs=options.fs,
-                    label=fault_class.name,
-                    condition=condition,
-                    channels=chosen,
-                    source=f"simulated:{fault_class.name}@{condition}",
-                    notes=(SIMULATED_NOTE,),
-                )
+                Recording.from_signal(signal, options.fs, chosen, label=fault_class.name, condition=condition,
+                                      source=f"simulated:{fault_class.name}@{condition}", notes=(SIMULATED_NOTE,))
             )
     return RecordingSet(
         name=SIMULATED_NAME,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from syndiag.config.data import DataConfig
-from syndiag.data.paths import files_under, is_folder, require_file, require_folder
+from syndiag.data.paths import dataset_folder, files_under, require_folder
 from syndiag.data.recording import RecordingSet
 from syndiag.errors import DataError
 
@@ -51,11 +50,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def dataset_folder(root: Path, name: str) -> Path:
-    """``root/name`` when it exists (a data root holding several datasets), else ``root`` itself."""
-    return root / name if is_folder(root / name) else root
-
-
 def resolve_source(config: DataConfig) -> Source:
     """The recordings ``config`` asks for; CWRU without a data root means the simulated CWRU-like rig."""
     root = config.resolved_data_root()
@@ -93,7 +87,7 @@ def resolve_source(config: DataConfig) -> Source:
             fingerprint={"files": _file_stats(files_under(require_folder(folder, "SEU data folder"), ".csv"), config), "seu": config.seu.model_dump()},
             load=lambda: load_seu(folder, config.seu),
         )
-    from syndiag.data.custom import load_custom
+    from syndiag.data.custom import custom_spec_path, load_custom
 
     spec = custom_spec_path(config)
     return Source(
@@ -104,19 +98,10 @@ def resolve_source(config: DataConfig) -> Source:
     )
 
 
-def custom_spec_path(config: DataConfig) -> Path:
-    """The YAML dataset spec of ``dataset: custom``: as given, else relative to the data root; it must exist."""
-    root = config.resolved_data_root()
-    spec = Path(config.spec).expanduser()
-    if not spec.is_absolute() and root is not None and not os.path.exists(spec):
-        spec = root / spec
-    return require_file(spec, "dataset spec")
-
-
 def recordings_digest(recordings: RecordingSet) -> str:
     """Content hash of every signal, label and condition (for sources whose files are not listed up front)."""
     digest = hashlib.sha256()
     for rec in recordings.recordings:
-        digest.update(f"{rec.label}|{rec.condition}|{rec.fs}|{rec.channels}|{rec.signal.shape}".encode())
+        digest.update(f"{rec.label}|{rec.condition}|{rec.fs}|{tuple(rec.channels)}|{rec.signal.shape}".encode())
         digest.update(rec.signal.tobytes())
     return digest.hexdigest()

@@ -17,9 +17,8 @@ import numpy as np
 
 from syndiag.data.femto import FemtoBearing, read_femto
 from syndiag.data.femto_sensors import femto_sensor_set
-from syndiag.data.recording import FaultClass
+from syndiag.data.recording import FaultClass, RecordingSet
 from syndiag.data.sensor_windows import SensorWindows, _assemble, _describe, _per_window, check_layout
-from syndiag.data.sensors import SensorSet
 from syndiag.data.windowing import POOL, TEST
 from syndiag.errors import ConfigError, DataError
 from syndiag.prognostics.health import STAGE_PROMPTS, STAGES, HealthTrajectory, health_trajectory, time_features
@@ -35,7 +34,7 @@ def bearing_indicator(bearing: FemtoBearing) -> np.ndarray:
 
 
 def femto_stage_set(root: Path | str | None, bearings: list[str] | None = None, read: list[FemtoBearing] | None = None,
-                    **stage_options: Any) -> tuple[SensorSet, dict[str, HealthTrajectory]]:
+                    **stage_options: Any) -> tuple[RecordingSet, dict[str, HealthTrajectory]]:
     """The learning bearings as a sensor set whose classes are the degradation stages; each bearing's trajectory."""
     found = read if read is not None else read_femto(root, ("learning",), bearings)
     if not found:
@@ -48,7 +47,7 @@ def femto_stage_set(root: Path | str | None, bearings: list[str] | None = None, 
     return sensor_set, trajectories
 
 
-def snapshot_windows(sensor_set: SensorSet, layout: Sequence[Any], test_bearings: Sequence[str]) -> SensorWindows:
+def snapshot_windows(sensor_set: RecordingSet, layout: Sequence[Any], test_bearings: Sequence[str]) -> SensorWindows:
     """One window per snapshot, ending at its end on the fastest channel; split by bearing (``test_bearings`` -> test)."""
     check_layout(layout)
     clock = max(layout, key=lambda spec: float(spec.fs))

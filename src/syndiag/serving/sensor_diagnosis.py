@@ -2,7 +2,7 @@
 
 The recording's channels are read for the checkpoint's layout (:mod:`syndiag.data.sensor_input`) and cut as training cut
 them: window ``k`` ends at ``(k * step + length) / fs`` on the clock of the data config (``data.window``, the checkpoint's
-``fs``), every channel's window ends at that instant (:func:`syndiag.data.sensor_windows.take_ending`), and the
+``fs``), every channel's window ends at that instant (:func:`syndiag.data.windowing.take_ending`), and the
 spectrogram stacks the ``data.cwru.channels`` windows as the prepared dataset does. A channel the file lacks is marked
 absent (and its spectrogram band hidden) when the checkpoint was trained with modality dropout, else refused.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from syndiag.data.sensor_input import SensorInput, read_sensor_input
-from syndiag.data.sensor_windows import take_ending
+from syndiag.data.windowing import take_ending
 from syndiag.data.spectrogram import spectrogram_images, to_rgb
 from syndiag.errors import DataError
 from syndiag.models.meta import read_meta

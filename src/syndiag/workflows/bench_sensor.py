@@ -44,7 +44,7 @@ def sensor_config(bench: Harness, seed: int) -> SensorRunConfig:
 
 def sensor_set_of(bench: Harness):
     if not hasattr(bench, "_sensor_set"):
-        from syndiag.data.sensors import cwru_sensor_set
+        from syndiag.data.cwru import cwru_sensor_set
 
         bench._sensor_set = cwru_sensor_set(bench.recipe.data) if bench.dataset.meta["dataset"] == "cwru" else None
     return bench._sensor_set

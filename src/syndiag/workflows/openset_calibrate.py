@@ -84,9 +84,9 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
 
 def sensor_confidence(folder: Path, data: DataConfig, dataset: PreparedDataset, indices: np.ndarray, device: str, batch_size: int) -> np.ndarray:
     """The sensor model's top class probability on the windows at ``indices``, every channel of its layout read."""
-    from syndiag.data.custom_sensors import custom_sensor_set
+    from syndiag.data.custom import custom_sensor_set
+    from syndiag.data.cwru import cwru_sensor_set
     from syndiag.data.sensor_windows import sensor_windows_for
-    from syndiag.data.sensors import cwru_sensor_set
     from syndiag.training.sensor import SensorInputs, predict_sensor
     from syndiag.workflows.sensor import spectrogram_grid
 

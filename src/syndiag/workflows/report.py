@@ -81,7 +81,7 @@ def speed_warnings(rpm: float, own: tuple[str, float] | None, config: ReportConf
 
 def _own_rpm(recording: Path) -> tuple[str, float] | None:
     """A CWRU .mat file's own X<NNN>RPM, by name, or None."""
-    from syndiag.data.sensors import cwru_rpm
+    from syndiag.data.cwru import cwru_rpm
 
     number = re.match(r"(\d+)", recording.stem)
     if not (number and recording.suffix.lower() == ".mat"):

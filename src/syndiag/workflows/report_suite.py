@@ -96,7 +96,7 @@ def run_report_suite(config: ReportSuiteConfig, results: Path, examples: Path, o
     """Every CWRU segment and FEMTO test bearing not yet in ``results``; returns (reports made, left)."""
     from syndiag.data.cwru import load_cwru
     from syndiag.data.cwru_classes import CWRU_LOADS, condition_name
-    from syndiag.data.sources import dataset_folder
+    from syndiag.data.paths import dataset_folder
     from syndiag.serving.predictor import load_predictor
 
     overrides = overrides or {}

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 
 from syndiag.config.sensor_run import SensorRunConfig
-from syndiag.data.custom_sensors import custom_sensor_set
+from syndiag.data.custom import custom_sensor_set
+from syndiag.data.cwru import cwru_sensor_set
 from syndiag.data.fewshot import FewShotTask, few_shot_task, pretraining_pool
 from syndiag.data.noise import noise_augmented
 from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.data.sensor_windows import SensorWindows, sensor_windows_for
-from syndiag.data.sensors import cwru_sensor_set
 from syndiag.data.simulated_sensors import simulated_sensor_set
 from syndiag.errors import ConfigError
 from syndiag.evaluation.metrics import (

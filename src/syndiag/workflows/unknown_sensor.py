@@ -39,7 +39,7 @@ def sensor_material(config: OpenSetConfig) -> dict:
 
 def aligned_sensor_model(config: SensorRunConfig, view: PreparedDataset, folder: Path, conditions: list[str] | None, seed: int):
     """Stage (a) on ``view``'s classes (its pool of ``conditions``), trained once into ``folder``; with the sensor set."""
-    from syndiag.data.sensors import cwru_sensor_set
+    from syndiag.data.cwru import cwru_sensor_set
     from syndiag.data.sensor_windows import sensor_windows_for
     from syndiag.models.device import place
     from syndiag.models.sensor import SensorModel

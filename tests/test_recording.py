@@ -1,16 +1,17 @@
-"""Multi-rate sensor recordings: validation, and CWRU as DE + FE vibration at 12 kHz with a speed channel."""
+"""Recordings: channels at their own rates and their validation, the uniform view of one-rate channels, and CWRU as DE + FE
+vibration at 12 kHz with a speed channel."""
 
 import numpy as np
 import pytest
 
-from syndiag.data.recording import FaultClass
-from syndiag.data.sensors import (
+from syndiag.data.cwru import cwru_sensor_set
+from syndiag.data.recording import (
     SPEED_FS,
-    SensorChannel,
-    SensorRecording,
-    SensorSet,
+    Channel,
+    FaultClass,
+    Recording,
+    RecordingSet,
     check_rate,
-    cwru_sensor_set,
 )
 from syndiag.errors import ConfigError, DataError
 
@@ -30,7 +31,7 @@ def few_cwru(tmp_path_factory, cwru_dir):
 def recording(**overrides):
     fields = {
         "channels": {"a": np.zeros(1000), "t": np.full(10, 20.0)},
-        "specs": {"a": SensorChannel("a", "vibration", 1000.0), "t": SensorChannel("t", "temperature", 10.0)},
+        "specs": {"a": Channel("a", "vibration", 1000.0), "t": Channel("t", "temperature", 10.0)},
         "start_s": {"a": 0.0, "t": 0.0},
         "label": "ok",
         "condition": "c",
@@ -38,7 +39,7 @@ def recording(**overrides):
         "duration_s": 1.0,
     }
     fields.update(overrides)
-    return SensorRecording(**fields)
+    return Recording(**fields)
 
 
 def test_cwru_sensor_set_has_three_channels_at_their_rates(few_cwru):
@@ -79,9 +80,9 @@ def test_a_channel_whose_rate_disagrees_with_its_declaration_is_named():
     "overrides, message",
     [
         ({"channels": {"a": np.r_[np.zeros(999), np.nan], "t": np.zeros(10)}}, r"rec.mat: channel 'a': the signal holds 1 NaN/Inf.*sample 999"),
-        ({"specs": {"a": SensorChannel("a", "vibration", 0.0), "t": SensorChannel("t", "temperature", 10.0)}}, r"channel 'a': sampling rate must be a positive"),
-        ({"specs": {"a": SensorChannel("a", "sound", 1000.0), "t": SensorChannel("t", "temperature", 10.0)}}, r"channel 'a': kind 'sound' is not one of"),
-        ({"specs": {"a": SensorChannel("b", "vibration", 1000.0), "t": SensorChannel("t", "temperature", 10.0)}}, r"channel 'a': its spec is named 'b'"),
+        ({"specs": {"a": Channel("a", "vibration", 0.0), "t": Channel("t", "temperature", 10.0)}}, r"channel 'a': sampling rate must be a positive"),
+        ({"specs": {"a": Channel("a", "sound", 1000.0), "t": Channel("t", "temperature", 10.0)}}, r"channel 'a': kind 'sound' is not one of"),
+        ({"specs": {"a": Channel("b", "vibration", 1000.0), "t": Channel("t", "temperature", 10.0)}}, r"channel 'a': its spec is named 'b'"),
         ({"start_s": {"a": 0.0}}, r"must name the same channels"),
         ({"channels": {"a": np.zeros((2, 500)), "t": np.zeros(10)}}, r"channel 'a': samples must be 1-D"),
         ({"channels": {"a": np.zeros(0), "t": np.zeros(10)}, "duration_s": None}, r"channel 'a': the signal is empty"),
@@ -95,11 +96,11 @@ def test_bad_recordings_are_refused_by_name(overrides, message):
 
 def test_sensor_set_checks_labels_and_conditions():
     classes = [FaultClass("ok", "fine")]
-    assert SensorSet("s", classes, [recording()], ["c"]).channel_names == ["a", "t"]
+    assert RecordingSet("s", classes, ["c"], [recording()]).channel_names == ["a", "t"]
     with pytest.raises(DataError, match=r"rec.mat: unknown class 'ok'"):
-        SensorSet("s", [FaultClass("bad", "x")], [recording()], ["c"])
+        RecordingSet("s", [FaultClass("bad", "x")], ["c"], [recording()])
     with pytest.raises(DataError, match=r"rec.mat: unknown condition 'c'"):
-        SensorSet("s", classes, [recording()], ["d"])
+        RecordingSet("s", classes, ["d"], [recording()])
 
 
 def test_time_stamps_that_disagree_with_the_rate_are_refused():
@@ -111,3 +112,33 @@ def test_time_stamps_that_disagree_with_the_rate_are_refused():
 def test_bad_cwru_options_are_config_errors(cwru_dir):
     with pytest.raises(ConfigError, match="loads"):
         cwru_sensor_set(cwru_dir, loads=[7])
+
+
+def test_one_rate_channels_have_a_uniform_view_and_several_rates_none():
+    signal = np.vstack([np.arange(6.0), -np.arange(6.0)])
+    rec = Recording.from_signal(signal, 2.0, ("DE", "FE"), label="ok", condition="c", source="two.npy")
+    assert rec.signal is signal and rec.fs == 2.0 and rec.n_samples == 6 and rec.seconds == 3.0
+    assert list(rec.channels) == ["DE", "FE"] and rec.channels["FE"].tolist() == [0, -1, -2, -3, -4, -5]
+    assert {n: (s.kind, s.fs) for n, s in rec.specs.items()} == {"DE": ("vibration", 2.0), "FE": ("vibration", 2.0)}
+    with_speed = rec.with_speed(1797.0, severity=0.007)
+    assert with_speed.channels["speed"].tolist() == [1797.0] * 4 and with_speed.duration_s == 3.0 and with_speed.severity == 0.007
+    assert with_speed.specs["speed"] == Channel("speed", "speed", SPEED_FS) and rec.severity is None
+    with pytest.raises(DataError, match=r"two.npy: channels DE \(2 Hz, 6 samples from 0 s\), .*speed \(1 Hz, 4 samples.*no one \(channels, samples\)"):
+        with_speed.fs
+    with pytest.raises(DataError, match="differ in rate, length or start"):
+        recording().signal
+    np.testing.assert_array_equal(Recording(dict(rec.channels), dict(rec.specs), "ok", "c", "copy").signal, signal)
+
+
+@pytest.mark.parametrize(
+    "signal, fs, message",
+    [
+        (np.zeros(5), 1.0, r"x.npy: signal must have shape \(channels, samples\), got \(5,\)"),
+        (np.zeros((2, 5)), 1.0, r"x.npy: 2 signal rows but 1 channel names \('a',\)"),
+        (np.r_[np.zeros(3), np.inf][None], 1.0, r"x.npy: the signal holds 1 NaN/Inf value\(s\), the first at sample 3"),
+        (np.zeros((1, 5)), 0.0, r"x.npy: sampling rate must be a positive number of Hz, got 0.0"),
+    ],
+)
+def test_a_bad_uniform_signal_is_refused_by_name(signal, fs, message):
+    with pytest.raises(DataError, match=message):
+        Recording.from_signal(signal, fs, ("a",), label="ok", condition="c", source="x.npy")
