@@ -133,7 +133,8 @@ def main() -> int:
 
     from syndiag.config import RunConfig
     from syndiag.config.sensor_run import SensorRunConfig
-    from syndiag.evaluation.provenance import UNKNOWN_COMMIT, provenance
+    from syndiag.commit import UNKNOWN_COMMIT
+    from syndiag.evaluation.provenance import provenance
     from syndiag.workflows import cloud, sensor
 
     args.out.mkdir(parents=True, exist_ok=True)

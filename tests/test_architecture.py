@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "syndiag"
 LAYERS = {
-    "errors": 0, "ranks": 0, "atomic": 0, "config": 0, "digests": 0,
+    "errors": 0, "commit": 0, "ranks": 0, "atomic": 0, "config": 0, "digests": 0,
     "data": 1, "physics": 1,
     "models": 2, "registry": 2, "prognostics": 2,
     "training": 3, "serving": 3,

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import shutil
 import stat
@@ -201,7 +202,8 @@ def test_distill_update_and_head_exchange_commands(tmp_path, monkeypatch):
     result = import_(tampered)
     assert result.exit_code == 3 and "head.safetensors changed after signing" in result.output
     files = PackageFiles.read(tampered)
-    sign(PackageFiles(files.meta, files.weights), load_private_key(private)).write(resigned)  # a compromised edge
+    described = {**json.loads(files.meta), "weights_sha256": hashlib.sha256(files.weights).hexdigest()}  # a compromised edge
+    sign(PackageFiles(json.dumps(described).encode(), files.weights), load_private_key(private)).write(resigned)
     result = import_(resigned)
     assert result.exit_code == 3 and "NaN or Inf" in result.output
     shutil.copytree(tmp_path / "pkg", junk)

@@ -72,9 +72,31 @@ def test_bad_inputs_and_folders_are_refused(exported, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.onnx").write_bytes(b"not a graph")
-    (broken / "config.json").write_text(json.dumps({"class_names": NAMES, "prompts": PROMPTS, "image_size": SIZE}))
+    description = json.loads((exported / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({k: v for k, v in description.items() if k != "sha256"}))
     with pytest.raises(ConfigError, match="unreadable ONNX graph"):
         OnnxClassifier(broken)
+
+
+def test_the_export_is_a_typed_versioned_description_and_a_bad_one_names_the_field(exported, tmp_path):
+    import shutil
+
+    from syndiag.models.meta import class_hash, read_meta
+
+    meta = json.loads((exported / "config.json").read_text())
+    assert meta["model"] == "syndiag-edge" and meta["format_version"] == 1 and meta["class_hash"] == class_hash(NAMES)
+    assert meta["commit"] and read_meta(exported).image_size == SIZE
+    edited = shutil.copytree(exported, tmp_path / "edited")
+    for edit, message in [({"class_hash": "0" * 16}, r"class_hash '0000000000000000' is not the hash of its class_names"),
+                          ({"image_size": -1}, r"image_size: Input should be greater than 0"),
+                          ({"image_size": None}, r"image_size: an ONNX export records its image size")]:
+        (edited / "config.json").write_text(json.dumps({**meta, **edit}))
+        with pytest.raises(ConfigError, match=r"edited/config\.json: invalid model description: .*" + message):
+            OnnxClassifier(edited)
+    (edited / "config.json").write_text(json.dumps(meta))
+    (edited / "model.onnx").write_bytes((exported / "model.onnx").read_bytes() + b"\0")
+    with pytest.raises(DataError, match=r"edited/model\.onnx: sha256 [0-9a-f]{64} does not match"):
+        OnnxClassifier(edited)
 
 
 def test_a_failed_export_writes_nothing_and_keeps_the_old_folder(student, tmp_path):

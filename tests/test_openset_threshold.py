@@ -157,3 +157,20 @@ def test_a_sensor_model_checkpoint_is_calibrated_and_diagnose_reports_its_verdic
     assert result.exit_code == 0, result.output
     verdict = json.loads(result.stdout)["unknown"]
     assert verdict["threshold"] == round(stored.threshold, 4) and verdict["windows_above"] <= json.loads(result.stdout)["windows"]
+
+
+def test_the_threshold_file_is_a_versioned_description_and_an_older_one_is_refused_with_the_command(tmp_path):
+    folder = with_threshold(onnx_folder(tmp_path / "onnx"), 0.3)
+    raw = json.loads((folder / "openset.json").read_text())
+    assert raw["model"] == "syndiag-openset" and raw["format_version"] == 1 and raw["commit"]
+    older = {k: v for k, v in raw.items() if k not in ("model", "format_version", "commit")}
+    (folder / "openset.json").write_text(json.dumps(with_digest(older, CONTENT_DIGEST)))
+    with pytest.raises(DataError, match=r"openset\.json: records no 'model' kind: written by a syndiag older than versioned "
+                                        r"descriptions .*make it again with `syndiag openset calibrate --checkpoint .*onnx`"):
+        read_threshold(folder)
+    (folder / "openset.json").write_text(json.dumps(with_digest({**raw, "format_version": 0}, CONTENT_DIGEST)))
+    with pytest.raises(DataError, match=r"openset\.json: format_version 0: this syndiag reads version 1"):
+        read_threshold(folder)
+    (folder / "openset.json").write_text(json.dumps(with_digest({**raw, "colour": "red"}, CONTENT_DIGEST)))
+    with pytest.raises(DataError, match=r"openset\.json: not a readable open-set threshold file .*colour"):
+        read_threshold(folder)

@@ -264,3 +264,27 @@ def test_each_head_json_field_is_checked(tmp_path):
     folder = write_raw(tmp_path / "shape", good_meta(head), torch.zeros(3, 9), torch.zeros(3))
     with pytest.raises(DataError, match=r"shape check failed: 'weight' is \(3, 9\), head.json says \(3, 8\)"):
         HeadPackage.load(folder)
+
+
+def test_head_json_is_a_versioned_description_and_an_older_one_is_refused_with_the_command(tmp_path):
+    head = nn.Linear(8, 3)
+    meta = good_meta(head)
+    assert meta["model"] == "syndiag-head" and meta["format_version"] == 1 and meta["commit"] and len(meta["weights_sha256"]) == 64
+    older = {k: v for k, v in meta.items() if k not in ("model", "format_version", "commit", "weights_sha256")}
+    folder = write_raw(tmp_path / "old", older, head.weight.detach(), head.bias.detach())
+    with pytest.raises(DataError, match=r"old/head\.json: records no 'model' kind: written by a syndiag older than versioned "
+                                        r"descriptions .*make it again with `syndiag head export`"):
+        HeadPackage.load(folder)
+    folder = write_raw(tmp_path / "v2", {**meta, "format_version": 2}, head.weight.detach(), head.bias.detach())
+    with pytest.raises(DataError, match=r"v2/head\.json: format_version 2: this syndiag reads version 1"):
+        HeadPackage.load(folder)
+    folder = write_raw(tmp_path / "bad", {**meta, "weights_sha256": "x"}, head.weight.detach(), head.bias.detach())
+    with pytest.raises(DataError, match=r"bad/head\.json: invalid head\.json: weights_sha256: String should match pattern"):
+        HeadPackage.load(folder)
+
+
+def test_weights_that_are_not_the_ones_head_json_records_are_refused_naming_the_file(tmp_path):
+    head = nn.Linear(8, 3)
+    folder = write_raw(tmp_path / "p", good_meta(head), head.weight.detach() * 2, head.bias.detach())
+    with pytest.raises(DataError, match=r"p/head\.safetensors: its sha256 does not match the weights_sha256 recorded in head\.json"):
+        HeadPackage.load(folder)

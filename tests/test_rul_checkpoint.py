@@ -111,8 +111,13 @@ def test_the_checkpoint_names_its_model_kind_and_format_like_every_model_folder(
     assert config["model"] == "syndiag-rul" and config["format_version"] == 1 and "kind" not in config
     with pytest.raises(ConfigError, match="read by `syndiag rul predict`"):
         read_meta(checkpoint)  # a diagnosis command given a RUL folder says which command reads it
+    assert len(config["commit"]) >= 7
     rewrite(checkpoint, {**{k: v for k, v in config.items() if k != "model"}, "kind": "syndiag-rul"})
-    with pytest.raises(DataError, match="not a RUL checkpoint .model 'syndiag-rul'.*syndiag rul fit"):
+    with pytest.raises(DataError, match=r"config\.json: records no 'model' kind: written by a syndiag older than versioned "
+                                        r"descriptions .*make it again with `syndiag rul fit`"):
+        load_rul(checkpoint)
+    rewrite(checkpoint, {**config, "model": "syndiag-openset"})
+    with pytest.raises(DataError, match=r"config\.json: model 'syndiag-openset' \(an open-set threshold file.*\) is not 'syndiag-rul'"):
         load_rul(checkpoint)
     rewrite(checkpoint, {**config, "format_version": 2})
     with pytest.raises(DataError, match="format_version 2: this syndiag reads version 1"):

@@ -1,6 +1,6 @@
 """What every benchmark result records beside its numbers: command, commit, machine, time.
 
-The bottom of ``syndiag.evaluation``: it imports nothing from syndiag, so any module may import it.
+The bottom of ``syndiag.evaluation``: it imports only :mod:`syndiag.commit`, so any module may import it.
 """
 
 from __future__ import annotations
@@ -12,32 +12,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-UNKNOWN_COMMIT = "unknown"
-_GIT_TIMEOUT_S = 10.0
-
-
-def _git(*args: str) -> str:
-    completed = subprocess.run(
-        ["git", *args],
-        cwd=Path(__file__).resolve().parent,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=_GIT_TIMEOUT_S,
-    )
-    return completed.stdout.strip()
-
-
-def current_commit() -> str:
-    """``git rev-parse HEAD`` of the syndiag source, ``+dirty`` if tracked files changed, ``unknown`` without git."""
-    try:
-        commit = _git("rev-parse", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return UNKNOWN_COMMIT
-    if not commit:
-        return UNKNOWN_COMMIT
-    return f"{commit}+dirty" if dirty else commit
+from syndiag.commit import GIT_TIMEOUT_S, current_commit
 
 
 def cpu_model() -> str:
@@ -71,7 +46,7 @@ def is_committed(path: Path) -> bool:
     """Whether git tracks ``path`` (a results file whose lines are part of the project's history)."""
     path = Path(path).resolve()
     try:
-        subprocess.run(["git", "ls-files", "--error-unmatch", path.name], cwd=path.parent, capture_output=True, check=True, timeout=_GIT_TIMEOUT_S)
+        subprocess.run(["git", "ls-files", "--error-unmatch", path.name], cwd=path.parent, capture_output=True, check=True, timeout=GIT_TIMEOUT_S)
     except (OSError, subprocess.SubprocessError):
         return False
     return True

@@ -1,7 +1,9 @@
-"""The typed description every model folder carries in ``config.json`` (like transformers' ``AutoConfig``): one
-``model`` kind key, the class names and their hash, what the model needs as input (channels, their rates, the window
-length), the data settings, the weights' sha256 and how it was made. Read once by :func:`read_meta`, which names the
-folder and the field of anything that does not validate. Torch-free: the ONNX runtime path reads it too."""
+"""The typed, versioned description every saved artefact carries (like transformers' ``AutoConfig``): one ``model`` kind
+key from :data:`KINDS`, ``format_version``, the class names and their hash where it has classes, the sha256 of its
+weights or content and the commit that wrote it. A model folder's ``config.json`` (checkpoint or ONNX export) is read
+once by :func:`read_meta` into :class:`CheckpointMeta`; the other artefacts (RUL checkpoints, open-set thresholds, head
+packages) check their kind and version with :func:`check_kind` and their fields with :func:`validated`, each naming the
+file and the field of anything that does not validate. Torch-free: the ONNX runtime path reads it too."""
 
 from __future__ import annotations
 
@@ -13,15 +15,69 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from syndiag.errors import ConfigError
+from syndiag.errors import ConfigError, SyndiagError
+from syndiag.commit import current_commit
 
 CONFIG = "config.json"
 ONNX_MODEL = "model.onnx"
 WEIGHTS = "model.safetensors"
+KINDS = {
+    "syndiag-cloud": "a Syn-Diag cloud checkpoint or its ONNX export (written by `syndiag finetune`, `syndiag export`)",
+    "syndiag-edge": "a Syn-Diag edge checkpoint or its ONNX export (written by `syndiag distill`, `syndiag export`)",
+    "syndiag-sensor": "a sensor-model checkpoint (written by `syndiag sensor finetune`)",
+    "syndiag-rul": "a RUL checkpoint (written by `syndiag rul fit`, read by `syndiag rul predict`)",
+    "syndiag-openset": "an open-set threshold file (written by `syndiag openset calibrate`, read beside its checkpoint)",
+    "syndiag-head": "a classification-head package (written by `syndiag head export` and the online update)",
+}
+"""Every kind of saved artefact, by its ``model`` key: what it is and the command that writes it."""
 MODEL_KINDS = ("syndiag-cloud", "syndiag-edge", "syndiag-sensor")
 ModelKind = Literal["syndiag-cloud", "syndiag-edge", "syndiag-sensor"]
 FORMAT_VERSION = 1
-"""The layout of ``config.json`` this code reads; a folder that records another is refused with the way to convert it."""
+"""The layout of the descriptions this code reads; an artefact that records another is refused with the way to remake it."""
+
+
+PROVENANCE = ("model", "format_version", "commit")
+"""The keys :func:`provenance` writes."""
+
+
+def provenance(kind: str) -> dict[str, Any]:
+    """The fields every newly written description starts with: its kind, the format version and the commit writing it."""
+    if kind not in KINDS:
+        raise ValueError(f"{kind!r} is not a kind of artefact (known: {', '.join(KINDS)})")
+    return {"model": kind, "format_version": FORMAT_VERSION, "commit": current_commit()}
+
+
+def check_kind(path: Path, raw: Any, kinds: tuple[str, ...], remake: str, error: type[SyndiagError] = ConfigError) -> dict[str, Any]:
+    """``raw`` (the parsed JSON of ``path``) as a description of one of ``kinds`` in this format version, else ``error``
+    naming the file, the field and ``remake`` (the command that writes the artefact again)."""
+    if not isinstance(raw, dict):
+        raise error(f"{path}: not a syndiag description (a JSON object), found {type(raw).__name__}")
+    kind = raw.get("model")
+    if kind is None:
+        raise error(f"{path}: records no 'model' kind: written by a syndiag older than versioned descriptions "
+                    f"(format_version {FORMAT_VERSION}); make it again with `{remake}`")
+    if kind not in kinds:
+        found = KINDS.get(kind, "no kind syndiag knows") if isinstance(kind, str) else "not a kind name"
+        raise error(f"{path}: model {str(kind)[:60]!r} ({found}) is not {' or '.join(map(repr, kinds))}")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise error(f"{path}: format_version {repr(raw.get('format_version'))[:40]}: this syndiag reads version {FORMAT_VERSION}; "
+                    f"make it again with `{remake}`")
+    return raw
+
+
+def field_name(loc: tuple[Any, ...]) -> str:
+    """A validation error's location as ``a.b.c``, each part cut short and escaped (keys may come from untrusted JSON)."""
+    return ".".join(str(part)[:40].encode("ascii", "backslashreplace").decode("ascii") for part in loc)
+
+
+def validated(path: Path | str, raw: Any, schema: type[BaseModel], what: str, error: type[SyndiagError] = ConfigError, limit: int = 6):
+    """``raw`` as ``schema``, or ``error`` naming ``path``, ``what`` it is and every field at fault (never echoing untrusted values)."""
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{field_name(e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:limit]]
+        more = f" (and {exc.error_count() - limit} more)" if exc.error_count() > limit else ""
+        raise error(f"{path}: invalid {what}: " + "; ".join(problems) + more) from None
 
 
 def class_hash(class_names: list[str]) -> str:
@@ -70,6 +126,18 @@ class CheckpointMeta(BaseModel):
     teacher_checkpoint: str | None = None
     commit: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _recorded_class_hash(cls, raw: Any) -> Any:
+        """A recorded ``class_hash`` must be the hash of the class names it sits beside; it is derived, not kept."""
+        if isinstance(raw, dict) and "class_hash" in raw:
+            raw = dict(raw)
+            recorded = raw.pop("class_hash")
+            names = raw.get("class_names")
+            if isinstance(names, list) and all(isinstance(n, str) for n in names) and recorded != class_hash(names):
+                raise ValueError(f"class_hash {str(recorded)[:20]!r} is not the hash of its class_names ({class_hash(names)})")
+        return raw
+
     @model_validator(mode="after")
     def _consistent(self) -> CheckpointMeta:
         if self.format_version != FORMAT_VERSION:
@@ -108,7 +176,7 @@ class CheckpointMeta(BaseModel):
         return (self.model_extra or {}).get(key, default)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return {**self.model_dump(mode="json", exclude_none=True), "class_hash": self.class_hash}
 
 
 def is_onnx(folder: str | Path) -> bool:
@@ -131,10 +199,6 @@ def read_meta(folder: str | Path) -> CheckpointMeta:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: corrupt model config (not a JSON object)")
     if raw.get("model") not in MODEL_KINDS:
-        raise ConfigError(f"{folder}: model {raw.get('model')!r} in {path} is none of {', '.join(MODEL_KINDS)} "
-                          "(a RUL checkpoint is read by `syndiag rul predict`)")
-    try:
-        return CheckpointMeta.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: invalid model description: {problems}") from None
+        found = KINDS.get(raw.get("model"), "no kind syndiag knows") if isinstance(raw.get("model"), str) else "no kind"
+        raise ConfigError(f"{folder}: model {raw.get('model')!r} in {path} ({found}) is none of {', '.join(MODEL_KINDS)}")
+    return validated(path, raw, CheckpointMeta, "model description", limit=20)

@@ -2,8 +2,10 @@
 
 The score is the maximum-softmax-probability score 1 - max p of a window (every model gives probabilities, ONNX exports
 too). A recording is an unknown fault when more than ``unknown_share`` of its windows score above the threshold.
-The file records its own content digest (``content_sha256``, see :mod:`syndiag.digests`), so a threshold edited by hand is
-refused like one calibrated for other weights; every value is checked for its range on save and on load.
+The file is a versioned description of kind ``syndiag-openset`` (:mod:`syndiag.models.meta`: kind, format version, the
+commit that calibrated it) and records its own content digest (``content_sha256``, see :mod:`syndiag.digests`), so a
+threshold edited by hand is refused like one calibrated for other weights; every value is checked for its range on save
+and on load. A file written before thresholds were described is refused with the command that calibrates it again.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import numpy as np
 from syndiag.atomic import atomic_write_text
 from syndiag.digests import check_digest, with_digest
 from syndiag.errors import ConfigError, DataError
+from syndiag.models.meta import PROVENANCE, check_kind, provenance
 
 THRESHOLD_FILE = "openset.json"
+KIND = "syndiag-openset"
 WEIGHT_FILES = ("model.safetensors", "model.onnx")
 CONTENT_DIGEST = "content_sha256"
 Method = Literal["msp"]
@@ -92,7 +96,7 @@ def save_threshold(folder: str | Path, threshold: OpenSetThreshold) -> Path:
     """Write ``openset.json`` atomically with its content digest; a threshold out of range is refused first."""
     path = Path(folder) / THRESHOLD_FILE
     check_threshold(path, threshold)
-    atomic_write_text(path, json.dumps(with_digest(asdict(threshold), CONTENT_DIGEST), indent=1) + "\n")
+    atomic_write_text(path, json.dumps(with_digest({**provenance(KIND), **asdict(threshold)}, CONTENT_DIGEST), indent=1) + "\n")
     return path
 
 
@@ -102,14 +106,19 @@ def read_threshold(folder: str | Path) -> OpenSetThreshold | None:
     path = Path(folder) / THRESHOLD_FILE
     if not path.is_file():
         return None
+    remake = f"syndiag openset calibrate --checkpoint {folder}"
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
             raise ValueError("not a JSON object")
-        check_digest(path, raw, CONTENT_DIGEST, f"syndiag openset calibrate --checkpoint {folder}")
-        found = OpenSetThreshold(**{k: v for k, v in raw.items() if k != CONTENT_DIGEST})
-    except (OSError, ValueError, TypeError) as exc:
-        raise DataError(f"{path}: not a readable open-set threshold file ({exc}); run `syndiag openset calibrate` again") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable open-set threshold file ({exc}); run `{remake}` again") from None
+    check_kind(path, raw, (KIND,), remake, DataError)
+    check_digest(path, raw, CONTENT_DIGEST, remake)
+    try:
+        found = OpenSetThreshold(**{k: v for k, v in raw.items() if k != CONTENT_DIGEST and k not in PROVENANCE})
+    except TypeError as exc:
+        raise DataError(f"{path}: not a readable open-set threshold file ({exc}); run `{remake}` again") from None
     check_threshold(path, found)
     if found.weights_sha256 != weights_digest(folder):
         raise ConfigError(f"{path}: this threshold was calibrated for other weights (sha256 {found.weights_sha256[:12]}...), not "

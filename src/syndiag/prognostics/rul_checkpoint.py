@@ -1,7 +1,8 @@
 """A fitted RUL model as a ``save_pretrained`` folder: ``config.json`` (family, settings, interval residuals, how it was
 chosen) and ``model.safetensors`` (its fitted numbers). Written atomically; a folder of anything else is refused.
 
-``config.json`` records the sha256 of ``model.safetensors`` (``weights_sha256``) and of its own content
+``config.json`` is a versioned description of kind ``syndiag-rul`` (:mod:`syndiag.models.meta`: kind, format version,
+the commit that fitted it) and records the sha256 of ``model.safetensors`` (``weights_sha256``) and of its own content
 (``content_sha256``, see :mod:`syndiag.digests`); loading refuses a checkpoint whose files changed after `syndiag rul fit`,
 one written before the digests were kept, and values out of range (each error names the file and the field)."""
 
@@ -20,7 +21,7 @@ from safetensors.numpy import load, save_file
 from syndiag.atomic import atomic_folder
 from syndiag.digests import as_read, check_digest, with_digest
 from syndiag.errors import DataError
-from syndiag.models.meta import FORMAT_VERSION
+from syndiag.models.meta import PROVENANCE, check_kind, provenance
 from syndiag.prognostics.intervals import ConformalIntervals
 from syndiag.prognostics.rul_models import MODELS, RulModel, build_model
 
@@ -28,7 +29,7 @@ CONFIG, WEIGHTS = "config.json", "model.safetensors"
 KIND = "syndiag-rul"
 WEIGHTS_DIGEST, CONTENT_DIGEST = "weights_sha256", "content_sha256"
 REFIT = "syndiag rul fit"
-NOT_META = ("model", "format_version", "family", "settings", "levels", "residuals", WEIGHTS_DIGEST, CONTENT_DIGEST)
+NOT_META = (*PROVENANCE, "family", "settings", "levels", "residuals", WEIGHTS_DIGEST, CONTENT_DIGEST)
 
 
 @dataclass
@@ -43,7 +44,7 @@ class RulCheckpoint:
 def save_rul(folder: Path | str, family: str, model: RulModel, intervals: ConformalIntervals, levels: list[float],
              meta: dict[str, Any] | None = None) -> Path:
     """Write the checkpoint atomically, with the digests of its weights and of its config; values out of range are refused."""
-    config = as_read({"model": KIND, "format_version": FORMAT_VERSION, "family": family, "settings": model.settings(), "levels": list(levels),
+    config = as_read({**provenance(KIND), "family": family, "settings": model.settings(), "levels": list(levels),
                       "residuals": list(intervals.residuals), "min_history": model.min_history, **(meta or {})})
     check_config(Path(folder) / CONFIG, config)
     with atomic_folder(Path(folder)) as staging:
@@ -78,13 +79,7 @@ def read_config(path: Path) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("model") != KIND:
-        found = (config.get("model") or config.get("kind")) if isinstance(config, dict) else None
-        raise DataError(f"{path}: not a RUL checkpoint (model {found!r}, not {KIND!r}); make one with `{REFIT}`")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{path}: format_version {config.get('format_version')!r}: this syndiag reads version {FORMAT_VERSION}; "
-                        f"make the checkpoint again with `{REFIT}`")
-    return config
+    return check_kind(path, config, (KIND,), REFIT, DataError)
 
 
 def read_weights(path: Path, recorded: Any) -> dict[str, np.ndarray]:

@@ -1,7 +1,8 @@
 """Head packages on disk, read as untrusted input: bounded reads, a typed ``head.json``, a checked safetensors header.
 
-A package is a folder of ``head.safetensors`` (float32 ``weight`` and ``bias``), ``head.json`` (:class:`HeadMeta`)
-and, when signed, ``signature.json`` (:mod:`syndiag.registry.signing`). Every read is size-bounded before anything
+A package is a folder of ``head.safetensors`` (float32 ``weight`` and ``bias``), ``head.json`` (:class:`HeadMeta`, a
+versioned description of kind ``syndiag-head`` with the sha256 of the weights, see :mod:`syndiag.models.meta`) and, when
+signed, ``signature.json`` (:mod:`syndiag.registry.signing`). Every read is size-bounded before anything
 is parsed, every field is validated, and every problem is a :class:`~syndiag.errors.DataError` naming the file and
 the field: a loader fed arbitrary bytes raises nothing else (``tests/test_registry_fuzz.py``).
 """
@@ -17,27 +18,22 @@ import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from syndiag.atomic import atomic_folder
 from syndiag.errors import DataError
+from syndiag.models.meta import check_kind, provenance, validated
 
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_META = "head.json"
 SIGNATURE = "signature.json"
+KIND = "syndiag-head"
+REMAKE = "syndiag head export"
 
 VERSION_PATTERN = r"^v\d{4,15}$"
 MAX_META_BYTES = 64 * 1024
@@ -60,6 +56,10 @@ class HeadMeta(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
+    model: Literal["syndiag-head"]
+    format_version: Literal[1]
+    commit: Annotated[str, StringConstraints(max_length=80)]
+    weights_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
     version: Version
     parent_version: Version | None
     class_names: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(min_length=1, max_length=1000)
@@ -90,21 +90,13 @@ class HeadMeta(BaseModel):
         return self
 
 
-def field_name(loc: tuple[Any, ...]) -> str:
-    """A validation error's location as ``a.b.c``, each part cut short and escaped (keys come from untrusted JSON)."""
-    return ".".join(str(part)[:40].encode("ascii", "backslashreplace").decode("ascii") for part in loc)
-
-
 def validated_meta(raw: Any, where: str) -> HeadMeta:
-    """``raw`` (parsed JSON) as :class:`HeadMeta`, or a DataError naming the fields at fault (never echoing their values)."""
+    """``raw`` (parsed JSON) as :class:`HeadMeta`, or a DataError naming the fields at fault (never echoing their values);
+    a head.json of no kind or of another format version is refused with the command that writes one."""
     if not isinstance(raw, dict):
         raise DataError(f"{where}: head.json must hold a JSON object, found {type(raw).__name__}")
-    try:
-        return HeadMeta.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{field_name(e['loc']) or 'head.json'}: {e['msg']}" for e in exc.errors()[:6]]
-        more = f" (and {exc.error_count() - 6} more)" if exc.error_count() > 6 else ""
-        raise DataError(f"{where}: invalid head.json: " + "; ".join(problems) + more) from None
+    check_kind(Path(where), raw, (KIND,), REMAKE, DataError)
+    return validated(where, raw, HeadMeta, "head.json", DataError)
 
 
 def _no_constants(name: str) -> float:
@@ -181,6 +173,11 @@ def decode_weights(data: bytes, where: str) -> dict[str, torch.Tensor]:
     return {name: tensors[name] for name in ("weight", "bias")}
 
 
+def head_bytes(weight: torch.Tensor, bias: torch.Tensor) -> bytes:
+    """``head.safetensors`` of a head (the same bytes for the same tensors, so its digest is known before writing)."""
+    return save_tensors({"weight": weight.detach().contiguous(), "bias": bias.detach().contiguous()})
+
+
 @dataclass(frozen=True)
 class PackageFiles:
     """The raw bytes of a package: what is signed, verified, parsed and kept by the registry, read once."""
@@ -227,7 +224,10 @@ class HeadPackage:
     @classmethod
     def from_head(cls, head: torch.nn.Linear, *, version: str, parent: str | None, class_names: list[str], prompts: list[str],
                   backbones: dict[str, str], metrics: dict[str, float]) -> "HeadPackage":
+        weights = head_bytes(head.weight, head.bias)
         meta = {
+            **provenance(KIND),
+            "weights_sha256": hashlib.sha256(weights).hexdigest(),
             "version": version,
             "parent_version": parent,
             "class_names": list(class_names),
@@ -244,7 +244,7 @@ class HeadPackage:
         """The bytes this package is (or was read from): head.json, head.safetensors and, when signed, signature.json."""
         if self.files is not None:
             return self.files
-        weights = save_tensors({"weight": self.weight.detach().contiguous(), "bias": self.bias.detach().contiguous()})
+        weights = head_bytes(self.weight, self.bias)
         return PackageFiles(json.dumps(self.meta, indent=1).encode("utf-8"), weights)
 
     def save(self, folder: Path, *, replace: bool = False) -> Path:
@@ -259,6 +259,9 @@ class HeadPackage:
         for name, shape in expected.items():
             if tuple(tensors[name].shape) != shape:
                 raise DataError(f"{where}: shape check failed: {name!r} is {tuple(tensors[name].shape)}, head.json says {shape}")
+        if hashlib.sha256(files.weights).hexdigest() != meta.weights_sha256:
+            raise DataError(f"{where}/{HEAD_WEIGHTS}: its sha256 does not match the weights_sha256 recorded in {HEAD_META}: "
+                            "the weights were changed after the package was made")
         return cls(tensors["weight"], tensors["bias"], meta.model_dump(mode="json"), files)
 
     @classmethod

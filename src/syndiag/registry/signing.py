@@ -34,12 +34,12 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from syndiag.atomic import atomic_file
 from syndiag.errors import DataError
+from syndiag.models.meta import field_name
 from syndiag.registry.package import (
     HEAD_META,
     HEAD_WEIGHTS,
     SIGNATURE,
     PackageFiles,
-    field_name,
     parse_json,
     read_bounded,
 )

@@ -14,7 +14,8 @@ from torch import nn
 from syndiag.atomic import atomic_folder
 from syndiag.errors import ConfigError
 from syndiag.models.checkpoint import record_digests
-from syndiag.serving.onnx_runtime import ONNX_CONFIG, ONNX_MODEL, OnnxClassifier
+from syndiag.models.meta import CONFIG, ONNX_MODEL, class_hash, provenance
+from syndiag.serving.onnx_runtime import OnnxClassifier
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ class SoftmaxOutput(nn.Module):
 def export_onnx(model: nn.Module, folder: str | Path, image_size: int = 224, opset: int = 18, tolerance: float = 1e-4) -> Path:
     """Write ``folder/model.onnx`` and ``folder/config.json`` atomically, after checking ONNX Runtime against PyTorch.
 
-    The graph takes any batch of uint8 images; the config carries the classes, prompts and data settings of the
-    checkpoint, so the folder alone diagnoses a recording, and the sha256 of ``model.onnx`` (checked at load).
+    The graph takes any batch of uint8 images; the config is the checkpoint's typed description (its kind, format
+    version, classes and their hash, prompts, data settings, the commit exporting it), so the folder alone diagnoses
+    a recording, and the sha256 of ``model.onnx`` (checked at load).
     A graph whose probabilities differ from PyTorch's by more than ``tolerance`` is not written.
     """
     meta = getattr(model, "checkpoint_meta", None)
@@ -57,13 +59,13 @@ def export_onnx(model: nn.Module, folder: str | Path, image_size: int = 224, ops
         with torch.no_grad():
             expected = wrapped(probe).numpy()
         exported = {k: meta[k] for k in CARRIED if k in meta}
-        exported.update(model=meta["model"], image_size=image_size, opset=opset)
+        exported.update(provenance(meta["model"]), class_hash=class_hash(list(meta["class_names"])), image_size=image_size, opset=opset)
         exported = record_digests(exported, staging, [ONNX_MODEL])
-        (staging / ONNX_CONFIG).write_text(json.dumps(exported, indent=1), encoding="utf-8")
+        (staging / CONFIG).write_text(json.dumps(exported, indent=1), encoding="utf-8")
         difference = float(np.abs(OnnxClassifier(staging)(probe.numpy()) - expected).max())
         if not difference <= tolerance:
             raise ConfigError(f"ONNX export differs from PyTorch by {difference:.2e} (> {tolerance:g}); nothing written")
         exported["max_abs_difference_vs_torch"] = difference
-        (staging / ONNX_CONFIG).write_text(json.dumps(exported, indent=1), encoding="utf-8")
+        (staging / CONFIG).write_text(json.dumps(exported, indent=1), encoding="utf-8")
     log.info("exported %s to %s (max |Δp| vs PyTorch %.1e)", meta["model"], folder, difference)
     return folder

@@ -15,7 +15,8 @@ import numpy as np
 from syndiag.atomic import atomic_folder
 from syndiag.errors import ConfigError
 from syndiag.models.checkpoint import record_digests
-from syndiag.serving.onnx_runtime import ONNX_CONFIG, ONNX_MODEL, OnnxClassifier
+from syndiag.models.meta import CONFIG, ONNX_MODEL, provenance
+from syndiag.serving.onnx_runtime import OnnxClassifier
 
 
 def quantize_onnx(folder: str | Path, output: str | Path | None = None, tolerance: float = 0.05, probes: int = 8) -> tuple[Path, float]:
@@ -36,16 +37,16 @@ def quantize_onnx(folder: str | Path, output: str | Path | None = None, toleranc
         for scope, op_types in attempts.items():
             quantize_dynamic(str(prepared), str(staging / ONNX_MODEL), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=op_types)
-            meta = {k: v for k, v in float_model.meta.items() if k not in ("sha256", "max_abs_difference_vs_torch")}
-            meta.update(quantized=f"dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights per channel; {scope})", float_export=str(folder))
-            (staging / ONNX_CONFIG).write_text(json.dumps(record_digests(meta, staging, [ONNX_MODEL]), indent=1), encoding="utf-8")
+            meta = {k: v for k, v in float_model.meta.to_dict().items() if k not in ("sha256", "max_abs_difference_vs_torch")}
+            meta.update(provenance(float_model.meta.model), quantized=f"dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights per channel; {scope})", float_export=str(folder))
+            (staging / CONFIG).write_text(json.dumps(record_digests(meta, staging, [ONNX_MODEL]), indent=1), encoding="utf-8")
             difference = tried[scope] = float(np.abs(OnnxClassifier(staging)(probe) - expected).max())
             if difference <= tolerance:
                 break
         else:
             found = ", ".join(f"{scope}: {d:.3f}" for scope, d in tried.items())
             raise ConfigError(f"the int8 graph's probabilities differ from the float graph's by more than {tolerance:g} ({found}); nothing written")
-        meta = json.loads((staging / ONNX_CONFIG).read_text(encoding="utf-8"))
+        meta = json.loads((staging / CONFIG).read_text(encoding="utf-8"))
         meta["max_abs_difference_vs_float"] = difference
-        (staging / ONNX_CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        (staging / CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return target, difference

@@ -2,42 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from syndiag.errors import ConfigError, DataError
 from syndiag.models.checkpoint import verify_digests
-
-ONNX_MODEL = "model.onnx"
-ONNX_CONFIG = "config.json"
-
-
-def is_onnx_folder(folder: str | Path) -> bool:
-    return (Path(folder) / ONNX_MODEL).is_file()
+from syndiag.models.meta import CONFIG, ONNX_MODEL, CheckpointMeta, is_onnx, read_meta
 
 
 class OnnxClassifier:
     """uint8 RGB spectrograms (B, H, W, 3) -> class probabilities (B, C), from an ``export_onnx`` folder.
 
-    ``model.onnx`` is checked against the sha256 its config records (a mismatch is a :class:`DataError`).
+    Its description is read by :func:`~syndiag.models.meta.read_meta` (``meta``: already read by the caller);
+    ``model.onnx`` is checked against the sha256 it records (a mismatch is a :class:`DataError` naming the file).
     """
 
-    def __init__(self, folder: str | Path, threads: int | None = None, meta: dict | None = None) -> None:
+    def __init__(self, folder: str | Path, threads: int | None = None, meta: CheckpointMeta | None = None) -> None:
         import onnxruntime as ort
 
         folder = Path(folder)
-        if not is_onnx_folder(folder) or not (folder / ONNX_CONFIG).is_file():
-            raise ConfigError(f"{folder}: not an ONNX export (needs {ONNX_MODEL} and {ONNX_CONFIG})")
-        try:
-            self.meta = meta if meta is not None else json.loads((folder / ONNX_CONFIG).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{folder / ONNX_CONFIG}: corrupt export config ({exc})") from None
-        missing = [k for k in ("class_names", "prompts", "image_size") if k not in self.meta]
-        if missing:
-            raise ConfigError(f"{folder / ONNX_CONFIG}: lacks {', '.join(missing)}")
-        verify_digests(folder, self.meta, [ONNX_MODEL])
+        if not is_onnx(folder) or not (folder / CONFIG).is_file():
+            raise ConfigError(f"{folder}: not an ONNX export (needs {ONNX_MODEL} and {CONFIG})")
+        self.meta = meta or read_meta(folder)
+        if self.meta.image_size is None:
+            raise ConfigError(f"{folder / CONFIG}: invalid model description: image_size: an ONNX export records its image size")
+        verify_digests(folder, self.meta.to_dict(), [ONNX_MODEL])
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -45,9 +35,9 @@ class OnnxClassifier:
             self.session = ort.InferenceSession(str(folder / ONNX_MODEL), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
             raise ConfigError(f"{folder / ONNX_MODEL}: unreadable ONNX graph ({exc})") from None
-        self.class_names: list[str] = self.meta["class_names"]
-        self.prompts: list[str] = self.meta["prompts"]
-        self.image_size: int = self.meta["image_size"]
+        self.class_names: list[str] = self.meta.class_names
+        self.prompts: list[str] = self.meta.prompts
+        self.image_size: int = self.meta.image_size
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         expected = (self.image_size, self.image_size, 3)

@@ -212,7 +212,7 @@ def load_predictor(folder: str | Path, device: str | RuntimeConfig = "cpu", dtyp
     if is_onnx(folder):
         from syndiag.serving.onnx_runtime import OnnxClassifier
 
-        return SpectrogramPredictor(meta, OnnxClassifier(folder, meta=meta.to_dict()), folder)
+        return SpectrogramPredictor(meta, OnnxClassifier(folder, meta=meta), folder)
     if meta.model == "syndiag-sensor":
         plan = read_sensor_checkpoint(folder, meta.to_dict())
         return SensorPredictor(meta, plan, load_torch_model(folder, meta, runtime))
