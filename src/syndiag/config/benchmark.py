@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from syndiag.config.base import StrictModel
 from syndiag.config.data import SnrRange
 from syndiag.config.models import ImageBaselineConfig
+from syndiag.config.spectral import SpectralPathConfig
 from syndiag.config.training import BaselineTrainConfig
 
 SYNDIAG_VARIANTS: dict[str, dict] = {
@@ -29,7 +30,8 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
 SENSOR_METHODS = ("Sensor-model",)
-METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES, *SENSOR_METHODS)
+SPECTRAL_METHODS = ("Spectral-prototypes",)
+METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES, *SENSOR_METHODS, *SPECTRAL_METHODS)
 NOISE_TRAINED = " +noise"
 
 
@@ -61,6 +63,7 @@ class BenchmarkConfig(StrictModel):
         default_factory=lambda: {name: ImageBaselineConfig(name=kind) for name, kind in IMAGE_BASELINES.items()}
     )
     baseline_training: BaselineTrainConfig = BaselineTrainConfig()
+    spectral: SpectralPathConfig = Field(default_factory=SpectralPathConfig, description="the discriminant spectrum path (Spectral-prototypes)")
     sensor_recipe: Path = Field(Path("sensor/cpu.yaml"), description="the sensor model's recipe (its channels, model, align and finetune "
                                 "sections; data, seed and visual extractor come from the harness)")
     sensor_methods: list[str] = Field(default_factory=lambda: ["Sensor-model", "Syn-Diag-Cloud", "prototypes", "log-spectrum-1NN"])

@@ -16,6 +16,7 @@ from syndiag.atomic import atomic_write_bytes
 from syndiag.config.benchmark import (
     IMAGE_BASELINES,
     SENSOR_METHODS,
+    SPECTRAL_METHODS,
     SYNDIAG_VARIANTS,
     BenchmarkConfig,
     base_method,
@@ -52,6 +53,7 @@ from syndiag.models.device import place
 from syndiag.training.baselines import predict_images, train_image_baseline
 from syndiag.training.common import seed_everything
 from syndiag.workflows.bench_sensor import train_sensor_model
+from syndiag.workflows.bench_spectral import train_spectral
 from syndiag.workflows.cells import (
     Cell,
     Trained,
@@ -235,6 +237,8 @@ class Benchmark:
             trained = self.train_image_baseline(method, dataset, task, seed)
         elif method in SENSOR_METHODS:
             trained = train_sensor_model(self, dataset, task, seed)
+        elif method in SPECTRAL_METHODS:
+            trained = train_spectral(self, dataset, task, seed)
         else:
             trained = self.train_window_baseline(method, dataset, task)
         trained.extra["train_windows"] = int(len(task.train))

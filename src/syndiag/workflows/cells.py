@@ -15,6 +15,7 @@ import numpy as np
 from syndiag.config.benchmark import (
     IMAGE_BASELINES,
     SENSOR_METHODS,
+    SPECTRAL_METHODS,
     SYNDIAG_VARIANTS,
     BenchmarkConfig,
     base_method,
@@ -91,6 +92,8 @@ def method_material(settings: BenchmarkConfig, method: str) -> dict:
 
         material["sensor_recipe"] = SensorRunConfig.from_yaml(settings.sensor_recipe).model_dump(
             mode="json", include={"channels", "model", "align", "finetune"})
+    elif base in SPECTRAL_METHODS:
+        material["spectral"] = settings.spectral.model_dump(mode="json")
     if method != base:
         material["train_noise_snr_db"] = list(settings.train_noise_snr_db)
     return material

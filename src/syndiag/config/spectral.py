@@ -1,0 +1,19 @@
+"""Settings of the discriminant spectrum path (the diagnosis model's full-resolution spectrum and its few-shot head)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from syndiag.config.base import StrictModel
+from syndiag.config.data import SnrRange
+
+
+class SpectralPathConfig(StrictModel):
+    """How the spectrum path is fitted on the labelled multi-condition pool and its prototypes on the support set."""
+
+    components: list[int] = Field(default_factory=lambda: [40, 80, 160], min_length=1,
+                                  description="principal components kept before the discriminant; the best by validation on the pool")
+    noise_copies: int = Field(3, ge=0, le=10, description="noisy copies of every pool and support window the path is fitted on")
+    noise_snr_db: SnrRange = Field((-8.0, 10.0), description="SNR range (dB) of those copies, drawn uniformly")
+    validation_snr_db: float = Field(0.0, description="the pool's held-out half is also scored at this SNR when choosing")
+    order_view: bool = Field(False, description="add the spectrum on an axis of shaft orders (needs the rpm of every window)")

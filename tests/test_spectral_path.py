@@ -1,0 +1,104 @@
+"""The discriminant spectrum path: rate- and speed-independent spectra, the fitted discriminant and its prototypes."""
+
+import numpy as np
+import pytest
+
+from syndiag.config.spectral import SpectralPathConfig
+from syndiag.errors import DataError
+from syndiag.models.baselines import LogSpectrumNearestNeighbour
+from syndiag.models.spectral_discriminant import PrototypeHead, SpectralDiscriminant
+from syndiag.models.spectrum_view import SpectrumGrid, check_grid, spectrum_view
+from syndiag.training.spectral import fit_prototypes, fit_spectral_path, halves
+
+
+def tone(freq_hz: float, fs: float, length: int, n: int = 1, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length) / fs
+    phases = rng.uniform(0, 2 * np.pi, (n, 1, 1))
+    return np.sin(2 * np.pi * freq_hz * t + phases) + noise * rng.standard_normal((n, 1, length))
+
+
+def test_a_tone_lands_on_the_same_frequency_at_12_and_48_khz():
+    grid = SpectrumGrid.for_windows(12000.0, 512)
+    low = spectrum_view(tone(1500.0, 12000.0, 512), 12000.0, grid)
+    high = spectrum_view(tone(1500.0, 48000.0, 2048), 48000.0, grid)
+    assert low.shape == high.shape == (1, 257)
+    assert np.argmax(low[0]) == np.argmax(high[0]) == 64  # 1500 Hz / (12000 / 512) Hz per bin
+    assert np.isclose(low[0].mean(), 0.0) and np.isclose(high[0].mean(), 0.0)  # gain removed
+
+
+def test_gain_of_the_recording_chain_does_not_move_the_view():
+    grid = SpectrumGrid.for_windows(12000.0, 512)
+    windows = tone(800.0, 12000.0, 512, n=3, noise=0.1)
+    assert np.allclose(spectrum_view(windows, 12000.0, grid), spectrum_view(windows * 37.0, 12000.0, grid))
+
+
+def test_the_order_view_puts_a_shaft_harmonic_at_one_order_whatever_the_speed():
+    grid = SpectrumGrid.for_windows(12000.0, 4096, order_view=True)
+    slow = spectrum_view(tone(5 * 1730 / 60, 12000.0, 4096), 12000.0, grid, rpm=1730.0)
+    fast = spectrum_view(tone(5 * 1797 / 60, 12000.0, 4096), 12000.0, grid, rpm=1797.0)
+    orders = np.arange(grid.order_bins) * grid.order_step
+    assert abs(orders[np.argmax(slow[0, grid.bins:])] - 5) < grid.order_step
+    assert np.argmax(slow[0, grid.bins:]) == np.argmax(fast[0, grid.bins:])
+    assert np.argmax(slow[0, :grid.bins]) != np.argmax(fast[0, :grid.bins])  # in Hz they differ
+
+
+def test_bad_windows_are_refused_naming_the_problem():
+    grid = SpectrumGrid.for_windows(12000.0, 512)
+    with pytest.raises(DataError, match="reaches 3000 Hz.*6000 Hz"):
+        spectrum_view(tone(500.0, 6000.0, 256), 6000.0, grid, source="slow.csv")
+    bad = tone(500.0, 12000.0, 512)
+    bad[0, 0, 3] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        spectrum_view(bad, 12000.0, grid)
+    with pytest.raises(DataError, match="needs the shaft speed"):
+        spectrum_view(tone(500.0, 12000.0, 512), 12000.0, SpectrumGrid.for_windows(12000.0, 512, order_view=True))
+    with pytest.raises(DataError, match="out of range"):
+        check_grid({"step_hz": -1, "bins": 10}, "model/")
+
+
+def two_class_problem(n: int, seed: int, noise: float = 0.7):
+    """Class 0: tone at 1 kHz, class 1: tone at 1.2 kHz, each under broadband noise."""
+    a = tone(1000.0, 12000.0, 512, n, noise=noise, seed=seed)
+    b = tone(1200.0, 12000.0, 512, n, noise=noise, seed=seed + 1)
+    return np.concatenate([a, b]).astype(np.float32), np.repeat([0, 1], n)
+
+
+def test_one_example_each_on_the_discriminant_beats_the_raw_log_spectrum_neighbour():
+    grid = SpectrumGrid.for_windows(12000.0, 512)
+    ours, raw = [], []
+    for seed in range(5):
+        pool, pool_y = two_class_problem(60, 1 + 100 * seed, noise=1.0)
+        support, support_y = two_class_problem(1, 7 + 100 * seed, noise=1.0)
+        test, test_y = two_class_problem(100, 11 + 100 * seed, noise=1.0)
+        discriminant = SpectralDiscriminant.fit(spectrum_view(pool, 12000.0, grid), pool_y, components=20)
+        head = PrototypeHead.fit(discriminant.transform(spectrum_view(support, 12000.0, grid)), support_y, 2)
+        ours.append(np.mean(head.predict(discriminant.transform(spectrum_view(test, 12000.0, grid))) == test_y))
+        raw.append(np.mean(LogSpectrumNearestNeighbour().fit(support, support_y).predict(test) == test_y))
+        again = SpectralDiscriminant.from_arrays(discriminant.arrays(), "model/")
+        assert np.allclose(again.transform(spectrum_view(test, 12000.0, grid)), discriminant.transform(spectrum_view(test, 12000.0, grid)))
+    assert np.mean(ours) >= 0.9 and np.mean(ours) >= np.mean(raw) + 0.08
+
+
+def test_broken_discriminant_arrays_and_missing_classes_are_refused():
+    arrays = SpectralDiscriminant(np.zeros(4), np.ones(4), np.zeros(4), np.ones((4, 2))).arrays()
+    with pytest.raises(DataError, match="do not fit together"):
+        SpectralDiscriminant.from_arrays({**arrays, "projection": np.ones((3, 2))}, "model/")
+    with pytest.raises(DataError, match="non-positive"):
+        SpectralDiscriminant.from_arrays({**arrays, "scale": np.zeros(4)}, "model/")
+    with pytest.raises(DataError, match=r"class\(es\) \[2\]"):
+        PrototypeHead.fit(np.zeros((2, 3)), np.array([0, 1]), 3)
+
+
+def test_the_path_chooses_its_components_on_a_held_out_half_of_the_pool():
+    pool, pool_y = two_class_problem(40, seed=3)
+    groups = np.tile([0, 1], len(pool) // 2)
+    first, second = halves(pool_y, groups)
+    assert set(first).isdisjoint(second) and len(first) == len(second) == 40
+    config = SpectralPathConfig(components=[2, 30], noise_copies=1)
+    path = fit_spectral_path(pool, pool_y, groups, 12000.0, config, seed=0)
+    assert set(path.validation) == {2, 30} and path.components == max(path.validation, key=lambda c: (path.validation[c], -c))
+    support, support_y = two_class_problem(2, seed=21)
+    head = fit_prototypes(path, support, support_y, 2, 12000.0, config, seed=0)
+    test, test_y = two_class_problem(50, seed=31)
+    assert np.mean(head.predict(path.features(test, 12000.0)) == test_y) >= 0.95
