@@ -8,16 +8,19 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from syndiag.config.benchmark import BenchmarkConfig
 from syndiag.config.run import RunConfig
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.prepare import PreparedDataset
-from syndiag.training.common import seed_everything
+from syndiag.training.common import batches, seed_everything
 from syndiag.data.sensor_windows import sensor_windows_for
 from syndiag.models.device import place
 from syndiag.models.sensor import SensorModel
-from syndiag.training.sensor import align, predict_sensor
+from syndiag.serving.predictor import WindowBatch, sensor_model_predictor
+from syndiag.training.sensor import align
 from syndiag.workflows.cells import Trained, digest
 from syndiag.workflows.sensor import SensorSession, finetune_on, inputs_for, new_model
 
@@ -74,9 +77,14 @@ def train_sensor_model(bench: Harness, dataset: PreparedDataset, task: FewShotTa
     started = time.perf_counter()
     result = finetune_on(config, model, dataset, sensor_set_of(bench), task)
     batch = config.finetune.eval_batch_size
+    predictor = sensor_model_predictor(model, dataset.meta)
 
     def predict(view: PreparedDataset, indices):
-        return predict_sensor(model, inputs_for(config, model, view, sensor_set_of(bench)), indices, batch).predicted
+        windows = sensor_windows_for(view, sensor_set_of(bench), config.channels)
+        spectrograms = view if config.model.use_spectrogram else None
+        return np.concatenate([predictor.predict(WindowBatch({name: values[chunk] for name, values in windows.signals.items()},
+                                                             windows.present[chunk], None if spectrograms is None else spectrograms.rgb(chunk)))
+                               .probabilities.argmax(1) for chunk in batches(np.asarray(indices), batch)])
 
     counts = model.parameter_counts()
     return Trained(predict, time.perf_counter() - started, {
