@@ -30,7 +30,8 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
 SENSOR_METHODS = ("Sensor-model",)
-SPECTRAL_METHODS = ("Spectral-prototypes",)
+SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of other conditions": {"pool": "other conditions"},
+                    "Spectral-prototypes w/o noisy copies": {"noise_copies": 0}}
 METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES, *SENSOR_METHODS, *SPECTRAL_METHODS)
 NOISE_TRAINED = " +noise"
 
@@ -90,6 +91,10 @@ class BenchmarkConfig(StrictModel):
         settings = super().from_yaml(path, overrides)
         beside = {name: profile_path(getattr(settings, name), relative_to=path.parent) for name in ("recipe", "table2_data", "sensor_recipe", "rul_recipe", "openset_recipe", "report_recipe")}
         return settings.model_copy(update=beside)
+
+    def spectral_config(self, method: str) -> SpectralPathConfig:
+        """The spectrum path's settings for one of :data:`SPECTRAL_METHODS` (``spectral`` with the method's changes)."""
+        return self.spectral.model_copy(update=SPECTRAL_METHODS[base_method(method)])
 
     @model_validator(mode="after")
     def _known_methods(self) -> "BenchmarkConfig":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from syndiag.config.base import StrictModel
@@ -16,4 +18,7 @@ class SpectralPathConfig(StrictModel):
     noise_copies: int = Field(3, ge=0, le=10, description="noisy copies of every pool and support window the path is fitted on")
     noise_snr_db: SnrRange = Field((-8.0, 10.0), description="SNR range (dB) of those copies, drawn uniformly")
     validation_snr_db: float = Field(0.0, description="the pool's held-out half is also scored at this SNR when choosing")
+    pool: Literal["every condition", "other conditions"] = Field(
+        "every condition", description="which conditions of the labelled pool the path is fitted on: every one (the pretraining "
+        "protocol), or only those other than the task's source and target (a stricter test: the path never saw their labels)")
     order_view: bool = Field(False, description="add the spectrum on an axis of shaft orders (needs the rpm of every window)")

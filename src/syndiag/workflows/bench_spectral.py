@@ -28,24 +28,29 @@ def condition_rpm(conditions: list[str], codes: np.ndarray) -> np.ndarray:
     return np.asarray(speeds)[np.asarray(codes)]
 
 
-def spectral_path(bench, seed: int, config: SpectralPathConfig) -> SpectralPath:
-    """The seed's path, fitted once per harness run on the seed's pretraining pool."""
+def spectral_path(bench, seed: int, config: SpectralPathConfig, task: FewShotTask) -> SpectralPath:
+    """The seed's path, fitted once per harness run on the seed's pretraining pool (without the task's conditions when
+    ``config.pool`` says so)."""
     cache = bench.__dict__.setdefault("_spectral_paths", {})
-    if seed not in cache:
-        dataset: PreparedDataset = bench.dataset
-        pool = pretraining_pool(dataset, seed, k=bench.recipe.pretrain.shots)
+    dataset: PreparedDataset = bench.dataset
+    conditions = dataset.condition_names
+    if config.pool == "other conditions":
+        conditions = [c for c in conditions if c not in (*task.source, task.target)]
+    key = (seed, tuple(conditions), config.model_dump_json())
+    if key not in cache:
+        pool = pretraining_pool(dataset, seed, k=bench.recipe.pretrain.shots, conditions=conditions)
         rpm = condition_rpm(dataset.condition_names, dataset.conditions[pool]) if config.order_view else None
         started = time.perf_counter()
-        cache[seed] = fit_spectral_path(np.asarray(dataset.windows[pool]), dataset.labels[pool], dataset.conditions[pool], dataset.fs,
+        cache[key] = fit_spectral_path(np.asarray(dataset.windows[pool]), dataset.labels[pool], dataset.conditions[pool], dataset.fs,
                                         config, seed, rpm)
         bench._pretraining_seconds += time.perf_counter() - started
-    return cache[seed]
+    return cache[key]
 
 
-def train_spectral(bench, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
+def train_spectral(bench, method: str, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
     """Prototypes of the task's support windows on the seed's spectrum path; predicts any dataset's windows."""
-    config: SpectralPathConfig = bench.settings.spectral
-    path = spectral_path(bench, seed, config)
+    config = bench.settings.spectral_config(method)
+    path = spectral_path(bench, seed, config, task)
     started = time.perf_counter()
     rpm = condition_rpm(dataset.condition_names, dataset.conditions[task.train]) if config.order_view else None
     head = fit_prototypes(path, np.asarray(dataset.windows[task.train]), dataset.labels[task.train], len(dataset.class_names), dataset.fs,

@@ -238,7 +238,7 @@ class Benchmark:
         elif method in SENSOR_METHODS:
             trained = train_sensor_model(self, dataset, task, seed)
         elif method in SPECTRAL_METHODS:
-            trained = train_spectral(self, dataset, task, seed)
+            trained = train_spectral(self, method, dataset, task, seed)
         else:
             trained = self.train_window_baseline(method, dataset, task)
         trained.extra["train_windows"] = int(len(task.train))

@@ -93,7 +93,7 @@ def method_material(settings: BenchmarkConfig, method: str) -> dict:
         material["sensor_recipe"] = SensorRunConfig.from_yaml(settings.sensor_recipe).model_dump(
             mode="json", include={"channels", "model", "align", "finetune"})
     elif base in SPECTRAL_METHODS:
-        material["spectral"] = settings.spectral.model_dump(mode="json")
+        material["spectral"] = settings.spectral_config(base).model_dump(mode="json")
     if method != base:
         material["train_noise_snr_db"] = list(settings.train_noise_snr_db)
     return material
