@@ -5,7 +5,7 @@ at 48 kHz, on another day, through another mounting. SIMULATED rig: no 48 kHz fa
 
 Per seed, the `sensor/simulated-images` recipe without images (drive-end + fan-end + speed; aligned, then fine-tuned
 on 5 shots per class at 1730 rpm (40 windows per class and load) from the simulator's day 0, 12 kHz) diagnoses, through `syndiag diagnose`'s own
-path (`diagnose_sensor`: the file read, each channel resampled to the layout's rate, windows cut), one 2 s recording
+path (`diagnose_file`: the file read, each channel resampled to the layout's rate, windows cut), one 2 s recording
 per class at 1730 rpm from another day (simulator seed 100 + seed), written as .npz:
   - the same chain at 12 kHz, and at 48 kHz (declared `DE@48000,FE@48000,speed@1`: polyphase-resampled to 12 kHz);
   - another chain (housing modes x 1.3, sensor gain x 2) at 12 and 48 kHz.
@@ -32,8 +32,11 @@ from syndiag.config.sensor_run import SensorRunConfig  # noqa: E402
 from syndiag.data.cwru_classes import CWRU_LOADS, cwru_classes  # noqa: E402
 from syndiag.data.simulator import RecordingChain, simulate_recording  # noqa: E402
 from syndiag.evaluation.metrics import append_result, read_results  # noqa: E402
+from syndiag.data.model_input import read_input  # noqa: E402
 from syndiag.models.baselines import LogSpectrumNearestNeighbour  # noqa: E402
-from syndiag.serving.sensor_diagnosis import cut_block, diagnose_sensor, read_sensor_checkpoint, window_ends  # noqa: E402
+from syndiag.serving.sensor_plan import read_sensor_checkpoint  # noqa: E402
+from syndiag.serving.stream import cut_block, window_ends  # noqa: E402
+from syndiag.workflows.inference import diagnose_file  # noqa: E402
 from syndiag.workflows.sensor import (  # noqa: E402
     finetuned_dir,
     run_sensor_align,
@@ -80,7 +83,6 @@ def day_recording(folder: Path, index: int, label: str, day: int, fs: float, cha
 
 def measure(checkpoint: Path, nearest: LogSpectrumNearestNeighbour, day: int, fs: float, chain: RecordingChain) -> dict:
     plan = read_sensor_checkpoint(checkpoint)
-    from syndiag.data.sensor_input import read_sensor_input
 
     declared = f"DE@{fs:g},FE@{fs:g},speed@1"
     hits = {method: 0 for method in METHODS}
@@ -88,10 +90,10 @@ def measure(checkpoint: Path, nearest: LogSpectrumNearestNeighbour, day: int, fs
     with tempfile.TemporaryDirectory() as tmp:
         for index, fault in enumerate(cwru_classes()):
             path = day_recording(Path(tmp), index, fault.name, day, fs, chain)
-            diagnosis = diagnose_sensor(path, checkpoint, channels=declared)
+            diagnosis = diagnose_file(path, checkpoint, channels=declared)
             truth = plan.class_names.index(fault.name)
             hits["Sensor-model"] += int((diagnosis.window_classes == truth).sum())
-            found = read_sensor_input(path, plan.layout, None, declared)
+            found = read_input(path, plan.layout, None, declared, layout=True)
             signals, _, _ = cut_block(found, plan, window_ends(found, plan))
             predicted = nearest.predict(np.stack([signals["DE"], signals["FE"]], axis=1))
             hits["log-spectrum-1NN"] += int((predicted == fault.name).sum())

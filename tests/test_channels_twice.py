@@ -11,7 +11,7 @@ from tiny_checkpoint import onnx_folder
 from typer.testing import CliRunner
 
 from syndiag.cli import app
-from syndiag.data.sensor_input import read_sensor_input
+from syndiag.data.model_input import read_input
 from syndiag.errors import DataError
 from syndiag.models.checkpoint import record_digests
 
@@ -64,4 +64,4 @@ def test_a_model_channel_the_recording_lacks_is_named_with_what_it_holds(two_cha
 @pytest.mark.parametrize("channels, read", [("DE,X130_DE_time,-", "X130_DE_time"), ("DE,DE,-", "DE")])
 def test_a_sensor_layout_channel_given_twice_is_refused(cwru_dir, channels, read):
     with pytest.raises(DataError, match=f"--channels reads {read} for both the layout's DE and FE channels"):
-        read_sensor_input(cwru_dir / "130.mat", LAYOUT, select=channels)
+        read_input(cwru_dir / "130.mat", LAYOUT, select=channels, layout=True)

@@ -91,7 +91,7 @@ def test_a_files_own_number_comes_from_its_variables(tmp_path: Path):
 
 
 def test_an_original_48k_file_missing_from_the_old_map_is_read_by_its_own_variables(tmp_path: Path):
-    from syndiag.serving.diagnosis import read_signal
+    from syndiag.data.model_input import read_signal
 
     x = np.random.default_rng(0).standard_normal((48_000, 1))
     scipy.io.savemat(tmp_path / "122.mat", {"X122_DE_time": x, "X122_FE_time": x[::-1], "X122RPM": 1796.0})

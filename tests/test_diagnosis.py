@@ -14,11 +14,18 @@ from syndiag.cli.common import ProgressLines
 from syndiag.config.data import SpectrogramConfig, WindowConfig
 from syndiag.errors import ConfigError, DataError
 from syndiag.models.meta import read_meta
-from syndiag.serving.diagnosis import diagnose, read_signal, window_array
+from syndiag.data.model_input import read_signal
+from syndiag.serving.diagnosis import diagnose
 from syndiag.serving.predictor import SpectrogramPredictor
 from syndiag.serving.stream import WindowStream, array_windows, open_windows
 from syndiag.serving.summary import segments_of
 from syndiag.workflows.inference import diagnose_file
+
+
+def window_array(signal, window, source):
+    """Every window of a signal (channels, n), or of a window array, as the diagnosis cuts them."""
+    stream = array_windows(signal, window, source)
+    return stream.block(0, stream.count)
 
 
 @pytest.mark.parametrize("length, step", [(64, 16), (64, 64), (64, 100), (64, 32)])
@@ -130,7 +137,7 @@ def test_a_long_recording_is_streamed_in_blocks_and_summarised_as_segments(tmp_p
     monkeypatch.setattr(WindowStream, "block", lambda self, a, b: cut.append(len(w := real_block(self, a, b))) or w)
     monkeypatch.setattr(stream_module, "_npy_span", lambda *args: spans.append(len((s := real_span(*args))[0])) or s)
     monkeypatch.setattr(predictor_module, "spectrogram_images", lambda w, c: batches.append(len(w)) or sign_images(w, c))
-    monkeypatch.setattr(inference_module, "read_signal", lambda *a, **k: pytest.fail("the recording was read into memory"))
+    monkeypatch.setattr(stream_module, "read_input", lambda *a, **k: pytest.fail("the recording was read into memory"))
     monkeypatch.setattr(inference_module, "load_predictor", stub_predictor(checkpoint, stub()))
     progress = []
     result = diagnose_file(tmp_path / "rec.npy", checkpoint, fs=FS, block_size=block, progress=lambda d, t: progress.append((d, t)))

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from syndiag.config.data import DataConfig
 from syndiag.errors import ConfigError, DataError
 from syndiag.models.meta import read_meta
-from syndiag.serving.diagnosis import read_signal
+from syndiag.data.model_input import read_signal
 from syndiag.serving.predictor import SpectrogramPredictor
 from syndiag.workflows import inference
 

@@ -18,21 +18,17 @@ from syndiag.config.sensor import ChannelSpec, SensorModelConfig
 from syndiag.data.cwru import cwru_sensor_set, resample
 from syndiag.data.cwru_classes import cwru_classes
 from syndiag.data.prepare import prepare
-from syndiag.data.sensor_input import read_sensor_input
+from syndiag.data.model_input import read_input
 from syndiag.data.sensor_windows import sensor_windows_for
 from syndiag.data.spectrogram import spectrogram_images, to_rgb
 from syndiag.errors import DataError
 from syndiag.models.backbones import load_backbone
 from syndiag.models.sensor import KIND, SensorModel
 from syndiag.models.visual_extractor import VisualExtractor
-from syndiag.serving import sensor_diagnosis
-from syndiag.serving.diagnosis import window_array
-from syndiag.serving.sensor_diagnosis import (
-    aggregate_severity,
-    cut_block,
-    read_sensor_checkpoint,
-    window_ends,
-)
+from syndiag.serving import predictor as predictor_module
+from syndiag.serving.diagnosis import aggregate_severity
+from syndiag.serving.sensor_plan import SENSOR_KIND, read_sensor_checkpoint
+from syndiag.serving.stream import array_windows, cut_block, window_ends
 from syndiag.workflows.inference import diagnose_file
 
 runner = CliRunner()
@@ -104,7 +100,7 @@ def flat(text: str) -> str:
 
 
 def test_the_cli_diagnoses_a_real_cwru_file_with_fault_probability_and_severity(checkpoints, cwru_dir, tmp_path):
-    assert KIND == sensor_diagnosis.SENSOR_KIND
+    assert KIND == SENSOR_KIND
     result = runner.invoke(app, ["diagnose", str(cwru_dir / "108.mat"), "--checkpoint", str(checkpoints["spectrogram"])])
     assert result.exit_code == 0, result.output
     text = flat(result.output)
@@ -140,15 +136,16 @@ def test_windows_spectrograms_and_speed_are_cut_exactly_as_training_cut_them(che
     for number in (108, 275, 279):  # 275 has no RPM variable, 279 a wrong one: training took the nominal speed, so does diagnosis
         rec = next(i for i, r in enumerate(dataset.meta["recordings"]) if r["source"].endswith(f"/{number}.mat"))
         rows = np.flatnonzero(dataset.recording == rec)
-        found = read_sensor_input(cwru_dir / f"{number}.mat", plan.layout)
+        found = read_input(cwru_dir / f"{number}.mat", plan.layout, layout=True)
         signals, present, images = cut_block(found, plan, windows.end_s[rows])
         for name in ("DE", "FE", "speed"):
             np.testing.assert_array_equal(signals[name], windows.signals[name][rows])
         np.testing.assert_array_equal(present, windows.present[rows])
         np.testing.assert_array_equal(images, dataset.rgb(rows))
-    found = read_sensor_input(cwru_dir / "108.mat", plan.layout)  # stepped every data.window.step samples, as the cloud model's windows
+    found = read_input(cwru_dir / "108.mat", plan.layout, layout=True)  # stepped every data.window.step samples, as the cloud model's windows
     ends = window_ends(found, plan)
-    cloud = window_array(np.stack([found.channels["DE"], found.channels["FE"]]), plan.data.window, "108")
+    stream = array_windows(np.stack([found.channels["DE"], found.channels["FE"]]), plan.data.window, "108")
+    cloud = stream.block(0, stream.count)
     assert ends.size == len(cloud) == (found.channels["DE"].size - 512) // 2048 + 1
     signals, _, _ = cut_block(found, plan, ends)
     np.testing.assert_array_equal(np.stack([signals["DE"], signals["FE"]], axis=1), cloud)
@@ -161,7 +158,7 @@ def test_a_missing_fan_end_is_marked_absent_after_modality_dropout_and_refused_w
     assert "missing channels: FE (marked absent" in flat(result.output) and "severity: 0.0140 in" in flat(result.output)
 
     batches = []
-    real = sensor_diagnosis.load_torch_model
+    real = predictor_module.load_torch_model
 
     def spying(*args, **kwargs):
         model = real(*args, **kwargs)
@@ -169,7 +166,7 @@ def test_a_missing_fan_end_is_marked_absent_after_modality_dropout_and_refused_w
         model.forward = lambda batch: batches.append(batch) or forward(batch)
         return model
 
-    monkeypatch.setattr(sensor_diagnosis, "load_torch_model", spying)
+    monkeypatch.setattr(predictor_module, "load_torch_model", spying)
     found = diagnose_file(lacking, checkpoints["spectrogram"])
     assert found.missing_channels == ["FE"] and found.to_dict()["missing_channels"] == ["FE"] and found.windows == 18
     present = torch.cat([b.present for b in batches])
@@ -179,7 +176,7 @@ def test_a_missing_fan_end_is_marked_absent_after_modality_dropout_and_refused_w
     assert tokens.shape == (18, 4) and tokens[:, :2].all() and not tokens[:, 2:].any()  # the fan end's (bottom) band is hidden
     plan = read_sensor_checkpoint(checkpoints["spectrogram"])  # its band repeats the drive end, so the image is scaled by real data
     images = torch.cat([b.spectrograms for b in batches]).numpy()
-    de = cut_block(read_sensor_input(lacking, plan.layout), plan, window_ends(read_sensor_input(lacking, plan.layout), plan))[0]["DE"]
+    de = cut_block(read_input(lacking, plan.layout, layout=True), plan, window_ends(read_input(lacking, plan.layout, layout=True), plan))[0]["DE"]
     np.testing.assert_array_equal(images, to_rgb(spectrogram_images(np.stack([de, de], axis=1), plan.data.spectrogram), "jet"))
 
     strict = edited(checkpoints["spectrogram"], tmp_path / "strict", modality_dropout={"align": 0.3, "finetune": 0.0})
@@ -207,10 +204,10 @@ def test_other_formats_map_the_layout_with_channels(checkpoints, cwru_dir, tmp_p
 
 def test_a_channel_at_another_declared_rate_is_resampled_to_the_layouts(cwru_dir):
     raw = scipy.io.loadmat(str(cwru_dir / "97.mat"))["X097_DE_time"].ravel()
-    found = read_sensor_input(cwru_dir / "97.mat", LAYOUT, resample_to=12000.0)
+    found = read_input(cwru_dir / "97.mat", LAYOUT, layout=True, resample_to=12000.0)
     np.testing.assert_array_equal(found.channels["DE"], resample(raw, 48000.0, 12000.0))
     assert found.channels["speed"].size == math.floor(raw.size / 48000) + 1 and "resampled" in " ".join(found.notes)
-    again = read_sensor_input(cwru_dir / "97.mat", LAYOUT)  # not told how training read it: resampled all the same
+    again = read_input(cwru_dir / "97.mat", LAYOUT, layout=True)  # not told how training read it: resampled all the same
     np.testing.assert_array_equal(again.channels["DE"], found.channels["DE"])
     assert "as in training" not in " ".join(again.notes) and "from 48000 Hz" in " ".join(again.notes)
 
@@ -276,7 +273,7 @@ def test_a_checkpoint_of_sensor_finetune_diagnoses_a_recording(tmp_path, cwru_di
 
 
 def test_change_rate_keeps_slow_quantities_and_tones_right():
-    from syndiag.data.sensor_input import change_rate
+    from syndiag.data.channel_input import change_rate
 
     constant = change_rate(np.full(3000, 40.0), 1000.0, 10.0, "temperature", "t")
     assert constant.size == 30 and np.allclose(constant, 40.0)  # no ringing at the ends, the right count

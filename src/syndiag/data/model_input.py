@@ -1,22 +1,27 @@
-"""One recording file read for a trained model, checked before any model loads.
+"""The one reader of a user's recording for a trained model (:func:`read_input`): the file turned into what the model
+reads (each channel it needs at that channel's rate), checked before any model loads.
 
-The file must be readable, of a known format, hold the channels the model was trained on (in the model's
-order, or as ``--channels`` maps them) and only finite values; its sampling rate comes from ``--fs``, the
-file's own ``fs`` value or, for an original CWRU ``.mat``, the CWRU catalogue, and a ``--fs`` that contradicts
-what the file or the catalogue says is refused.
+The file must be readable, of a known format, hold the channels the model reads (in the model's order, or as
+``--channels`` maps them) and only finite values; its sampling rate comes from ``--fs``, the file's own ``fs`` value
+or, for an original CWRU ``.mat``, the CWRU catalogue, and a ``--fs`` that contradicts what the file or the catalogue
+says is refused. A model whose channels share one rate (Syn-Diag cloud and edge) reads them by name, column index or
+glob, resampled to its rate, or a file of windows as it is; a sensor model's layout is read channel by channel, each at
+its own rate, a channel the file lacks listed as missing (:mod:`syndiag.data.channel_input`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from syndiag.data.cwru import cwru_file_map, cwru_numbers, own_number
+from syndiag.data.channel_input import CWRU_SENSORS, check_fs, file_rate, mat_names, read_layout
+from syndiag.data.cwru import cwru_file_map, cwru_numbers, own_number, resample
 from syndiag.data.paths import require_file
 from syndiag.data.recording import check_signal
 from syndiag.data.signal_files import (
@@ -33,12 +38,57 @@ from syndiag.errors import DataError
 
 log = logging.getLogger(__name__)
 
-CWRU_SENSORS = ("DE", "FE", "BA")
+
+@dataclass
+class ModelInput:
+    """A recording read for a model: each channel it reads (1-D, at that channel's rate, first sample at t = 0), the
+    channels the file lacks and notes on how they were read. ``uniform``: the channels stacked (channels, n) when they
+    share one rate, or the windows (m, channels, length) of a file of windows (then ``channels`` is empty)."""
+
+    source: str
+    channels: dict[str, np.ndarray]
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    uniform: np.ndarray | None = None
+
+
+def read_input(path: Path, channels: Sequence[Any], fs: float | None = None, select: str | Sequence[Any] | None = None, *,
+               layout: bool = False, resample_to: float | None = None) -> ModelInput:
+    """The channels a model reads (``channels``: each with its name, kind and rate) from the file ``path``, checked.
+
+    ``layout``: a sensor model's layout, read channel by channel (``--channels`` in layout order, ``-`` for one the file
+    lacks, ``NAME@RATE`` for its own rate; ``resample_to``: the rate training resampled other CWRU rates to); else the
+    channels share one rate and are read together (``select``: the file's channels to read in their place)."""
+    path = require_file(Path(path))
+    check_fs(fs)
+    if layout:
+        found = read_layout(path, channels, fs, select, resample_to)
+        return ModelInput(str(path), found.channels, found.missing, found.notes)
+    names = [spec.name for spec in channels]
+    signal, _ = read_signal(path, names, fs, float(channels[0].fs), select)
+    return ModelInput(str(path), {} if signal.ndim == 3 else dict(zip(names, signal)), uniform=signal)
+
+
+def read_signal(path: Path, channels: list[str], fs: float | None, target_fs: float,
+                select: str | list[ChannelRef] | None = None) -> tuple[np.ndarray, float]:
+    """Signal (channels, n) at ``target_fs``, or windows (m, channels, length), from a .mat (an original CWRU file by
+    its own variables), .csv, .npy or .npz file; checked (channels, rate, finite values) before any model loads.
+
+    ``channels`` are the model's; ``select`` names the file's channels to read in their place (``--channels``).
+    """
+    found = read_model_input(path, channels, fs, target_fs, select)
+    if found.windows:
+        return found.signal, target_fs
+    signal = found.signal
+    if found.fs != target_fs:
+        log.warning("%s: resampling from %g Hz to the model's %g Hz", path, found.fs, target_fs)
+        signal = resample(signal, found.fs, target_fs)
+    return signal, target_fs
 
 
 @dataclass(frozen=True)
-class ModelInput:
-    """The samples to diagnose: a recording (channels, n) at ``fs``, or windows (m, channels, length)."""
+class FileSignal:
+    """A file's channels as read, at the file's rate: a recording (channels, n) at ``fs``, or windows (m, channels, length)."""
 
     signal: np.ndarray
     fs: float
@@ -76,11 +126,10 @@ def read_model_input(
     fs: float | None,
     model_fs: float,
     select: str | list[ChannelRef] | None = None,
-) -> ModelInput:
-    """The channels ``model_channels`` (or those ``select`` names, in the model's order) of ``path``, checked."""
+) -> FileSignal:
+    """The channels ``model_channels`` (or those ``select`` names, in the model's order) of ``path``, checked, at the file's rate."""
     path = require_file(Path(path))
-    if fs is not None and not (math.isfinite(fs) and fs > 0):
-        raise DataError(f"--fs must be a positive number of Hz, got {fs}")
+    check_fs(fs)
     model_channels = [str(c) for c in model_channels]
     chosen = parse_channels(select)
     wanted: list[ChannelRef] = chosen or list(model_channels)
@@ -102,7 +151,7 @@ def read_model_input(
     return found
 
 
-def refuse_repeats(source: str, found: ModelInput, slots: list[str]) -> None:
+def refuse_repeats(source: str, found: FileSignal, slots: list[str]) -> None:
     """A file channel that ``--channels`` reads for two model channels (by name, or by identical samples when a glob or
     an index named it) is refused, naming it: the drive-end signal in the fan-end slot would be diagnosed without a word."""
     rows = found.signal.shape[-2] if found.signal.ndim >= 2 else 1
@@ -116,7 +165,7 @@ def refuse_repeats(source: str, found: ModelInput, slots: list[str]) -> None:
                                 "the model's order")
 
 
-def _read_named(path: Path, fmt: str, model_channels: list[str], wanted: list[ChannelRef], chosen: bool, fs: float | None) -> ModelInput:
+def _read_named(path: Path, fmt: str, model_channels: list[str], wanted: list[ChannelRef], chosen: bool, fs: float | None) -> FileSignal:
     number, entry = None, None
     if fmt == "mat":
         names = mat_names(path)
@@ -146,7 +195,7 @@ def _read_named(path: Path, fmt: str, model_channels: list[str], wanted: list[Ch
                         path, data.fs, entry.fs_hz, entry.describe())
     elif entry is not None:
         known.append((entry.fs_hz, f"the CWRU catalogue ({entry.describe()})"))
-    return ModelInput(data.signal, _rate(path, fs, known), data.names)
+    return FileSignal(data.signal, _rate(path, fs, known), data.names)
 
 
 def _recording_number(path: Path, names: list[str], wanted: list[ChannelRef]) -> int | None:
@@ -167,7 +216,7 @@ def _recording_number(path: Path, names: list[str], wanted: list[ChannelRef]) ->
         return None
 
 
-def _read_csv(path: Path, model_channels: list[str], wanted: list[ChannelRef], chosen: bool, fs: float | None) -> ModelInput:
+def _read_csv(path: Path, model_channels: list[str], wanted: list[ChannelRef], chosen: bool, fs: float | None) -> FileSignal:
     header, table = read_csv_table(path)
     if not chosen and not (header and all(c in header for c in model_channels)):
         if table.shape[1] != len(model_channels):
@@ -182,10 +231,10 @@ def _read_csv(path: Path, model_channels: list[str], wanted: list[ChannelRef], c
     except DataError as exc:
         raise DataError(f"{path}: the model needs {needs(model_channels)}; {_strip(str(exc), path)}. {_hint(chosen)}") from None
     signal = np.stack([column for _, column in columns])
-    return ModelInput(signal, _rate(path, fs, []), tuple(name for name, _ in columns))
+    return FileSignal(signal, _rate(path, fs, []), tuple(name for name, _ in columns))
 
 
-def _read_npy(path: Path, model_channels: list[str], chosen: list[ChannelRef] | None, fs: float | None, model_fs: float) -> ModelInput:
+def _read_npy(path: Path, model_channels: list[str], chosen: list[ChannelRef] | None, fs: float | None, model_fs: float) -> FileSignal:
     try:
         array = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as exc:  # numpy raises many types for a damaged file
@@ -204,7 +253,7 @@ def _read_npy(path: Path, model_channels: list[str], chosen: list[ChannelRef] | 
                 f"{path}: windows of shape {array.shape} hold {array.shape[1]} channel(s) (axis 1); the model needs "
                 f"{needs(model_channels)}{'' if chosen is None else '; --channels takes indices 0..' + str(array.shape[1] - 1)}"
             )
-        return ModelInput(np.asarray(array[:, rows], dtype=np.float64), model_fs, tuple(f"col{r}" for r in rows), windows=True)
+        return FileSignal(np.asarray(array[:, rows], dtype=np.float64), model_fs, tuple(f"col{r}" for r in rows), windows=True)
     if array.ndim not in (1, 2):
         raise DataError(f"{path}: an array of shape {array.shape}; a recording (channels, n) or windows (m, channels, length) is needed")
     if fs is None:
@@ -219,32 +268,14 @@ def _read_npy(path: Path, model_channels: list[str], chosen: list[ChannelRef] | 
             f"{needs(model_channels)}. {_hint(True)} (column indices 0..{count - 1})"
         )
     data = read_channels(path, "npy", chosen or list(range(count)))
-    return ModelInput(data.signal, fs, data.names)
-
-
-def mat_names(path: Path) -> list[str]:
-    """The variable names of a MATLAB file; a DataError for v7.3 or unreadable files."""
-    import scipy.io
-
-    try:
-        return [name for name, _, _ in scipy.io.whosmat(str(path))]
-    except NotImplementedError:
-        raise DataError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; re-save it with save(..., '-v7')") from None
-    except Exception as exc:  # scipy raises many types for corrupt or truncated files
-        raise DataError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+    return FileSignal(data.signal, fs, data.names)
 
 
 def _rate(path: Path, fs: float | None, known: list[tuple[float, str]]) -> float:
-    for value, what in known:
-        if fs is not None and not math.isclose(fs, value, rel_tol=1e-6):
-            raise DataError(
-                f"{path}: --fs {fs:g} Hz contradicts {what}: {value:g} Hz. Drop --fs, or check that this is the file you mean"
-            )
-    if fs is not None:
-        return float(fs)
-    if known:
-        return float(known[0][0])
-    raise DataError(f"{path}: sampling rate unknown (the file does not say); pass --fs")
+    rate, _ = file_rate(path, fs, known)
+    if rate is None:
+        raise DataError(f"{path}: sampling rate unknown (the file does not say); pass --fs")
+    return rate
 
 
 def _as_read(wanted: list[Any], model_channels: list[str]) -> str:

@@ -1,24 +1,37 @@
-"""Diagnose a recording or a window file with a trained model: predicted fault, its description, top-k probabilities."""
+"""The one window loop: a recording's windows (:mod:`syndiag.serving.stream`) through any :class:`Predictor`, summarised as
+the predicted fault, its description, top-k probabilities, segments and majority; a sensor model adds the severity.
+
+Severity is aggregated over the windows whose own most probable class is the predicted one (all windows if none is):
+each window gives a Gaussian (mean, std in the severity's unit), and the report is the mixture of those Gaussians: its
+mean, its standard deviation (law of total variance: mean within-window variance plus the variance of the window means)
+and the 90 % interval mean ± 1.645 std, clipped to the checkpoint's severity range.
+"""
 
 from __future__ import annotations
 
-import logging
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from syndiag.config.data import WindowConfig
-from syndiag.data.cwru import resample
-from syndiag.data.model_input import read_model_input
-from syndiag.data.recording import check_signal
 from syndiag.errors import ConfigError, DataError
-from syndiag.serving.predictor import Classifier, Predictor, SpectrogramPredictor, WindowBatch, check_finite, load_predictor
-from syndiag.serving.stream import WindowStream
+from syndiag.serving.predictor import (
+    Classifier,
+    Predictor,
+    SensorPredictor,
+    SpectrogramPredictor,
+    WindowBatch,
+    check_finite,
+    load_predictor,
+)
+from syndiag.serving.sensor_plan import SENSOR_KIND, SensorCheckpoint
+from syndiag.serving.stream import EndingWindows, WindowStream
 from syndiag.serving.summary import Segment, majority_of, segments_of, window_rows
 
-log = logging.getLogger(__name__)
+Z_90 = 1.645
+"""Half-width of a two-sided 90 % Gaussian interval, in standard deviations."""
 
 BLOCK_SIZE = 256
 """Windows cut from a recording at once by :func:`diagnose` (their spectrograms are made ``batch_size`` at a time)."""
@@ -72,35 +85,42 @@ class Diagnosis:
         return found
 
 
-def read_signal(path: Path, channels: list[str], fs: float | None, target_fs: float,
-                select: str | list[str | int] | None = None) -> tuple[np.ndarray, float]:
-    """Signal (channels, n) at ``target_fs``, or windows (m, channels, length), from a .mat (an original CWRU file by
-    its own variables), .csv, .npy or .npz file; checked (channels, rate, finite values) before any model loads.
+@dataclass(frozen=True)
+class Severity:
+    """The severity of the predicted class: mixture mean and std over its windows, the 90 % interval, the unit."""
 
-    ``channels`` are the model's; ``select`` names the file's channels to read in their place (``--channels``).
-    """
-    found = read_model_input(path, channels, fs, target_fs, select)
-    if found.windows:
-        return found.signal, target_fs
-    signal = found.signal
-    if found.fs != target_fs:
-        log.warning("%s: resampling from %g Hz to the model's %g Hz", path, found.fs, target_fs)
-        signal = resample(signal, found.fs, target_fs)
-    return signal, target_fs
+    mean: float
+    std: float
+    low: float
+    high: float
+    unit: str | None
+    windows: int
+    label: str
+
+    def describe(self) -> str:
+        """``0.0141 in (90 % interval 0.0102 to 0.0180)``."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.mean:.4f}{unit} (90 % interval {self.low:.4f} to {self.high:.4f}{unit})"
+
+    def to_dict(self) -> dict:
+        return {"mean": round(self.mean, 6), "std": round(self.std, 6), "interval_90": [round(self.low, 6), round(self.high, 6)],
+                "unit": self.unit, "class": self.label, "windows": self.windows}
 
 
-def window_array(signal: np.ndarray, window: WindowConfig, source: str) -> np.ndarray:
-    """(channels, n) -> windows (m, channels, length) every ``window.step`` samples, as the model's data were cut;
-    (m, channels, length) unchanged."""
-    check_signal(signal, source)
-    if signal.ndim == 3:
-        if signal.shape[-1] != window.length:
-            raise DataError(f"{source}: windows of {signal.shape[-1]} samples, the model expects {window.length}")
-        return signal.astype(np.float32)
-    if signal.shape[-1] < window.length:
-        raise DataError(f"{source}: {signal.shape[-1]} samples, shorter than one window of {window.length}")
-    starts = np.arange(0, signal.shape[-1] - window.length + 1, window.step)
-    return np.stack([signal[:, s : s + window.length] for s in starts]).astype(np.float32)
+@dataclass
+class SensorDiagnosis(Diagnosis):
+    """A recording's diagnosis by a sensor model: a :class:`Diagnosis` with severity and the layout channels the file lacked."""
+
+    severity: Severity | None = None
+    channels: list[str] = field(default_factory=list)
+    missing_channels: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self, per_window: bool = False) -> dict:
+        found = super().to_dict(per_window)
+        found.update({"model": SENSOR_KIND, "severity": self.severity.to_dict() if self.severity else None,
+                      "channels": self.channels, "missing_channels": self.missing_channels, "notes": self.notes})
+        return found
 
 
 def load_model(folder: str | Path, device: str = "cpu", dtype: str = "float32"):
@@ -168,17 +188,43 @@ def summarise(found: Accumulated, meta, source: str, top_k: int, starts: np.ndar
                 **extra)
 
 
-def diagnose(predictor: Predictor, windows: np.ndarray | WindowStream, source: str, top_k: int = 3, batch_size: int = 64, *,
-             block_size: int = BLOCK_SIZE, progress: Callable[[int, int], None] | None = None) -> Diagnosis:
-    """Average the class probabilities of every window; report the top ``top_k`` classes, segments and majority.
+def diagnose(predictor: Predictor, windows: np.ndarray | WindowStream | EndingWindows, source: str, top_k: int = 3,
+             batch_size: int = 64, *, block_size: int = BLOCK_SIZE, progress: Callable[[int, int], None] | None = None) -> Diagnosis:
+    """Average the class probabilities of every window; report the top ``top_k`` classes, segments and majority (and, for
+    a sensor model, the severity and the channels the recording lacked).
 
-    ``windows`` (an array (m, channels, length) or a :class:`WindowStream`) are cut ``block_size`` at a time and
-    predicted ``batch_size`` at a time, so memory does not grow with the recording; ``progress(done, total)`` follows
-    each block. Non-finite probabilities (a model with NaN/Inf weights) are refused, naming the model."""
-    if not isinstance(windows, WindowStream):
-        array = np.asarray(windows)
+    ``windows`` (an array (m, channels, length), or the windows :func:`syndiag.serving.stream.open_input` opened) are cut
+    ``block_size`` at a time and predicted ``batch_size`` at a time, so memory does not grow with the recording;
+    ``progress(done, total)`` follows each block. Non-finite probabilities (a model with NaN/Inf weights) are refused,
+    naming the model."""
+    if isinstance(windows, np.ndarray):
+        array = windows
         windows = WindowStream(source, lambda a, b: array[a:b], array.shape[0], array.shape[1], array.shape[2], None, None, array.dtype)
-    names = predictor.meta.channels
-    blocks = ((first, WindowBatch.of_array(block, names)) for first, block in windows.blocks(block_size))
-    found = accumulate(predictor, blocks, windows.count, batch_size, progress, source)
-    return summarise(found, predictor.meta, source, top_k, windows.start_seconds(np.arange(windows.count)), windows.window_seconds)
+    found = accumulate(predictor, windows.batches(block_size, predictor.needs.names), windows.count, batch_size, progress, source)
+    starts, seconds = windows.start_seconds(np.arange(windows.count)), windows.window_seconds
+    if not isinstance(predictor, SensorPredictor):
+        return summarise(found, predictor.meta, source, top_k, starts, seconds)
+    best = int(np.argsort(-found.mean, kind="stable")[0])
+    read = windows.found if isinstance(windows, EndingWindows) else None
+    return summarise(found, predictor.meta, source, top_k, starts, seconds, SensorDiagnosis,
+                     severity=aggregate_severity(found.severity_mean, found.severity_std, found.classes, best, predictor.plan),
+                     channels=predictor.plan.names, missing_channels=list(read.missing) if read else [],
+                     notes=list(read.notes) if read else [])
+
+
+def aggregate_severity(means: np.ndarray, stds: np.ndarray, classes: np.ndarray, best: int, plan: SensorCheckpoint) -> Severity | None:
+    """The mixture of the per-window severity Gaussians over the windows of class ``best`` (all windows if none is); None
+    without a severity head. Interval: mean ± 1.645 std, clipped to the checkpoint's severity range."""
+    if not np.isfinite(means).any():
+        return None
+    chosen = classes == best
+    if not chosen.any():
+        chosen = np.ones_like(chosen)
+    chosen &= np.isfinite(means) & np.isfinite(stds)
+    if not chosen.any():
+        raise DataError(f"{plan.folder}: non-finite severity output for every window: nothing was diagnosed")
+    mean = float(means[chosen].mean())
+    std = float(math.sqrt(float((stds[chosen] ** 2).mean() + means[chosen].var())))
+    low, high = plan.severity_range
+    return Severity(mean, std, max(low, mean - Z_90 * std), min(high, mean + Z_90 * std), plan.unit, int(chosen.sum()),
+                    plan.class_names[best])

@@ -1,23 +1,35 @@
-"""The windows of a recording, cut on demand in blocks, so that a long recording is diagnosed in bounded memory.
+"""The windows of a user's recording for a model, cut on demand in blocks, so that a long recording is diagnosed in bounded
+memory: :func:`open_input` reads the file for what the model needs (:func:`syndiag.data.model_input.read_input`, the one
+reader) and returns its windows, each source giving ``count``, ``batches(size, names)`` (:class:`WindowBatch` blocks),
+``start_seconds`` and ``window_seconds`` to the one window loop (:func:`syndiag.serving.diagnosis.diagnose`).
 
-A :class:`WindowStream` knows how many windows a recording holds and cuts any run of them on request: from a
-signal (channels, n) every ``window.step`` samples, exactly as :func:`syndiag.serving.diagnosis.window_array`
-cuts them, or from a file of windows (m, channels, length). A ``.npy`` file is read through a memory map
-(``np.load(mmap_mode="r")``) opened afresh for each block, so neither the file nor its windows are ever resident
-as a whole; other formats are read into memory by the caller's reader and cut from there.
+A :class:`WindowStream` (channels at one rate: Syn-Diag cloud and edge) cuts any run of windows on request: from a
+signal (channels, n) every ``window.step`` samples, or from a file of windows (m, channels, length). A ``.npy`` file is
+read through a memory map (``np.load(mmap_mode="r")``) opened afresh for each block, so neither the file nor its windows
+are ever resident as a whole. :class:`EndingWindows` (a sensor model's layout, every channel at its own rate) cuts them as
+training cut them: window ``k`` ends at ``(k * step + length) / fs`` on the clock of the data config (``data.window``,
+the checkpoint's ``fs``), every channel's window ends at that instant (:func:`syndiag.data.windowing.take_ending`), and
+the spectrogram stacks the ``data.cwru.channels`` windows as the prepared dataset does. A channel the file lacks is
+marked absent (and its spectrogram band hidden) when the checkpoint was trained with modality dropout, else refused.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from syndiag.config.data import WindowConfig
+from syndiag.config.data import DataConfig, WindowConfig
+from syndiag.data.model_input import ModelInput, read_input
+from syndiag.data.spectrogram import spectrogram_images, to_rgb
+from syndiag.data.windowing import take_ending
 from syndiag.errors import DataError
+from syndiag.models.meta import CheckpointMeta
+from syndiag.serving.predictor import WindowBatch
+from syndiag.serving.sensor_plan import SensorCheckpoint, read_sensor_checkpoint
 
 Reader = Callable[[int, int], np.ndarray]
 """Positions [a, b) along a recording's first axis of interest (samples, or windows of a window file) -> a copy."""
@@ -57,6 +69,11 @@ class WindowStream:
         """(first window index, windows) for consecutive blocks of at most ``size`` windows."""
         for start in range(0, self.count, max(1, size)):
             yield start, self.block(start, start + size)
+
+    def batches(self, size: int, names: Sequence[str]) -> Iterator[tuple[int, WindowBatch]]:
+        """(first window index, the windows of channels ``names``) for consecutive blocks of at most ``size`` windows."""
+        for start, block in self.blocks(size):
+            yield start, WindowBatch.of_array(block, list(names))
 
     def start_seconds(self, index: np.ndarray | int) -> np.ndarray | float | None:
         """Where window ``index`` starts in the recording, in seconds (None for a window file)."""
@@ -166,7 +183,7 @@ def open_windows(path: str | Path, channels: list[str], fs: float | None, target
                  read_in_memory: Callable[[], tuple[np.ndarray, float]], mmap: bool = True) -> WindowStream:
     """The windows of the recording at ``path``: memory-mapped (and checked for NaN/Inf here) for a .npy file when
     ``mmap`` and :func:`npy_windows` takes it, else from ``read_in_memory()`` (a checked signal or window array and
-    its rate: ``read_signal``, which reports every problem with the file)."""
+    its rate, from the one reader, which reports every problem with the file)."""
     path = Path(path)
     stream = npy_windows(path, len(channels), fs, target_fs, window) if mmap and path.suffix.lower() == ".npy" and path.is_file() else None
     if stream is not None:
@@ -174,3 +191,74 @@ def open_windows(path: str | Path, channels: list[str], fs: float | None, target
         return stream
     signal, rate = read_in_memory()
     return array_windows(signal, window, str(path), rate)
+
+
+def window_ends(found: ModelInput, plan: SensorCheckpoint) -> np.ndarray:
+    """End instants (s) of the windows, every ``data.window.step`` samples on the clock at the checkpoint's rate."""
+    window = plan.data.window
+    kinds = {spec.name: spec for spec in plan.layout}
+    timed = [name for name in found.channels if kinds[name].kind == "vibration"] or list(found.channels)
+    seconds = max(found.channels[name].size / float(kinds[name].fs) for name in timed)
+    samples = math.floor(seconds * plan.fs + 1e-6)
+    if samples < window.length:
+        raise DataError(f"{found.source}: {seconds:.4g} s of samples, shorter than one window of {window.length} samples at {plan.fs:g} Hz")
+    count = (samples - window.length) // window.step + 1
+    return (np.arange(count) * window.step + window.length) / plan.fs
+
+
+def cut_block(found: ModelInput, plan: SensorCheckpoint, ends: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """Every layout channel's window ending at each of ``ends``, the present mask (m, channels) and the RGB spectrograms."""
+    signals, present = {}, np.zeros((ends.size, len(plan.layout)), dtype=bool)
+    for column, spec in enumerate(plan.layout):
+        if spec.name in found.channels:
+            signals[spec.name], present[:, column], _ = take_ending(found.channels[spec.name], float(spec.fs), 0.0, ends, spec.length)
+        else:
+            signals[spec.name] = np.zeros((ends.size, spec.length), dtype=np.float32)
+    if plan.grid is None:
+        return signals, present, None
+    length = plan.data.window.length
+    bands = {name: take_ending(found.channels[name], plan.fs, 0.0, ends, length)[0] for name in plan.stacked if name in found.channels}
+    # a missing channel's band repeats a present one (so the image's scaling is that of real data); its tokens are hidden
+    stand_in = next(iter(bands.values()), np.zeros((ends.size, length), dtype=np.float32))
+    stacked = np.stack([bands.get(name, stand_in) for name in plan.stacked], axis=1)
+    spectrogram = plan.data.spectrogram
+    return signals, present, to_rgb(spectrogram_images(stacked, spectrogram), spectrogram.colormap)
+
+
+class EndingWindows:
+    """The windows of a recording read for a sensor model's layout, each channel's ending at one instant (module docstring)."""
+
+    def __init__(self, found: ModelInput, plan: SensorCheckpoint) -> None:
+        self.found, self.plan, self.source = found, plan, found.source
+        self.ends = window_ends(found, plan)
+        self.count = self.ends.size
+        self.window_seconds = plan.data.window.length / plan.fs
+        self.step_seconds = plan.data.window.step / plan.fs
+
+    def start_seconds(self, index: np.ndarray | int) -> np.ndarray:
+        return np.asarray(index) * self.step_seconds
+
+    def batches(self, size: int, names: Sequence[str] = ()) -> Iterator[tuple[int, WindowBatch]]:
+        """(first window index, every layout channel's windows, present mask and spectrograms) per block of ``size``."""
+        step = max(1, size)
+        for first in range(0, self.count, step):
+            yield first, WindowBatch(*cut_block(self.found, self.plan, self.ends[first : first + step]))
+
+
+def open_input(file: str | Path, folder: str | Path, meta: CheckpointMeta, fs: float | None = None,
+               channels: str | list[str | int] | None = None) -> WindowStream | EndingWindows:
+    """The windows of ``file`` for the model in ``folder`` (its description ``meta``), read and checked before the model
+    loads: a layout channel by channel, else the channels at the model's rate (a .npy recording it reads as it stands
+    memory-mapped; ``channels``: the file's channels to read for the model's, ``--channels``)."""
+    if meta.layout is not None:
+        plan = read_sensor_checkpoint(folder, meta.to_dict())
+        resample_to = plan.data.cwru.target_fs if plan.data.dataset == "cwru" else None
+        found = read_input(Path(file), plan.layout, fs, channels, layout=True, resample_to=resample_to)
+        if found.missing and plan.dropout <= 0:
+            raise DataError(f"{file}: lacks channel(s) {', '.join(found.missing)} of the sensor model's layout "
+                            f"({', '.join(s.describe() for s in plan.layout)}); {folder} was trained without modality dropout, "
+                            "so it cannot diagnose without them. Give a recording with every channel, or name them with --channels")
+        return EndingWindows(found, plan)
+    window = DataConfig.from_dict(meta.data, source=str(folder)).window
+    return open_windows(file, meta.channels, fs, meta.fs, window, mmap=channels is None,
+                        read_in_memory=lambda: (read_input(Path(file), meta.needs.channels, fs, channels).uniform, meta.fs))

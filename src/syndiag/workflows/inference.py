@@ -8,11 +8,10 @@ from pathlib import Path
 
 from syndiag.config.data import DataConfig
 from syndiag.errors import SyndiagError
-from syndiag.models.meta import is_onnx, read_meta
-from syndiag.serving.diagnosis import BLOCK_SIZE, Diagnosis, diagnose, load_model, read_signal
+from syndiag.models.meta import read_meta
+from syndiag.serving.diagnosis import BLOCK_SIZE, Diagnosis, diagnose, load_model
 from syndiag.serving.predictor import Predictor, load_predictor
-from syndiag.serving.sensor_diagnosis import diagnose_sensor
-from syndiag.serving.stream import open_windows
+from syndiag.serving.stream import open_input
 from syndiag.serving.summary import check_window_table, write_window_table
 
 
@@ -37,24 +36,18 @@ def diagnose_file(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
 def diagnose_with(file: Path, checkpoint: Path, fs: float | None = None, top_k: int = 3, device: str = "cpu",
                   dtype: str = "float32", channels: str | list[str | int] | None = None, *,
                   progress: Callable[[int, int], None] | None = None, per_window_out: Path | None = None,
-                  block_size: int = BLOCK_SIZE, predictor: Predictor | None = None) -> tuple[Diagnosis, Predictor | None]:
+                  block_size: int = BLOCK_SIZE, predictor: Predictor | None = None) -> tuple[Diagnosis, Predictor]:
     """:func:`diagnose_file`, and the predictor it loaded (for a caller that needs the model afterwards, as the report's
-    saliency does; None when a sensor model diagnosed)."""
+    saliency does)."""
     from syndiag.models.openset_threshold import read_threshold
 
     if per_window_out is not None:
         check_window_table(per_window_out)
     threshold = read_threshold(checkpoint)
     meta = predictor.meta if predictor is not None else read_meta(checkpoint)
-    if meta.model == "syndiag-sensor" and not is_onnx(checkpoint):
-        result = diagnose_sensor(file, checkpoint, fs, top_k, device, dtype, channels, progress=progress, block_size=block_size,
-                                 predictor=predictor)
-    else:
-        data = DataConfig.from_dict(meta.data, source=str(checkpoint))
-        windows = open_windows(file, meta.channels, fs, meta.fs, data.window, mmap=channels is None,
-                               read_in_memory=lambda: read_signal(file, meta.channels, fs, meta.fs, channels))
-        predictor = predictor or load_predictor(checkpoint, device, dtype, meta)
-        result = diagnose(predictor, windows, str(file), top_k, block_size=block_size, progress=progress)
+    windows = open_input(file, checkpoint, meta, fs, channels)
+    predictor = predictor or load_predictor(checkpoint, device, dtype, meta)
+    result = diagnose(predictor, windows, str(file), top_k, block_size=block_size, progress=progress)
     if threshold is not None:
         result.unknown = threshold.verdict(result.window_confidence)
     if per_window_out is not None:

@@ -151,14 +151,11 @@ def _classify(recording: Path, checkpoint: Path, config: ReportConfig):
 
 def _saliency_figure(recording: Path, config: ReportConfig, predictor, result, prediction: str) -> bytes:
     """The saliency of the most confident window, read alone (a .npy through a memory map)."""
-    from syndiag.serving.diagnosis import read_signal
-    from syndiag.serving.stream import open_windows
+    from syndiag.serving.stream import open_input
 
-    meta, data = predictor.meta, predictor.data
-    windows = open_windows(recording, meta.channels, config.fs, meta.fs, data.window,
-                           read_in_memory=lambda: read_signal(recording, meta.channels, config.fs, meta.fs))
+    windows = open_input(recording, predictor.folder, predictor.meta, config.fs)
     best = int(np.argmax(result.window_confidence))
-    found = saliency(predictor.model, windows.block(best, best + 1)[0], data.spectrogram)
+    found = saliency(predictor.model, windows.block(best, best + 1)[0], predictor.spectrogram)
     return saliency_figure(*found, f"saliency of {prediction} (window {best})")
 
 

@@ -49,11 +49,12 @@ def segments(signal: np.ndarray, fs: float, config: ReportSuiteConfig) -> list[t
 
 def segment_record(segment: np.ndarray, fs: float, rpm: float, channels: list[str], label: str, description: str, condition: str,
                    model, config: ReportSuiteConfig, generator: Generator | None, source: str) -> tuple[dict, dict, Any]:
-    from syndiag.serving.diagnosis import diagnose, window_array
+    from syndiag.serving.diagnosis import diagnose
+    from syndiag.serving.stream import array_windows
 
     started = time.perf_counter()
     predictor, data = model
-    result = diagnose(predictor, window_array(segment, data.window, source), source, config.report.top_k)
+    result = diagnose(predictor, array_windows(segment, data.window, source), source, config.report.top_k)
     diagnosis, unknown, severity = diagnosis_of(result, "suite classifier")
     truth = fault_of(description)
     channel = LOCATION_CHANNEL.get(truth["location"] or "", "DE")  # the faulty bearing's own accelerometer

@@ -1,4 +1,6 @@
-"""A recording read for a sensor model: every channel of its layout from one file, at the layout's rate, or missing.
+"""A user's file read channel by channel for a model's layout (LLaVA-for-Sensors: every channel at its own rate, or missing),
+and the reading rules every model's input shares: the file's rate (``--fs`` against what the file or the CWRU catalogue
+says) and a MATLAB file's variable names. :func:`syndiag.data.model_input.read_input` is the one entry.
 
 An original CWRU ``.mat`` is read by its own variables: ``DE``/``FE``/``BA`` from ``X<NNN>_<ch>_time`` at the
 catalogue's rate, a ``speed`` channel from ``X<NNN>RPM`` as a constant (the load's nominal speed where the file has
@@ -21,14 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from syndiag.data.cwru import cwru_file_map, cwru_numbers, own_number, resample
+from syndiag.data.cwru import cwru_file_map, cwru_numbers, cwru_rpm, own_number, resample
 from syndiag.data.cwru_classes import CWRU_LOADS
-from syndiag.data.model_input import CWRU_SENSORS as CWRU_VIBRATION
-from syndiag.data.model_input import mat_names
-from syndiag.data.paths import require_file
 from syndiag.data.recording import check_signal
-from syndiag.data.cwru import cwru_rpm
 from syndiag.data.signal_files import (
+    FS_KEY,
     ChannelRef,
     file_format,
     read_channels,
@@ -39,6 +38,7 @@ from syndiag.errors import DataError
 
 log = logging.getLogger(__name__)
 
+CWRU_SENSORS = ("DE", "FE", "BA")
 CWRU_SPEED_REFS = ("rpm", "speed")
 MISSING_REFS = ("-", "none")
 RATE_MARK = "@"
@@ -47,10 +47,9 @@ RPM_TOLERANCE = 25.0
 
 
 @dataclass
-class SensorInput:
-    """The layout channels found in a file (1-D samples at the layout's rate, first sample at t = 0) and those it lacks."""
+class LayoutChannels:
+    """The layout channels found in a file (1-D samples at the layout's rate, first sample at t = 0), those it lacks, notes."""
 
-    source: str
     channels: dict[str, np.ndarray]
     missing: list[str]
     notes: list[str] = field(default_factory=list)
@@ -104,13 +103,11 @@ def refuse_twice(source: str, reads: list[tuple[str, ChannelRef]]) -> None:
         taken[ref] = channel
 
 
-def read_sensor_input(path: Path, layout: Sequence[Any], fs: float | None = None, select: str | Sequence[str] | None = None,
-                      resample_to: float | None = None) -> SensorInput:
-    """Every layout channel of ``path`` (see the module docstring), checked: finite samples, the layout's rates, one vibration
-    channel at least. A channel the file lacks is listed in ``missing``; one that ``--channels`` names but the file lacks is an error."""
-    path = require_file(Path(path))
-    if fs is not None and not (math.isfinite(fs) and fs > 0):
-        raise DataError(f"--fs must be a positive number of Hz, got {fs}")
+def read_layout(path: Path, layout: Sequence[Any], fs: float | None = None, select: str | Sequence[str] | None = None,
+                resample_to: float | None = None) -> LayoutChannels:
+    """Every layout channel of ``path`` (an existing file; see the module docstring), checked: finite samples, the layout's
+    rates, one vibration channel at least. A channel the file lacks is listed in ``missing``; one that ``--channels`` names
+    but the file lacks is an error."""
     refs = parse_sensor_channels(select, layout, str(path))
     fmt = file_format(path)
     names = mat_names(path) if fmt == "mat" else []
@@ -128,7 +125,7 @@ def read_sensor_input(path: Path, layout: Sequence[Any], fs: float | None = None
 
 
 def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any], refs: list[_Ref], fs: float | None,
-               resample_to: float | None) -> SensorInput:
+               resample_to: float | None) -> LayoutChannels:
     """The layout channels of an original CWRU file, by its own variables."""
     entry = cwru_file_map().get(number)
     found, missing, notes = {}, [], []
@@ -139,7 +136,7 @@ def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any],
         elif not isinstance(ref.ref, str) or _is_rpm(spec, ref):
             continue
         else:
-            variable = f"X{number:03d}_{ref.ref}_time" if ref.ref in CWRU_VIBRATION else ref.ref
+            variable = f"X{number:03d}_{ref.ref}_time" if ref.ref in CWRU_SENSORS else ref.ref
             if variable in names:
                 wanted[spec.name] = variable
             elif ref.explicit:
@@ -147,7 +144,7 @@ def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any],
             else:
                 missing.append(spec.name)
     refuse_twice(str(path), list(wanted.items()))
-    rate, how = _file_rate(path, fs, entry.fs_hz if entry else None, f"the CWRU catalogue ({entry.describe()})" if entry else "")
+    rate, how = file_rate(path, fs, [(entry.fs_hz, f"the CWRU catalogue ({entry.describe()})")] if entry else [])
     duration = None
     if wanted:
         data = read_channels(path, "mat", list(wanted.values()))
@@ -170,7 +167,7 @@ def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any],
             missing.append(spec.name)
             continue
         found[spec.name] = np.full(math.floor(duration * float(spec.fs)) + 1, rpm)
-    return SensorInput(str(path), found, [s.name for s in layout if s.name in missing], notes)
+    return LayoutChannels(found, [s.name for s in layout if s.name in missing], notes)
 
 
 def _is_rpm(spec: Any, ref: _Ref) -> bool:
@@ -192,7 +189,7 @@ def _cwru_speed(path: Path, number: int, entry, notes: list[str]) -> float | Non
     return nominal
 
 
-def _read_other(path: Path, fmt: str, layout: Sequence[Any], refs: list[_Ref], fs: float | None) -> SensorInput:
+def _read_other(path: Path, fmt: str, layout: Sequence[Any], refs: list[_Ref], fs: float | None) -> LayoutChannels:
     """The layout channels of a .csv, .npz, .npy or non-CWRU .mat file, one column, key or variable each."""
     if fmt == "npy" and any(not r.explicit for r in refs):
         raise DataError(f"{path}: a .npy array names no channels; pass --channels with a column index per layout channel "
@@ -202,7 +199,7 @@ def _read_other(path: Path, fmt: str, layout: Sequence[Any], refs: list[_Ref], f
         header, table = read_csv_table(path)
         held = header or []
     elif fmt == "npz":
-        held = _npz_keys(path)
+        held = npz_keys(path)
     elif fmt == "mat":
         held = mat_names(path)
     found, missing, notes = {}, [], []
@@ -215,11 +212,11 @@ def _read_other(path: Path, fmt: str, layout: Sequence[Any], refs: list[_Ref], f
         else:
             data = read_channels(path, fmt, [ref.ref])
             column, own_fs = data.signal[0], data.fs
-        rate, how = _file_rate(path, fs, own_fs, "the file's own 'fs' value")
+        rate, how = file_rate(path, fs, [] if own_fs is None else [(own_fs, f"the file's own '{FS_KEY}' value")])
         if ref.fs is not None:
             rate, how = ref.fs, f"--channels {ref.ref}{RATE_MARK}{ref.fs:g}"
         found[spec.name] = _at_layout_rate(path, spec, column, rate, how, None, notes)
-    return SensorInput(str(path), found, missing, notes)
+    return LayoutChannels(found, missing, notes)
 
 
 def _at_layout_rate(path: Path, spec: Any, samples: np.ndarray, rate: float | None, how: str, resample_to: float | None,
@@ -268,16 +265,36 @@ def change_rate(samples: np.ndarray, rate: float, target: float, kind: str, wher
     return resample_poly(samples, ratio.numerator, ratio.denominator)
 
 
-def _file_rate(path: Path, fs: float | None, known: float | None, what: str) -> tuple[float | None, str]:
-    """The file's rate: ``--fs`` (refused where it contradicts what the file or the catalogue says), else the known one."""
-    if known is not None and fs is not None and not math.isclose(fs, known, rel_tol=1e-6):
-        raise DataError(f"{path}: --fs {fs:g} Hz contradicts {what}: {known:g} Hz. Drop --fs, or check that this is the file you mean")
+def file_rate(path: Path, fs: float | None, known: list[tuple[float, str]]) -> tuple[float | None, str]:
+    """The file's rate and how it is known: ``--fs`` (refused where it contradicts a rate the file or the CWRU catalogue
+    gives, ``known``: (Hz, what says so)), else the first known one; None where nothing says."""
+    for value, what in known:
+        if fs is not None and not math.isclose(fs, value, rel_tol=1e-6):
+            raise DataError(f"{path}: --fs {fs:g} Hz contradicts {what}: {value:g} Hz. Drop --fs, or check that this is the file you mean")
     if fs is not None:
         return float(fs), "--fs"
-    return known, what
+    return (float(known[0][0]), known[0][1]) if known else (None, "")
 
 
-def _npz_keys(path: Path) -> list[str]:
+def check_fs(fs: float | None) -> None:
+    """A ``--fs`` that is not a positive number of Hz is refused."""
+    if fs is not None and not (math.isfinite(fs) and fs > 0):
+        raise DataError(f"--fs must be a positive number of Hz, got {fs}")
+
+
+def mat_names(path: Path) -> list[str]:
+    """The variable names of a MATLAB file; a DataError for v7.3 or unreadable files."""
+    import scipy.io
+
+    try:
+        return [name for name, _, _ in scipy.io.whosmat(str(path))]
+    except NotImplementedError:
+        raise DataError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; re-save it with save(..., '-v7')") from None
+    except Exception as exc:  # scipy raises many types for corrupt or truncated files
+        raise DataError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+
+
+def npz_keys(path: Path) -> list[str]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             return list(archive.files)
