@@ -59,7 +59,8 @@ def test_the_description_is_typed_and_the_needs_come_from_it(cloud):
 @pytest.mark.parametrize("edit, message", [
     ({"model": "syndiag-rul"}, "is none of syndiag-cloud, syndiag-edge, syndiag-sensor"),
     ({"format_version": 2}, "format_version 2: this syndiag reads version 1"),
-    ({"class_names": ["a", "a", "b"]}, "class_names repeat a name"),
+    ({"class_names": ["a", "a", "b"], "class_hash": class_hash(["a", "a", "b"])}, "class_names repeat a name"),
+    ({"class_names": ["a", "b", "c"]}, "class_hash '[0-9a-f]+' is not the hash of its class_names"),  # saved with its names' hash
     ({"prompts": ["only one"]}, "3 class_names but 1 prompts"),
     ({"fs": -1}, "fs: Input should be greater than 0"),
     ({"channels": []}, "a syndiag-cloud model needs its channels"),

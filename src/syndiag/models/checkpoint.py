@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from syndiag.atomic import atomic_folder
 from syndiag.errors import ConfigError, DataError
+from syndiag.models.meta import PROVENANCE, class_hash, provenance
 
 if TYPE_CHECKING:
     import torch
@@ -81,13 +82,18 @@ def verify_checkpoint(folder: str | Path) -> None:
     verify_digests(folder, meta, [WEIGHTS])
 
 
-def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """``config.json`` (with the sha256 of the weights) + ``model.safetensors`` in ``folder``, written atomically."""
+def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], kind: str, meta: dict) -> Path:
+    """``config.json`` + ``model.safetensors`` in ``folder``, written atomically: ``meta`` described as a ``kind`` model in
+    this format version by the commit writing it (``models.meta.provenance``), with its class names' hash and the sha256
+    of the weights."""
     from safetensors.torch import save_file
 
+    described = {**provenance(kind), **{k: v for k, v in meta.items() if k not in PROVENANCE}}
+    if isinstance(described.get("class_names"), list):
+        described["class_hash"] = class_hash(list(described["class_names"]))
     with atomic_folder(folder) as staging:
         save_file(tensors, str(staging / WEIGHTS))
-        meta = record_digests(meta, staging, [WEIGHTS])
+        meta = record_digests(described, staging, [WEIGHTS])
         (staging / CONFIG).write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return Path(folder)
 

@@ -121,8 +121,8 @@ class SynDiagCloud(nn.Module):
 
     def save_pretrained(self, folder: str | Path, extra: dict | None = None) -> Path:
         """JSON config + safetensors of the trained parts; the backbone is referenced by name. Written atomically."""
-        meta = {"model": "syndiag-cloud", "config": self.config.model_dump(), "class_names": self.class_names, "prompts": self.prompts, **(extra or {})}
-        return write_checkpoint(folder, self.trainable_state(), meta)
+        meta = {"config": self.config.model_dump(), "class_names": self.class_names, "prompts": self.prompts, **(extra or {})}
+        return write_checkpoint(folder, self.trainable_state(), "syndiag-cloud", meta)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, backbone: Backbone | None = None, meta: dict | None = None) -> "SynDiagCloud":

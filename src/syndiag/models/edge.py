@@ -146,9 +146,9 @@ class SynDiagEdge(nn.Module):
 
     def save_pretrained(self, folder: str | Path, teacher_checkpoint: str | Path, extra: dict | None = None) -> Path:
         """JSON config + safetensors; the teacher is referenced by its checkpoint folder. Written atomically."""
-        meta = {"model": "syndiag-edge", "config": self.config.model_dump(), "teacher_checkpoint": str(Path(teacher_checkpoint).resolve()),
+        meta = {"config": self.config.model_dump(), "teacher_checkpoint": str(Path(teacher_checkpoint).resolve()),
                 "class_names": self.class_names, "prompts": self.prompts, **(extra or {})}
-        return write_checkpoint(folder, self.trainable_state(), meta)
+        return write_checkpoint(folder, self.trainable_state(), "syndiag-edge", meta)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, teacher: SynDiagCloud | TeacherParts | None = None, backbone: Backbone | None = None,

@@ -217,12 +217,16 @@ class SensorModel(nn.Module):
         state = {k: v for k, v in self.state_dict().items() if not k.startswith("lm.") or "lora_" in k}
         return {k: v.detach().contiguous().clone() for k, v in state.items()}
 
+    def description(self) -> dict:
+        """What the model records of itself (config, layout, classes, prompts, severity range, extractor shape, backbone):
+        the body of its config.json, and of the description of its Predictor in memory."""
+        return {"model": KIND, "config": self.config.model_dump(mode="json"), "layout": [s.model_dump(mode="json") for s in self.layout],
+                "class_names": list(self.class_names), "prompts": list(self.prompts), "severity_range": list(self.severity_range),
+                "extractor": extractor_shape(self.extractor) if self.extractor is not None else None, "backbone": self.backbone_name}
+
     def save_pretrained(self, folder: str | Path, extra: dict | None = None) -> Path:
-        """config.json (config, layout, classes, prompts, severity range, extractor shape) + safetensors of the trained parts."""
-        meta = {"model": KIND, "config": self.config.model_dump(), "layout": [s.model_dump() for s in self.layout],
-                "class_names": self.class_names, "prompts": self.prompts, "severity_range": list(self.severity_range),
-                "extractor": extractor_shape(self.extractor) if self.extractor is not None else None, "backbone": self.backbone_name, **(extra or {})}
-        return write_checkpoint(folder, self.trainable_state(), meta)
+        """config.json (its :meth:`description` and ``extra``) + safetensors of the trained parts."""
+        return write_checkpoint(folder, self.trainable_state(), KIND, {**self.description(), **(extra or {})})
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, backbone: Backbone | None = None, layout: list[ChannelSpec] | None = None,

@@ -172,13 +172,7 @@ def model_predictor(model, data: dict[str, Any], class_names: list[str], prompts
 def sensor_model_predictor(model, data: dict[str, Any]) -> SensorPredictor:
     """The Predictor of a sensor model in memory (just fine-tuned, not saved), described by the prepared data it reads
     (``data``: a prepared dataset's meta, with its rate and data config)."""
-    from syndiag.models.sensor import extractor_shape
-
-    raw = {"model": "syndiag-sensor", "config": model.config.model_dump(mode="json"), "layout": [s.model_dump(mode="json") for s in model.layout],
-           "class_names": list(model.class_names), "prompts": list(model.prompts), "severity_range": list(model.severity_range),
-           "extractor": extractor_shape(model.extractor) if model.extractor is not None else None, "stage": "finetuned",
-           "fs": float(data["fs"]), "data": data["config"]}
-    meta = CheckpointMeta.model_validate(raw)
+    meta = CheckpointMeta.model_validate({**model.description(), "stage": "finetuned", "fs": float(data["fs"]), "data": data["config"]})
     model.eval()
     return SensorPredictor(meta, read_sensor_checkpoint(Path(f"the {model.backbone_name} sensor model in memory"), meta.to_dict()), model)
 
