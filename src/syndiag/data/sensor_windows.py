@@ -115,10 +115,11 @@ def check_layout(layout: Sequence[Any]) -> None:
             raise ConfigError(f"sensor layout: channel {spec.name!r}: length must be an integer >= 1, got {length!r}")
 
 
-def _assemble(
+def windows_ending_at(
     recordings: list[Recording], rec_of_window: np.ndarray, ends: np.ndarray, layout: Sequence[Any]
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, int], dict[str, int]]:
-    """Signals, present mask and per-channel counts of padded and absent windows."""
+    """Every layout channel's window ending at ``ends`` (window ``i`` of recording ``recordings[rec_of_window[i]]``):
+    signals, present mask and per-channel counts of padded and absent windows."""
     n = rec_of_window.size
     signals = {spec.name: np.zeros((n, spec.length), dtype=np.float32) for spec in layout}
     present = np.zeros((n, len(layout)), dtype=bool)
@@ -143,14 +144,16 @@ def _assemble(
     return signals, present, padded, absent
 
 
-def _per_window(recordings: list[Recording], rec_of_window: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def severity_and_extra(recordings: list[Recording], rec_of_window: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each window's severity (NaN where its recording has none) and extra numbers, from its recording."""
     severity = np.array([np.nan if r.severity is None else r.severity for r in recordings], dtype=np.float64)
     keys = sorted({k for r in recordings for k in r.extra})
     extra = {k: np.array([r.extra.get(k, np.nan) for r in recordings], dtype=np.float64)[rec_of_window] for k in keys}
     return severity[rec_of_window] if recordings else np.zeros(0), extra
 
 
-def _describe(recordings: list[Recording]) -> list[dict[str, Any]]:
+def describe_recordings(recordings: list[Recording]) -> list[dict[str, Any]]:
+    """Source, label, condition and group of each recording (the ``recordings`` of a windows' meta)."""
     return [{"source": r.source, "label": r.label, "condition": r.condition, "group": r.group} for r in recordings]
 
 
@@ -202,9 +205,9 @@ def sensor_windows_for(dataset: Any, sensor_set: RecordingSet | None, layout: Se
         chosen = _matching(dataset, sensor_set)
         origin = np.array([r.start_s[channels[0]] for r in chosen])
         ends = origin[rec_of_window] + (starts + length) / fs
-        signals, present, padded, absent = _assemble(chosen, rec_of_window, ends, layout)
-        severity, extra = _per_window(chosen, rec_of_window)
-        described, notes = _describe(chosen), list(sensor_set.notes)
+        signals, present, padded, absent = windows_ending_at(chosen, rec_of_window, ends, layout)
+        severity, extra = severity_and_extra(chosen, rec_of_window)
+        described, notes = describe_recordings(chosen), list(sensor_set.notes)
         images = window_images(chosen, rec_of_window, ends)
     else:
         ends = (starts + length) / fs
@@ -293,9 +296,9 @@ def sensor_windows(
     boundaries = [plan.boundary for _, plan in plans]
     origin = np.array([r.start_s[clock.name] for r in chosen])
     ends = origin[rec_of_window] + (starts + length) / fs
-    signals, present, padded, absent = _assemble(chosen, rec_of_window, ends, layout)
-    severity, extra = _per_window(chosen, rec_of_window)
-    described = _describe(chosen)
+    signals, present, padded, absent = windows_ending_at(chosen, rec_of_window, ends, layout)
+    severity, extra = severity_and_extra(chosen, rec_of_window)
+    described = describe_recordings(chosen)
     images = window_images(chosen, rec_of_window, ends)
     for entry, boundary in zip(described, boundaries):
         entry["boundary"] = int(boundary)

@@ -11,7 +11,8 @@ from typing import Any, Callable
 from syndiag.config.data import DataConfig
 from syndiag.data.paths import dataset_folder, files_under, require_folder
 from syndiag.data.recording import RecordingSet
-from syndiag.errors import DataError
+from syndiag.data.seu import load_seu
+from syndiag.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def simulated(config: DataConfig) -> bool:
+    """Whether ``config`` reads the embedded simulator: ``dataset: simulated``, or CWRU without a data root."""
+    return config.dataset == "simulated" or (config.dataset == "cwru" and config.resolved_data_root() is None)
+
+
 def resolve_source(config: DataConfig) -> Source:
     """The recordings ``config`` asks for; CWRU without a data root means the simulated CWRU-like rig."""
     root = config.resolved_data_root()
     if root is not None:
         require_folder(root, "data root")
-    if config.dataset == "simulated" or (config.dataset == "cwru" and root is None):
+    if simulated(config):
+        # defers scipy.signal and scipy.io: a dataset's reader is imported only when that dataset is read
         from syndiag.data.simulator import simulate_cwru_like
 
         why = "" if config.dataset == "simulated" else " (no data root given: --data-root or $SYNDIAG_DATA)"
@@ -66,6 +73,7 @@ def resolve_source(config: DataConfig) -> Source:
             load=lambda: simulate_cwru_like(config.simulator, list(config.cwru.channels), list(config.cwru.loads)),
         )
     if config.dataset == "cwru":
+        # defers scipy.io, as above
         from syndiag.data.cwru import find_cwru_files, load_cwru
 
         folder = dataset_folder(root, "cwru")
@@ -76,8 +84,6 @@ def resolve_source(config: DataConfig) -> Source:
             load=lambda: load_cwru(folder, config.cwru),
         )
     if config.dataset == "seu":
-        from syndiag.data.seu import load_seu
-
         if root is None:
             raise DataError("dataset 'seu' needs a data root (--data-root or $SYNDIAG_DATA) holding the SEU CSV files")
         folder = dataset_folder(root, "seu")
@@ -87,6 +93,7 @@ def resolve_source(config: DataConfig) -> Source:
             fingerprint={"files": _file_stats(files_under(require_folder(folder, "SEU data folder"), ".csv"), config), "seu": config.seu.model_dump()},
             load=lambda: load_seu(folder, config.seu),
         )
+    # defers scipy.signal, as above
     from syndiag.data.custom import custom_spec_path, load_custom
 
     spec = custom_spec_path(config)
@@ -96,6 +103,25 @@ def resolve_source(config: DataConfig) -> Source:
         fingerprint={"spec": str(spec.resolve()), "content": "loaded"},
         load=lambda: load_custom(spec),
     )
+
+
+def sensor_recordings(config: DataConfig, images: bool = True) -> RecordingSet:
+    """The recordings of ``config`` with every sensor channel, for the sensor model: a custom spec's declared sensors and
+    frames, CWRU's with speed and severity, or the simulated rig's with speed, severity and (``images``) thermal frames;
+    each matches the dataset :func:`~syndiag.data.prepare.prepare` makes of ``config``."""
+    if config.dataset == "custom":
+        from syndiag.data.custom import custom_sensor_set  # defers scipy.signal: a reader is imported for its dataset only
+
+        return custom_sensor_set(config)
+    if simulated(config):
+        from syndiag.data.simulated_sensors import simulated_sensor_set  # defers scipy.signal, as above
+
+        return simulated_sensor_set(config, images)
+    if config.dataset == "cwru":
+        from syndiag.data.cwru import cwru_sensor_set  # defers scipy.io, as above
+
+        return cwru_sensor_set(config)
+    raise ConfigError(f"data.dataset: the sensor model reads cwru (or its simulator) or custom so far, not {config.dataset!r}")
 
 
 def recordings_digest(recordings: RecordingSet) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from syndiag.data.femto import FemtoBearing, read_femto
 from syndiag.data.femto_sensors import femto_sensor_set
 from syndiag.data.recording import FaultClass, RecordingSet
-from syndiag.data.sensor_windows import SensorWindows, _assemble, _describe, _per_window, check_layout
+from syndiag.data.sensor_windows import SensorWindows, check_layout, describe_recordings, severity_and_extra, windows_ending_at
 from syndiag.data.windowing import POOL, TEST
 from syndiag.errors import ConfigError, DataError
 from syndiag.prognostics.health import STAGE_PROMPTS, STAGES, HealthTrajectory, health_trajectory, time_features
@@ -62,11 +62,12 @@ def snapshot_windows(sensor_set: RecordingSet, layout: Sequence[Any], test_beari
         raise DataError(f"{len(sensor_set.recordings) - len(recordings)} snapshot(s) lack the clock channel {clock.name!r}")
     index = np.arange(len(recordings))
     ends = np.array([r.end_s(clock.name) for r in recordings])
-    signals, present, padded, absent = _assemble(recordings, index, ends, layout)
-    severity, extra = _per_window(recordings, index)
+    signals, present, padded, absent = windows_ending_at(recordings, index, ends, layout)
+    severity, extra = severity_and_extra(recordings, index)
     split = np.array([TEST if r.group in test_bearings else POOL for r in recordings], dtype=np.int64)
-    meta = {"dataset": "femto-stages", "clock_channel": clock.name, "clock_fs": float(clock.fs), "recordings": _describe(recordings),
-            "padded": padded, "absent": absent, "test_bearings": list(test_bearings), "notes": list(sensor_set.notes)}
+    meta = {"dataset": "femto-stages", "clock_channel": clock.name, "clock_fs": float(clock.fs),
+            "recordings": describe_recordings(recordings), "padded": padded, "absent": absent,
+            "test_bearings": list(test_bearings), "notes": list(sensor_set.notes)}
     return SensorWindows(
         layout=list(layout), signals=signals, present=present,
         labels=np.array([sensor_set.class_names.index(r.label) for r in recordings], dtype=np.int64),

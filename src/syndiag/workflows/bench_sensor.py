@@ -17,6 +17,7 @@ from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.prepare import PreparedDataset
 from syndiag.training.common import batches, seed_everything
 from syndiag.data.sensor_windows import sensor_windows_for
+from syndiag.data.sources import sensor_recordings
 from syndiag.models.device import place
 from syndiag.models.sensor import SensorModel
 from syndiag.serving.predictor import WindowBatch, sensor_model_predictor
@@ -47,9 +48,8 @@ def sensor_config(bench: Harness, seed: int) -> SensorRunConfig:
 
 def sensor_set_of(bench: Harness):
     if not hasattr(bench, "_sensor_set"):
-        from syndiag.data.cwru import cwru_sensor_set
-
-        bench._sensor_set = cwru_sensor_set(bench.recipe.data) if bench.dataset.meta["dataset"] == "cwru" else None
+        images = SensorRunConfig.from_yaml(bench.settings.sensor_recipe).model.use_images
+        bench._sensor_set = sensor_recordings(bench.recipe.data, images)
     return bench._sensor_set
 
 

@@ -84,16 +84,13 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
 
 def sensor_confidence(folder: Path, data: DataConfig, dataset: PreparedDataset, indices: np.ndarray, device: str, batch_size: int) -> np.ndarray:
     """The sensor model's top class probability on the windows at ``indices``, every channel of its layout read."""
-    from syndiag.data.custom import custom_sensor_set
-    from syndiag.data.cwru import cwru_sensor_set
     from syndiag.data.sensor_windows import sensor_windows_for
+    from syndiag.data.sources import sensor_recordings
     from syndiag.training.sensor import SensorInputs, predict_sensor
     from syndiag.workflows.sensor import spectrogram_grid
 
-    if data.dataset not in ("cwru", "custom"):
-        raise ConfigError(f"{folder}: calibrating a sensor model reads cwru or custom data, not {data.dataset!r}")
-    sensor_set = custom_sensor_set(data) if data.dataset == "custom" else cwru_sensor_set(data)
     model = load_predictor(folder, device).model
+    sensor_set = sensor_recordings(data, model.config.use_images)
     windows = sensor_windows_for(dataset, sensor_set, model.layout)
     inputs = SensorInputs(windows, dataset if model.extractor is not None else None, spectrogram_grid(model))
     return predict_sensor(model, inputs, indices, batch_size).probabilities.max(1)

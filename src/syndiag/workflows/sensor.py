@@ -13,13 +13,11 @@ import numpy as np
 import torch
 
 from syndiag.config.sensor_run import SensorRunConfig
-from syndiag.data.custom import custom_sensor_set
-from syndiag.data.cwru import cwru_sensor_set
 from syndiag.data.fewshot import FewShotTask, few_shot_task, pretraining_pool
 from syndiag.data.noise import noise_augmented
 from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.data.sensor_windows import SensorWindows, sensor_windows_for
-from syndiag.data.simulated_sensors import simulated_sensor_set
+from syndiag.data.sources import sensor_recordings
 from syndiag.errors import ConfigError
 from syndiag.evaluation.metrics import (
     append_result,
@@ -61,12 +59,8 @@ def sensor_session(config: SensorRunConfig) -> SensorSession:
     set_threads(config.threads)
     configure_training(config)  # ranks meet here, before any cache is looked for
     seed_everything(config.seed)
-    if config.data.dataset not in ("cwru", "simulated", "custom"):
-        raise ConfigError(f"data.dataset: the sensor model reads cwru (or its simulator) or custom so far, not {config.data.dataset!r}")
+    sensor_set = sensor_recordings(config.data, config.model.use_images)
     dataset = prepare(config.data)
-    sensor_set = (custom_sensor_set(config.data) if config.data.dataset == "custom"
-                  else cwru_sensor_set(config.data) if dataset.meta["dataset"] == "cwru"
-                  else simulated_sensor_set(config.data, config.model.use_images))
     windows = sensor_windows_for(dataset, sensor_set, config.channels)
     inputs = SensorInputs(windows, dataset if config.model.use_spectrogram else None)
     return SensorSession(config, dataset, windows, inputs, sensor_set)

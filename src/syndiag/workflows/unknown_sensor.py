@@ -39,14 +39,14 @@ def sensor_material(config: OpenSetConfig) -> dict:
 
 def aligned_sensor_model(config: SensorRunConfig, view: PreparedDataset, folder: Path, conditions: list[str] | None, seed: int):
     """Stage (a) on ``view``'s classes (its pool of ``conditions``), trained once into ``folder``; with the sensor set."""
-    from syndiag.data.cwru import cwru_sensor_set
     from syndiag.data.sensor_windows import sensor_windows_for
+    from syndiag.data.sources import sensor_recordings
     from syndiag.models.device import place
     from syndiag.models.sensor import SensorModel
     from syndiag.training.sensor import align
     from syndiag.workflows.sensor import SensorSession, inputs_for, new_model
 
-    sensor_set = cwru_sensor_set(config.data)
+    sensor_set = sensor_recordings(config.data, config.model.use_images)
     if (folder / "model.safetensors").is_file():
         return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config), sensor_set
     windows = sensor_windows_for(view, sensor_set, config.channels)
