@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from syndiag.config.profiles import profile_path, shipped_profiles
 from syndiag.errors import ConfigError
 
 T = TypeVar("T", bound="StrictModel")
@@ -31,8 +32,6 @@ class StrictModel(BaseModel):
     @classmethod
     def from_yaml(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
         """Load ``path`` (a file, or the name of a shipped profile such as ``syndiag/cpu``) with dotted ``overrides``."""
-        from syndiag.config.profiles import profile_path
-
         path = profile_path(path)
         data = read_yaml(path)
         for dotted, value in (overrides or {}).items():
@@ -44,8 +43,6 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file, a syntax error or a non-mapping top level is a ConfigError."""
     path = Path(path)
     if not path.is_file():
-        from syndiag.config.profiles import shipped_profiles
-
         raise ConfigError(f"config file not found: {path} (shipped profiles: {', '.join(shipped_profiles())})")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

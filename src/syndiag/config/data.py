@@ -53,7 +53,7 @@ class SpectrogramConfig(StrictModel):
     @field_validator("wavelet")
     @classmethod
     def _complex_morlet(cls, value: str) -> str:
-        import pywt
+        import pywt  # defers pywt (and its scipy): a config is read without the signal stack
 
         try:
             wavelet = pywt.ContinuousWavelet(value)
@@ -66,7 +66,7 @@ class SpectrogramConfig(StrictModel):
     @field_validator("colormap")
     @classmethod
     def _known_colormap(cls, value: str) -> str:
-        import matplotlib
+        import matplotlib  # defers matplotlib: a config is read without the plotting stack
 
         if value not in matplotlib.colormaps:
             raise ValueError(f"unknown matplotlib colormap {value!r}")
