@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field, model_validator
 
-from syndiag.config.base import StrictModel
+from syndiag.config.base import StrictModel, read_yaml
 from syndiag.errors import ConfigError
 
 CATALOGUE = "bearings.yaml"
@@ -68,8 +68,6 @@ def bearing(name_or_file: str | Path) -> BearingGeometry:
         return BearingGeometry.from_dict(shipped[str(name_or_file)], source=f"{CATALOGUE}:{name_or_file}")
     path = Path(name_or_file)
     if path.suffix.lower() in (".yaml", ".yml"):
-        from syndiag.config.base import read_yaml
-
         return BearingGeometry.from_dict(read_yaml(path), source=str(path))
     raise ConfigError(f"unknown bearing {str(name_or_file)!r}: give one of {', '.join(shipped)} or a YAML file with name, "
                       "rolling_elements, ball_diameter, pitch_diameter (same unit), contact_angle_deg")
