@@ -15,10 +15,10 @@ from syndiag.errors import DataError
 
 def write_gallery(dataset: PreparedDataset, path: Path, condition: str | None = None, columns: int = 5) -> Path:
     """Plot the first test window of each class at ``condition``; written atomically to ``path``."""
-    import matplotlib
+    import matplotlib  # defers matplotlib: drawn only when a gallery is asked for
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # defers matplotlib, imported once the Agg backend is set
 
     condition = condition or dataset.condition_names[0]
     if condition not in dataset.condition_names:

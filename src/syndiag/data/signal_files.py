@@ -73,7 +73,7 @@ def read_channels(path: Path, fmt: str, channels: list[ChannelRef] | None) -> Ch
 
 
 def _read_mat(path: Path, channels: list[ChannelRef] | None) -> tuple[Columns, float | None]:
-    from scipy.io import loadmat
+    from scipy.io import loadmat  # defers scipy.io: read only for .mat files
 
     try:
         contents = loadmat(str(path))

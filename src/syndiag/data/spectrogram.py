@@ -125,7 +125,7 @@ def spectrogram_images(windows: np.ndarray, config: SpectrogramConfig, chunk: in
 @lru_cache(maxsize=8)
 def colormap_lut(name: str) -> np.ndarray:
     """256 x 3 uint8 RGB table of a matplotlib colormap."""
-    import matplotlib
+    import matplotlib  # defers matplotlib: its colormap is read once, on the first spectrogram
 
     return np.rint(matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).astype(np.uint8)
 

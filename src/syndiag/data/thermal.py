@@ -120,7 +120,7 @@ def thermal_celsius(scene: ThermalScene, rng: np.random.Generator, size: int = T
 @lru_cache(maxsize=1)
 def colormap_lut() -> np.ndarray:
     """The 'inferno' colormap as 256 RGB uint8 rows (matplotlib, without pyplot)."""
-    import matplotlib
+    import matplotlib  # defers matplotlib: its colormap is read once, on the first frame
 
     return np.round(matplotlib.colormaps["inferno"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
 
@@ -170,7 +170,7 @@ def thermal_frames(label: str, load_hp: int, seconds: float, rng: np.random.Gene
 def write_frames(frames: dict[str, list[tuple[float, np.ndarray]]], out_dir: str | Path, note: str = SIMULATED_NOTE) -> Path:
     """Each recording's frames as ``{recording}_{k:03d}.png`` in ``out_dir`` and one index ``frames.csv`` (recording, time_s,
     file) whose first line is ``# note``; PNGs carry the note as their Description. Returns the index's path."""
-    import matplotlib.image
+    import matplotlib.image  # defers matplotlib: PNGs are written only when frames are saved
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -188,7 +188,7 @@ def write_frames(frames: dict[str, list[tuple[float, np.ndarray]]], out_dir: str
 
 def read_image(path: Path) -> np.ndarray:
     """A PNG as (H, W, 3) uint8; a file that does not decode is a DataError naming it."""
-    import matplotlib.image
+    import matplotlib.image  # defers matplotlib: PNGs are decoded only when frames are read
 
     try:
         pixels = np.asarray(matplotlib.image.imread(path, format="png"))
