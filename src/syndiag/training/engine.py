@@ -45,7 +45,7 @@ class Engine:
     def __post_init__(self) -> None:
         self.world, self.rank = world_size(), rank()
         if self.world > 1:
-            from accelerate import PartialState
+            from accelerate import PartialState  # defers accelerate: only a run over several processes meets its process group
 
             PartialState(cpu=not torch.cuda.is_available())
             atexit.register(_leave_process_group)
@@ -138,7 +138,7 @@ def shard_language_model(model: nn.Module) -> None:
     the trainable tensors inside them (LoRA) stay whole on every rank and are summed like the others."""
     if world_size() == 1:
         return
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import fully_shard  # defers torch.distributed.fsdp: imported by sharded runs only
 
     for layer in transformer_layers(_language_model(model)):
         fully_shard(layer, ignored_params={p for p in layer.parameters() if p.requires_grad} or None)

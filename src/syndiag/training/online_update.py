@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from syndiag.config.training import UpdateConfig
+from syndiag.data.windowing import POOL
 from syndiag.errors import DataError
 from syndiag.registry.heads import HeadPackage, HeadRegistry, head_accuracy
-from syndiag.training.common import seed_everything
+from syndiag.training.common import batches, image_batch, seed_everything
 from syndiag.training.engine import shuffled_batches
 
 
@@ -151,8 +152,6 @@ def run_updates(
 def update_windows(dataset, task, config: UpdateConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train-pool windows of the source condition, outside the K-shot set: a cloud-side validation buffer of
     ``validation_per_class`` per class, and the rest as the stream of new labelled samples for the edge."""
-    from syndiag.data.windowing import POOL
-
     cond = dataset.condition_names.index(task.source[0])
     rng = np.random.default_rng([seed, 4242])
     updates, validation = [], []
@@ -173,8 +172,6 @@ def update_windows(dataset, task, config: UpdateConfig, seed: int) -> tuple[np.n
 @torch.inference_mode()
 def feature_bank(teacher: nn.Module, student: nn.Module, dataset, indices: np.ndarray, batch_size: int = 64) -> FeatureBank:
     """h_T and h'_S of the windows at ``indices``, computed once on the models' device and kept on the CPU, where heads are updated."""
-    from syndiag.training.common import batches, image_batch
-
     teacher.eval()
     student.eval()
     t_parts, s_parts = [], []

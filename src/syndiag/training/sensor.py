@@ -16,6 +16,7 @@ from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset
 from syndiag.data.sensor_windows import SensorWindows
 from syndiag.data.spectrogram import stacked_tokens_present
+from syndiag.errors import ConfigError
 from syndiag.models.sensor import SensorBatch, SensorModel
 from syndiag.models.sensor_heads import severity_nll
 from syndiag.training.common import batches, seed_everything
@@ -166,8 +167,6 @@ def predict_sensor(model: SensorModel, inputs: SensorInputs, indices: np.ndarray
     names = [spec.name for spec in inputs.windows.layout]
     unknown = sorted(set(drop or []) - set(names))
     if unknown:
-        from syndiag.errors import ConfigError
-
         raise ConfigError(f"cannot drop {unknown}: the model's channels are {names}")
     started = time.perf_counter()
     probabilities, means, stds = [], [], []
