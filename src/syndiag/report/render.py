@@ -15,15 +15,10 @@ from syndiag.report.findings import FAULT_WORDS
 
 def envelope_figure(spectrum, evidence: dict[str, Any], max_hz: float | None = None) -> bytes:
     """The envelope spectrum with each characteristic frequency and its harmonics marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     checked = [v["expected_hz"] for v in evidence["lines"].values() if v["harmonics"]]
     top = max_hz or (4.5 * max(checked) if checked else spectrum.band[1] - spectrum.band[0])
     keep = spectrum.freqs <= top
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig, ax = _figure(8, 3.2)
     ax.plot(spectrum.freqs[keep], spectrum.amplitude[keep], color="black", linewidth=0.7)
     for (fault, line), colour in zip(evidence["lines"].items(), ("tab:red", "tab:blue", "tab:green", "tab:purple")):
         for k, peak in enumerate(line["harmonics"]):
@@ -37,12 +32,7 @@ def envelope_figure(spectrum, evidence: dict[str, Any], max_hz: float | None = N
 
 def saliency_figure(image: np.ndarray, saliency: np.ndarray, title: str) -> bytes:
     """The model's input spectrogram with its gradient saliency over time and frequency."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+    fig, axes = _figure(8, 3.4, columns=2)
     axes[0].imshow(image)
     axes[0].set(title="spectrogram (model input)", xlabel="time", ylabel="scale")
     axes[1].imshow(saliency, cmap="magma")
@@ -52,12 +42,7 @@ def saliency_figure(image: np.ndarray, saliency: np.ndarray, title: str) -> byte
 
 def trend_figure(times_h: np.ndarray, indicator: np.ndarray, name: str, rul: dict | None, alarm_h: float | None) -> bytes:
     """A unit's health indicator over time, the alarm time and the predicted end of life with its interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig, ax = _figure(8, 3.2)
     ax.plot(times_h, indicator, color="black", linewidth=0.8, label=name)
     if alarm_h is not None:
         ax.axvline(alarm_h, color="tab:orange", label="alarm on")
@@ -74,13 +59,18 @@ def trend_figure(times_h: np.ndarray, indicator: np.ndarray, name: str, rul: dic
     return _png(fig)
 
 
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
+def _figure(width: float, height: float, columns: int = 1) -> tuple[Any, Any]:
+    """A figure and its ``columns`` axes, without pyplot (no global backend, nothing to close)."""
+    from matplotlib.figure import Figure  # defers matplotlib: figures are drawn only when a report is made
 
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots(1, columns)
+
+
+def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -96,10 +96,11 @@ class Generator:
     """An instruct model by id or path (default: the packaged SmolLM2-135M-Instruct), loaded once, greedy decoding."""
 
     def __init__(self, model: str = "smollm2-135m", max_new_tokens: int = 64) -> None:
+        # defers torch and transformers: the template path and the live service's reports never load a language model
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from syndiag.models.backbones import resolve_backbone
+        from syndiag.models.backbones import resolve_backbone  # defers torch, as above
 
         path = resolve_backbone(model)
         self.name = model
@@ -122,7 +123,7 @@ class Generator:
         return ids
 
     def __call__(self, findings: dict[str, Any], tight: bool = False) -> str:
-        import torch
+        import torch  # defers torch, as in __init__
 
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(EXAMPLE_FACTS)},
                     {"role": "assistant", "content": EXAMPLE_TEXT}, {"role": "user", "content": prompt(facts(findings))}]
