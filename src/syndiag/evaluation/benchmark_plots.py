@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
 from syndiag.evaluation.metrics import save_figure_png
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
@@ -26,8 +29,6 @@ def family_of(method: str) -> int:
 
 def method_styles(methods: list[str]) -> dict[str, dict]:
     """A distinct (colour, marker) per method: shades of one colour map per family, a marker per member."""
-    from matplotlib import colormaps
-
     styles = {}
     for index in range(len(FAMILIES)):
         members = sorted(m for m in methods if family_of(m) == index)
@@ -39,11 +40,6 @@ def method_styles(methods: list[str]) -> dict[str, dict]:
 
 def plot_accuracy_vs_k(summary: dict, condition: str, methods: list[str], shots: list[int], path: Path) -> Path:
     """Mean accuracy ± std over seeds against K, all methods left, the band above 0.95 zoomed right; legend grouped by family."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     styles = method_styles(methods)
     ordered = sorted(methods, key=lambda m: (family_of(m), m))
     figure = Figure(figsize=(11, 4.6))

@@ -5,6 +5,7 @@ and not flagged, an unknown one when flagged)."""
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import roc_curve
 
 from syndiag.models.openset import auroc, calibrate_threshold, fpr_at_tpr
 
@@ -23,8 +24,6 @@ def openset_metrics(calibration_scores, test_scores, predicted, truth, unknown_m
 
 def roc_points(known_scores, unknown_scores, points: int = 41) -> dict[str, list[float]]:
     """The ROC curve of telling unknown from known windows, at ``points`` false-positive rates from 0 to 1 (for plots)."""
-    from sklearn.metrics import roc_curve
-
     known, unknown = np.asarray(known_scores, np.float64).ravel(), np.asarray(unknown_scores, np.float64).ravel()
     fpr, tpr, _ = roc_curve(np.r_[np.zeros(known.size), np.ones(unknown.size)], np.r_[known, unknown])
     grid = np.linspace(0.0, 1.0, points)

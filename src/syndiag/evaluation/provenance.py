@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from syndiag.commit import GIT_TIMEOUT_S, current_commit
+from syndiag.errors import SyndiagError
 
 
 def cpu_model() -> str:
@@ -54,8 +55,6 @@ def is_committed(path: Path) -> bool:
 
 def check_committed_code(results: Path, allow_dirty: bool = False) -> None:
     """Refuse to add lines to a committed results file from a tree with uncommitted changes: their code would be in no commit."""
-    from syndiag.errors import SyndiagError
-
     commit = current_commit()
     if commit.endswith("+dirty") and not allow_dirty and Path(results).is_file() and is_committed(results):
         raise SyndiagError(

@@ -48,10 +48,11 @@ def inference_timings(classify, images, repeats: int) -> dict:
 
 
 def measure(kind: str, checkpoint: Path, repeats: int) -> dict:
+    # defers torch: this module runs each measurement in its own process, so its top imports nothing a measurement does not need
     import torch
     import torch.nn.functional as F
 
-    from syndiag.models.cloud import SynDiagCloud
+    from syndiag.models.cloud import SynDiagCloud  # defers torch, as above
     from syndiag.models.edge import SynDiagEdge
 
     started = time.perf_counter()
@@ -92,9 +93,10 @@ def measure(kind: str, checkpoint: Path, repeats: int) -> dict:
 
 def measure_onnx(kind: str, folder: Path, repeats: int) -> dict:
     """The same inference measurements for an ONNX export run by ONNX Runtime, in a process that never imports torch."""
+    # defers numpy and onnxruntime: the measuring process loads only the runtime it measures
     import numpy as np
 
-    from syndiag.serving.onnx_runtime import OnnxClassifier
+    from syndiag.serving.onnx_runtime import OnnxClassifier  # defers onnxruntime, as above
 
     started = time.perf_counter()
     classify = OnnxClassifier(folder)
@@ -124,9 +126,10 @@ def median_of_rounds(measured: list[dict]) -> dict:
 
 
 def plot(results: dict, path: Path) -> Path:
+    # defers matplotlib: this module runs each measurement in its own process, so its top imports nothing a measurement does not need
     from matplotlib.figure import Figure
 
-    from syndiag.evaluation.metrics import save_figure_png
+    from syndiag.evaluation.metrics import save_figure_png  # defers matplotlib, as above
 
     metrics = [("parameters_total", "parameters (M)", 1e-6), ("peak_rss_mb", "peak RSS (MB)", 1.0),
                ("latency_ms_batch1_median", "latency, batch 1 (ms)", 1.0), ("throughput_samples_per_s_batch32", "throughput (samples/s)", 1.0),
@@ -216,9 +219,10 @@ def resources_section(report: dict, png: Path, report_dir: Path) -> list[str]:
 
 def onnx_accuracy(folders: dict[str, Path], images_of, labels, batch_size: int = 64) -> dict[str, float]:
     """Accuracy of each ONNX export over the windows whose uint8 spectrograms ``images_of(chunk)`` gives, ``labels`` (n,)."""
+    # defers numpy and onnxruntime: this module runs each measurement in its own process, so its top imports nothing a measurement does not need
     import numpy as np
 
-    from syndiag.serving.onnx_runtime import OnnxClassifier
+    from syndiag.serving.onnx_runtime import OnnxClassifier  # defers onnxruntime, as above
 
     accuracy = {}
     for kind, folder in folders.items():

@@ -9,16 +9,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+from scipy import stats
 
-from syndiag.evaluation.metrics import read_results
+from syndiag.evaluation.metrics import read_results, save_figure_png
 
 SCORE_NAMES = {"msp": "max softmax", "energy": "energy", "mahalanobis": "Mahalanobis", "knn": "kNN distance"}
 
 
 def mean_interval(values: list[float]) -> str:
     """mean ± half-width of the 95 % t interval over seeds (the mean alone for one seed)."""
-    from scipy import stats
-
     values = [v for v in values if not math.isnan(v)]
     if not values:
         return "–"
@@ -70,17 +70,11 @@ def openset_section(path: Path, report_dir: Path, display) -> list[str]:
 def roc_figure(records: list[dict], png: Path) -> Path:
     """One panel per held-out family: the mean ROC curve over seeds of each method and score (the same-condition pairs when
     there are any)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from syndiag.atomic import atomic_file
-
     same = [r for r in records if r["source"] == r["target"]]
     records = same or records
     families = sorted({r["family"] for r in records})
-    fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(families), 4))
+    axes = fig.subplots(1, len(families), squeeze=False)
     for ax, family in zip(axes[0], families):
         curves: dict[tuple, list] = defaultdict(list)
         for r in records:
@@ -94,10 +88,7 @@ def roc_figure(records: list[dict], png: Path) -> Path:
         ax.set(title=f"held out: {family}", xlabel="known windows flagged (FPR)", ylabel="unknown windows flagged (TPR)")
     axes[0][0].legend(fontsize=6, loc="lower right")
     fig.tight_layout()
-    with atomic_file(png) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return png
+    return save_figure_png(fig, png, dpi=110)
 
 
 def zeroshot_section(path: Path, report_dir: Path, display) -> list[str]:
