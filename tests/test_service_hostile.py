@@ -120,7 +120,8 @@ def test_diagnose_runs_off_the_event_loop_so_health_answers_meanwhile(tmp_path, 
     import httpx
     import uvicorn
 
-    import syndiag.workflows.inference as inference
+    import syndiag.service.app as service_app
+    from syndiag.errors import DataError
     from syndiag.service.app import create_app
 
     started, release = threading.Event(), threading.Event()
@@ -128,9 +129,9 @@ def test_diagnose_runs_off_the_event_loop_so_health_answers_meanwhile(tmp_path, 
     def slow(*args, **kwargs):
         started.set()
         assert release.wait(30)
-        raise inference.DataError("released")
+        raise DataError("released")
 
-    monkeypatch.setattr(inference, "diagnose_file", slow)
+    monkeypatch.setattr(service_app, "diagnose_file", slow)
     pipeline = pipeline_of(tmp_path)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(pipeline, pipeline.config.checkpoint), host="127.0.0.1", port=port, log_level="warning"))

@@ -18,7 +18,9 @@ from fastapi.staticfiles import StaticFiles
 
 from syndiag.errors import SyndiagError
 from syndiag.service.health import store_health
+from syndiag.service.live_report import live_report
 from syndiag.service.pipeline import Pipeline
+from syndiag.workflows.inference import diagnose_file
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 SUFFIXES = (".mat", ".csv", ".npy", ".npz")
@@ -49,7 +51,7 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, h
         return JSONResponse(body, status_code=200 if found["status"] == "ok" else 503)
 
     if cloud is not None:
-        from syndiag.service.heads_api import add_head_routes
+        from syndiag.service.heads_api import add_head_routes  # defers torch: only a cloud service exchanges heads
 
         add_head_routes(app, cloud)
     if pipeline is None:
@@ -70,8 +72,6 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, h
 
     @app.get("/report/{sensor:path}", response_class=HTMLResponse)
     def report(sensor: str) -> str:
-        from syndiag.service.live_report import live_report
-
         try:
             return live_report(pipeline, sensor)
         except KeyError:
@@ -89,8 +89,6 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, h
 
     @app.post("/diagnose")
     def diagnose(file: UploadFile, fs: float | None = None) -> dict:
-        from syndiag.workflows.inference import diagnose_file
-
         suffix = Path(file.filename or "").suffix.lower()
         if suffix not in SUFFIXES:
             raise HTTPException(400, f"file {html.escape(file.filename or '')!r}: give a {', '.join(SUFFIXES)} recording or window file")

@@ -39,7 +39,7 @@ class Pending:
 
 
 def _resampled(x: np.ndarray, fs: float, model_fs: float, length: int) -> np.ndarray:
-    from syndiag.data.cwru import resample
+    from syndiag.data.cwru import resample  # defers scipy.io and scipy.signal: only a sensor at another rate is resampled
 
     if fs != model_fs:
         x = resample(x[None, :].astype(np.float64), fs, model_fs)[0]

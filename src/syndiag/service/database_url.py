@@ -4,16 +4,17 @@ traceback. Passwords are never shown."""
 
 from __future__ import annotations
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
 from syndiag.errors import ConfigError
+from syndiag.service.store import Store
 
 EXAMPLES = "sqlite:///runs/service/diagnoses.db or postgresql://user@host/db"
 
 
 def shown_url(url: str) -> str:
     """``url`` with its password hidden (as it may be printed)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -28,11 +29,6 @@ def _reason(exc: Exception) -> str:
 
 def check_database_url(url: str) -> None:
     """Open the store at ``url`` once, as ``syndiag serve`` will; a ConfigError naming the URL and the reason if it cannot."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-
-    from syndiag.service.store import Store
-
     try:
         parsed = make_url(url)
     except ArgumentError:

@@ -18,7 +18,8 @@ from fastapi import FastAPI, Header, HTTPException, UploadFile
 
 from syndiag.config.run import RunConfig
 from syndiag.errors import ConfigError, DataError, SyndiagError
-from syndiag.registry.package import MAX_META_BYTES, MAX_SIGNATURE_BYTES, MAX_WEIGHTS_BYTES, PackageFiles
+from syndiag.registry.package import HEAD_META, HEAD_WEIGHTS, MAX_META_BYTES, MAX_SIGNATURE_BYTES, MAX_WEIGHTS_BYTES, SIGNATURE, PackageFiles
+from syndiag.registry.signing import UntrustedPackage
 from syndiag.registry.tokens import TIME_FORMAT, find_token, read_tokens
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ ANSWER_FIELDS = ("accepted", "version", "reasons", "accuracy_before", "accuracy_
 
 
 def tokens_file(config: RunConfig) -> Path:
+    # defers matplotlib and sklearn: the collaboration workflow's stack is loaded when the head exchange is used
     from syndiag.workflows.collaboration import heads_dir
 
     return heads_dir(config) / "tokens.sha256"
@@ -64,8 +66,7 @@ def add_head_routes(app: FastAPI, config: RunConfig) -> None:
     @app.post("/heads")
     async def push(meta: UploadFile, weights: UploadFile, signature: UploadFile | None = None,
                    authorization: str | None = Header(None)) -> dict:
-        from syndiag.registry.signing import UntrustedPackage
-        from syndiag.workflows.collaboration import import_head
+        from syndiag.workflows.collaboration import import_head  # defers matplotlib and sklearn, as in tokens_file
 
         authorised(authorization)
         files = PackageFiles(await _bounded(meta, MAX_META_BYTES, "head.json"), await _bounded(weights, MAX_WEIGHTS_BYTES, "weights"),
@@ -83,7 +84,7 @@ def add_head_routes(app: FastAPI, config: RunConfig) -> None:
 
     @app.get("/heads")
     def history(authorization: str | None = Header(None)) -> dict:
-        from syndiag.workflows.collaboration import head_history
+        from syndiag.workflows.collaboration import head_history  # defers matplotlib and sklearn, as in tokens_file
 
         authorised(authorization)
         try:
@@ -93,7 +94,7 @@ def add_head_routes(app: FastAPI, config: RunConfig) -> None:
 
     @app.post("/heads/rollback")
     def rollback(version: str, authorization: str | None = Header(None)) -> dict:
-        from syndiag.workflows.collaboration import rollback_head
+        from syndiag.workflows.collaboration import rollback_head  # defers matplotlib and sklearn, as in tokens_file
 
         authorised(authorization)
         try:
@@ -130,9 +131,7 @@ def _answer(url: str, response) -> dict:
 
 def push_head(url: str, package: Path, token: str, timeout_s: float = 60.0) -> dict:
     """The edge's side: POST the package folder's files to ``url``/heads with the token; the cloud's answer."""
-    import httpx
-
-    from syndiag.registry.package import HEAD_META, HEAD_WEIGHTS, SIGNATURE
+    import httpx  # defers httpx: only the client side pushes a head
 
     check_cloud_url(url)
     files = PackageFiles.read(package)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from syndiag.service.pipeline import Pipeline
 
 
 def store_health(pipeline: Pipeline, checks: dict[str, str]) -> dict:
     """/health's answer: each check, the store's (it is asked now), and status ok or degraded (with the problems named)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         pipeline.store.ping()
         store = pipeline.store.file_problem() or pipeline.store_problem or pipeline.store_warning or "ok"

@@ -14,6 +14,8 @@ import json
 import logging
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from syndiag.service.payload import PayloadRefused
 from syndiag.service.pipeline import Pipeline
@@ -46,9 +48,6 @@ class Ingestion:
 
     def start(self) -> None:
         if self.share_group:
-            from paho.mqtt.packettypes import PacketTypes
-            from paho.mqtt.properties import Properties
-
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = 3600
             self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=properties)

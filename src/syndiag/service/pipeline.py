@@ -20,6 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from syndiag.config.service import ServeConfig
 from syndiag.serving.predictor import Predictor, WindowBatch
@@ -231,8 +232,6 @@ class Pipeline:
     def _record(self, rows: list[dict], drops: list[tuple[Window, str]], counts: Counter[str]) -> int | None:
         """Store rows, drops and ``counts`` in one transaction (the store adds the new and repeated diagnoses to the
         counts it writes), retrying a failing database with a growing pause; None when it keeps failing."""
-        from sqlalchemy.exc import SQLAlchemyError
-
         fates = [(w.sensor, w.t_end, reason) for w, reason in drops]
         for attempt in range(self.config.store_retries + 1):
             try:

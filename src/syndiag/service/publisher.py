@@ -25,7 +25,7 @@ def check_replay_options(sensors: int, port: int, seconds: float | None, chunk_s
 
 def connect(host: str, port: int, client_id: str, timeout_s: float = ACK_TIMEOUT_S):
     """A paho client connected to the broker at ``host:port``, its network loop running."""
-    import paho.mqtt.client as mqtt
+    import paho.mqtt.client as mqtt  # defers paho: the replay options are checked before the client library is loaded
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     try:

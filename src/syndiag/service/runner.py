@@ -10,11 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
+from syndiag.config.profiles import profile_path
+from syndiag.config.run import RunConfig
 from syndiag.config.service import ServeConfig
+from syndiag.data.model_input import read_model_input
 from syndiag.errors import ConfigError
 from syndiag.service.health import store_health
+from syndiag.service.payload import encode
 from syndiag.service.pipeline import Pipeline
+from syndiag.service.publisher import check_replay_options, close, confirm, connect
 from syndiag.service.store import Store
+from syndiag.serving.predictor import load_predictor
 
 
 @dataclass
@@ -39,8 +45,6 @@ class Service:
 
 def build_pipeline(config: ServeConfig, publish=None) -> Pipeline:
     """The model (an ONNX export runs without PyTorch) as a Predictor, the store; one channel per window."""
-    from syndiag.serving.predictor import load_predictor
-
     predictor = load_predictor(config.checkpoint)
     needs = predictor.needs
     if len(needs.channels) != 1:
@@ -51,7 +55,7 @@ def build_pipeline(config: ServeConfig, publish=None) -> Pipeline:
 
 def start_service(config: ServeConfig, mqtt: bool = True) -> Service:
     """The pipeline with its worker thread and (``mqtt``) the broker ingestion, started."""
-    from syndiag.service.mqtt import Ingestion
+    from syndiag.service.mqtt import Ingestion  # defers paho: a service without a broker (the tests, role cloud) never loads it
 
     ingestion = None
     pipeline = build_pipeline(config)
@@ -67,14 +71,12 @@ def start_service(config: ServeConfig, mqtt: bool = True) -> Service:
 def serve(config: ServeConfig) -> None:
     """Run until interrupted: MQTT ingestion, the worker, and the HTTP API on ``http_host:http_port``; with role cloud, only
     the head exchange (``POST /heads``, ``GET /heads``, ``POST /heads/rollback``)."""
+    # defers uvicorn and fastapi: replay and the service without HTTP never load them
     import uvicorn
 
-    from syndiag.service.app import create_app
+    from syndiag.service.app import create_app  # defers fastapi, as above
 
     if config.role == "cloud":
-        from syndiag.config.profiles import profile_path
-        from syndiag.config.run import RunConfig
-
         if config.run_recipe is None:
             raise ConfigError("role cloud needs run_recipe: the cloud model's run recipe (its OUTPUT_DIR holds the head registry)")
         cloud = RunConfig.from_yaml(profile_path(config.run_recipe))
@@ -94,10 +96,6 @@ def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = 
     time, each chunk one binary payload (QoS 1); returns the counts published. The sensors' clock starts on a whole
     second, so chunks of ``every_s`` seconds hold whole windows (what shared subscriptions need). Options out of range, a
     broker that is missing, dies mid-stream or stops acknowledging: a ConfigError naming it."""
-    from syndiag.data.model_input import read_model_input
-    from syndiag.service.payload import encode
-    from syndiag.service.publisher import check_replay_options, close, confirm, connect
-
     if not files:
         raise ConfigError("replay needs at least one recording")
     check_replay_options(sensors, port, seconds, chunk_s, speed)

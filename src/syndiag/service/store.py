@@ -99,9 +99,9 @@ class Store:
         """INSERT that skips a row whose unique key exists (SQLite and PostgreSQL: ON CONFLICT DO NOTHING)."""
         name = self.engine.dialect.name
         if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # defers the dialect: only the engine's own is imported
         elif name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert  # defers the dialect, as above
         else:
             return insert(table)
         return dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
