@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from syndiag.cli.common import DataRootOpt, SetOpt, fail, out, setup_logging
 from syndiag.config.base import parse_overrides
+from syndiag.config.benchmark import BenchmarkConfig
 from syndiag.errors import ConfigError, SyndiagError
 
 
@@ -26,7 +27,7 @@ def benchmark(
 ) -> None:
     """Methods on identical splits, several seeds: one JSON line per finished cell (re-runs skip them), then BENCHMARKS.md."""
     setup_logging()
-    from syndiag.config.benchmark import BenchmarkConfig
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.suites import run_benchmark
 
     try:

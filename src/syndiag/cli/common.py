@@ -25,6 +25,7 @@ from rich.progress import (
 from syndiag.config.base import parse_overrides, read_yaml, set_dotted
 from syndiag.config.data import DataConfig
 from syndiag.config.profiles import profile_path
+from syndiag.config.run import RunConfig
 from syndiag.errors import SyndiagError
 from syndiag.ranks import is_main_process
 
@@ -63,8 +64,6 @@ def load_data_config(config: Path | None, data_root: Path | None, cache_dir: Pat
     Keys take the ``data.`` prefix or not; given a run recipe, its other settings (``seed``, ``device``, ...) are
     validated with the recipe, so the same ``--set`` works for ``data`` and for the model commands.
     """
-    from syndiag.config.run import RunConfig
-
     overrides = parse_overrides(sets)
     if data_root is not None:
         overrides["data_root"] = str(data_root)
@@ -87,8 +86,6 @@ def load_data_config(config: Path | None, data_root: Path | None, cache_dir: Pat
 def load_run_config(config: Path, data_root: Path | None, sets: list[str] | None, recipe: type | None = None, **fields: Any):
     """The run recipe (``RunConfig`` unless ``recipe`` names another) with ``--set`` overrides, ``--data-root``, and command
     options given as ``fields`` (None: not given)."""
-    from syndiag.config.run import RunConfig
-
     overrides = parse_overrides(sets)
     if data_root is not None:
         overrides["data.data_root"] = str(data_root)

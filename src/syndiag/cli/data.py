@@ -35,6 +35,7 @@ def data_list(config: ConfigOpt = None, data_root: DataRootOpt = None, sets: Set
     """List the classes, their text prompts, the conditions and the recordings found (and missing)."""
     setup_logging()
     try:
+        # defers numpy and scipy: the data layer is imported when a data command runs
         from syndiag.data.sources import resolve_source
 
         cfg = load_data_config(config, data_root, None, sets)
@@ -69,6 +70,7 @@ def data_prepare(
 ) -> None:
     """Cut leak-free windows and compute their CWT spectrograms (cached: a second run recomputes nothing)."""
     setup_logging(verbose)
+    # defers numpy and scipy: the data layer is imported when a data command runs
     from syndiag.data.prepare import prepare
 
     try:
@@ -122,6 +124,7 @@ def data_show(
 ) -> None:
     """Write a PNG gallery with one test-window spectrogram per class."""
     setup_logging()
+    # defers numpy and scipy: the data layer is imported when a data command runs
     from syndiag.data.gallery import write_gallery
     from syndiag.data.prepare import prepare
 
@@ -143,6 +146,7 @@ def data_simulate(
 ) -> None:
     """Write simulated CWRU-like recordings (.npz) and a dataset spec usable as ``dataset: custom``; with --thermal, their frames."""
     setup_logging()
+    # defers numpy and scipy: the data layer is imported when a data command runs
     from syndiag.data.simulator import simulate_cwru_like, write_recordings
 
     try:
@@ -151,6 +155,7 @@ def data_simulate(
         spec = write_recordings(recordings, output)
         index = None
         if thermal:
+            # defers numpy and scipy: the data layer is imported when a data command runs
             from syndiag.data.simulated_sensors import write_simulated_frames
 
             index = write_simulated_frames(cfg, output)

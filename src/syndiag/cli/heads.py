@@ -7,6 +7,7 @@ cloud refuses (unsigned, untrusted or altered, or failing validation).
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,6 +49,7 @@ def head_export(
     Runs on the edge side: it loads the edge checkpoint and the data, never the cloud model.
     """
     setup_logging()
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.collaboration import export_head
 
     if key is None and not unsigned:
@@ -74,6 +76,7 @@ def head_import(
     The signature must come from a key the cloud trusts (syndiag head trust); a refused head changes nothing (exit 3).
     """
     setup_logging()
+    # defers torch, cryptography and fastapi: imported when a head command runs
     from syndiag.registry.signing import UntrustedPackage
     from syndiag.workflows.collaboration import import_head
 
@@ -104,6 +107,7 @@ def head_token(config: RunConfigOpt,
     A token lets its holder push head packages, read the head history (GET /heads) and roll back (POST /heads/rollback);
     it expires after --days days. Tokens made before expiries existed never expire: --list says so; revoke them.
     """
+    # defers torch, cryptography and fastapi: imported when a head command runs
     from syndiag.registry.tokens import DEFAULT_DAYS, issue_token, read_tokens, revoke_tokens
     from syndiag.service.heads_api import tokens_file
 
@@ -125,8 +129,6 @@ def head_token(config: RunConfigOpt,
 
 
 def _print_tokens(entries: list) -> None:
-    from datetime import datetime, timezone
-
     now = datetime.now(timezone.utc)
     if not entries:
         out.print("no upload tokens")
@@ -145,6 +147,7 @@ def head_push(url: Annotated[str, typer.Argument(help="the cloud's http(s) addre
 
     Exit 2 when the cloud cannot be reached, the address is not http(s), or the token file is empty or not a token.
     """
+    # defers torch, cryptography and fastapi: imported when a head command runs
     from syndiag.registry.tokens import others_may_read, read_token_file
     from syndiag.service.heads_api import push_head
 
@@ -163,6 +166,7 @@ def head_push(url: Annotated[str, typer.Argument(help="the cloud's http(s) addre
 def head_history(config: RunConfigOpt, sets: SetOpt = None) -> None:
     """Every head version the cloud has held, and which is active."""
     setup_logging()
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.collaboration import head_history as read_history
 
     try:
@@ -184,6 +188,7 @@ def head_rollback(version: Annotated[str, typer.Argument(help="an accepted versi
                   data_root: DataRootOpt = None, sets: SetOpt = None) -> None:
     """Make an earlier head version the cloud's active head again."""
     setup_logging()
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.collaboration import rollback_head
 
     try:
@@ -200,6 +205,7 @@ def head_keygen(out_dir: Annotated[Path, typer.Option("--out", "-o", help="folde
 
     Rotation: keygen a new key, trust it on the cloud, export with it, then revoke the old key id.
     """
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.collaboration import new_signing_key
 
     try:
@@ -218,6 +224,7 @@ def head_trust(public_key: Annotated[Path, typer.Argument(help="an edge's public
 
     A revoked key is refused (exit 2, naming it) unless --reinstate is given.
     """
+    # defers torch, cryptography and fastapi: imported when a head command runs
     from syndiag.registry.signing import TrustStore
     from syndiag.workflows.collaboration import trusted_dir
 
@@ -233,6 +240,7 @@ def head_trust(public_key: Annotated[Path, typer.Argument(help="an edge's public
 def head_revoke(key_id: Annotated[str, typer.Argument(help="a trusted key id (syndiag head keys)")], config: RunConfigOpt,
                 sets: SetOpt = None) -> None:
     """On the cloud: refuse head packages signed by this key from now on."""
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.collaboration import revoke_key
 
     try:
@@ -246,6 +254,7 @@ def head_revoke(key_id: Annotated[str, typer.Argument(help="a trusted key id (sy
 @guarded
 def head_keys(config: RunConfigOpt, sets: SetOpt = None) -> None:
     """The edge keys the cloud trusts, and those it revoked."""
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.collaboration import trusted_keys
 
     try:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syndiag.cli.common import err, fail, out, setup_logging, step_bar
+from syndiag.config.run import RunConfig
 from syndiag.errors import SyndiagError
 
 PROGRESS_EVERY_S = 10.0
@@ -26,8 +27,6 @@ RecipeOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="run r
 
 def default_checkpoint(recipe: Path | None, stage: str) -> Path:
     """OUTPUT_DIR/``stage`` of the run recipe (the shipped cpu profile when none is given); reading it imports no torch."""
-    from syndiag.config.run import RunConfig
-
     return Path(RunConfig.from_yaml(recipe or "syndiag/cpu").output_dir) / stage
 
 
@@ -48,6 +47,7 @@ def diagnose(
     A long recording is streamed in blocks of windows (memory stays bounded) with a progress bar on stderr.
     """
     setup_logging()
+    # defers numpy, scipy and the model runtime: imported when the command runs
     from syndiag.workflows.inference import diagnose_file
 
     try:
@@ -137,6 +137,7 @@ def export(
 ) -> None:
     """Export a checkpoint to ONNX: `diagnose --checkpoint` then runs it with ONNX Runtime, without PyTorch."""
     setup_logging()
+    # defers numpy, scipy and the model runtime: imported when the command runs
     from syndiag.workflows.inference import export_checkpoint, quantize_export
 
     try:

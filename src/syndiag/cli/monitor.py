@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from syndiag.cli.common import SetOpt, out
 from syndiag.config.base import parse_overrides
+from syndiag.config.monitor import MonitorConfig
 
 
 def monitor(folder: Annotated[Path, typer.Argument(help="one unit's folder of snapshots (FEMTO layout: acc_NNNNN.csv)")],
@@ -20,7 +21,7 @@ def monitor(folder: Annotated[Path, typer.Argument(help="one unit's folder of sn
             png: Annotated[Optional[Path], typer.Option(help="alarm timeline (default: FOLDER name + -alarms.png here)")] = None,
             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Walk the unit's snapshots in time order: novelty against its first healthy hour, the RMS alarm beside it."""
-    from syndiag.config.monitor import MonitorConfig
+    # defers numpy, scipy and sklearn: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.monitor import run_monitor
 
     overrides = parse_overrides(sets)

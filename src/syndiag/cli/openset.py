@@ -21,6 +21,7 @@ def calibrate(checkpoint: Annotated[Path, typer.Option(help="a fine-tuned cloud,
               device: Annotated[str, typer.Option(help="device of a PyTorch checkpoint: cpu | auto | cuda | cuda:N | mps")] = "cpu") -> None:
     """Score held-in windows of the checkpoint's own training condition (never trained on) and store the threshold at
     FALSE_ALARM in CHECKPOINT/openset.json, bound to its weights; `diagnose` then flags unknown faults."""
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.openset_calibrate import calibrate_checkpoint
 
     with out.status(f"calibrating {escape(str(checkpoint))}"):

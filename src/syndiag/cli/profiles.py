@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from syndiag.cli.common import fail, guarded, out
+from syndiag.config.profiles import PROFILES, profile_path, shipped_profiles
 from syndiag.errors import ConfigError
 
 config_app = typer.Typer(help="Shipped profiles (data, run recipes, benchmark settings): list them, print one.", no_args_is_help=True)
@@ -17,8 +18,6 @@ config_app = typer.Typer(help="Shipped profiles (data, run recipes, benchmark se
 @guarded
 def config_list() -> None:
     """Every shipped profile, as a name usable with --config from any working directory."""
-    from syndiag.config.profiles import PROFILES, shipped_profiles
-
     for name in shipped_profiles():
         out.print(escape(name))
     out.print(f"[dim]in {escape(str(PROFILES))}[/]")
@@ -28,8 +27,6 @@ def config_list() -> None:
 @guarded
 def config_show(name: Annotated[str, typer.Argument(help="a shipped profile, e.g. syndiag/cpu")]) -> None:
     """Print a shipped profile's YAML (copy it, change what differs, pass it with --config)."""
-    from syndiag.config.profiles import profile_path, shipped_profiles
-
     path = profile_path(name)
     if not path.is_file():
         fail(ConfigError(f"no shipped profile {name!r}; shipped: {', '.join(shipped_profiles())}"))

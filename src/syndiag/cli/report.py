@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from syndiag.cli.common import SetOpt, out
 from syndiag.config.base import parse_overrides
+from syndiag.config.report import ReportConfig
 
 
 def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .csv, .npy, .npz) or a unit's folder of snapshots (FEMTO layout)")],
@@ -22,7 +23,7 @@ def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .c
            template_only: Annotated[bool, typer.Option("--template-only", help="no language model: the template text")] = False) -> None:
     """Findings (classifier, envelope-spectrum evidence at the bearing's defect frequencies, ISO 20816-3 zone, RUL and
     alarms for a unit folder), a grounded text and recommendations: findings.json, report.md, report.html."""
-    from syndiag.config.report import ReportConfig
+    # defers numpy and scipy (torch when a language model writes): imported when the command runs
     from syndiag.workflows.report import run_report
 
     overrides = parse_overrides(sets)

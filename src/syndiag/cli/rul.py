@@ -12,6 +12,7 @@ from rich.table import Table
 
 from syndiag.cli.common import DataRootOpt, SetOpt, guarded, out
 from syndiag.config.base import parse_overrides
+from syndiag.config.rul import RulConfig
 
 rul_app = typer.Typer(help="Remaining useful life: health indicators, RUL models chosen by leave-one-bearing-out, intervals.",
                       no_args_is_help=True)
@@ -28,7 +29,7 @@ def rul_fit(config: RulConfigOpt = Path("rul/femto"), data_root: DataRootOpt = N
             model: Annotated[Optional[str], typer.Option(help="mean-residual-life | exponential-trend | linear-trend | history-regression (default: the recipe's)")] = None,
             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Choose the model's settings by leave-one-bearing-out on the learning units, fit on all of them, save OUTPUT_DIR/rul-model."""
-    from syndiag.config.rul import RulConfig
+    # defers matplotlib, scipy and sklearn: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.rul import run_rul_fit
 
     overrides = parse_overrides(sets)
@@ -62,6 +63,7 @@ def rul_predict(folder: Annotated[Path, typer.Argument(help="one unit's folder o
                 spec: Annotated[Optional[Path], typer.Option(help="your own units' YAML spec (run_to_failure: fs, channels, snapshots, period_s)")] = None,
                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """RUL at the unit's last snapshot, its intervals and onset, and a health-indicator plot with the interval drawn."""
+    # defers matplotlib, scipy and sklearn: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.rul import run_rul_predict
 
     prediction, written = run_rul_predict(checkpoint, folder, png or Path(f"{folder.name}-rul.png"), spec)

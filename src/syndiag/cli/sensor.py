@@ -25,6 +25,7 @@ from syndiag.cli.common import (
     step_bar,
     tracked,
 )
+from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.errors import SyndiagError
 
 sensor_app = typer.Typer(help="The sensor model: several sensors at their own rates, fused by an adapter on a frozen language model; "
@@ -34,8 +35,6 @@ DropOpt = Annotated[Optional[list[str]], typer.Option("--drop", help="remove a c
 
 
 def load_sensor_config(config: Path, data_root: Path | None, sets: list[str] | None, **fields):
-    from syndiag.config.sensor_run import SensorRunConfig
-
     return load_run_config(config, data_root, sets, recipe=SensorRunConfig, **fields)
 
 
@@ -45,6 +44,7 @@ def sensor_pretrain(config: SensorConfigOpt, data_root: DataRootOpt = None, sets
                     verbose: VerboseOpt = False) -> None:
     """Stage (a): align the sensor tokens with the class descriptions on the multi-condition pool, with modality dropout."""
     setup_logging(verbose)
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.sensor import run_sensor_align
 
     try:
@@ -75,6 +75,7 @@ def sensor_finetune(
 ) -> None:
     """Stage (b): the fault and severity heads on the K-shot set (noisy copies and modality dropout by default)."""
     setup_logging(verbose)
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.sensor import run_sensor_finetune
 
     try:
@@ -104,6 +105,7 @@ def sensor_evaluate(
 ) -> None:
     """Fault type (accuracy, macro precision, F1) and severity (MAE, ordinal accuracy, 90 % interval coverage); one results line."""
     setup_logging()
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.sensor import run_sensor_evaluate
 
     try:
@@ -140,6 +142,7 @@ def sensor_stages(
 ) -> None:
     """FEMTO degradation stages: fine-tune on K snapshots per stage of the training bearings, test on whole held-out bearings."""
     setup_logging()
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.sensor_stages import run_sensor_stages
 
     try:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from syndiag.cli.common import SetOpt, out
 from syndiag.cli.termination import Interrupted
 from syndiag.config.base import parse_overrides
+from syndiag.config.service import ServeConfig
 
 
 def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="service recipe (default: syndiag/config/service.py)")] = None,
@@ -21,7 +22,7 @@ def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help=
 
     The store (--set database_url=...) is opened first: a bad URL, an unwritable SQLite path or a database server that is
     down stops serve with exit 2, naming the URL (password hidden) and the reason."""
-    from syndiag.config.service import ServeConfig
+    # defers sqlalchemy, numpy and scipy: imported when the command runs
     from syndiag.service.database_url import check_database_url, shown_url
     from syndiag.service.runner import serve as run
 
@@ -50,6 +51,7 @@ def replay(files: Annotated[list[Path], typer.Argument(help="recordings to strea
     """Stream recordings to the broker as N sensors, in real time (or ``--speed`` times it), one binary payload per ``--chunk-s``.
 
     Exit 2 for an option out of range, or a broker that is not there, dies mid-stream or stops acknowledging (10 s)."""
+    # defers numpy, scipy and sqlalchemy: imported when the command runs
     from syndiag.service.runner import replay as run
 
     found = run(files, sensors, host, port, prefix, seconds=seconds, chunk_s=chunk_s, speed=speed, fs=fs, channel=channel)

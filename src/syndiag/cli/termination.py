@@ -16,6 +16,8 @@ from typing import TypeVar
 
 from rich.markup import escape
 
+from syndiag.cli.common import err
+
 T = TypeVar("T")
 SIGNALS = ("SIGTERM", "SIGHUP")
 
@@ -58,8 +60,6 @@ def signals_raise() -> Iterator[None]:
 
 def run_interruptible(command: Callable[[], T]) -> T:
     """``command()``; a SIGTERM or SIGHUP ends it cleanly with one ``error:`` line and exit status 128 + signal."""
-    from syndiag.cli.common import err
-
     try:
         with signals_raise():
             return command()

@@ -27,12 +27,13 @@ from syndiag.cli.common import (
     tracked,
 )
 from syndiag.errors import SyndiagError
-
+from syndiag.evaluation.paper_results import paper_result
 
 
 def pretrain(config: RunConfigOpt, data_root: DataRootOpt = None, sets: SetOpt = None, device: DeviceOpt = None, verbose: VerboseOpt = False) -> None:
     """Stage 1: align the visual extractor with the class texts on the multi-condition K-shot pool (writes a t-SNE PNG)."""
     setup_logging(verbose)
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.cloud import run_pretrain
 
     try:
@@ -62,6 +63,7 @@ def finetune(
 ) -> None:
     """Stage 2: few-shot fine-tuning with prompt fusion, deep prompts, LoRA and the fusion-token head."""
     setup_logging(verbose)
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.cloud import run_finetune
 
     try:
@@ -88,8 +90,8 @@ def evaluate(
 ) -> None:
     """Accuracy, macro precision and F1, confusion matrix PNG, per-class report; appends one JSON line to results_file."""
     setup_logging()
+    # defers matplotlib and sklearn: imported when the command runs
     from syndiag.evaluation.metrics import format_report
-    from syndiag.evaluation.paper_results import paper_result
     from syndiag.workflows.cloud import run_evaluate
 
     try:
@@ -124,6 +126,7 @@ def distill(
 ) -> None:
     """Stage 3: distil the edge student from the cloud teacher (MSE on the fused feature), then test both."""
     setup_logging()
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.cloud import run_distill
 
     try:
@@ -149,6 +152,7 @@ def update(
 ) -> None:
     """Online updates: the edge fine-tunes the head on new samples, the cloud validates and swaps it in (curves PNG)."""
     setup_logging()
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.collaboration import run_online_updates
 
     def say(c) -> None:
