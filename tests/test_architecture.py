@@ -1,9 +1,11 @@
 """The import rule of ARCHITECTURE.md: data -> models -> {training, serving} -> evaluation -> workflows -> cli, nothing lower
-imports higher; and no import cycles, function-local imports counted."""
+imports higher; and no import cycles, function-local imports counted; a function-local import says what it defers."""
 
 import ast
+import io
 import subprocess
 import sys
+import tokenize
 from collections import deque
 from pathlib import Path
 
@@ -199,3 +201,75 @@ def test_no_import_cycles_within_workflows():
     assert len(workflows) > 10
     loops = tangles(workflows)
     assert not loops, "workflows that import each other:\n" + describe_tangles(workflows)
+
+
+COMMENTED_LOCAL_IMPORTS = ("cli", "config", "data", "evaluation", "physics", "prognostics", "registry", "report", "service", "training")
+"""The folders whose function-local imports were swept: each left there defers a heavy dependency and says which."""
+NOT_YET_SWEPT = {"config/benchmark.py", "config/spectral.py", "training/spectral.py", "registry/package.py", "prognostics/rul_checkpoint.py",
+                 "data/model_input.py", "data/channel_input.py"}
+
+
+def uncommented_local_imports(source: str) -> list[int]:
+    """Lines of imports inside a function with no comment on their line or the line above, and not in a run of imports
+    (blank lines between allowed) whose first one has such a comment."""
+    commented = {token.start[0] for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
+    lines = source.splitlines()
+    found = []
+
+    def statements(node: ast.AST, in_function: bool) -> None:
+        inside = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if inside and isinstance(block, list):
+                check(block)
+        for child in ast.iter_child_nodes(node):
+            statements(child, inside)
+
+    def check(block: list) -> None:
+        previous_ok, previous_end = False, 0
+        for statement in block:
+            if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+                previous_ok = False
+                continue
+            own = bool(commented & set(range(statement.lineno - 1, statement.end_lineno + 1)))
+            follows = previous_ok and all(not line.strip() for line in lines[previous_end : statement.lineno - 1])
+            previous_ok, previous_end = own or follows, statement.end_lineno
+            if not previous_ok:
+                found.append(statement.lineno)
+
+    statements(ast.parse(source), False)
+    return found
+
+
+def test_the_comment_check_flags_a_bare_local_import_only():
+    source = """import os
+
+
+def f():
+    # defers torch: only training needs it
+    import torch
+
+    from syndiag.models import cloud
+    x = 1
+    import json
+    if x:
+        import numpy  # defers numpy
+        import scipy
+    return torch, cloud, json
+
+
+def g():
+    try:
+        import yaml
+    finally:
+        pass
+"""
+    assert uncommented_local_imports(source) == [10, 19]
+
+
+@pytest.mark.parametrize("folder", COMMENTED_LOCAL_IMPORTS)
+def test_every_function_local_import_says_what_it_defers(folder):
+    bare = {str(p.relative_to(PACKAGE)): lines for p in sorted((PACKAGE / folder).rglob("*.py"))
+            if str(p.relative_to(PACKAGE)) not in NOT_YET_SWEPT and (lines := uncommented_local_imports(p.read_text(encoding="utf-8")))}
+    assert not bare, ("function-local imports without a comment saying which heavy dependency they defer (move the others to "
+                      f"the module top): {bare}")
