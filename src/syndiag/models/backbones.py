@@ -89,6 +89,7 @@ def convert_gguf(spec: PackagedModel, target: Path) -> Path:
 
     A complete folder that another process wrote first is kept.
     """
+    # defers transformers: importing backbones (for its names and types) loads no language-model stack
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -165,6 +166,7 @@ def load_backbone(name: str, allow_download: bool = False, num_layers: int | Non
 
     ``num_layers`` keeps only the first layers (a speed knob of the ``cpu`` profile; ``None`` keeps all).
     """
+    # defers transformers to the moment a backbone is loaded
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

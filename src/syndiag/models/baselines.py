@@ -139,6 +139,7 @@ class ImageBaseline(nn.Module):
         if config.name == "cnn":
             return SmallCNN(config.cnn_widths, n_classes)
         if config.name == "resnet50":
+            # defers transformers: only the ResNet-50 baseline needs it
             from transformers import ResNetConfig, ResNetForImageClassification
 
             return ResNetForImageClassification(ResNetConfig(
@@ -146,6 +147,7 @@ class ImageBaseline(nn.Module):
                 embedding_size=config.resnet_embedding_size, num_labels=n_classes,
             ))
         if config.name == "vit":
+            # defers transformers: only the ViT baseline needs it
             from transformers import ViTConfig, ViTForImageClassification
 
             return ViTForImageClassification(ViTConfig(

@@ -86,6 +86,7 @@ def write_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], kind:
     """``config.json`` + ``model.safetensors`` in ``folder``, written atomically: ``meta`` described as a ``kind`` model in
     this format version by the commit writing it (``models.meta.provenance``), with its class names' hash and the sha256
     of the weights."""
+    # defers torch: the digest helpers serve the torch-free ONNX runtime path
     from safetensors.torch import save_file
 
     described = {**provenance(kind), **{k: v for k, v in meta.items() if k not in PROVENANCE}}
@@ -121,6 +122,7 @@ def read_checkpoint_meta(folder: Path, kind: str, meta: dict | None = None) -> d
 def load_trained(model: nn.Module, folder: Path, meta: dict | None = None) -> None:
     """Load the trained tensors of ``folder`` into ``model``: every tensor must match in name and shape, and the file
     its recorded sha256 (checked on the bytes read, after they parse and fit, so a flipped bit is a :class:`DataError`)."""
+    # defers torch (see write_checkpoint)
     from safetensors.torch import load
 
     folder = Path(folder)

@@ -55,6 +55,7 @@ class SynDiagCloud(nn.Module):
         keep_checkpoint_name(self)  # checkpoints name these tensors prompts_module.*
         self.lm = backbone.model
         if config.lora_r > 0:
+            # defers peft (and its transformers stack): only a model with LoRA adapters needs it
             from peft import LoraConfig, get_peft_model
 
             targets = config.lora_targets or list(backbone.lora_targets)

@@ -92,6 +92,7 @@ class SynDiagEdge(nn.Module):
         keep_checkpoint_name(self)  # checkpoints name these tensors prompts_module.*
         self.lm = backbone.model
         if config.lora_r > 0:
+            # defers peft (and its transformers stack): only a student with LoRA adapters needs it
             from peft import LoraConfig, get_peft_model
 
             self.lm = get_peft_model(
