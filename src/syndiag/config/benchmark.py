@@ -9,6 +9,8 @@ from pydantic import Field, model_validator
 from syndiag.config.base import StrictModel
 from syndiag.config.data import SnrRange
 from syndiag.config.models import ImageBaselineConfig
+from syndiag.config.sensor import SensorModelConfig
+from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.config.spectral import SpectralPathConfig
 from syndiag.config.training import BaselineTrainConfig
 
@@ -29,7 +31,16 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
 }
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
-SENSOR_METHODS = ("Sensor-model",)
+SPECTRAL_SENSOR = {"spectral_path": True, "use_spectrogram": False}
+SENSOR_METHODS: dict[str, dict] = {
+    "Sensor-model": {},
+    "Sensor-model + spectral path": SPECTRAL_SENSOR,
+    "Sensor-model + spectral path, random LM": {**SPECTRAL_SENSOR, "language_model": "random"},
+    "Sensor-model + spectral path, no LM": {**SPECTRAL_SENSOR, "language_model": "none"},
+}
+"""The sensor model's methods: the sensor recipe with these changes to its ``model`` section."""
+LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained"}
+"""Model fields added after sensor cells were first keyed: left out of a cell's hash while at these values."""
 SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of other conditions": {"pool": "other conditions"},
                     "Spectral-prototypes w/o noisy copies": {"noise_copies": 0}}
 METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES, *SENSOR_METHODS, *SPECTRAL_METHODS)
@@ -91,6 +102,12 @@ class BenchmarkConfig(StrictModel):
         settings = super().from_yaml(path, overrides)
         beside = {name: profile_path(getattr(settings, name), relative_to=path.parent) for name in ("recipe", "table2_data", "sensor_recipe", "rul_recipe", "openset_recipe", "report_recipe")}
         return settings.model_copy(update=beside)
+
+    def sensor_recipe_for(self, method: str) -> SensorRunConfig:
+        """The sensor recipe of one of :data:`SENSOR_METHODS`: ``sensor_recipe`` with the method's model changes."""
+        base = SensorRunConfig.from_yaml(self.sensor_recipe)
+        model = base.model.model_dump(mode="json") | SENSOR_METHODS[base_method(method)]
+        return base.model_copy(update={"model": SensorModelConfig.from_dict(model, source=f"method {method!r}")})
 
     def spectral_config(self, method: str) -> SpectralPathConfig:
         """The spectrum path's settings for one of :data:`SPECTRAL_METHODS` (``spectral`` with the method's changes)."""

@@ -93,6 +93,12 @@ class SensorModelConfig(LanguageModelConfig):
     train_extractor: bool = Field(False, description="False: the spectrogram extractor stays frozen (the article trains only the adapter)")
     use_images: bool = Field(False, description="image tokens (thermal / camera) from the image encoder")
     severity: bool = Field(True, description="a Gaussian severity head beside the fault head")
+    spectral_path: bool = Field(False, description="the discriminant spectrum path of the vibration channels: its features reach "
+                                "the fault head beside the fused token, and its prototypes vote with the head (fitted on the "
+                                "alignment pool and the support set, the mix chosen on the pool's other windows)")
+    language_model: Literal["pretrained", "random", "none"] = Field(
+        "pretrained", description="the frozen language model as loaded, the same architecture re-initialised (seed 0), or none "
+        "(the adapter's pooled soft tokens go straight to the heads): the ablation of what the language model adds")
 
     @model_validator(mode="after")
     def _heads(self) -> "SensorModelConfig":

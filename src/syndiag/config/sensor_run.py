@@ -10,6 +10,7 @@ from syndiag.config.base import StrictModel
 from syndiag.config.data import SnrRange
 from syndiag.config.runtime import RecipeConfig
 from syndiag.config.sensor import ChannelSpec, SensorModelConfig
+from syndiag.config.spectral import SpectralPathConfig
 from syndiag.config.training import epochs_with_min_steps
 
 
@@ -76,6 +77,7 @@ class SensorRunConfig(RecipeConfig):
     model: SensorModelConfig = SensorModelConfig()
     align: SensorAlignConfig = SensorAlignConfig()
     finetune: SensorFinetuneConfig = SensorFinetuneConfig()
+    spectral: SpectralPathConfig = Field(default_factory=SpectralPathConfig, description="how the spectrum path is fitted (with model.spectral_path)")
     femto: FemtoStagesConfig | None = Field(None, description="set: FEMTO degradation stages (syndiag sensor stages) instead of data")
 
     @model_validator(mode="after")

@@ -41,6 +41,7 @@ from syndiag.models.sensor_heads import (
     normalise_severity,
     severity_outputs,
 )
+from syndiag.models.spectral_head import SpectralHead
 from syndiag.models.timeseries_encoder import TimeSeriesEncoder, check_layout
 from syndiag.models.visual_extractor import VisualExtractor
 
@@ -76,6 +77,21 @@ def layout_mismatch(expected: list[ChannelSpec], actual: list[ChannelSpec]) -> s
     return ", ".join(parts)
 
 
+def reinitialise(lm: nn.Module, seed: int = 0) -> None:
+    """The language model's weights drawn again from ``seed`` as its architecture initialises them (normal with the
+    config's ``initializer_range`` for linear and embedding weights, zero biases, unit norms): no pretraining left."""
+    std = float(getattr(getattr(lm, "config", None), "initializer_range", 0.02))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in lm.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
+                if getattr(module, "bias", None) is not None:
+                    module.bias.zero_()
+            elif not list(module.children()) and getattr(module, "weight", None) is not None and module.weight.dim() == 1:
+                module.weight.fill_(1.0)
+
+
 class SensorModel(nn.Module):
     """The sensor model (LLaVA-for-Sensors article, 'frozen large model + lightweight adapter'), heads on the fused token."""
 
@@ -93,6 +109,8 @@ class SensorModel(nn.Module):
         self.severity_range = check_severity_range(severity_range)
         self.backbone_name = backbone.name
         self.is_decoder = backbone.is_decoder
+        if config.language_model == "random":
+            reinitialise(backbone.model)
         hidden = self.hidden_size = backbone.hidden_size
         embeddings = backbone.word_embeddings()
         self.embed_rms = float(embeddings.weight.detach().pow(2).mean().sqrt())
@@ -124,7 +142,8 @@ class SensorModel(nn.Module):
             self.lm = get_peft_model(backbone.model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                                                                 lora_dropout=config.lora_dropout, target_modules=targets))
         self.learned_prompts.attach(backbone.layers())
-        self.heads = build_heads(hidden, len(class_names), config.severity)
+        self.spectral = SpectralHead(self.layout, len(class_names)) if config.spectral_path else None
+        self.heads = build_heads(hidden, len(class_names), config.severity, self.spectral.width if self.spectral else 0)
         self.register_buffer("severity_sigma_scale", torch.tensor(1.0))
 
     @property
@@ -184,7 +203,9 @@ class SensorModel(nn.Module):
         return torch.cat(parts, dim=1)
 
     def fuse(self, soft: torch.Tensor) -> torch.Tensor:
-        """h: the LM's final hidden state at the fusion position, (B, hidden)."""
+        """h: the LM's final hidden state at the fusion position, (B, hidden); without a language model, the soft tokens' mean."""
+        if self.config.language_model == "none":
+            return rms_to(soft, self.embed_rms).mean(1)
         embeds = self.sequence(soft)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
         with autocast(self):
@@ -195,12 +216,17 @@ class SensorModel(nn.Module):
         """Fault logits and severity from every present channel, spectrogram and image of the batch."""
         soft, attention, key_mask, channel, time_s, freq_hz = self.soft_tokens(batch)
         fused = self.fuse(soft)
-        logits = self.heads["fault"](fused)
+        if self.spectral is None:
+            head_logits = logits = self.heads["fault"](fused)
+        else:
+            z = self.spectral(batch.signals, batch.present)
+            head_logits = self.heads["fault"](torch.cat([fused, z.to(fused.dtype)], dim=-1))
+            logits = self.spectral.combine(head_logits, z)
         mean = std = raw = None
         if "severity" in self.heads:
             raw = self.heads["severity"](fused)
             mean, std = severity_outputs(raw, self.severity_range, self.severity_sigma_scale)
-        return SensorOutput(logits=logits, severity_mean=mean, severity_std=std, severity_raw=raw, fused=fused, pooled=soft.mean(1),
+        return SensorOutput(logits=logits, head_logits=head_logits, severity_mean=mean, severity_std=std, severity_raw=raw, fused=fused, pooled=soft.mean(1),
                             attention=attention, token_channel=channel, token_time_s=time_s, token_freq_hz=freq_hz,
                             key_mask=key_mask)
 

@@ -45,6 +45,9 @@ class SensorBatch:
 class SensorOutput:
     """What the sensor model returns (LLaVA-for-Sensors article, 'Output'): fault logits, severity, the fused and pooled features.
 
+    ``logits`` is the model's answer (log-probabilities where the spectrum path's prototypes vote with the head);
+    ``head_logits`` the trained fault head's own, which training reads.
+
     ``severity_mean`` / ``severity_std`` (B,) are in the severity's own unit (None without a severity head);
     ``severity_raw`` (B, 2) is the head's normalised mean and log-variance, for :func:`severity_nll`; ``fused`` (B, hidden)
     is ``h``; ``pooled`` (B, hidden) the mean of the adapter's soft tokens before the LM (for alignment);
@@ -55,6 +58,7 @@ class SensorOutput:
     """
 
     logits: torch.Tensor
+    head_logits: torch.Tensor
     severity_mean: torch.Tensor | None
     severity_std: torch.Tensor | None
     severity_raw: torch.Tensor | None
@@ -72,9 +76,10 @@ class SensorOutput:
         return self.pooled
 
 
-def build_heads(hidden: int, n_classes: int, severity: bool) -> nn.ModuleDict:
-    """``fault`` (hidden -> C) and, with ``severity``, ``severity`` (hidden -> 2: normalised mean, log-variance)."""
-    heads = nn.ModuleDict({"fault": nn.Linear(hidden, n_classes)})
+def build_heads(hidden: int, n_classes: int, severity: bool, spectral: int = 0) -> nn.ModuleDict:
+    """``fault`` (hidden + ``spectral`` -> C: the fused token and the spectrum path's features) and, with ``severity``,
+    ``severity`` (hidden -> 2: normalised mean, log-variance)."""
+    heads = nn.ModuleDict({"fault": nn.Linear(hidden + spectral, n_classes)})
     if severity:
         heads["severity"] = nn.Linear(hidden, 2)
         nn.init.zeros_(heads["severity"].weight)

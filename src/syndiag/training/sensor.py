@@ -80,6 +80,8 @@ class SensorTrainResult:
     steps: int = 0
     windows: int = 0
     losses: list[float] = field(default_factory=list)
+    spectral: dict | None = None
+    """What fitting the spectrum path's prototypes and mix measured (None without one)."""
 
     @property
     def seconds_per_step(self) -> float:
@@ -126,7 +128,7 @@ def finetune_sensor(model: SensorModel, inputs: SensorInputs, task: FewShotTask,
     def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
         present = modality_dropout(inputs.windows.present[batch], kinds, stage.modality_dropout, rng)
         output = model(inputs.batch(batch, present))
-        loss = F.cross_entropy(output.logits, labels_all[batch].to(output.logits.device))
+        loss = F.cross_entropy(output.head_logits, labels_all[batch].to(output.logits.device))
         if stage.severity_weight > 0 and output.severity_raw is not None:
             loss = loss + stage.severity_weight * severity_nll(output.severity_raw, severity_all[batch].to(output.logits.device))
         return loss

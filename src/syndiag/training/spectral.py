@@ -3,6 +3,8 @@ components chosen on a held-out half of that pool; then one prototype per class 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from syndiag.config.spectral import SpectralPathConfig
@@ -11,13 +13,33 @@ from syndiag.models.spectral_discriminant import PrototypeHead, SpectralDiscrimi
 from syndiag.models.spectrum_view import SpectrumGrid, spectrum_view
 
 
-def with_noisy_copies(windows: np.ndarray, labels: np.ndarray, rpm, config: SpectralPathConfig, rng: np.random.Generator):
-    """The windows, then ``config.noise_copies`` copies of each with white noise at SNRs drawn from ``config.noise_snr_db``."""
+class SpectrumSource(Protocol):
+    """Spectrum features of windows by index, with white noise at a given SNR per window (None: clean)."""
+
+    def features(self, indices: np.ndarray, snr_db: np.ndarray | None, rng: np.random.Generator) -> np.ndarray: ...
+
+
+class WindowArray:
+    """Windows (n, channels, length) at one rate, read through :func:`spectrum_view` on ``grid``."""
+
+    def __init__(self, windows: np.ndarray, fs: float, grid: SpectrumGrid, rpm: np.ndarray | None = None) -> None:
+        self.windows, self.fs, self.grid = np.asarray(windows), fs, grid
+        self.rpm = None if rpm is None else np.broadcast_to(np.asarray(rpm, dtype=np.float64), (len(self.windows),))
+
+    def features(self, indices: np.ndarray, snr_db: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        windows = self.windows[indices]
+        if snr_db is not None:
+            windows = add_white_noise(windows, snr_db, rng)
+        return spectrum_view(windows, self.fs, self.grid, None if self.rpm is None else self.rpm[indices])
+
+
+def with_noisy_copies(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, config: SpectralPathConfig,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the windows, then of ``config.noise_copies`` copies of each at SNRs drawn from ``config.noise_snr_db``."""
     low, high = config.noise_snr_db
-    copies = [add_white_noise(windows, rng.uniform(low, high, len(windows)), rng) for _ in range(config.noise_copies)]
-    repeat = 1 + config.noise_copies
-    rpm = None if rpm is None else np.tile(np.broadcast_to(np.asarray(rpm, dtype=np.float64), (len(windows),)), repeat)
-    return np.concatenate([np.asarray(windows, dtype=np.float32), *copies]), np.tile(labels, repeat), rpm
+    parts = [source.features(indices, None, rng)]
+    parts += [source.features(indices, rng.uniform(low, high, len(indices)), rng) for _ in range(config.noise_copies)]
+    return np.concatenate(parts), np.tile(labels, 1 + config.noise_copies)
 
 
 def halves(labels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -29,35 +51,50 @@ def halves(labels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.flatnonzero(first), np.flatnonzero(~first)
 
 
-def fit_spectral_path(windows: np.ndarray, labels: np.ndarray, groups: np.ndarray, fs: float, config: SpectralPathConfig,
-                      seed: int, rpm=None) -> SpectralPath:
-    """Fit on the pool (windows, labels; ``groups`` its operating conditions), choosing the components on a held-out half:
-    prototypes of one half's (clean and noisy) windows score the other half, clean and at ``validation_snr_db``."""
-    windows, labels = np.asarray(windows), np.asarray(labels)
-    rpm_all = None if rpm is None else np.broadcast_to(np.asarray(rpm, dtype=np.float64), (len(windows),))
-    grid = SpectrumGrid.for_windows(fs, windows.shape[-1], config.order_view, 1800.0 if rpm_all is None else float(rpm_all.max()))
+def fit_discriminant(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_classes: int,
+                     config: SpectralPathConfig, seed: int) -> tuple[SpectralDiscriminant, int, dict[int, float]]:
+    """Fit on the pool windows at ``indices`` (their ``labels`` and ``groups``, the operating conditions), choosing the
+    components on a held-out half: prototypes of one half's clean and noisy windows score the other half, clean and
+    at ``validation_snr_db``. Returns the discriminant refitted on the whole pool, its components, every score."""
+    indices, labels = np.asarray(indices), np.asarray(labels)
     fit_part, held = halves(labels, np.asarray(groups))
     rng = np.random.default_rng([seed, 5151])
-    train_w, train_y, train_rpm = with_noisy_copies(windows[fit_part], labels[fit_part], None if rpm_all is None else rpm_all[fit_part], config, rng)
-    train_x = spectrum_view(train_w, fs, grid, train_rpm)
-    held_rpm = None if rpm_all is None else rpm_all[held]
-    noisy_held = add_white_noise(windows[held], config.validation_snr_db, rng)
-    held_x = [spectrum_view(windows[held], fs, grid, held_rpm), spectrum_view(noisy_held, fs, grid, held_rpm)]
-    n_classes = int(labels.max()) + 1
+    train_x, train_y = with_noisy_copies(source, indices[fit_part], labels[fit_part], config, rng)
+    held_x = [source.features(indices[held], None, rng),
+              source.features(indices[held], np.full(len(held), config.validation_snr_db), rng)]
     scores = {}
     for components in sorted(set(config.components)):
         discriminant = SpectralDiscriminant.fit(train_x, train_y, components, seed)
         head = PrototypeHead.fit(discriminant.transform(train_x), train_y, n_classes)
         scores[components] = float(np.mean([np.mean(head.predict(discriminant.transform(x)) == labels[held]) for x in held_x]))
     best = max(scores, key=lambda c: (scores[c], -c))
-    all_w, all_y, all_rpm = with_noisy_copies(windows, labels, rpm_all, config, rng)
-    discriminant = SpectralDiscriminant.fit(spectrum_view(all_w, fs, grid, all_rpm), all_y, best, seed)
-    return SpectralPath(grid, discriminant, best, scores)
+    all_x, all_y = with_noisy_copies(source, indices, labels, config, rng)
+    return SpectralDiscriminant.fit(all_x, all_y, best, seed), best, scores
+
+
+def fit_support(discriminant: SpectralDiscriminant, source: SpectrumSource, indices: np.ndarray, labels: np.ndarray,
+                n_classes: int, config: SpectralPathConfig, seed: int) -> PrototypeHead:
+    """One prototype per class from the support windows at ``indices`` and their noisy copies."""
+    rng = np.random.default_rng([seed, 6262])
+    features, support_y = with_noisy_copies(source, np.asarray(indices), np.asarray(labels), config, rng)
+    return PrototypeHead.fit(discriminant.transform(features), support_y, n_classes)
+
+
+def fit_spectral_path(windows: np.ndarray, labels: np.ndarray, groups: np.ndarray, fs: float, config: SpectralPathConfig,
+                      seed: int, rpm=None) -> SpectralPath:
+    """The path of windows (n, channels, length) at one rate: its grid, and the discriminant fitted on all of them."""
+    windows = np.asarray(windows)
+    rpm_all = None if rpm is None else np.broadcast_to(np.asarray(rpm, dtype=np.float64), (len(windows),))
+    grid = SpectrumGrid.for_windows(fs, windows.shape[-1], config.order_view, 1800.0 if rpm_all is None else float(rpm_all.max()))
+    labels = np.asarray(labels)
+    discriminant, components, scores = fit_discriminant(WindowArray(windows, fs, grid, rpm_all), np.arange(len(windows)), labels,
+                                                        groups, int(labels.max()) + 1, config, seed)
+    return SpectralPath(grid, discriminant, components, scores)
 
 
 def fit_prototypes(path: SpectralPath, windows: np.ndarray, labels: np.ndarray, n_classes: int, fs: float, config: SpectralPathConfig,
                    seed: int, rpm=None) -> PrototypeHead:
-    """One prototype per class from the support windows and their noisy copies."""
-    rng = np.random.default_rng([seed, 6262])
-    support, support_y, support_rpm = with_noisy_copies(np.asarray(windows), np.asarray(labels), rpm, config, rng)
-    return PrototypeHead.fit(path.features(support, fs, support_rpm, "the support windows"), support_y, n_classes)
+    """One prototype per class from the support windows (n, channels, length) and their noisy copies."""
+    windows = np.asarray(windows)
+    return fit_support(path.discriminant, WindowArray(windows, fs, path.grid, rpm), np.arange(len(windows)), labels, n_classes,
+                       config, seed)

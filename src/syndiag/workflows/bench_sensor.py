@@ -21,6 +21,7 @@ from syndiag.data.sources import sensor_recordings
 from syndiag.models.device import place
 from syndiag.models.sensor import SensorModel
 from syndiag.serving.predictor import WindowBatch, sensor_model_predictor
+from syndiag.training.sensor_spectral import fit_spectral_head
 from syndiag.training.sensor import align
 from syndiag.workflows.cells import Trained, digest
 from syndiag.workflows.sensor import SensorSession, finetune_on, inputs_for, new_model
@@ -39,9 +40,9 @@ class Harness(Protocol):
     def pretrained_checkpoint(self, seed: int, edge_backbone: bool = False) -> Path: ...
 
 
-def sensor_config(bench: Harness, seed: int) -> SensorRunConfig:
+def sensor_config(bench: Harness, seed: int, method: str = "Sensor-model") -> SensorRunConfig:
     """The sensor recipe on the harness's data, seed, device and the seed's aligned Syn-Diag extractor."""
-    base = SensorRunConfig.from_yaml(bench.settings.sensor_recipe)
+    base = bench.settings.sensor_recipe_for(method)
     return base.model_copy(update={"data": bench.recipe.data, "seed": seed, "device": bench.recipe.device, "dtype": bench.recipe.dtype,
                                    "visual_extractor": bench.pretrained_checkpoint(seed) if base.model.use_spectrogram else None})
 
@@ -66,13 +67,14 @@ def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorM
     pool = pretraining_pool(bench.dataset, seed, k=config.align.shots)
     result = align(model, inputs_for(config, model, bench.dataset, sensor_set_of(bench)), pool, config.align, seed)
     bench._pretraining_seconds += result.seconds
-    model.save_pretrained(folder, extra={"stage": "aligned", "seed": seed, "seconds": round(result.seconds, 1)})
+    spectral = fit_spectral_head(model, windows, pool, config.spectral, seed) if model.spectral is not None else None
+    model.save_pretrained(folder, extra={"stage": "aligned", "seed": seed, "seconds": round(result.seconds, 1), "spectral_path": spectral})
     return model
 
 
-def train_sensor_model(bench: Harness, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
+def train_sensor_model(bench: Harness, method: str, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
     """Fine-tune the seed's aligned sensor model on the task (its recipe adds noisy copies itself); predict any dataset's windows."""
-    config = sensor_config(bench, seed)
+    config = sensor_config(bench, seed, method)
     model = aligned_model(bench, config, seed)
     started = time.perf_counter()
     result = finetune_on(config, model, dataset, sensor_set_of(bench), task)
@@ -90,5 +92,5 @@ def train_sensor_model(bench: Harness, dataset: PreparedDataset, task: FewShotTa
     return Trained(predict, time.perf_counter() - started, {
         "backbone": config.model.backbone, "train_steps": result.steps, "seconds_per_train_step": round(result.seconds_per_step, 4),
         "sensor_recipe": json.loads(config.model_dump_json(include={"channels", "model", "align", "finetune"})),
-        "parameters": counts, "pretrained_commit": json.loads((config.visual_extractor / "config.json").read_text()).get("commit")
+        "parameters": counts, "spectral_path": result.spectral, "pretrained_commit": json.loads((config.visual_extractor / "config.json").read_text()).get("commit")
         if config.visual_extractor else None})

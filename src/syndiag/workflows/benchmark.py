@@ -236,7 +236,7 @@ class Benchmark:
         elif method in IMAGE_BASELINES:
             trained = self.train_image_baseline(method, dataset, task, seed)
         elif method in SENSOR_METHODS:
-            trained = train_sensor_model(self, dataset, task, seed)
+            trained = train_sensor_model(self, method, dataset, task, seed)
         elif method in SPECTRAL_METHODS:
             trained = train_spectral(self, method, dataset, task, seed)
         else:

@@ -14,6 +14,7 @@ import numpy as np
 
 from syndiag.config.benchmark import (
     IMAGE_BASELINES,
+    LATER_SENSOR_FIELDS,
     SENSOR_METHODS,
     SPECTRAL_METHODS,
     SYNDIAG_VARIANTS,
@@ -88,10 +89,14 @@ def method_material(settings: BenchmarkConfig, method: str) -> dict:
         material["network"] = settings.image_baselines[base].model_dump(mode="json")
         material["training"] = settings.baseline_training.model_dump(mode="json")
     elif base in SENSOR_METHODS:
-        from syndiag.config.sensor_run import SensorRunConfig
-
-        material["sensor_recipe"] = SensorRunConfig.from_yaml(settings.sensor_recipe).model_dump(
-            mode="json", include={"channels", "model", "align", "finetune"})
+        recipe = settings.sensor_recipe_for(base)
+        material["sensor_recipe"] = recipe.model_dump(mode="json", include={"channels", "model", "align", "finetune"})
+        model = material["sensor_recipe"]["model"]
+        for name, value in LATER_SENSOR_FIELDS.items():
+            if model.get(name) == value:
+                del model[name]
+        if recipe.model.spectral_path:
+            material["sensor_recipe"]["spectral"] = recipe.spectral.model_dump(mode="json")
     elif base in SPECTRAL_METHODS:
         material["spectral"] = settings.spectral_config(base).model_dump(mode="json")
     if method != base:

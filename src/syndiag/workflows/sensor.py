@@ -32,6 +32,7 @@ from syndiag.models.sensor import KIND, SensorModel
 from syndiag.training.common import seed_everything, set_threads
 from syndiag.training.engine import configure_training
 from syndiag.training.sensor import SensorInputs, align, finetune_sensor, predict_sensor
+from syndiag.training.sensor_spectral import fit_spectral_head, fit_spectral_support
 from syndiag.workflows.session import check_draw, require_checkpoint, require_finetuned
 
 StepProgress = Callable[[int, int, float], None]
@@ -122,8 +123,9 @@ def run_sensor_align(config: SensorRunConfig, progress: StepProgress | None = No
     session.inputs.token_grid = spectrogram_grid(model)
     pool = pretraining_pool(session.dataset, config.seed, k=config.align.shots)
     result = align(model, session.inputs, pool, config.align, config.seed, progress)
+    spectral = fit_spectral_head(model, session.inputs.windows, pool, config.spectral, config.seed) if model.spectral is not None else None
     folder = model.save_pretrained(aligned_dir(config), extra={"stage": "aligned", "seed": config.seed, "seconds": round(result.seconds, 1),
-                                                               "losses": result.losses, **sensor_meta(config, session)})
+                                                               "losses": result.losses, "spectral_path": spectral, **sensor_meta(config, session)})
     return StageOutcome(folder, len(pool), result.seconds, result.seconds_per_step, result.losses, parameters=model.parameter_counts())
 
 
@@ -161,12 +163,18 @@ def inputs_for(config: SensorRunConfig, model: SensorModel, dataset: PreparedDat
 
 def finetune_on(config: SensorRunConfig, model: SensorModel, dataset: PreparedDataset, sensor_set, task: FewShotTask,
                 progress: StepProgress | None = None):
-    """Stage (b) on ``task``'s support set of ``dataset``, plus one noisy copy of each window when the recipe says so."""
-    train_task = task
+    """Stage (b) on ``task``'s support set of ``dataset``, plus one noisy copy of each window when the recipe says so; then
+    the spectrum path's prototypes and mix (the pool of the alignment stage, outside the support set, chooses the mix)."""
+    train_task, train_data = task, dataset
     if config.finetune.noise_snr_db is not None:
-        dataset = noise_augmented(dataset, task.train, config.finetune.noise_snr_db, task.seed)
-        train_task = replace(task, train=np.arange(len(dataset.labels)))
-    return finetune_sensor(model, inputs_for(config, model, dataset, sensor_set), train_task, config.finetune, task.seed, progress)
+        train_data = noise_augmented(dataset, task.train, config.finetune.noise_snr_db, task.seed)
+        train_task = replace(task, train=np.arange(len(train_data.labels)))
+    result = finetune_sensor(model, inputs_for(config, model, train_data, sensor_set), train_task, config.finetune, task.seed, progress)
+    if model.spectral is not None:
+        pool = pretraining_pool(dataset, task.seed, k=config.align.shots)
+        result.spectral = fit_spectral_support(model, inputs_for(config, model, dataset, sensor_set), task.train, pool, config.spectral,
+                                               task.seed, config.finetune.eval_batch_size)
+    return result
 
 
 @dataclass

@@ -1,0 +1,92 @@
+"""The sensor model's spectrum path: the same features as the numpy view, fitted on the alignment pool, prototypes and
+the mix fitted after fine-tuning, saved and read back; the language-model ablations build."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_sensor_workflow import runner, sensor_recipe
+
+from syndiag.cli import app
+from syndiag.config.sensor import ChannelSpec
+from syndiag.models.spectral_discriminant import PrototypeHead, SpectralDiscriminant
+from syndiag.models.spectral_head import SpectralHead
+from syndiag.models.spectrum_view import spectrum_view
+from syndiag.training.sensor_spectral import MIXES
+
+LAYOUT = [ChannelSpec(name="DE", kind="vibration", fs=12000, length=512), ChannelSpec(name="FE", kind="vibration", fs=12000, length=512),
+          ChannelSpec(name="speed", kind="speed", fs=1, length=1)]
+
+
+def test_the_head_reads_the_same_spectra_as_the_numpy_view_and_an_absent_channel_reads_as_the_mean():
+    head = SpectralHead(LAYOUT, n_classes=3)
+    rng = np.random.default_rng(0)
+    windows = rng.standard_normal((4, 2, 512)).astype(np.float32)
+    signals = {"DE": torch.from_numpy(windows[:, 0]), "FE": torch.from_numpy(windows[:, 1]), "speed": torch.ones(4, 1)}
+    present = torch.ones(4, 3, dtype=torch.bool)
+    expected = spectrum_view(windows, 12000.0, head.grid)
+    assert np.allclose(head.spectra(signals, present).numpy(), expected, atol=2e-3)
+    head.mean.copy_(torch.arange(head.mean.numel(), dtype=torch.float32))
+    present[1, 1] = False
+    spectra = head.spectra(signals, present).numpy()
+    assert np.allclose(spectra[1, 257:], np.arange(257, 514)) and np.allclose(spectra[1, :257], expected[1, :257], atol=2e-3)
+
+
+def test_prototypes_vote_only_once_fitted_and_with_the_chosen_mix():
+    head = SpectralHead(LAYOUT, n_classes=3)
+    logits = torch.tensor([[2.0, 0.0, 0.0]])
+    z = torch.zeros(1, 2)
+    assert torch.equal(head.combine(logits, z), logits)
+    features = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    head.set_discriminant(SpectralDiscriminant(np.zeros(514), np.ones(514), np.zeros(514), np.zeros((514, 2))))
+    head.set_prototypes(PrototypeHead.fit(features, np.array([0, 1, 2]), 3), mix=0.0)
+    assert head.combine(torch.tensor([[0.0, 9.0, 0.0]]), torch.tensor([[0.1, 0.0]])).argmax().item() == 0
+    head.mix.fill_(1.0)
+    assert head.combine(torch.tensor([[0.0, 9.0, 0.0]]), torch.tensor([[0.1, 0.0]])).argmax().item() == 1
+
+
+@pytest.mark.slow
+def test_a_sensor_model_with_the_spectrum_path_trains_saves_and_diagnoses(tmp_path, cwru_dir):
+    config = str(sensor_recipe(tmp_path, cwru_dir, use_spectrogram=False))
+    path = ["--set", "model.spectral_path=true", "--set", "spectral.components=[10, 20]", "--set", "spectral.noise_copies=1"]
+    result = runner.invoke(app, ["sensor", "pretrain", "-c", config, *path])
+    assert result.exit_code == 0, result.output
+    aligned = json.loads((tmp_path / "sensor" / "sensor-aligned" / "config.json").read_text())
+    assert aligned["spectral_path"]["components"] in (10, 20) and set(aligned["spectral_path"]["validation"]) == {"10", "20"}
+    result = runner.invoke(app, ["sensor", "finetune", "-c", config, *path])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["sensor", "evaluate", "-c", config, *path, "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["metrics"]["accuracy"] >= 0.8 and record["test_samples"] == 19 * 5
+    from syndiag.models.sensor import SensorModel
+
+    model = SensorModel.from_pretrained(tmp_path / "sensor" / "sensor-finetuned")
+    assert bool(model.spectral.fitted) and float(model.spectral.mix) in MIXES
+    assert model.spectral.projection.abs().sum() > 0 and model.spectral.prototypes.abs().sum() > 0
+
+
+def test_the_language_model_ablations_build(tmp_path):
+    from tiny import save_tiny_backbone
+
+    from syndiag.config.sensor import SensorModelConfig
+    from syndiag.models.backbones import load_backbone
+    from syndiag.models.sensor import SensorModel
+
+    folder = save_tiny_backbone(tmp_path / "tiny")
+    models = {}
+    for kind in ("pretrained", "random", "none"):
+        config = SensorModelConfig(backbone=str(folder), use_spectrogram=False, spectral_path=True, language_model=kind, input_prompts=1,
+                                   deep_prompts=1, encoder={"d_model": 16, "layers": 1, "heads": 2, "patch_len": 64},
+                                   adapter={"queries": 2, "heads": 2})
+        models[kind] = SensorModel(config, load_backbone(str(folder)), LAYOUT, ["a", "b", "c"], ["x", "y", "z"])
+    weights = {k: next(m.lm.parameters()).detach().clone() for k, m in models.items()}
+    assert not torch.equal(weights["pretrained"], weights["random"]) and torch.equal(weights["pretrained"], weights["none"])
+    again = SensorModel(models["random"].config, load_backbone(str(folder)), LAYOUT, ["a", "b", "c"], ["x", "y", "z"])
+    assert torch.equal(next(again.lm.parameters()), weights["random"])  # the same draw every time
+    batch_signals = {"DE": torch.randn(2, 512), "FE": torch.randn(2, 512), "speed": torch.ones(2, 1)}
+    from syndiag.models.sensor_heads import SensorBatch
+
+    output = models["none"](SensorBatch(batch_signals, torch.ones(2, 3, dtype=torch.bool)))
+    assert output.logits.shape == (2, 3) and torch.equal(output.logits, output.head_logits)
