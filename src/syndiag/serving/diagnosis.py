@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from syndiag.errors import ConfigError, DataError
+from syndiag.models.meta import read_meta
 from syndiag.serving.predictor import (
     Classifier,
     Predictor,
@@ -25,6 +26,7 @@ from syndiag.serving.predictor import (
     WindowBatch,
     check_finite,
     load_predictor,
+    load_torch_model,
 )
 from syndiag.serving.sensor_plan import SENSOR_KIND, SensorCheckpoint
 from syndiag.serving.stream import EndingWindows, WindowStream
@@ -125,9 +127,6 @@ class SensorDiagnosis(Diagnosis):
 
 def load_model(folder: str | Path, device: str = "cpu", dtype: str = "float32"):
     """A cloud or an edge model from its checkpoint folder, by the kind its description names, on ``device``."""
-    from syndiag.models.meta import read_meta
-    from syndiag.serving.predictor import load_torch_model
-
     return load_torch_model(Path(folder), read_meta(folder), device, dtype)
 
 

@@ -21,6 +21,7 @@ from syndiag.serving.onnx_runtime import OnnxClassifier
 
 def quantize_onnx(folder: str | Path, output: str | Path | None = None, tolerance: float = 0.05, probes: int = 8) -> tuple[Path, float]:
     """``folder`` (an ONNX export) -> ``output`` (default FOLDER-int8) with an int8 graph; returns it and max |Δp| vs float."""
+    # defers onnx and onnxruntime's quantization tools to the one command that quantizes
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     folder = Path(folder)

@@ -19,6 +19,7 @@ class OnnxClassifier:
     """
 
     def __init__(self, folder: str | Path, threads: int | None = None, meta: CheckpointMeta | None = None) -> None:
+        # defers onnxruntime: the predictor imports this module for every model, and only an ONNX export needs the runtime
         import onnxruntime as ort
 
         folder = Path(folder)

@@ -18,7 +18,9 @@ from syndiag.config.data import DataConfig
 from syndiag.config.runtime import RuntimeConfig
 from syndiag.data.spectrogram import spectrogram_images, stacked_tokens_present, to_rgb
 from syndiag.errors import ConfigError, DataError
+from syndiag.models.checkpoint import verify_checkpoint
 from syndiag.models.meta import CheckpointMeta, Needs, is_onnx, read_meta
+from syndiag.serving.onnx_runtime import OnnxClassifier
 from syndiag.serving.sensor_plan import SensorCheckpoint, read_sensor_checkpoint
 
 Classifier = Callable[[np.ndarray], np.ndarray]
@@ -125,6 +127,7 @@ class SensorPredictor:
         return self.meta.needs
 
     def predict(self, batch: WindowBatch) -> Prediction:
+        # defers torch: the predictors of ONNX exports run without it
         import torch
 
         from syndiag.models.sensor_heads import SensorBatch
@@ -148,7 +151,7 @@ class SensorPredictor:
 
 def torch_classifier(model) -> Classifier:
     """A cloud or edge ``nn.Module`` as a :data:`Classifier`."""
-    import torch
+    import torch  # defers torch: the predictors of ONNX exports run without it
 
     model.eval()
 
@@ -187,22 +190,22 @@ def runtime_of(device: str | RuntimeConfig = "cpu", dtype: str = "float32") -> R
 
 def load_torch_model(folder: Path, meta: CheckpointMeta, device: str | RuntimeConfig = "cpu", dtype: str = "float32"):
     """The PyTorch model a checkpoint's kind names, from its already-read description, placed once by the runtime settings."""
+    # defers torch, which every model module loads: serving an ONNX export imports none of them
     from syndiag.models.device import place
 
     raw = meta.to_dict()
     if meta.model == "syndiag-sensor":
-        from syndiag.models.sensor import SensorModel
+        from syndiag.models.sensor import SensorModel  # defers torch
 
         model = SensorModel.from_pretrained(folder, meta=raw)
     elif meta.model == "syndiag-edge":
-        from syndiag.models.checkpoint import verify_checkpoint
-        from syndiag.models.edge import SynDiagEdge
+        from syndiag.models.edge import SynDiagEdge  # defers torch
 
         if meta.teacher_checkpoint:  # the teacher's extractor, gate and head serve the edge model too
             verify_checkpoint(meta.teacher_checkpoint)
         model = SynDiagEdge.from_pretrained(folder, meta=raw)
     else:
-        from syndiag.models.cloud import SynDiagCloud
+        from syndiag.models.cloud import SynDiagCloud  # defers torch
 
         model = SynDiagCloud.from_pretrained(folder, meta=raw)
     model = place(model, runtime_of(device, dtype))
@@ -218,8 +221,6 @@ def load_predictor(folder: str | Path, device: str | RuntimeConfig = "cpu", dtyp
     runtime = runtime_of(device, dtype)
     meta = meta or read_meta(folder)
     if is_onnx(folder):
-        from syndiag.serving.onnx_runtime import OnnxClassifier
-
         return SpectrogramPredictor(meta, OnnxClassifier(folder, meta=meta), folder)
     if meta.model == "syndiag-sensor":
         plan = read_sensor_checkpoint(folder, meta.to_dict())
