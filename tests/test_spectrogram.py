@@ -3,8 +3,8 @@ import pytest
 import scipy.io
 
 from syndiag.config.data import SpectrogramConfig
+from syndiag.data.colormap import colormap_lut
 from syndiag.data.spectrogram import (
-    colormap_lut,
     cwt,
     cwt_frequencies,
     reference_cwt,

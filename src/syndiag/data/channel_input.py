@@ -18,10 +18,13 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.io
+from scipy.signal import resample_poly
 
 from syndiag.data.cwru import cwru_file_map, cwru_numbers, cwru_rpm, own_number, resample
 from syndiag.data.cwru_classes import CWRU_LOADS
@@ -251,10 +254,6 @@ def change_rate(samples: np.ndarray, rate: float, target: float, kind: str, wher
     """Samples at ``target`` Hz: a slow quantity (speed, temperature) or a drop of over 100 x is interpolated linearly at the new
     sample times; a signal polyphase-resampled by the nearest ratio of integers up to 1000 (refused if that misses the rate
     by more than 0.1 %), as the training data were (:func:`syndiag.data.cwru.resample`)."""
-    from fractions import Fraction
-
-    from scipy.signal import resample_poly
-
     if kind in SLOW_KINDS or rate / target > 100:
         count = max(1, int(math.floor(samples.size * target / rate)))
         return np.interp(np.arange(count) / target, np.arange(samples.size) / rate, samples)
@@ -284,8 +283,6 @@ def check_fs(fs: float | None) -> None:
 
 def mat_names(path: Path) -> list[str]:
     """The variable names of a MATLAB file; a DataError for v7.3 or unreadable files."""
-    import scipy.io
-
     try:
         return [name for name, _, _ in scipy.io.whosmat(str(path))]
     except NotImplementedError:

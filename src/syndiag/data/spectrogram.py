@@ -9,6 +9,7 @@ import pywt
 import scipy.fft
 
 from syndiag.config.data import SpectrogramConfig
+from syndiag.data.colormap import colormap_lut
 
 
 def cwt_scales(wavelet: str, n_scales: int) -> np.ndarray:
@@ -120,14 +121,6 @@ def spectrogram_images(windows: np.ndarray, config: SpectrogramConfig, chunk: in
         block = windows[start : start + chunk]
         images[start : start + block.shape[0]] = render(np.abs(cwt(block, config)), config)
     return images
-
-
-@lru_cache(maxsize=8)
-def colormap_lut(name: str) -> np.ndarray:
-    """256 x 3 uint8 RGB table of a matplotlib colormap."""
-    import matplotlib  # defers matplotlib: its colormap is read once, on the first spectrogram
-
-    return np.rint(matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).astype(np.uint8)
 
 
 def to_rgb(index_images: np.ndarray, colormap: str) -> np.ndarray:

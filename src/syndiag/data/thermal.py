@@ -17,12 +17,12 @@ import csv
 import io
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from syndiag.atomic import atomic_file, atomic_write_text
+from syndiag.data.colormap import colormap_lut
 from syndiag.data.cwru_classes import (
     BEARING_ENDS,
     CWRU_LOADS,
@@ -34,6 +34,7 @@ from syndiag.data.simulator import SIMULATED_NOTE
 from syndiag.errors import DataError
 
 THERMAL_SIZE = 64
+COLORMAP = "inferno"
 CELSIUS_RANGE = (20.0, 80.0)
 """Temperatures the colormap spans: below is its darkest colour, above its brightest."""
 AMBIENT_C = 22.0
@@ -117,24 +118,16 @@ def thermal_celsius(scene: ThermalScene, rng: np.random.Generator, size: int = T
     return field
 
 
-@lru_cache(maxsize=1)
-def colormap_lut() -> np.ndarray:
-    """The 'inferno' colormap as 256 RGB uint8 rows (matplotlib, without pyplot)."""
-    import matplotlib  # defers matplotlib: its colormap is read once, on the first frame
-
-    return np.round(matplotlib.colormaps["inferno"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
-
-
 def render(celsius: np.ndarray) -> np.ndarray:
     """Temperatures -> (H, W, 3) uint8 through the colormap over :data:`CELSIUS_RANGE`."""
     low, high = CELSIUS_RANGE
     index = np.clip(np.round((np.asarray(celsius) - low) / (high - low) * 255), 0, 255).astype(np.int64)
-    return colormap_lut()[index]
+    return colormap_lut(COLORMAP)[index]
 
 
 def celsius_of(image: np.ndarray) -> np.ndarray:
     """Read temperatures back from a rendered image (the nearest colormap entry of each pixel), (H, W) degrees C."""
-    lut = colormap_lut().astype(np.int64)
+    lut = colormap_lut(COLORMAP).astype(np.int64)
     pixels = np.asarray(image, dtype=np.int64).reshape(-1, 3)
     keys, codes = lut @ np.array([65536, 256, 1]), pixels @ np.array([65536, 256, 1])
     order = np.argsort(keys)
