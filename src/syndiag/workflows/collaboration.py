@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from syndiag.config.run import RunConfig
+from syndiag.config.training import UpdateConfig
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.errors import ConfigError, SyndiagError
@@ -107,8 +108,6 @@ def run_online_updates(config: RunConfig, cycles: int | None = None, on_cycle: C
     Packages that travel as files go through :func:`export_head` (signed) and :func:`import_head` (verified).
     """
     if cycles is not None:
-        from syndiag.config.training import UpdateConfig
-
         stage = UpdateConfig.from_dict({**config.update.model_dump(), "cycles": cycles}, source="--cycles")
         config = config.model_copy(update={"update": stage})
     team = collaboration(config)

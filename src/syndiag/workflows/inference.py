@@ -9,7 +9,9 @@ from pathlib import Path
 from syndiag.config.data import DataConfig
 from syndiag.errors import SyndiagError
 from syndiag.models.meta import read_meta
+from syndiag.models.openset_threshold import read_threshold
 from syndiag.serving.diagnosis import BLOCK_SIZE, Diagnosis, diagnose, load_model
+from syndiag.serving.onnx_quantize import quantize_onnx
 from syndiag.serving.predictor import Predictor, load_predictor
 from syndiag.serving.stream import open_input
 from syndiag.serving.summary import check_window_table, write_window_table
@@ -39,8 +41,6 @@ def diagnose_with(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
                   block_size: int = BLOCK_SIZE, predictor: Predictor | None = None) -> tuple[Diagnosis, Predictor]:
     """:func:`diagnose_file`, and the predictor it loaded (for a caller that needs the model afterwards, as the report's
     saliency does)."""
-    from syndiag.models.openset_threshold import read_threshold
-
     if per_window_out is not None:
         check_window_table(per_window_out)
     threshold = read_threshold(checkpoint)
@@ -57,7 +57,7 @@ def diagnose_with(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
 
 def export_checkpoint(checkpoint: Path, output: Path | None = None, opset: int = 18) -> tuple[Path, float]:
     """Export a cloud or edge checkpoint to ONNX (refused unless it matches PyTorch); returns the folder and max |Δp| vs PyTorch."""
-    from syndiag.serving.onnx_export import export_onnx
+    from syndiag.serving.onnx_export import export_onnx  # defers torch: diagnosing with an ONNX export runs without it
 
     target = output or checkpoint.with_name(checkpoint.name + "-onnx")
     try:
@@ -72,6 +72,4 @@ def export_checkpoint(checkpoint: Path, output: Path | None = None, opset: int =
 
 def quantize_export(folder: Path, output: Path | None = None, tolerance: float = 0.05) -> tuple[Path, float]:
     """The int8 twin of an ONNX export (refused when its probabilities leave ``tolerance`` of the float graph's)."""
-    from syndiag.serving.onnx_quantize import quantize_onnx
-
     return quantize_onnx(folder, output, tolerance)

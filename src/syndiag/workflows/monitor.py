@@ -11,6 +11,7 @@ from syndiag.prognostics.units import Unit, read_unit
 
 def run_monitor(config: MonitorConfig, folder: Path, png: Path | None = None) -> tuple[Unit, AlarmTimeline, Path | None]:
     """Read the unit's folder (FEMTO layout), score every snapshot, and draw the alarm timeline."""
+    # defers matplotlib: drawn only when a PNG is asked for (a unit's report reads the timeline alone)
     from syndiag.evaluation.anomaly_plot import write_alarm_png
 
     unit = read_unit(folder, "test", config.bands, cache_dir=None)

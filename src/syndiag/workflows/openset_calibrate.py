@@ -11,12 +11,16 @@ import numpy as np
 
 from syndiag.config.data import DataConfig
 from syndiag.data.prepare import PreparedDataset, prepare
+from syndiag.data.sensor_windows import sensor_windows_for
+from syndiag.data.sources import sensor_recordings
 from syndiag.data.windowing import POOL
 from syndiag.errors import ConfigError, SyndiagError
 from syndiag.models.openset import calibrate_threshold
 from syndiag.models.openset_threshold import OpenSetThreshold, save_threshold, weights_digest
 from syndiag.models.meta import read_meta
 from syndiag.serving.predictor import WindowBatch, load_predictor
+from syndiag.training.distill import distillation_windows
+from syndiag.training.sensor import SensorInputs, predict_sensor
 from syndiag.workflows.session import task_of_checkpoint
 
 HELD_IN_PER_CLASS = 50
@@ -33,8 +37,6 @@ class Calibration:
 def held_in_windows(dataset: PreparedDataset, meta: dict, folder: Path, per_class: int = HELD_IN_PER_CLASS) -> np.ndarray:
     """Train-pool windows of the checkpoint's training condition that none of its training stages used: not its support
     set and, for a distilled edge model, not its distillation windows either."""
-    from syndiag.training.distill import distillation_windows
-
     task = task_of_checkpoint(dataset, meta, folder)
     used = set(task.train.tolist())
     if meta.get("model") == "syndiag-edge" and "windows" in meta:
@@ -84,10 +86,7 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
 
 def sensor_confidence(folder: Path, data: DataConfig, dataset: PreparedDataset, indices: np.ndarray, device: str, batch_size: int) -> np.ndarray:
     """The sensor model's top class probability on the windows at ``indices``, every channel of its layout read."""
-    from syndiag.data.sensor_windows import sensor_windows_for
-    from syndiag.data.sources import sensor_recordings
-    from syndiag.training.sensor import SensorInputs, predict_sensor
-    from syndiag.workflows.sensor import spectrogram_grid
+    from syndiag.workflows.sensor import spectrogram_grid  # defers matplotlib (the sensor workflow's figures): only a sensor model's calibration reads it
 
     model = load_predictor(folder, device).model
     sensor_set = sensor_recordings(data, model.config.use_images)

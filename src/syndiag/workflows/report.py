@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from syndiag.atomic import atomic_folder
+from syndiag.config.data import WindowConfig
+from syndiag.config.monitor import MonitorConfig
 from syndiag.config.report import ReportConfig
+from syndiag.data.cwru import cwru_rpm
+from syndiag.data.femto import ACC_FS, read_bearing
+from syndiag.data.model_input import read_model_input
+from syndiag.data.spectrogram import spectrogram_images, to_rgb
 from syndiag.errors import ConfigError, DataError
 from syndiag.physics.bearings import bearing
 from syndiag.physics.envelope import default_resolution, segment_length, signal_segments
@@ -22,6 +28,8 @@ from syndiag.physics.evidence import bearing_evidence
 from syndiag.report.findings import build_findings, fault_of
 from syndiag.report.render import envelope_figure, html_page, markdown, saliency_figure, trend_figure
 from syndiag.report.writer import Generator, Written, write
+from syndiag.serving.stream import npy_windows, open_input
+from syndiag.workflows.inference import diagnose_with
 
 LOCATION_CHANNEL = {"drive end": "DE", "fan end": "FE"}
 CHANNEL_BEARING = {"DE": "cwru-drive-end", "FE": "cwru-fan-end"}
@@ -81,8 +89,6 @@ def speed_warnings(rpm: float, own: tuple[str, float] | None, config: ReportConf
 
 def _own_rpm(recording: Path) -> tuple[str, float] | None:
     """A CWRU .mat file's own X<NNN>RPM, by name, or None."""
-    from syndiag.data.cwru import cwru_rpm
-
     number = re.match(r"(\d+)", recording.stem)
     if not (number and recording.suffix.lower() == ".mat"):
         return None
@@ -106,8 +112,6 @@ def _shaft_hz(recording: Path, config: ReportConfig) -> tuple[float, list[str]]:
 
 
 def _signal(recording: Path, channel: str, config: ReportConfig) -> tuple[np.ndarray, float]:
-    from syndiag.data.model_input import read_model_input
-
     found = read_model_input(recording, [channel], config.fs, config.fs or 12000.0)
     if found.windows:
         raise DataError(f"{recording}: holds windows, not a recording; a report reads one continuous recording")
@@ -117,9 +121,6 @@ def _signal(recording: Path, channel: str, config: ReportConfig) -> tuple[np.nda
 def channel_reader(recording: Path, channel: str, config: ReportConfig) -> tuple[Callable[[int, int], np.ndarray], int, float]:
     """``read(a, b)``, sample count and rate of the evidence channel: a one-channel .npy at the configured rate through a
     memory map opened for each read (never resident whole), any other file read whole (and checked)."""
-    from syndiag.config.data import WindowConfig
-    from syndiag.serving.stream import npy_windows
-
     if recording.suffix.lower() == ".npy" and config.fs is not None:
         stream = npy_windows(recording, 1, config.fs, config.fs, WindowConfig(length=16, step=16))
         if stream is not None:
@@ -131,9 +132,7 @@ def channel_reader(recording: Path, channel: str, config: ReportConfig) -> tuple
 
 def saliency(model, window: np.ndarray, spectrogram) -> tuple[np.ndarray, np.ndarray]:
     """|d logit / d image| of one window's (channels, length) spectrogram for a cloud or edge PyTorch model: the image and its saliency."""
-    import torch
-
-    from syndiag.data.spectrogram import spectrogram_images, to_rgb
+    import torch  # defers torch: the report of an ONNX export, or of no model, runs without it
 
     image = to_rgb(spectrogram_images(window[None], spectrogram), spectrogram.colormap)
     x = torch.from_numpy(image).permute(0, 3, 1, 2).float().div(255.0).requires_grad_(True)
@@ -144,15 +143,11 @@ def saliency(model, window: np.ndarray, spectrogram) -> tuple[np.ndarray, np.nda
 
 def _classify(recording: Path, checkpoint: Path, config: ReportConfig):
     """The diagnosis, and the Predictor that made it (loaded once: the saliency reuses a cloud or edge model)."""
-    from syndiag.workflows.inference import diagnose_with
-
     return diagnose_with(recording, checkpoint, config.fs, config.top_k)
 
 
 def _saliency_figure(recording: Path, config: ReportConfig, predictor, result, prediction: str) -> bytes:
     """The saliency of the most confident window, read alone (a .npy through a memory map)."""
-    from syndiag.serving.stream import open_input
-
     windows = open_input(recording, predictor.folder, predictor.meta, config.fs)
     best = int(np.argmax(result.window_confidence))
     found = saliency(predictor.model, windows.block(best, best + 1)[0], predictor.spectrogram)
@@ -183,8 +178,8 @@ def report_recording(recording: Path, checkpoint: Path | None, config: ReportCon
 
 def report_unit(folder: Path, config: ReportConfig) -> tuple[dict, dict[str, bytes]]:
     """Findings and figures of a FEMTO-layout unit folder: evidence on its last snapshot, the alarm history, the RUL."""
-    from syndiag.config.monitor import MonitorConfig
-    from syndiag.data.femto import ACC_FS, read_bearing
+    # defers sklearn (the novelty detector) and matplotlib (the RUL figures): only a FEMTO unit's report needs them,
+    # and the live service, which reports recordings, loads neither
     from syndiag.workflows.monitor import run_monitor
     from syndiag.workflows.rul import run_rul_predict
 

@@ -5,6 +5,7 @@ One results line per segment or bearing (resumable); example reports (one per fa
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +14,13 @@ from typing import Any
 import numpy as np
 
 from syndiag.atomic import atomic_folder
+from syndiag.config.profiles import profile_path
 from syndiag.config.report import ReportSuiteConfig
 from syndiag.config.run import RunConfig
+from syndiag.data.cwru import load_cwru
+from syndiag.data.cwru_classes import CWRU_LOADS, condition_name
+from syndiag.data.femto import femto_folder
+from syndiag.data.paths import dataset_folder
 from syndiag.data.windowing import split_boundary
 from syndiag.errors import ConfigError
 from syndiag.evaluation.metrics import append_result, read_results
@@ -22,14 +28,15 @@ from syndiag.evaluation.provenance import check_committed_code, provenance
 from syndiag.report.findings import FAULT_WORDS, build_findings, fault_of
 from syndiag.report.render import envelope_figure, html_page, markdown
 from syndiag.report.writer import Generator, write
+from syndiag.serving.diagnosis import diagnose
+from syndiag.serving.predictor import load_predictor
+from syndiag.serving.stream import array_windows
+from syndiag.workflows.cloud import finetuned_dir, pretrained_dir, run_finetune, run_pretrain
 from syndiag.workflows.report import LOCATION_CHANNEL, diagnosis_of, evidence_of, report_unit
 
 
 def classifier(config: ReportSuiteConfig, overrides: dict[str, Any]) -> Path:
     """The suite's Syn-Diag cloud: pretrained, then fine-tuned per the recipe into WORK_DIR/classifier (kept)."""
-    from syndiag.config.profiles import profile_path
-    from syndiag.workflows.cloud import finetuned_dir, pretrained_dir, run_finetune, run_pretrain
-
     recipe = RunConfig.from_yaml(profile_path(config.recipe), {**overrides, "output_dir": str(config.work_dir / "classifier"),
                                                                "results_file": str(config.work_dir / "classifier" / "results.jsonl")})
     if not (pretrained_dir(recipe) / "model.safetensors").is_file():
@@ -49,9 +56,6 @@ def segments(signal: np.ndarray, fs: float, config: ReportSuiteConfig) -> list[t
 
 def segment_record(segment: np.ndarray, fs: float, rpm: float, channels: list[str], label: str, description: str, condition: str,
                    model, config: ReportSuiteConfig, generator: Generator | None, source: str) -> tuple[dict, dict, Any]:
-    from syndiag.serving.diagnosis import diagnose
-    from syndiag.serving.stream import array_windows
-
     started = time.perf_counter()
     predictor, data = model
     result = diagnose(predictor, array_windows(segment, data.window, source), source, config.report.top_k)
@@ -79,8 +83,6 @@ def segment_record(segment: np.ndarray, fs: float, rpm: float, channels: list[st
 
 def keep_example(examples: Path, name: str, example: dict) -> None:
     """An example report (Markdown, HTML, findings, figures) in EXAMPLES/NAME."""
-    import json
-
     names = {n: n.replace(" ", "_") + ".png" for n in example["figures"]}
     with atomic_folder(examples / name) as staging:
         for n, png in example["figures"].items():
@@ -95,11 +97,6 @@ def keep_example(examples: Path, name: str, example: dict) -> None:
 def run_report_suite(config: ReportSuiteConfig, results: Path, examples: Path, overrides: dict[str, Any] | None = None,
                      say: Callable[[str], None] = print, allow_dirty: bool = False) -> tuple[int, int]:
     """Every CWRU segment and FEMTO test bearing not yet in ``results``; returns (reports made, left)."""
-    from syndiag.data.cwru import load_cwru
-    from syndiag.data.cwru_classes import CWRU_LOADS, condition_name
-    from syndiag.data.paths import dataset_folder
-    from syndiag.serving.predictor import load_predictor
-
     overrides = overrides or {}
     done = {(r["kind"], r.get("class"), r.get("condition"), r.get("segment"), r.get("bearing")) for r in read_results(results)} if results.is_file() else set()
     check_committed_code(results, allow_dirty)
@@ -136,8 +133,6 @@ def run_report_suite(config: ReportSuiteConfig, results: Path, examples: Path, o
 
 def femto_reports(config: ReportSuiteConfig, root: Path, results: Path, examples: Path, done: set, generator, say) -> int:
     """A report per FEMTO test bearing folder: evidence on its last snapshot, alarms, RUL when a checkpoint is given."""
-    from syndiag.data.femto import femto_folder
-
     folders = sorted(p for p in (femto_folder(root) / "Test_set").iterdir() if p.is_dir())
     rul = config.femto_rul_checkpoint
     if rul is not None and not (Path(rul) / "config.json").is_file():

@@ -25,6 +25,7 @@ from syndiag.config.rul import RulConfig
 from syndiag.errors import ConfigError, DataError
 from syndiag.evaluation.metrics import append_result, read_results
 from syndiag.evaluation.provenance import check_committed_code, provenance
+from syndiag.evaluation.rul_plot import write_lobo_png, write_prediction_png
 from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
 from syndiag.prognostics.rul_models import HealthFeatures, Indicators, build_model, features_of
 from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units, spec_unit, spec_units_read
@@ -98,8 +99,6 @@ def run_rul_fit(config: RulConfig, say: Callable[[str], None] | None = None) -> 
 
 def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spec: Path | None = None) -> tuple[RulPrediction, Path | None]:
     """``syndiag rul predict``: one unit's folder of snapshots (FEMTO layout, or ``spec``'s) -> RUL, intervals, onset, the PNG."""
-    from syndiag.evaluation.rul_plot import write_prediction_png
-
     saved = load_rul(checkpoint)
     if saved.model.features != HealthFeatures.kind:
         raise DataError(f"{checkpoint}: its {saved.family} model reads {saved.model.features} indicators; rul predict reads a unit's "
@@ -115,8 +114,6 @@ def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Calla
                   allow_dirty: bool = False) -> tuple[int, int]:
     """Every family of the grid (one on learned indicators once per seed): LOBO selection, then the test units scored once;
     one results line each (resumable)."""
-    from syndiag.evaluation.rul_plot import write_lobo_png
-
     previous = read_results(results) if results.is_file() else []
     families = dict.fromkeys([*config.grid, *(r["method"] for r in previous)])
     indicators = {family: indicators_of(family, config, say) for family in families}

@@ -11,13 +11,24 @@ from typing import Any
 
 from syndiag.atomic import atomic_write_text
 from syndiag.config.benchmark import BenchmarkConfig
+from syndiag.config.openset import OpenSetConfig
+from syndiag.config.profiles import profile_path
+from syndiag.config.report import ReportSuiteConfig
+from syndiag.config.rul import RulConfig
 from syndiag.errors import ConfigError, SyndiagError
 from syndiag.evaluation.benchmark_report import write_report
 from syndiag.evaluation.metrics import read_results
 from syndiag.evaluation.provenance import check_committed_code, provenance
+from syndiag.evaluation.resources import compare, onnx_accuracy, plot
 from syndiag.workflows.benchmark import Benchmark
 from syndiag.workflows.cloud import run_distill, run_evaluate, run_finetune
 from syndiag.workflows.collaboration import run_online_updates
+from syndiag.workflows.inference import export_checkpoint, quantize_export
+from syndiag.workflows.openset import run_openset_suite
+from syndiag.workflows.report_suite import run_report_suite
+from syndiag.workflows.rul import run_rul_suite
+from syndiag.workflows.session import task_of_checkpoint
+from syndiag.workflows.zeroshot import run_zeroshot_suite
 
 SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "rul": ["rul"], "openset": ["openset"], "zeroshot": ["zeroshot"], "reports": ["reports"], "updates": ["updates"], "resources": ["resources"],
           "all": ["table1", "table2", "table3", "updates", "resources"], "report": []}
@@ -78,10 +89,6 @@ def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[
 def rul_suite(settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | None, say: Callable[[str], None],
               allow_dirty: bool = False) -> tuple[int, int]:
     """The rul suite: every model family of the RUL recipe, LOBO-selected, the test units scored once (resumable)."""
-    from syndiag.config.profiles import profile_path
-    from syndiag.config.rul import RulConfig
-    from syndiag.workflows.rul import run_rul_suite
-
     overrides = {("data_root" if k == "data.data_root" else k): v for k, v in (recipe_overrides or {}).items()}
     config = RulConfig.from_yaml(profile_path(settings.rul_recipe), overrides)
     results = settings.out_dir / f"rul_femto_{settings.profile or 'cpu'}.jsonl"
@@ -93,11 +100,6 @@ def rul_suite(settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | None
 def unknown_fault_suite(name: str, settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | None, say: Callable[[str], None],
                         allow_dirty: bool = False) -> tuple[int, int]:
     """The openset suite (trained models, leave-one-family-out) or the zeroshot suite (classes from text), resumable."""
-    from syndiag.config.openset import OpenSetConfig
-    from syndiag.config.profiles import profile_path
-    from syndiag.workflows.openset import run_openset_suite
-    from syndiag.workflows.zeroshot import run_zeroshot_suite
-
     config = OpenSetConfig.from_yaml(profile_path(settings.openset_recipe))
     config = config.model_copy(update={"profile": settings.profile or config.profile, "recipe": settings.recipe, "sensor_recipe": settings.sensor_recipe,
                                        "work_dir": settings.work_dir / "openset" if settings.work_dir else config.work_dir})
@@ -112,10 +114,6 @@ def unknown_fault_suite(name: str, settings: BenchmarkConfig, recipe_overrides: 
 def report_suite(settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | None, say: Callable[[str], None],
                  allow_dirty: bool = False) -> tuple[int, int]:
     """The report suite: CWRU test-half segments and FEMTO test bearings reported on; example reports kept (resumable)."""
-    from syndiag.config.profiles import profile_path
-    from syndiag.config.report import ReportSuiteConfig
-    from syndiag.workflows.report_suite import run_report_suite
-
     config = ReportSuiteConfig.from_yaml(profile_path(settings.report_recipe))
     config = config.model_copy(update={"profile": settings.profile or config.profile, "recipe": settings.recipe,
                                        "work_dir": settings.work_dir / "report" if settings.work_dir else config.work_dir})
@@ -155,10 +153,6 @@ def updates_suite(bench: Benchmark, budget_minutes: float | None, allow_dirty: b
 def resources_suite(bench: Benchmark, allow_dirty: bool = False) -> int:
     """Fig. 5 on the first seed's cloud and edge models of the updates suite, in PyTorch, as ONNX exports and the edge's
     int8 twin (issue 19), with the ONNX models' accuracy on the test windows of their task."""
-    from syndiag.evaluation.resources import compare, onnx_accuracy, plot
-    from syndiag.workflows.inference import export_checkpoint, quantize_export
-    from syndiag.workflows.session import task_of_checkpoint
-
     check_committed_code(bench.resources_file(), allow_dirty)
     folder = bench.collaboration_dir(bench.settings.seeds[0])
     checkpoints = {"cloud": folder / "finetuned", "edge": folder / "edge"}

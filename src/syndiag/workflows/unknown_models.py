@@ -17,11 +17,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from syndiag.config.openset import OpenSetConfig
+from syndiag.config.profiles import profile_path
 from syndiag.config.run import RunConfig
 from syndiag.data.openset_splits import OpenSetTask
 from syndiag.data.prepare import PreparedDataset
 from syndiag.evaluation.metrics import append_result, read_results
 from syndiag.evaluation.provenance import check_committed_code, provenance
+from syndiag.models.backbones import load_backbone
+from syndiag.models.cloud import SynDiagCloud
+from syndiag.models.device import place
+from syndiag.models.prompt_fusion import ClassTextBank
+from syndiag.models.text_ablation import random_token_embeddings
+from syndiag.training.common import seed_everything
+from syndiag.training.pretrain import pretrain
 
 
 @dataclass(frozen=True)
@@ -71,22 +79,12 @@ class UnknownFaultModel(Protocol):
 
 
 def run_recipe(config: OpenSetConfig, overrides: dict[str, Any] | None = None) -> RunConfig:
-    from syndiag.config.profiles import profile_path
-
     return RunConfig.from_yaml(profile_path(config.recipe), overrides or {})
 
 
 def pretrained_cloud(recipe: RunConfig, view: PreparedDataset, folder: Path, conditions: list[str] | None, seed: int,
                      text_source: str = "language-model") -> Path:
     """The cloud model aligned on ``view``'s classes (pretraining only), trained once into ``folder`` and kept."""
-    from syndiag.models.backbones import load_backbone
-    from syndiag.models.cloud import SynDiagCloud
-    from syndiag.models.device import place
-    from syndiag.models.prompt_fusion import ClassTextBank
-    from syndiag.models.text_ablation import random_token_embeddings
-    from syndiag.training.common import seed_everything
-    from syndiag.training.pretrain import pretrain
-
     if (folder / "model.safetensors").is_file():
         return folder
     recipe = recipe.model_copy(update={"seed": seed})

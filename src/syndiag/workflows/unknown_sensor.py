@@ -12,19 +12,27 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from syndiag.config.openset import OpenSetConfig
+from syndiag.config.profiles import profile_path
 from syndiag.config.run import RunConfig
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.openset_splits import OpenSetTask
 from syndiag.data.prepare import PreparedDataset
+from syndiag.data.sensor_windows import sensor_windows_for
+from syndiag.data.sources import sensor_recordings
+from syndiag.models.backbones import load_backbone
+from syndiag.models.device import place
+from syndiag.models.prompt_fusion import ClassTextBank
+from syndiag.models.sensor import SensorModel
+from syndiag.training.sensor import align
+from syndiag.workflows.sensor import SensorSession, finetune_on, inputs_for, new_model
 from syndiag.workflows.unknown_models import Setting, Trained, ZeroShotFeatures
 
 
 def sensor_recipe(config: OpenSetConfig, recipe: RunConfig, seed: int, extractor: Path) -> SensorRunConfig:
-    from syndiag.config.profiles import profile_path
-
     base = SensorRunConfig.from_yaml(profile_path(config.sensor_recipe))
     return base.model_copy(update={"data": recipe.data, "seed": seed, "device": recipe.device, "dtype": recipe.dtype,
                                    "visual_extractor": extractor if base.model.use_spectrogram else None})
@@ -32,20 +40,11 @@ def sensor_recipe(config: OpenSetConfig, recipe: RunConfig, seed: int, extractor
 
 def sensor_material(config: OpenSetConfig) -> dict:
     """What of the sensor recipe decides a sensor-model cell (for its cell hash)."""
-    from syndiag.config.profiles import profile_path
-
     return SensorRunConfig.from_yaml(profile_path(config.sensor_recipe)).model_dump(mode="json", include={"channels", "model", "align", "finetune"})
 
 
 def aligned_sensor_model(config: SensorRunConfig, view: PreparedDataset, folder: Path, conditions: list[str] | None, seed: int):
     """Stage (a) on ``view``'s classes (its pool of ``conditions``), trained once into ``folder``; with the sensor set."""
-    from syndiag.data.sensor_windows import sensor_windows_for
-    from syndiag.data.sources import sensor_recordings
-    from syndiag.models.device import place
-    from syndiag.models.sensor import SensorModel
-    from syndiag.training.sensor import align
-    from syndiag.workflows.sensor import SensorSession, inputs_for, new_model
-
     sensor_set = sensor_recordings(config.data, config.model.use_images)
     if (folder / "model.safetensors").is_file():
         return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config), sensor_set
@@ -58,8 +57,6 @@ def aligned_sensor_model(config: SensorRunConfig, view: PreparedDataset, folder:
 
 
 def _outputs(model, inputs, indices: np.ndarray, batch: int) -> dict[str, np.ndarray]:
-    import torch
-
     model.eval()
     parts: dict[str, list] = {"logits": [], "fused": [], "pooled": []}
     with torch.inference_mode():
@@ -81,8 +78,6 @@ class SensorFamily:
 
     def train(self, setting: Setting, task: OpenSetTask) -> Trained:
         """Fine-tuned on the known support; logits from its fault head, features its fused feature."""
-        from syndiag.workflows.sensor import finetune_on, inputs_for
-
         sensor, model, sensor_set = self._aligned(setting)
         view = setting.view
         fewshot = FewShotTask(task.k, task.seed, (task.source,), task.target, task.support, task.test, tuple(view.class_names))
@@ -101,12 +96,6 @@ class SensorFamily:
     def zeroshot(self, setting: Setting, dataset: PreparedDataset, texts: list[str], text_source: str,
                  windows: dict[str, np.ndarray]) -> ZeroShotFeatures:
         """The pooled soft tokens of the windows (one pass over all sets), and the mean text feature of every class."""
-        import torch
-
-        from syndiag.models.backbones import load_backbone
-        from syndiag.models.prompt_fusion import ClassTextBank
-        from syndiag.workflows.sensor import inputs_for
-
         sensor, model, sensor_set = self._aligned(setting)
         indices = np.concatenate(list(windows.values()))
         pooled = _outputs(model, inputs_for(sensor, model, dataset, sensor_set), indices, sensor.finetune.eval_batch_size)["pooled"]

@@ -17,11 +17,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import torch
 
 from syndiag.config.openset import OpenSetConfig
 from syndiag.data.fewshot import FewShotTask
 from syndiag.data.openset_splits import OpenSetTask
 from syndiag.data.prepare import PreparedDataset
+from syndiag.models.backbones import load_backbone
+from syndiag.models.cloud import SynDiagCloud
+from syndiag.models.device import place
+from syndiag.models.prompt_fusion import ClassTextBank
+from syndiag.models.text_ablation import random_token_embeddings
+from syndiag.training.common import image_batch
+from syndiag.training.finetune import finetune
+from syndiag.training.pretrain import global_visual_features
 from syndiag.workflows.unknown_models import Setting, Trained, ZeroShotFeatures
 
 
@@ -40,15 +49,6 @@ class SynDiag:
 
     def zeroshot(self, setting: Setting, dataset: PreparedDataset, texts: list[str], text_source: str,
                  windows: dict[str, np.ndarray]) -> ZeroShotFeatures:
-        import torch
-
-        from syndiag.models.backbones import load_backbone
-        from syndiag.models.cloud import SynDiagCloud
-        from syndiag.models.device import place
-        from syndiag.models.prompt_fusion import ClassTextBank
-        from syndiag.models.text_ablation import random_token_embeddings
-        from syndiag.training.pretrain import global_visual_features
-
         cloud = setting.recipe
         lm = load_backbone(cloud.model.backbone, cloud.model.allow_download, cloud.model.num_layers)
         model = place(SynDiagCloud.from_pretrained(setting.pretrained, lm), cloud).eval()
@@ -62,10 +62,6 @@ class SynDiag:
 
 def fine_tuned_cloud(setting: Setting, task: OpenSetTask) -> Trained:
     """The pretrained cloud fine-tuned on the known support; its logits and fusion-token features."""
-    from syndiag.models.cloud import SynDiagCloud
-    from syndiag.models.device import place
-    from syndiag.training.finetune import finetune
-
     recipe, view = setting.recipe, setting.view
     model = place(SynDiagCloud.from_pretrained(setting.pretrained), recipe)
     fewshot = FewShotTask(task.k, task.seed, (task.source,), task.target, task.support, task.test, tuple(view.class_names))
@@ -84,9 +80,6 @@ def fine_tuned_cloud(setting: Setting, task: OpenSetTask) -> Trained:
 
 def prototypes(setting: Setting, task: OpenSetTask) -> Trained:
     """The pretrained extractor's class means of v_g over the known support; cosine logits scaled by the learned temperature."""
-    from syndiag.models.cloud import SynDiagCloud
-    from syndiag.models.device import place
-
     view = setting.view
     model = place(SynDiagCloud.from_pretrained(setting.pretrained), setting.recipe).eval()
     batch = setting.recipe.finetune.eval_batch_size
@@ -105,17 +98,11 @@ def prototypes(setting: Setting, task: OpenSetTask) -> Trained:
 
 
 def _batched(fn: Callable, dataset: PreparedDataset, indices: np.ndarray, batch: int) -> np.ndarray:
-    import torch
-
-    from syndiag.training.common import image_batch
-
     with torch.inference_mode():
         parts = [fn(image_batch(dataset, indices[s : s + batch])).float().cpu().numpy() for s in range(0, len(indices), batch)]
     return np.concatenate(parts)
 
 
 def _batched_head(model, features: np.ndarray) -> np.ndarray:
-    import torch
-
     with torch.inference_mode():
         return model.head(torch.from_numpy(features).to(next(model.head.parameters()).device)).float().cpu().numpy()
