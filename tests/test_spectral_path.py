@@ -102,3 +102,35 @@ def test_the_path_chooses_its_components_on_a_held_out_half_of_the_pool():
     head = fit_prototypes(path, support, support_y, 2, 12000.0, config, seed=0)
     test, test_y = two_class_problem(50, seed=31)
     assert np.mean(head.predict(path.features(test, 12000.0)) == test_y) >= 0.95
+
+
+def test_random_chains_are_smooth_bounded_gain_free_curves():
+    from syndiag.training.spectral import chain_curves
+
+    grid = SpectrumGrid.for_windows(12000.0, 512)
+    curves = chain_curves(grid, 200, 10.0, np.random.default_rng(0))
+    assert curves.shape == (200, 257) and np.allclose(curves.mean(axis=1), 0.0)
+    assert np.abs(curves).max() <= 2 * 2 * 10.0 * np.log(10) / 10  # two peaks of at most 10 dB each, mean removed
+    assert np.median(np.abs(np.diff(curves, axis=1)).max(axis=1)) < 0.5  # smooth across neighbouring bins
+
+
+def test_chain_copies_keep_a_tone_classifier_right_through_a_resonant_chain():
+    grid = SpectrumGrid.for_windows(12000.0, 512)
+    pool, pool_y = two_class_problem(40, seed=3)
+    groups = np.zeros(len(pool), dtype=int)
+    test, test_y = two_class_problem(60, seed=41)
+    f = np.fft.rfftfreq(512, 1 / 12000.0)
+    response = 10 ** ((14.0 / (1 + 9 * (np.maximum(f, 1e-3) / 1100 - 1100 / np.maximum(f, 1e-3)) ** 2)) / 20)
+    chained = np.fft.irfft(np.fft.rfft(test, axis=-1) * response, n=512, axis=-1).astype(np.float32)
+    accuracy = {}
+    for copies in (0, 4):
+        config = SpectralPathConfig(components=[20], noise_copies=0, chain_copies=copies)
+        path = fit_spectral_path(pool, pool_y, groups, 12000.0, config, seed=0)
+        head = fit_prototypes(path, *two_class_problem(3, seed=5), 2, 12000.0, config, seed=0)
+        accuracy[copies] = np.mean(head.predict(path.features(chained, 12000.0)) == test_y)
+    assert accuracy[4] >= 0.9 and accuracy[4] >= accuracy[0]
+
+
+def test_later_fields_stay_out_of_the_settings_material_at_their_defaults():
+    assert "chain_copies" not in SpectralPathConfig().material()
+    assert SpectralPathConfig(chain_copies=2).material()["chain_copies"] == 2

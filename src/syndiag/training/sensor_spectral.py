@@ -35,6 +35,7 @@ class SensorSpectra:
 
     def __init__(self, head: SpectralHead, windows: SensorWindows) -> None:
         self.head, self.windows = head, windows
+        self.grid, self.channels = head.grid, len(head.channels)
 
     @torch.inference_mode()
     def features(self, indices: np.ndarray, snr_db: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:

@@ -14,7 +14,11 @@ from syndiag.models.spectrum_view import SpectrumGrid, spectrum_view
 
 
 class SpectrumSource(Protocol):
-    """Spectrum features of windows by index, with white noise at a given SNR per window (None: clean)."""
+    """Spectrum features of windows by index, with white noise at a given SNR per window (None: clean); each of its
+    ``channels`` holds its spectrum on ``grid`` first in its block of the features."""
+
+    grid: SpectrumGrid
+    channels: int
 
     def features(self, indices: np.ndarray, snr_db: np.ndarray | None, rng: np.random.Generator) -> np.ndarray: ...
 
@@ -24,6 +28,7 @@ class WindowArray:
 
     def __init__(self, windows: np.ndarray, fs: float, grid: SpectrumGrid, rpm: np.ndarray | None = None) -> None:
         self.windows, self.fs, self.grid = np.asarray(windows), fs, grid
+        self.channels = int(self.windows.shape[1])
         self.rpm = None if rpm is None else np.broadcast_to(np.asarray(rpm, dtype=np.float64), (len(self.windows),))
 
     def features(self, indices: np.ndarray, snr_db: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
@@ -33,13 +38,34 @@ class WindowArray:
         return spectrum_view(windows, self.fs, self.grid, None if self.rpm is None else self.rpm[indices])
 
 
+def chain_curves(grid: SpectrumGrid, n: int, gain_db: float, rng: np.random.Generator, resonances: int = 2) -> np.ndarray:
+    """(n, grid.bins): what a random recording chain adds to a log power spectrum: ``resonances`` peaks (gain up to
+    +-``gain_db``, centre anywhere from 200 Hz to the top, Q from 1 to 5), mean removed like the spectrum's own."""
+    f = np.maximum(grid.frequencies, 1e-3)[None, None, :]
+    gain = rng.uniform(-gain_db, gain_db, (n, resonances, 1)) * np.log(10) / 10
+    centre = rng.uniform(200.0, grid.top_hz, (n, resonances, 1))
+    q = rng.uniform(1.0, 5.0, (n, resonances, 1))
+    curves = (gain / (1 + q**2 * (f / centre - centre / f) ** 2)).sum(axis=1)
+    return curves - curves.mean(axis=1, keepdims=True)
+
+
+def with_chains(source: SpectrumSource, features: np.ndarray, gain_db: float, rng: np.random.Generator) -> np.ndarray:
+    """The features with each channel's spectrum seen through its own random chain."""
+    blocks = features.reshape(len(features), source.channels, -1).copy()
+    for channel in range(source.channels):
+        blocks[:, channel, :source.grid.bins] += chain_curves(source.grid, len(features), gain_db, rng)
+    return blocks.reshape(len(features), -1)
+
+
 def with_noisy_copies(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, config: SpectralPathConfig,
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Features of the windows, then of ``config.noise_copies`` copies of each at SNRs drawn from ``config.noise_snr_db``."""
+    """Features of the windows, then of ``config.noise_copies`` copies of each at SNRs drawn from ``config.noise_snr_db``,
+    then ``config.chain_copies`` copies of the clean ones through random recording chains."""
     low, high = config.noise_snr_db
     parts = [source.features(indices, None, rng)]
     parts += [source.features(indices, rng.uniform(low, high, len(indices)), rng) for _ in range(config.noise_copies)]
-    return np.concatenate(parts), np.tile(labels, 1 + config.noise_copies)
+    parts += [with_chains(source, parts[0], config.chain_gain_db, rng) for _ in range(config.chain_copies)]
+    return np.concatenate(parts), np.tile(labels, 1 + config.noise_copies + config.chain_copies)
 
 
 def halves(labels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -96,9 +96,9 @@ def method_material(settings: BenchmarkConfig, method: str) -> dict:
             if model.get(name) == value:
                 del model[name]
         if recipe.model.spectral_path:
-            material["sensor_recipe"]["spectral"] = recipe.spectral.model_dump(mode="json")
+            material["sensor_recipe"]["spectral"] = recipe.spectral.material()
     elif base in SPECTRAL_METHODS:
-        material["spectral"] = settings.spectral_config(base).model_dump(mode="json")
+        material["spectral"] = settings.spectral_config(base).material()
     if method != base:
         material["train_noise_snr_db"] = list(settings.train_noise_snr_db)
     return material
