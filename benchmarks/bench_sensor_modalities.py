@@ -19,9 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from machine import mean_interval, provenance  # noqa: E402
+from machine import mean_interval, provenance, write_table  # noqa: E402
 
-from syndiag.atomic import atomic_write_text  # noqa: E402
 from syndiag.config.sensor_run import SensorRunConfig  # noqa: E402
 from syndiag.evaluation.metrics import append_result, read_results  # noqa: E402
 from syndiag.workflows.sensor import run_sensor_align, run_sensor_evaluate, run_sensor_finetune  # noqa: E402
@@ -103,10 +102,7 @@ def main() -> int:
     done = {(r["seed"], r["variant"]) for r in read_results(RESULTS)} if RESULTS.is_file() else set()
     for seed in args.seeds:
         run_seed(seed, args, done)
-    records = list(read_results(RESULTS))
-    if records:
-        atomic_write_text(RESULTS.with_suffix(".md"), summary(records))
-    return 0
+    return write_table(RESULTS, summary)
 
 
 if __name__ == "__main__":

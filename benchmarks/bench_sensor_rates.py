@@ -25,9 +25,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from machine import mean_interval, provenance  # noqa: E402
+from machine import mean_interval, provenance, write_table  # noqa: E402
 
-from syndiag.atomic import atomic_write_text  # noqa: E402
 from syndiag.config.sensor_run import SensorRunConfig  # noqa: E402
 from syndiag.data.cwru_classes import CWRU_LOADS, cwru_classes  # noqa: E402
 from syndiag.data.simulator import RecordingChain, simulate_recording  # noqa: E402
@@ -140,10 +139,7 @@ def main() -> int:
                       "config_hash": config.config_hash(), "chain": vars(chain), "rate_hz": rate}
             append_result(RESULTS, record)
             print(f"seed {seed} {variant}: " + ", ".join(f"{m} {metrics[m]:.3f}" for m in METHODS), flush=True)
-    records = list(read_results(RESULTS))
-    if records:
-        atomic_write_text(RESULTS.with_suffix(".md"), summary(records))
-    return 0
+    return write_table(RESULTS, summary)
 
 
 if __name__ == "__main__":

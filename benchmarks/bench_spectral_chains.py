@@ -28,9 +28,8 @@ from scipy.signal import resample_poly
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from machine import mean_interval, provenance  # noqa: E402
+from machine import mean_interval, provenance, write_table  # noqa: E402
 
-from syndiag.atomic import atomic_write_text  # noqa: E402
 from syndiag.config.run import RunConfig  # noqa: E402
 from syndiag.config.spectral import SpectralPathConfig  # noqa: E402
 from syndiag.data.fewshot import few_shot_task, pretraining_pool  # noqa: E402
@@ -141,10 +140,7 @@ def main() -> int:
             if (seed, variant) not in done:
                 append_result(RESULTS, {**provenance(), "seed": seed, "variant": variant, "metrics": metrics})
                 print(seed, variant, {m: round(v, 4) for m, v in metrics.items()}, flush=True)
-    records = list(read_results(RESULTS))
-    if records:
-        atomic_write_text(RESULTS.with_suffix(".md"), summary(records))
-    return 0
+    return write_table(RESULTS, summary)
 
 
 if __name__ == "__main__":
