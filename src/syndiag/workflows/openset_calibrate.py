@@ -86,7 +86,8 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
 
 def sensor_confidence(folder: Path, data: DataConfig, dataset: PreparedDataset, indices: np.ndarray, device: str, batch_size: int) -> np.ndarray:
     """The sensor model's top class probability on the windows at ``indices``, every channel of its layout read."""
-    from syndiag.workflows.sensor import spectrogram_grid  # defers matplotlib (the sensor workflow's figures): only a sensor model's calibration reads it
+    # defers matplotlib (the sensor workflow imports evaluation.metrics): only a sensor model's calibration needs it
+    from syndiag.workflows.sensor import spectrogram_grid
 
     model = load_predictor(folder, device).model
     sensor_set = sensor_recordings(data, model.config.use_images)
