@@ -178,7 +178,7 @@ def report_recording(recording: Path, checkpoint: Path | None, config: ReportCon
 
 def report_unit(folder: Path, config: ReportConfig) -> tuple[dict, dict[str, bytes]]:
     """Findings and figures of a FEMTO-layout unit folder: evidence on its last snapshot, the alarm history, the RUL."""
-    # defers sklearn (the novelty detector) and matplotlib (the RUL figures): only a FEMTO unit's report needs them,
+    # defers sklearn (the alarms' open-set scores) and matplotlib (the RUL figures): only a FEMTO unit's report needs them,
     # and the live service, which reports recordings, loads neither
     from syndiag.workflows.monitor import run_monitor
     from syndiag.workflows.rul import run_rul_predict
