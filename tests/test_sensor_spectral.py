@@ -90,3 +90,17 @@ def test_the_language_model_ablations_build(tmp_path):
 
     output = models["none"](SensorBatch(batch_signals, torch.ones(2, 3, dtype=torch.bool)))
     assert output.logits.shape == (2, 3) and torch.equal(output.logits, output.head_logits)
+
+
+def test_diagnose_and_report_default_to_the_spectral_sensor_model_once_it_is_trained(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from syndiag.config.run import default_checkpoint, trained_diagnosis_model
+
+    monkeypatch.chdir(tmp_path)
+    assert trained_diagnosis_model() is None and default_checkpoint() == Path("runs/cloud-cpu/finetuned")
+    folder = tmp_path / "runs" / "sensor-spectral-cpu" / "sensor-finetuned"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    assert default_checkpoint() == Path("runs/sensor-spectral-cpu/sensor-finetuned") == trained_diagnosis_model()
+    assert default_checkpoint(stage="edge") == Path("runs/cloud-cpu/edge")  # other stages keep the cloud recipe's

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syndiag.cli.common import err, fail, out, setup_logging, step_bar
-from syndiag.config.run import RunConfig
+from syndiag.config.run import default_checkpoint
 from syndiag.errors import SyndiagError
 
 PROGRESS_EVERY_S = 10.0
@@ -25,14 +25,9 @@ SEGMENTS_SHOWN = 20
 RecipeOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="run recipe whose OUTPUT_DIR holds the checkpoint, when --checkpoint is not given (default: syndiag/cpu)")]
 
 
-def default_checkpoint(recipe: Path | None, stage: str) -> Path:
-    """OUTPUT_DIR/``stage`` of the run recipe (the shipped cpu profile when none is given); reading it imports no torch."""
-    return Path(RunConfig.from_yaml(recipe or "syndiag/cpu").output_dir) / stage
-
-
 def diagnose(
     file: Annotated[Path, typer.Argument(help="a recording (.mat, .csv, .npy, .npz) or windows (.npy, shape (n, channels, length))")],
-    checkpoint: Annotated[Optional[Path], typer.Option(help="fine-tuned cloud, edge or sensor-model checkpoint, or an ONNX export folder (default: the recipe's OUTPUT_DIR/finetuned)")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="fine-tuned cloud, edge or sensor-model checkpoint, or an ONNX export folder (default: the recipe's OUTPUT_DIR/finetuned; without a recipe, the sensor/spectral model when trained, else syndiag/cpu's)")] = None,
     config: RecipeOpt = None,
     fs: Annotated[Optional[float], typer.Option(help="sampling rate of FILE in Hz, if the file does not say; refused if it contradicts the file or the CWRU catalogue")] = None,
     channels: Annotated[Optional[str], typer.Option(help="FILE's channels to read for the model's, in its order: DE,FE (CWRU), variable/key/column names, globs (X*_DE_time) or column indices; for a sensor model one per layout channel, '-' for one the file lacks, NAME@RATE for its own rate")] = None,

@@ -11,10 +11,11 @@ from rich.markup import escape
 from syndiag.cli.common import SetOpt, out
 from syndiag.config.base import parse_overrides
 from syndiag.config.report import ReportConfig
+from syndiag.config.run import trained_diagnosis_model
 
 
 def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .csv, .npy, .npz) or a unit's folder of snapshots (FEMTO layout)")],
-           checkpoint: Annotated[Optional[Path], typer.Option(help="classifier: a fine-tuned cloud, edge or sensor checkpoint or an ONNX export")] = None,
+           checkpoint: Annotated[Optional[Path], typer.Option(help="classifier: a fine-tuned cloud, edge or sensor checkpoint or an ONNX export (default: the sensor/spectral model when trained, else none)")] = None,
            config: Annotated[Optional[Path], typer.Option("--config", "-c", help="report recipe (default: syndiag/config/report.py)")] = None,
            sets: SetOpt = None,
            bearing: Annotated[Optional[str], typer.Option(help="cwru-drive-end | cwru-fan-end | femto-pronostia | a YAML geometry")] = None,
@@ -35,7 +36,7 @@ def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .c
         cfg.check_rpm(rpm, "--rpm")
     target = out_dir or Path(f"{recording.name}-report")
     with out.status(f"reporting on {escape(str(recording))}"):
-        result = run_report(recording, checkpoint, cfg, target)
+        result = run_report(recording, checkpoint or trained_diagnosis_model(), cfg, target)
     f = result.findings
     e = f["evidence"]
     out.print(escape(result.written.text))

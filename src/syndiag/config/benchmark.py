@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from syndiag.config.base import StrictModel
 from syndiag.config.data import SnrRange
 from syndiag.config.models import ImageBaselineConfig
+from syndiag.config.profiles import profile_path
 from syndiag.config.sensor import SensorModelConfig
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.config.spectral import SpectralPathConfig
@@ -97,8 +98,6 @@ class BenchmarkConfig(StrictModel):
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "BenchmarkConfig":
         """Load the settings; a relative ``recipe`` or ``table2_data`` is found beside this file when it is there."""
-        from syndiag.config.profiles import profile_path
-
         path = profile_path(path)
         settings = super().from_yaml(path, overrides)
         beside = {name: profile_path(getattr(settings, name), relative_to=path.parent) for name in ("recipe", "table2_data", "sensor_recipe", "rul_recipe", "openset_recipe", "report_recipe")}

@@ -136,7 +136,7 @@ class SensorModel(nn.Module):
         self.fusion_token = nn.Parameter(torch.randn(hidden) * self.embed_rms)
         self.lm = backbone.model
         if config.lora_r > 0:
-            from peft import LoraConfig, get_peft_model
+            from peft import LoraConfig, get_peft_model  # defers peft: only a model with LoRA adapters needs it
 
             targets = config.lora_targets or list(backbone.lora_targets)
             self.lm = get_peft_model(backbone.model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,

@@ -12,6 +12,17 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import load_file
 
+from safetensors import safe_open
+from safetensors.torch import save
+from syndiag.config.runtime import RuntimeConfig, ScalingConfig
+from syndiag.evaluation.predict import predict
+from syndiag.models.backbones import load_backbone
+from syndiag.models.cloud import SynDiagCloud
+from syndiag.models.quantize import int8_language_model
+from syndiag.training.engine import configure_training
+from syndiag.training.finetune import finetune
+from syndiag.training.pretrain import pretrain
+from syndiag.workflows.session import setup
 from syndiag.atomic import atomic_write_bytes
 from syndiag.config.benchmark import (
     IMAGE_BASELINES,
@@ -68,7 +79,6 @@ log = logging.getLogger(__name__)
 
 class Benchmark:
     """Runs cells in order, appending one JSON line per finished cell; cells already in the results file are skipped."""
-
     def __init__(self, settings: BenchmarkConfig, overrides: dict[str, str] | None = None, data: DataConfig | None = None) -> None:
         self.settings = settings
         self.recipe = RunConfig.from_yaml(settings.recipe, overrides or {})
@@ -246,9 +256,6 @@ class Benchmark:
 
     def pretrained_checkpoint(self, seed: int, edge_backbone: bool = False) -> Path:
         """The alignment-pretrained cloud model of ``seed`` (its 7-shot pool depends on the seed), trained once."""
-        from syndiag.training.pretrain import pretrain
-        from syndiag.workflows.session import setup
-
         recipe = self.recipe_for(seed, edge_backbone)
         folder = self.seed_dir(seed) / ("pretrained-edge-backbone" if edge_backbone else "pretrained")
         if not (folder / "model.safetensors").is_file():
@@ -267,13 +274,6 @@ class Benchmark:
         return recipe
 
     def train_syndiag(self, variant: dict, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
-        from syndiag.evaluation.predict import predict
-        from syndiag.models.backbones import load_backbone
-        from syndiag.models.cloud import SynDiagCloud
-        from syndiag.config.runtime import RuntimeConfig, ScalingConfig
-        from syndiag.training.engine import configure_training
-        from syndiag.training.finetune import finetune
-
         edge_backbone = variant.get("edge_backbone", False)
         recipe = self.recipe_for(seed, edge_backbone)
         pretrain_seconds, pretrained_commit = 0.0, None
@@ -303,8 +303,6 @@ class Benchmark:
         finally:
             configure_training(RuntimeConfig(dtype=recipe.dtype))
         if variant.get("int8_inference"):
-            from syndiag.models.quantize import int8_language_model
-
             int8_language_model(model, per_channel=variant["int8_inference"] == "per-channel")
         batch = recipe.finetune.eval_batch_size
         return Trained(lambda dataset, indices: predict(model, dataset, indices, batch)[1], result.seconds,
@@ -312,8 +310,6 @@ class Benchmark:
                         "train_steps": result.steps, "seconds_per_train_step": round(result.seconds_per_step, 4)})
 
     def train_prototypes(self, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
-        from syndiag.models.cloud import SynDiagCloud
-
         started = time.perf_counter()
         checkpoint = self.pretrained_checkpoint(seed)
         extractor = SynDiagCloud.from_pretrained(checkpoint).extractor
@@ -326,8 +322,6 @@ class Benchmark:
 
     def train_image_baseline(self, method: str, dataset: PreparedDataset, task: FewShotTask, seed: int) -> Trained:
         """Pool pretraining (independent of K, trained once per seed and kept), then fine-tuning on the K-shot set."""
-        from safetensors.torch import save
-
         config = self.settings.image_baselines[method]
         training = self.settings.baseline_training
         seed_everything(seed)  # the initial weights are the seed's, whatever ran before in this process
@@ -343,8 +337,6 @@ class Benchmark:
             tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             atomic_write_bytes(cached, save(tensors, metadata={"seconds": f"{pretrain_seconds:.3f}"}))
         else:
-            from safetensors import safe_open
-
             with safe_open(str(cached), "pt") as handle:
                 pretrain_seconds = float((handle.metadata() or {}).get("seconds", 0.0))
         model.load_state_dict(load_file(str(cached)))

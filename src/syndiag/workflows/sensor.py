@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from syndiag.evaluation.attention_plot import write_attention_png
+from syndiag.models.edge import TeacherParts
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.data.fewshot import FewShotTask, few_shot_task, pretraining_pool
 from syndiag.data.noise import noise_augmented
@@ -71,8 +73,6 @@ def new_model(config: SensorRunConfig, session: SensorSession) -> SensorModel:
     """A fresh sensor model on the recipe's backbone; spectrogram tokens from the aligned Syn-Diag extractor when one is named."""
     extractor = None
     if config.model.use_spectrogram:
-        from syndiag.models.edge import TeacherParts
-
         if config.visual_extractor is None:
             raise ConfigError("model.use_spectrogram needs visual_extractor: a Syn-Diag checkpoint (syndiag pretrain) whose aligned "
                               "extractor gives the spectrogram tokens, or set model.use_spectrogram: false")
@@ -230,8 +230,6 @@ def run_sensor_evaluate(config: SensorRunConfig, checkpoint: Path | None = None,
 @torch.inference_mode()
 def write_attention(model: SensorModel, session: SensorSession, task: FewShotTask, path: Path, drop: list[str] | None) -> Path:
     """Where the adapter looked (sensor, time patch, spectrogram band), averaged over up to 64 test windows."""
-    from syndiag.evaluation.attention_plot import write_attention_png
-
     names = [spec.name for spec in session.windows.layout]
     chunk = task.test[:64]
     present = session.windows.present[chunk].copy()
