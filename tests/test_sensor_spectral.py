@@ -66,6 +66,15 @@ def test_a_sensor_model_with_the_spectrum_path_trains_saves_and_diagnoses(tmp_pa
     assert bool(model.spectral.fitted) and float(model.spectral.mix) in MIXES
     assert model.spectral.projection.abs().sum() > 0 and model.spectral.prototypes.abs().sum() > 0
 
+    rng = np.random.default_rng(0)
+    for rate, code in ((12000, 0), (6000, 2)):
+        recording = tmp_path / f"at-{rate}.npz"
+        np.savez(recording, DE=rng.standard_normal(rate), FE=rng.standard_normal(rate), speed=np.full(2, 1750.0), fs=rate)
+        result = runner.invoke(app, ["diagnose", str(recording), "--checkpoint", str(tmp_path / "sensor" / "sensor-finetuned"),
+                                     "--channels", f"DE,FE,speed@1"])
+        assert result.exit_code == code, result.output
+    assert "recorded at 6000 Hz and reaches 3000 Hz" in result.output and "record at 12000 Hz or more" in result.output
+
 
 def test_the_language_model_ablations_build(tmp_path):
     from tiny import save_tiny_backbone

@@ -56,6 +56,8 @@ class LayoutChannels:
     channels: dict[str, np.ndarray]
     missing: list[str]
     notes: list[str] = field(default_factory=list)
+    recorded_hz: dict[str, float] = field(default_factory=dict)
+    """The rate each channel was recorded at, before it was brought to the layout's."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any],
                resample_to: float | None) -> LayoutChannels:
     """The layout channels of an original CWRU file, by its own variables."""
     entry = cwru_file_map().get(number)
-    found, missing, notes = {}, [], []
+    found, missing, notes, recorded = {}, [], [], {}
     wanted: dict[str, str] = {}
     for spec, ref in zip(layout, refs):
         if ref.ref is None:
@@ -156,6 +158,7 @@ def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any],
             own = next(r.fs for s, r in zip(layout, refs) if s.name == name)
             found[name] = _at_layout_rate(path, spec, data.signal[row], own or rate, "--channels" if own else how,
                                           resample_to if entry and not own else None, notes)
+            recorded[name] = float(own or rate)
             duration = data.signal.shape[1] / (own or rate)
     for spec, ref in zip(layout, refs):
         if ref.ref is None or spec.name in found or spec.name in missing:
@@ -170,7 +173,7 @@ def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any],
             missing.append(spec.name)
             continue
         found[spec.name] = np.full(math.floor(duration * float(spec.fs)) + 1, rpm)
-    return LayoutChannels(found, [s.name for s in layout if s.name in missing], notes)
+    return LayoutChannels(found, [s.name for s in layout if s.name in missing], notes, recorded)
 
 
 def _is_rpm(spec: Any, ref: _Ref) -> bool:
@@ -205,7 +208,7 @@ def _read_other(path: Path, fmt: str, layout: Sequence[Any], refs: list[_Ref], f
         held = npz_keys(path)
     elif fmt == "mat":
         held = mat_names(path)
-    found, missing, notes = {}, [], []
+    found, missing, notes, recorded = {}, [], [], {}
     for spec, ref in zip(layout, refs):
         if ref.ref is None or (not ref.explicit and ref.ref not in held):
             missing.append(spec.name)
@@ -219,7 +222,8 @@ def _read_other(path: Path, fmt: str, layout: Sequence[Any], refs: list[_Ref], f
         if ref.fs is not None:
             rate, how = ref.fs, f"--channels {ref.ref}{RATE_MARK}{ref.fs:g}"
         found[spec.name] = _at_layout_rate(path, spec, column, rate, how, None, notes)
-    return LayoutChannels(found, missing, notes)
+        recorded[spec.name] = float(rate)
+    return LayoutChannels(found, missing, notes, recorded)
 
 
 def _at_layout_rate(path: Path, spec: Any, samples: np.ndarray, rate: float | None, how: str, resample_to: float | None,

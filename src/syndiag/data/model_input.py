@@ -50,6 +50,8 @@ class ModelInput:
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     uniform: np.ndarray | None = None
+    recorded_hz: dict[str, float] = field(default_factory=dict)
+    """The rate each channel was recorded at (a layout read), before it was brought to the model's."""
 
 
 def read_input(path: Path, channels: Sequence[Any], fs: float | None = None, select: str | Sequence[Any] | None = None, *,
@@ -63,7 +65,7 @@ def read_input(path: Path, channels: Sequence[Any], fs: float | None = None, sel
     check_fs(fs)
     if layout:
         found = read_layout(path, channels, fs, select, resample_to)
-        return ModelInput(str(path), found.channels, found.missing, found.notes)
+        return ModelInput(str(path), found.channels, found.missing, found.notes, recorded_hz=found.recorded_hz)
     names = [spec.name for spec in channels]
     signal, _ = read_signal(path, names, fs, float(channels[0].fs), select)
     return ModelInput(str(path), {} if signal.ndim == 3 else dict(zip(names, signal)), uniform=signal)

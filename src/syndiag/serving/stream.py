@@ -245,6 +245,16 @@ class EndingWindows:
             yield first, WindowBatch(*cut_block(self.found, self.plan, self.ends[first : first + step]))
 
 
+def check_full_band(file: str | Path, folder: str | Path, layout, recorded_hz: dict[str, float]) -> None:
+    """A model with the spectrum path reads each vibration channel's spectrum up to the layout's Nyquist frequency: a
+    channel recorded slower holds nothing up there, so it is refused (DataError naming file, channel and rates)."""
+    for spec in layout:
+        rate = recorded_hz.get(spec.name)
+        if spec.kind == "vibration" and rate is not None and rate < float(spec.fs) * (1 - 1e-6):
+            raise DataError(f"{file}: channel {spec.name} was recorded at {rate:g} Hz and reaches {rate / 2:g} Hz; {folder} reads "
+                            f"its spectrum up to {float(spec.fs) / 2:g} Hz (the spectrum path): record at {float(spec.fs):g} Hz or more")
+
+
 def open_input(file: str | Path, folder: str | Path, meta: CheckpointMeta, fs: float | None = None,
                channels: str | list[str | int] | None = None) -> WindowStream | EndingWindows:
     """The windows of ``file`` for the model in ``folder`` (its description ``meta``), read and checked before the model
@@ -254,6 +264,8 @@ def open_input(file: str | Path, folder: str | Path, meta: CheckpointMeta, fs: f
         plan = read_sensor_checkpoint(folder, meta.to_dict())
         resample_to = plan.data.cwru.target_fs if plan.data.dataset == "cwru" else None
         found = read_input(Path(file), plan.layout, fs, channels, layout=True, resample_to=resample_to)
+        if (meta.extra("config") or {}).get("spectral_path"):
+            check_full_band(file, folder, plan.layout, found.recorded_hz)
         if found.missing and plan.dropout <= 0:
             raise DataError(f"{file}: lacks channel(s) {', '.join(found.missing)} of the sensor model's layout "
                             f"({', '.join(s.describe() for s in plan.layout)}); {folder} was trained without modality dropout, "
