@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from syndiag.config.spectral import SpectralPathConfig
-from syndiag.errors import DataError
+from syndiag.errors import ConfigError, DataError
 from syndiag.models.baselines import LogSpectrumNearestNeighbour
 from syndiag.models.spectral_discriminant import PrototypeHead, SpectralDiscriminant
 from syndiag.models.spectrum_view import SpectrumGrid, check_grid, spectrum_view
@@ -134,3 +134,17 @@ def test_chain_copies_keep_a_tone_classifier_right_through_a_resonant_chain():
 def test_later_fields_stay_out_of_the_settings_material_at_their_defaults():
     assert "chain_copies" not in SpectralPathConfig().material()
     assert SpectralPathConfig(chain_copies=2).material()["chain_copies"] == 2
+
+
+def test_without_labels_the_path_whitens_the_unlabelled_windows_and_still_separates_tones():
+    unlabelled, _ = two_class_problem(80, seed=9)
+    pool, pool_y = two_class_problem(6, seed=13)
+    config = SpectralPathConfig(components=[5, 20], noise_copies=1, labels="none")
+    path = fit_spectral_path(pool, pool_y, np.zeros(len(pool), dtype=int), 12000.0, config, seed=0, unlabelled=unlabelled)
+    features = path.discriminant.transform(spectrum_view(unlabelled, 12000.0, path.grid))
+    assert features.shape[1] == path.components and np.allclose(features.std(axis=0), 1.0, atol=0.35)  # whitened (noisy copies aside)
+    head = fit_prototypes(path, *two_class_problem(3, seed=5), 2, 12000.0, config, seed=0)
+    test, test_y = two_class_problem(60, seed=41)
+    assert np.mean(head.predict(path.features(test, 12000.0)) == test_y) >= 0.9
+    with pytest.raises(ConfigError, match="unlabelled windows"):
+        fit_spectral_path(pool, pool_y, np.zeros(len(pool), dtype=int), 12000.0, config, seed=0)

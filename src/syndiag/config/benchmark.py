@@ -44,7 +44,8 @@ LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained"}
 """Model fields added after sensor cells were first keyed: left out of a cell's hash while at these values."""
 SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of other conditions": {"pool": "other conditions"},
                     "Spectral-prototypes w/o noisy copies": {"noise_copies": 0},
-                    "Spectral-prototypes + chain copies": {"chain_copies": 3}}
+                    "Spectral-prototypes + chain copies": {"chain_copies": 3},
+                    "Spectral-prototypes, unlabelled windows": {"labels": "none"}}
 METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES, *SENSOR_METHODS, *SPECTRAL_METHODS)
 NOISE_TRAINED = " +noise"
 

@@ -22,6 +22,10 @@ class SpectralPathConfig(StrictModel):
         "every condition", description="which conditions of the labelled pool the path is fitted on: every one (the pretraining "
         "protocol), or only those other than the task's source and target (a stricter test: the path never saw their labels)")
     order_view: bool = Field(False, description="add the spectrum on an axis of shaft orders (needs the rpm of every window)")
+    labels: Literal["pool", "none"] = Field(
+        "pool", description="pool: the linear discriminants of the labelled pool; none: no labels, the whitened principal "
+        "components of every train-half window of the data (unlabelled, all conditions); the labelled pool then only "
+        "scores the choice of components")
     chain_copies: int = Field(0, ge=0, le=10, description="copies of every pool and support window seen through a random recording "
                               "chain: a gain and resonances added to each channel's log spectrum")
     chain_gain_db: float = Field(10.0, gt=0, le=40, description="largest gain (dB) of one random resonance of those chains")
@@ -32,5 +36,5 @@ class SpectralPathConfig(StrictModel):
         return {k: v for k, v in dumped.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
-LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0}
+LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0, "labels": "pool"}
 """Fields added after results were first keyed by these settings."""

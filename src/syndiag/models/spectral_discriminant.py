@@ -50,6 +50,17 @@ class SpectralDiscriminant:
         projection = pca.components_.T @ lda_part
         return cls(mean, scale, np.asarray(pca.mean_, dtype=np.float64), projection)
 
+    @classmethod
+    def whitened(cls, features: np.ndarray, components: int, seed: int = 0) -> "SpectralDiscriminant":
+        """No labels: standardise, keep ``components`` principal components, each scaled to unit variance."""
+        features = np.asarray(features, dtype=np.float64)
+        mean = features.mean(axis=0)
+        scale = features.std(axis=0) + SCALE_FLOOR
+        standard = (features - mean) / scale
+        pca = PCA(int(min(components, standard.shape[1], len(standard) - 1)), random_state=seed).fit(standard)
+        projection = pca.components_.T / np.sqrt(np.maximum(pca.explained_variance_, SCALE_FLOOR))
+        return cls(mean, scale, np.asarray(pca.mean_, dtype=np.float64), projection)
+
     def transform(self, features: np.ndarray) -> np.ndarray:
         features = np.asarray(features, dtype=np.float64)
         if features.ndim != 2 or features.shape[1] != self.mean.size:

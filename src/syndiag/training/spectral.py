@@ -9,6 +9,7 @@ import numpy as np
 
 from syndiag.config.spectral import SpectralPathConfig
 from syndiag.data.noise import add_white_noise
+from syndiag.errors import ConfigError
 from syndiag.models.spectral_discriminant import PrototypeHead, SpectralDiscriminant, SpectralPath
 from syndiag.models.spectrum_view import SpectrumGrid, spectrum_view
 
@@ -78,10 +79,14 @@ def halves(labels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def fit_discriminant(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_classes: int,
-                     config: SpectralPathConfig, seed: int) -> tuple[SpectralDiscriminant, int, dict[int, float]]:
+                     config: SpectralPathConfig, seed: int, unlabelled: np.ndarray | None = None
+                     ) -> tuple[SpectralDiscriminant, int, dict[int, float]]:
     """Fit on the pool windows at ``indices`` (their ``labels`` and ``groups``, the operating conditions), choosing the
     components on a held-out half: prototypes of one half's clean and noisy windows score the other half, clean and
-    at ``validation_snr_db``. Returns the discriminant refitted on the whole pool, its components, every score."""
+    at ``validation_snr_db``. Returns the discriminant refitted on the whole pool, its components, every score.
+    With ``config.labels == "none"`` the projection is fitted on the ``unlabelled`` windows instead (whitened PCA)."""
+    if config.labels == "none":
+        return fit_unlabelled(source, indices, labels, groups, n_classes, config, seed, unlabelled)
     indices, labels = np.asarray(indices), np.asarray(labels)
     fit_part, held = halves(labels, np.asarray(groups))
     rng = np.random.default_rng([seed, 5151])
@@ -98,6 +103,28 @@ def fit_discriminant(source: SpectrumSource, indices: np.ndarray, labels: np.nda
     return SpectralDiscriminant.fit(all_x, all_y, best, seed), best, scores
 
 
+def fit_unlabelled(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_classes: int,
+                   config: SpectralPathConfig, seed: int, unlabelled: np.ndarray | None) -> tuple[SpectralDiscriminant, int, dict[int, float]]:
+    """Whitened principal components of the unlabelled windows (and their noisy copies); the labelled pool's halves only
+    score the number of components."""
+    if unlabelled is None or len(unlabelled) == 0:
+        raise ConfigError("spectral.labels: none needs the unlabelled windows to fit on (every train-half window)")
+    indices, labels = np.asarray(indices), np.asarray(labels)
+    fit_part, held = halves(labels, np.asarray(groups))
+    rng = np.random.default_rng([seed, 5252])
+    unlabelled_x, _ = with_noisy_copies(source, np.asarray(unlabelled), np.zeros(len(unlabelled), dtype=int), config, rng)
+    support_x = source.features(indices[fit_part], None, rng)
+    held_x = [source.features(indices[held], None, rng),
+              source.features(indices[held], np.full(len(held), config.validation_snr_db), rng)]
+    fitted, scores = {}, {}
+    for components in sorted(set(config.components)):
+        fitted[components] = SpectralDiscriminant.whitened(unlabelled_x, components, seed)
+        head = PrototypeHead.fit(fitted[components].transform(support_x), labels[fit_part], n_classes)
+        scores[components] = float(np.mean([np.mean(head.predict(fitted[components].transform(x)) == labels[held]) for x in held_x]))
+    best = max(scores, key=lambda c: (scores[c], -c))
+    return fitted[best], best, scores
+
+
 def fit_support(discriminant: SpectralDiscriminant, source: SpectrumSource, indices: np.ndarray, labels: np.ndarray,
                 n_classes: int, config: SpectralPathConfig, seed: int) -> PrototypeHead:
     """One prototype per class from the support windows at ``indices`` and their noisy copies."""
@@ -107,14 +134,21 @@ def fit_support(discriminant: SpectralDiscriminant, source: SpectrumSource, indi
 
 
 def fit_spectral_path(windows: np.ndarray, labels: np.ndarray, groups: np.ndarray, fs: float, config: SpectralPathConfig,
-                      seed: int, rpm=None) -> SpectralPath:
-    """The path of windows (n, channels, length) at one rate: its grid, and the discriminant fitted on all of them."""
+                      seed: int, rpm=None, unlabelled: np.ndarray | None = None) -> SpectralPath:
+    """The path of labelled windows (n, channels, length) at one rate: its grid, and the discriminant fitted on all of
+    them; with ``config.labels == "none"``, on the ``unlabelled`` windows (m, channels, length) after them."""
     windows = np.asarray(windows)
     rpm_all = None if rpm is None else np.broadcast_to(np.asarray(rpm, dtype=np.float64), (len(windows),))
     grid = SpectrumGrid.for_windows(fs, windows.shape[-1], config.order_view, 1800.0 if rpm_all is None else float(rpm_all.max()))
     labels = np.asarray(labels)
-    discriminant, components, scores = fit_discriminant(WindowArray(windows, fs, grid, rpm_all), np.arange(len(windows)), labels,
-                                                        groups, int(labels.max()) + 1, config, seed)
+    extra = None
+    if unlabelled is not None:
+        if rpm_all is not None:
+            raise ConfigError("the order view needs each unlabelled window's rpm; fit the unlabelled path without it")
+        windows = np.concatenate([windows, np.asarray(unlabelled, dtype=windows.dtype)])
+        extra = np.arange(len(labels), len(windows))
+    discriminant, components, scores = fit_discriminant(WindowArray(windows, fs, grid, rpm_all), np.arange(len(labels)), labels,
+                                                        groups, int(labels.max()) + 1, config, seed, extra)
     return SpectralPath(grid, discriminant, components, scores)
 
 

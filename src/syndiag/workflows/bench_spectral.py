@@ -11,6 +11,7 @@ import numpy as np
 from syndiag.config.spectral import SpectralPathConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.prepare import PreparedDataset
+from syndiag.data.windowing import POOL
 from syndiag.errors import ConfigError
 from syndiag.models.spectral_discriminant import SpectralPath
 from syndiag.training.spectral import fit_prototypes, fit_spectral_path
@@ -41,8 +42,12 @@ def spectral_path(bench, seed: int, config: SpectralPathConfig, task: FewShotTas
         pool = pretraining_pool(dataset, seed, k=bench.recipe.pretrain.shots, conditions=conditions)
         rpm = condition_rpm(dataset.condition_names, dataset.conditions[pool]) if config.order_view else None
         started = time.perf_counter()
+        unlabelled = None
+        if config.labels == "none":
+            train_half = (dataset.split == POOL) & np.isin(dataset.conditions, [dataset.condition_names.index(c) for c in conditions])
+            unlabelled = np.asarray(dataset.windows[np.flatnonzero(train_half)])
         cache[key] = fit_spectral_path(np.asarray(dataset.windows[pool]), dataset.labels[pool], dataset.conditions[pool], dataset.fs,
-                                        config, seed, rpm)
+                                        config, seed, rpm, unlabelled)
         bench._pretraining_seconds += time.perf_counter() - started
     return cache[key]
 
