@@ -416,3 +416,27 @@ def test_an_image_baselines_initial_weights_are_its_seeds_whatever_ran_before(tm
         with pytest.raises(Started):
             bench.train_image_baseline("CNN", bench.dataset, None, seed=3)
     assert starts[0].keys() == starts[1].keys() and all(torch.equal(starts[0][k], starts[1][k]) for k in starts[0])
+
+
+def test_only_changed_code_marks_a_result_dirty(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    import syndiag.commit as commit
+
+    repo = tmp_path / "repo"
+    (repo / "src" / "syndiag").mkdir(parents=True)
+    (repo / "benchmarks" / "results").mkdir(parents=True)
+    shutil.copy(commit.__file__, repo / "src" / "syndiag" / "commit.py")
+    (repo / "benchmarks" / "results" / "t.jsonl").write_text("{}\n")
+    (repo / "benchmarks" / "bench_x.py").write_text("x = 1\n")
+    run = lambda *args: subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    run("-c", "user.email=a@b", "-c", "user.name=a", "add", ".")
+    run("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "x")
+    monkeypatch.setattr(commit, "__file__", str(repo / "src" / "syndiag" / "commit.py"))
+    assert not commit.current_commit().endswith("+dirty")
+    (repo / "benchmarks" / "results" / "t.jsonl").write_text("{}\n{}\n")
+    assert not commit.current_commit().endswith("+dirty")  # a results file the run appends to
+    (repo / "benchmarks" / "bench_x.py").write_text("x = 2\n")
+    assert commit.current_commit().endswith("+dirty")
