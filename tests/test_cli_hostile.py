@@ -114,14 +114,25 @@ def test_replay_stops_with_a_named_error_when_the_broker_dies_mid_stream(tmp_pat
     file = recording(tmp_path / "r.npy", 2.0)
     command = [str(Path(sys.executable).with_name("syndiag")), "replay", str(file), "--fs", "12000", "--port", str(broker["port"]),
                "--seconds", "60"]
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    streaming = threading.Event()
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="replay-listener")
+    listener.on_message = lambda *_: streaming.set()
+    listener.connect("127.0.0.1", broker["port"])
+    listener.subscribe("#")
+    listener.loop_start()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2.0)
+        assert streaming.wait(60), "replay published nothing"  # connected and streaming, however slow the machine
         assert process.poll() is None, process.communicate()
         broker["process"].kill()
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
+        listener.loop_stop()
     assert process.returncode == 2, stderr
     assert f"error: MQTT broker 127.0.0.1:{broker['port']}: lost after" in " ".join(stderr.split()) and "Traceback" not in stderr
 

@@ -60,13 +60,18 @@ class RecipeConfig(RuntimeConfig):
 
     # Settings that do not change the numbers: never hashed.
     HASH_IGNORES: ClassVar[frozenset[str]] = frozenset({"device", "threads", "scaling", "output_dir", "results_file"})
-    # Settings added after results were recorded: hashed only away from the value those results had, so their hashes stay.
+    # Settings added after results were recorded (dotted names reach into sections): hashed only away from the value
+    # those results had, so their hashes stay.
     HASH_ADDED_LATER: ClassVar[dict[str, object]] = {}
 
     def config_hash(self) -> str:
         """Hash of what decides the numbers (every setting but ``HASH_IGNORES``; ``HASH_ADDED_LATER`` ones only when changed)."""
         material = self.model_dump(mode="json", exclude=set(self.HASH_IGNORES))
         for name, value in self.HASH_ADDED_LATER.items():
-            if material.get(name) == value:
-                del material[name]
+            *sections, key = name.split(".")
+            holder = material
+            for section in sections:
+                holder = holder.get(section) if isinstance(holder, dict) else None
+            if isinstance(holder, dict) and key in holder and holder[key] == value:
+                del holder[key]
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]

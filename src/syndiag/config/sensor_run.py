@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, model_validator
 
@@ -78,6 +79,8 @@ class SensorRunConfig(RecipeConfig):
     align: SensorAlignConfig = SensorAlignConfig()
     finetune: SensorFinetuneConfig = SensorFinetuneConfig()
     spectral: SpectralPathConfig = Field(default_factory=SpectralPathConfig, description="how the spectrum path is fitted (with model.spectral_path)")
+    HASH_ADDED_LATER: ClassVar[dict[str, object]] = {
+        "model.spectral_path": False, "model.language_model": "pretrained", "spectral": SpectralPathConfig().model_dump(mode="json")}
     femto: FemtoStagesConfig | None = Field(None, description="set: FEMTO degradation stages (syndiag sensor stages) instead of data")
 
     @model_validator(mode="after")
