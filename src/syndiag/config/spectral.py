@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -29,6 +29,10 @@ class SpectralPathConfig(StrictModel):
     chain_copies: int = Field(0, ge=0, le=10, description="copies of every pool and support window seen through a random recording "
                               "chain: a gain and resonances added to each channel's log spectrum")
     chain_gain_db: float = Field(10.0, gt=0, le=40, description="largest gain (dB) of one random resonance of those chains")
+    segments: list[Annotated[int, Field(ge=16)]] = Field(
+        default_factory=list, description="Welch segment lengths (samples at the training rate) the spectrum's resolution is chosen "
+        "from, with the components, by validation on the pool; a longer window is the average of its segments' spectra (long "
+        "windows). Empty: one segment, the whole window (its full FFT); segments longer than the window are left out")
 
     def material(self) -> dict:
         """The settings that decide a result: every field, but the ones added later left out while at their defaults."""
@@ -36,5 +40,5 @@ class SpectralPathConfig(StrictModel):
         return {k: v for k, v in dumped.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
-LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0, "labels": "pool"}
+LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0, "labels": "pool", "segments": []}
 """Fields added after results were first keyed by these settings."""

@@ -9,7 +9,7 @@ the support windows' features and answers with minus the squared distance to eac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -117,6 +117,8 @@ class SpectralPath:
     discriminant: SpectralDiscriminant
     components: int
     validation: dict[int, float]
+    segment_validation: dict[int, float] = field(default_factory=dict)
+    """The best validation score of each segment length the grid's resolution was chosen from (empty: not chosen)."""
 
     def features(self, windows: np.ndarray, fs: float, rpm=None, source: str = "the windows") -> np.ndarray:
         return self.discriminant.transform(spectrum_view(windows, fs, self.grid, rpm, source))

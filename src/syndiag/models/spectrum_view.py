@@ -4,7 +4,12 @@ encoder': what the log-spectrum nearest neighbour compares, kept whole for the h
 A window's spectrum is read on a fixed frequency grid in Hz, not in FFT bins, so a channel recorded at 12 kHz and one at
 48 kHz (or a longer window) put the same physics at the same place; the grid stops at the lowest Nyquist the model was
 made for, and a recording that cannot reach it is refused. Each channel's mean log power is removed (gain of the
-recording chain); the order view reads the same spectrum on an axis of multiples of the shaft speed."""
+recording chain); the order view reads the same spectrum on an axis of multiples of the shaft speed.
+
+The grid's step sets the resolution, and with it a segment of ``fs / step_hz`` samples: a window longer than that is
+read as the Welch average of its Hann segments at 50 % overlap (article, 'long high-frequency time series'), so a 1 s
+window costs a few 43 ms segments' FFTs, linear in its length, and lands on the same grid as a short one. A window
+shorter than one and a half segments is read whole, as before."""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import numpy as np
 from syndiag.errors import DataError
 
 LOG_FLOOR = 1e-12
+WELCH_CHUNK = 1 << 21
+"""Samples of windows read into one block of Welch segments (bounds the memory of long windows)."""
 
 
 @dataclass(frozen=True)
@@ -29,11 +36,15 @@ class SpectrumGrid:
     order_bins: int = 0
 
     @classmethod
-    def for_windows(cls, fs: float, length: int, order_view: bool = False, max_rpm: float = 1800.0) -> "SpectrumGrid":
-        """The FFT grid of ``length``-sample windows at ``fs`` Hz; the order view from order 0 up to the orders that
-        the same top frequency holds at ``max_rpm``."""
-        step = fs / length
-        bins = length // 2 + 1
+    def for_windows(cls, fs: float, length: int, order_view: bool = False, max_rpm: float = 1800.0,
+                    segment: int | None = None) -> "SpectrumGrid":
+        """The FFT grid of ``segment``-sample segments (default: the whole ``length``-sample window) at ``fs`` Hz; the
+        order view from order 0 up to the orders that the same top frequency holds at ``max_rpm``."""
+        if segment is not None and not 16 <= segment <= length:
+            raise DataError(f"spectrum segment of {segment} samples: it must be from 16 samples up to the window's {length}")
+        segment = length if segment is None else int(segment)
+        step = fs / segment
+        bins = segment // 2 + 1
         if not order_view:
             return cls(step, bins)
         top_order = (bins - 1) * step / (max_rpm / 60)
@@ -47,16 +58,36 @@ class SpectrumGrid:
     def frequencies(self) -> np.ndarray:
         return np.arange(self.bins) * self.step_hz
 
+    def segment(self, fs: float) -> int:
+        """Samples at ``fs`` of one segment at the grid's resolution (its FFT's step is the grid's step)."""
+        return max(2, int(round(fs / self.step_hz)))
+
     def to_dict(self) -> dict[str, float | int]:
         return {"step_hz": self.step_hz, "bins": self.bins, "order_step": self.order_step, "order_bins": self.order_bins}
 
 
-def log_power(windows: np.ndarray) -> np.ndarray:
-    """Log power spectrum of each channel of windows (n, channels, length) with a Hann window, (n, channels, length//2 + 1)."""
-    windows = np.asarray(windows, dtype=np.float64)
-    windows = windows - windows.mean(axis=-1, keepdims=True)
-    spectrum = np.fft.rfft(windows * np.hanning(windows.shape[-1]), axis=-1)
-    return np.log(np.abs(spectrum) ** 2 + LOG_FLOOR)
+def log_power(windows: np.ndarray, segment: int | None = None) -> np.ndarray:
+    """Log power spectrum of each channel of windows (n, channels, length) with a Hann window, (n, channels, segment//2 + 1):
+    of the whole window when ``segment`` is None or not shorter, else the Welch average of its ``segment``-sample Hann
+    segments at 50 % overlap (each segment's mean removed; samples after the last whole segment left out)."""
+    windows = np.asarray(windows)
+    length = windows.shape[-1]
+    if segment is None or segment >= length:
+        windows = np.asarray(windows, dtype=np.float64)
+        windows = windows - windows.mean(axis=-1, keepdims=True)
+        spectrum = np.fft.rfft(windows * np.hanning(length), axis=-1)
+        return np.log(np.abs(spectrum) ** 2 + LOG_FLOOR)
+    hop = max(1, segment // 2)
+    taper = np.hanning(segment)
+    out = np.empty(windows.shape[:-1] + (segment // 2 + 1,))
+    rows = max(1, WELCH_CHUNK // (windows[0].size or 1))
+    for first in range(0, len(windows), rows):
+        pieces = np.lib.stride_tricks.sliding_window_view(windows[first:first + rows], segment, axis=-1)[..., ::hop, :]
+        pieces = np.asarray(pieces, dtype=np.float64)
+        pieces = pieces - pieces.mean(axis=-1, keepdims=True)
+        power = np.abs(np.fft.rfft(pieces * taper, axis=-1)) ** 2
+        out[first:first + rows] = np.log(power.mean(axis=-2) + LOG_FLOOR)
+    return out
 
 
 def _interpolate(values: np.ndarray, source_hz: np.ndarray, target_hz: np.ndarray) -> np.ndarray:
@@ -82,8 +113,11 @@ def spectrum_view(windows: np.ndarray, fs: float, grid: SpectrumGrid, rpm: float
     if grid.top_hz > nyquist * (1 + 1e-9):
         raise DataError(f"{source}: sampled at {fs:g} Hz, which reaches {nyquist:g} Hz; the model reads spectra up to "
                         f"{grid.top_hz:g} Hz (record at {2 * grid.top_hz:g} Hz or more)")
-    power = log_power(windows)
-    source_hz = np.fft.rfftfreq(windows.shape[-1], 1.0 / fs)
+    segment = grid.segment(fs)
+    if windows.shape[-1] < segment + segment // 2:  # not two overlapping segments: the whole window, read on the grid
+        segment = windows.shape[-1]
+    power = log_power(windows, segment)
+    source_hz = np.fft.rfftfreq(segment, 1.0 / fs)
     on_grid = _interpolate(power, source_hz, grid.frequencies)
     parts = [on_grid - on_grid.mean(axis=-1, keepdims=True)]
     if grid.order_bins:

@@ -136,10 +136,12 @@ def fit_support(discriminant: SpectralDiscriminant, source: SpectrumSource, indi
 def fit_spectral_path(windows: np.ndarray, labels: np.ndarray, groups: np.ndarray, fs: float, config: SpectralPathConfig,
                       seed: int, rpm=None, unlabelled: np.ndarray | None = None) -> SpectralPath:
     """The path of labelled windows (n, channels, length) at one rate: its grid, and the discriminant fitted on all of
-    them; with ``config.labels == "none"``, on the ``unlabelled`` windows (m, channels, length) after them."""
+    them; with ``config.labels == "none"``, on the ``unlabelled`` windows (m, channels, length) after them. With
+    ``config.segments``, one path per segment length (the grid's resolution) and the best by its validation score
+    (ties: the shortest segment)."""
     windows = np.asarray(windows)
     rpm_all = None if rpm is None else np.broadcast_to(np.asarray(rpm, dtype=np.float64), (len(windows),))
-    grid = SpectrumGrid.for_windows(fs, windows.shape[-1], config.order_view, 1800.0 if rpm_all is None else float(rpm_all.max()))
+    length = windows.shape[-1]
     labels = np.asarray(labels)
     extra = None
     if unlabelled is not None:
@@ -147,9 +149,17 @@ def fit_spectral_path(windows: np.ndarray, labels: np.ndarray, groups: np.ndarra
             raise ConfigError("the order view needs each unlabelled window's rpm; fit the unlabelled path without it")
         windows = np.concatenate([windows, np.asarray(unlabelled, dtype=windows.dtype)])
         extra = np.arange(len(labels), len(windows))
-    discriminant, components, scores = fit_discriminant(WindowArray(windows, fs, grid, rpm_all), np.arange(len(labels)), labels,
-                                                        groups, int(labels.max()) + 1, config, seed, extra)
-    return SpectralPath(grid, discriminant, components, scores)
+    segments = sorted({s for s in config.segments if s <= length}) or [None]
+    if config.segments and segments == [None]:
+        raise ConfigError(f"spectral.segments {config.segments}: every segment is longer than the {length}-sample windows")
+    fitted = {}
+    for segment in segments:
+        grid = SpectrumGrid.for_windows(fs, length, config.order_view, 1800.0 if rpm_all is None else float(rpm_all.max()), segment)
+        fitted[segment] = (grid, *fit_discriminant(WindowArray(windows, fs, grid, rpm_all), np.arange(len(labels)), labels,
+                                                   groups, int(labels.max()) + 1, config, seed, extra))
+    best = max(segments, key=lambda s: (max(fitted[s][3].values()), -(s or length)))
+    by_segment = {s: max(fitted[s][3].values()) for s in segments if s is not None}
+    return SpectralPath(*fitted[best], segment_validation=by_segment)
 
 
 def fit_prototypes(path: SpectralPath, windows: np.ndarray, labels: np.ndarray, n_classes: int, fs: float, config: SpectralPathConfig,

@@ -65,5 +65,9 @@ def train_spectral(bench, method: str, dataset: PreparedDataset, task: FewShotTa
         speeds = condition_rpm(view.condition_names, view.conditions[indices]) if config.order_view else None
         return head.predict(path.features(np.asarray(view.windows[indices]), view.fs, speeds))
 
-    return Trained(predict, time.perf_counter() - started, {"backbone": "none", "spectral_components": path.components,
-                                                            "spectral_validation": {str(k): round(v, 4) for k, v in path.validation.items()}})
+    extra = {"backbone": "none", "spectral_components": path.components,
+             "spectral_validation": {str(k): round(v, 4) for k, v in path.validation.items()}}
+    if path.segment_validation:
+        extra |= {"spectral_segment": path.grid.segment(dataset.fs),
+                  "spectral_segment_validation": {str(k): round(v, 4) for k, v in path.segment_validation.items()}}
+    return Trained(predict, time.perf_counter() - started, extra)
