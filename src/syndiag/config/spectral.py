@@ -29,6 +29,13 @@ class SpectralPathConfig(StrictModel):
     chain_copies: int = Field(0, ge=0, le=10, description="copies of every pool and support window seen through a random recording "
                               "chain: a gain and resonances added to each channel's log spectrum")
     chain_gain_db: float = Field(10.0, gt=0, le=40, description="largest gain (dB) of one random resonance of those chains")
+    jitter_copies: int = Field(0, ge=0, le=10, description="copies of every pool and support window time-scaled (resampled) by a "
+                               "random factor within +-jitter_percent: every shaft-related line moves by that share (speed drift)")
+    jitter_percent: float = Field(3.0, gt=0, le=20, description="largest change (%) of the operating speed in those copies")
+    dropout_copies: int = Field(0, ge=0, le=10, description="copies of every pool and support window with one vibration channel, drawn "
+                                "at random, read as absent (the mean spectrum), so that the other channel's spectrum stays intact")
+    resample_copies: int = Field(0, ge=0, le=10, description="copies of every pool and support window resampled to 2, 3 or 4 times "
+                                 "its rate and read there (the resampling filter's effect on the spectrum)")
     segments: list[Annotated[int, Field(ge=16)]] = Field(
         default_factory=list, description="Welch segment lengths (samples at the training rate) the spectrum's resolution is chosen "
         "from, with the components, by validation on the pool; a longer window is the average of its segments' spectra (long "
@@ -40,5 +47,6 @@ class SpectralPathConfig(StrictModel):
         return {k: v for k, v in dumped.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
-LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0, "labels": "pool", "segments": []}
+LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0, "labels": "pool", "jitter_copies": 0, "jitter_percent": 3.0,
+                "dropout_copies": 0, "resample_copies": 0, "segments": []}
 """Fields added after results were first keyed by these settings."""

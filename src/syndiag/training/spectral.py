@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+from scipy.signal import resample, resample_poly
 
 from syndiag.config.spectral import SpectralPathConfig
 from syndiag.data.noise import add_white_noise
@@ -38,6 +39,46 @@ class WindowArray:
             windows = add_white_noise(windows, snr_db, rng)
         return spectrum_view(windows, self.fs, self.grid, None if self.rpm is None else self.rpm[indices])
 
+    def scaled(self, indices: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """Features of the windows, each time-scaled by its factor (:func:`time_scaled`, to the nearest whole length)."""
+        windows, rpm = self.windows[indices], None if self.rpm is None else self.rpm[indices]
+        lengths = np.rint(windows.shape[-1] / np.asarray(factors)).astype(int)
+        out = None
+        for length in np.unique(lengths):
+            rows = lengths == length
+            part = spectrum_view(time_scaled(windows[rows], self.fs, int(length)), self.fs, self.grid, None if rpm is None else rpm[rows])
+            out = np.empty((len(windows), part.shape[1])) if out is None else out
+            out[rows] = part
+        return out
+
+    def resampled(self, indices: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """Features of the windows resampled to ``factors`` (whole numbers) times their rate and read there."""
+        windows, rpm = self.windows[indices], None if self.rpm is None else self.rpm[indices]
+        out = None
+        for factor in np.unique(factors):
+            rows = np.asarray(factors) == factor
+            up = resample_poly(np.asarray(windows[rows], dtype=np.float64), int(factor), 1, axis=-1)
+            part = spectrum_view(up, self.fs * int(factor), self.grid, None if rpm is None else rpm[rows])
+            out = np.empty((len(windows), part.shape[1])) if out is None else out
+            out[rows] = part
+        return out
+
+
+def time_scaled(windows: np.ndarray, fs: float, length: int) -> np.ndarray:
+    """Windows (n, channels, L) as if the machine ran L / ``length`` times as fast: resampled to ``length`` samples read at
+    the same rate, so every line moves by that factor. A slower copy leaves the top of the band empty; there it keeps
+    the window's own spectrum (the recorder's anti-alias filter does not move with the speed)."""
+    windows = np.asarray(windows, dtype=np.float64)
+    original = windows.shape[-1]
+    out = resample(windows, length, axis=-1)
+    if length <= original:
+        return out
+    spectrum = np.fft.rfft(out, axis=-1)
+    empty = np.arange(original // 2 + 1, length // 2 + 1)
+    source = np.minimum(np.rint(empty * original / length).astype(int), original // 2)
+    spectrum[..., empty] = np.fft.rfft(windows, axis=-1)[..., source] * (length / original)
+    return np.fft.irfft(spectrum, n=length, axis=-1)
+
 
 def chain_curves(grid: SpectrumGrid, n: int, gain_db: float, rng: np.random.Generator, resonances: int = 2) -> np.ndarray:
     """(n, grid.bins): what a random recording chain adds to a log power spectrum: ``resonances`` peaks (gain up to
@@ -59,14 +100,57 @@ def with_chains(source: SpectrumSource, features: np.ndarray, gain_db: float, rn
 
 
 def with_noisy_copies(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, config: SpectralPathConfig,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                      rng: np.random.Generator, fill: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Features of the windows, then of ``config.noise_copies`` copies of each at SNRs drawn from ``config.noise_snr_db``,
-    then ``config.chain_copies`` copies of the clean ones through random recording chains."""
+    then ``config.chain_copies`` copies of the clean ones through random recording chains, then the copies of
+    :func:`augmented_copies` (``fill``: the mean spectrum an absent channel reads as)."""
     low, high = config.noise_snr_db
     parts = [source.features(indices, None, rng)]
     parts += [source.features(indices, rng.uniform(low, high, len(indices)), rng) for _ in range(config.noise_copies)]
     parts += [with_chains(source, parts[0], config.chain_gain_db, rng) for _ in range(config.chain_copies)]
-    return np.concatenate(parts), np.tile(labels, 1 + config.noise_copies + config.chain_copies)
+    parts += augmented_copies(source, indices, parts[0], config, rng, fill)
+    return np.concatenate(parts), np.tile(labels, len(parts))
+
+
+RESAMPLE_FACTORS = (2, 3, 4)
+"""The rates, in multiples of the training rate, that resampling copies are read at."""
+
+
+def augmented_copies(source: SpectrumSource, indices: np.ndarray, clean: np.ndarray, config: SpectralPathConfig,
+                     rng: np.random.Generator, fill: np.ndarray | None = None) -> list[np.ndarray]:
+    """``config.jitter_copies`` time-scaled copies (speed within +-``jitter_percent``), ``config.resample_copies`` copies
+    read at 2-4 times the rate, ``config.dropout_copies`` copies with one channel each read as absent (``fill``; the
+    mean of the ``clean`` features when not given). None at the defaults, and then no random draw either."""
+    for field, method in (("jitter_copies", "scaled"), ("resample_copies", "resampled")):
+        if getattr(config, field) and not hasattr(source, method):
+            raise ConfigError(f"spectral.{field}: these copies need the windows' samples; {type(source).__name__} gives spectrum "
+                              "features only (set it to 0 for this path)")
+    share = config.jitter_percent / 100
+    parts = [source.scaled(indices, rng.uniform(1 - share, 1 + share, len(indices))) for _ in range(config.jitter_copies)]
+    parts += [source.resampled(indices, rng.choice(RESAMPLE_FACTORS, len(indices))) for _ in range(config.resample_copies)]
+    if config.dropout_copies:
+        if source.channels < 2:
+            raise ConfigError(f"spectral.dropout_copies needs two or more vibration channels, the windows have {source.channels}")
+        fill = clean.mean(axis=0) if fill is None else fill
+        parts += [with_absent(clean, rng.integers(source.channels, size=len(clean)), fill, source.channels)
+                  for _ in range(config.dropout_copies)]
+    return parts
+
+
+def with_absent(features: np.ndarray, absent: np.ndarray, fill: np.ndarray, channels: int) -> np.ndarray:
+    """The features with channel ``absent[i]`` of window i read as absent: its block replaced by that block of ``fill`` (the
+    mean spectrum, as the sensor model's spectral head reads an absent channel); every other channel's block untouched."""
+    blocks = np.array(features, dtype=np.float64).reshape(len(features), channels, -1)
+    absent = np.asarray(absent, dtype=int)
+    blocks[np.arange(len(blocks)), absent] = np.asarray(fill, dtype=np.float64).reshape(channels, -1)[absent]
+    return blocks.reshape(len(features), -1)
+
+
+def read_with_absent(path: SpectralPath, windows: np.ndarray, fs: float, channel: int, rpm=None) -> np.ndarray:
+    """Discriminant features of windows (n, channels, length) whose channel ``channel`` is absent: it reads as the path's
+    mean spectrum, the other channels as recorded."""
+    view = spectrum_view(np.asarray(windows), fs, path.grid, rpm)
+    return path.discriminant.transform(with_absent(view, np.full(len(view), channel), path.discriminant.mean, np.asarray(windows).shape[1]))
 
 
 def halves(labels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +213,7 @@ def fit_support(discriminant: SpectralDiscriminant, source: SpectrumSource, indi
                 n_classes: int, config: SpectralPathConfig, seed: int) -> PrototypeHead:
     """One prototype per class from the support windows at ``indices`` and their noisy copies."""
     rng = np.random.default_rng([seed, 6262])
-    features, support_y = with_noisy_copies(source, np.asarray(indices), np.asarray(labels), config, rng)
+    features, support_y = with_noisy_copies(source, np.asarray(indices), np.asarray(labels), config, rng, discriminant.mean)
     return PrototypeHead.fit(discriminant.transform(features), support_y, n_classes)
 
 
