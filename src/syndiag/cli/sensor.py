@@ -38,6 +38,33 @@ def load_sensor_config(config: Path, data_root: Path | None, sets: list[str] | N
     return load_run_config(config, data_root, sets, recipe=SensorRunConfig, **fields)
 
 
+def run_with_bar(label: str, workflow, config: Path, data_root: Path | None, sets: list[str] | None, device: str | None):
+    """``workflow(recipe, progress=...)`` on the loaded recipe behind a progress bar; a SyndiagError exits 2 naming the problem."""
+    try:
+        cfg = load_sensor_config(config, data_root, sets, device=device)
+        with step_bar(label) as bar:
+            return workflow(cfg, progress=tracked(bar, label))
+    except SyndiagError as exc:
+        fail(exc)
+
+
+@sensor_app.command("ssl")
+@guarded
+def sensor_ssl(config: SensorConfigOpt, data_root: DataRootOpt = None, sets: SetOpt = None, device: DeviceOpt = None,
+               verbose: VerboseOpt = False) -> None:
+    """Self-supervised pretraining of the time-series encoder: masked tokens rebuilt on every pool-half window, no labels
+    (cached in OUTPUT_DIR/sensor-ssl, resumable; `pretrain` starts from it with model.encoder_pretraining: masked-tokens)."""
+    setup_logging(verbose)
+    # defers torch: the CLI starts light and imports a command's workflow when it runs
+    from syndiag.workflows.sensor import run_sensor_ssl
+
+    result = run_with_bar("ssl", run_sensor_ssl, config, data_root, sets, device)
+    losses = result.get("losses") or []
+    trained = f"{result['steps']} steps in {result['seconds']:.0f} s; loss {losses[0]:.3f} -> {losses[-1]:.3f}" if losses else "cached"
+    out.print(f"encoder pretrained on {result['identity']['n_windows']} unlabelled windows ({trained})\n"
+              f"encoder {escape(result['folder'])}")
+
+
 @sensor_app.command("pretrain")
 @guarded
 def sensor_pretrain(config: SensorConfigOpt, data_root: DataRootOpt = None, sets: SetOpt = None, device: DeviceOpt = None,
@@ -47,12 +74,7 @@ def sensor_pretrain(config: SensorConfigOpt, data_root: DataRootOpt = None, sets
     # defers torch: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.sensor import run_sensor_align
 
-    try:
-        cfg = load_sensor_config(config, data_root, sets, device=device)
-        with step_bar("align") as bar:
-            result = run_sensor_align(cfg, progress=tracked(bar, "align"))
-    except SyndiagError as exc:
-        fail(exc)
+    result = run_with_bar("align", run_sensor_align, config, data_root, sets, device)
     counts = result.parameters
     losses = f"; loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}" if result.losses else ""
     out.print(f"aligned on {result.windows} windows in {result.seconds:.0f} s{losses}\n"

@@ -38,9 +38,13 @@ SENSOR_METHODS: dict[str, dict] = {
     "Sensor-model + spectral path": SPECTRAL_SENSOR,
     "Sensor-model + spectral path, random LM": {**SPECTRAL_SENSOR, "language_model": "random"},
     "Sensor-model + spectral path, no LM": {**SPECTRAL_SENSOR, "language_model": "none"},
+    "Sensor-model + spectral path, masked-token pretraining": {**SPECTRAL_SENSOR, "encoder_pretraining": "masked-tokens"},
+    "Sensor tokens only, no LM": {"use_spectrogram": False, "language_model": "none"},
+    "Sensor tokens only, no LM, masked-token pretraining": {"use_spectrogram": False, "language_model": "none",
+                                                           "encoder_pretraining": "masked-tokens"},
 }
 """The sensor model's methods: the sensor recipe with these changes to its ``model`` section."""
-LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained"}
+LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained", "encoder_pretraining": "none"}
 """Model fields added after sensor cells were first keyed: left out of a cell's hash while at these values."""
 SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of other conditions": {"pool": "other conditions"},
                     "Spectral-prototypes w/o noisy copies": {"noise_copies": 0},

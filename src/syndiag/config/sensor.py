@@ -99,6 +99,9 @@ class SensorModelConfig(LanguageModelConfig):
     language_model: Literal["pretrained", "random", "none"] = Field(
         "pretrained", description="the frozen language model as loaded, the same architecture re-initialised (seed 0), or none "
         "(the adapter's pooled soft tokens go straight to the heads): the ablation of what the language model adds")
+    encoder_pretraining: Literal["none", "masked-tokens"] = Field(
+        "none", description="masked-tokens: the time-series encoder starts from its self-supervised pretraining on every "
+        "pool-half window of the data (the recipe's `ssl` section; `syndiag sensor ssl`), not from random weights")
 
     @model_validator(mode="after")
     def _heads(self) -> "SensorModelConfig":

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from syndiag.config.base import StrictModel
 from syndiag.config.data import SnrRange
 from syndiag.config.runtime import RecipeConfig
+from syndiag.config.self_supervised import MaskedTokenConfig
 from syndiag.config.sensor import ChannelSpec, SensorModelConfig
 from syndiag.config.spectral import SpectralPathConfig
 from syndiag.config.training import epochs_with_min_steps
@@ -79,8 +80,11 @@ class SensorRunConfig(RecipeConfig):
     align: SensorAlignConfig = SensorAlignConfig()
     finetune: SensorFinetuneConfig = SensorFinetuneConfig()
     spectral: SpectralPathConfig = Field(default_factory=SpectralPathConfig, description="how the spectrum path is fitted (with model.spectral_path)")
+    ssl: MaskedTokenConfig = Field(default_factory=MaskedTokenConfig, description="the encoder's self-supervised pretraining "
+                                   "(with model.encoder_pretraining: masked-tokens)")
     HASH_ADDED_LATER: ClassVar[dict[str, object]] = {
-        "model.spectral_path": False, "model.language_model": "pretrained", "spectral": SpectralPathConfig().model_dump(mode="json")}
+        "model.spectral_path": False, "model.language_model": "pretrained", "model.encoder_pretraining": "none",
+        "spectral": SpectralPathConfig().model_dump(mode="json"), "ssl": MaskedTokenConfig().model_dump(mode="json")}
     femto: FemtoStagesConfig | None = Field(None, description="set: FEMTO degradation stages (syndiag sensor stages) instead of data")
 
     @model_validator(mode="after")

@@ -162,31 +162,42 @@ class TimeSeriesEncoder(nn.Module):
         bands = nn.functional.adaptive_avg_pool1d(power[:, None, :], tokens * bins)[:, 0]
         return torch.log(bands + LOG_POWER_FLOOR).view(-1, tokens, bins)
 
-    def forward(self, signals: dict[str, torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> tokens (B, T, out_dim), mask (B, T) bool (True: the token's channel is present), token_channel (T,), token_time_s (T,)
-        (NaN for frequency tokens; their centre frequencies are ``token_freq_hz``)."""
+    def embed(self, signals: dict[str, torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, torch.Tensor]]]:
+        """-> content embeddings (B, T, d) before any position embedding, mask (B, T) bool (True: the token's channel is
+        present), and the tokens' raw values in token order: per channel ``("patch", (B, n_patches, patch_len))`` of its
+        normalised samples, then, when it has them, ``("spectrum", (B, spectrum_tokens, spectrum_bins))`` of its log band powers."""
         device = self.patch.weight.device
         present = present.to(device=device, dtype=torch.bool)
         batch = self.check_signals(signals, present)
-        embedded, masks = [], []
+        embedded, masks, raw = [], [], []
         for index, spec in enumerate(self.layout):
             keep = present[:, index]
             values = signals.get(spec.name)
             values = values.to(device) if values is not None else torch.zeros(batch, spec.length, device=device)
             patches, stats = self.channel_patches(values, keep, spec)
             parts = [self.patch(patches)]
+            raw.append(("patch", patches))
             if self.spectrum is not None and has_spectrum(spec, self.config.spectrum_tokens):
                 pad = patches.shape[1] * self.config.patch_len - spec.length
-                parts.append(self.spectrum(self.spectrum_values(patches.flatten(1)[:, pad:])))
+                bands = self.spectrum_values(patches.flatten(1)[:, pad:])
+                parts.append(self.spectrum(bands))
+                raw.append(("spectrum", bands))
             tokens_of_channel = torch.cat(parts, dim=1) + self.stats(stats)[:, None, :]
             embedded.append(tokens_of_channel)
             masks.append(keep[:, None].expand(-1, tokens_of_channel.shape[1]))
-        tokens = torch.cat(embedded, dim=1)
-        mask = torch.cat(masks, dim=1)
-        tokens = tokens + (self.channel_embedding(self.token_channel) + self.kind_embedding(self.token_kind) + self.time_embedding)[None]
+        return torch.cat(embedded, dim=1), torch.cat(masks, dim=1), raw
+
+    def encode(self, content: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Content embeddings (B, T, d) -> output tokens (B, T, out_dim): channel, kind and time/frequency embeddings, the transformer."""
+        tokens = content + (self.channel_embedding(self.token_channel) + self.kind_embedding(self.token_kind) + self.time_embedding)[None]
         if self.transformer is not None:
             ignore = ~mask
             ignore = ignore & mask.any(1, keepdim=True)  # a window with no channel attends to its zeros (its tokens stay masked)
             tokens = self.transformer(tokens, src_key_padding_mask=ignore)
-        tokens = self.output(self.norm(tokens))
-        return tokens, mask, self.token_channel, self.token_time_s
+        return self.output(self.norm(tokens))
+
+    def forward(self, signals: dict[str, torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> tokens (B, T, out_dim), mask (B, T) bool (True: the token's channel is present), token_channel (T,), token_time_s (T,)
+        (NaN for frequency tokens; their centre frequencies are ``token_freq_hz``)."""
+        content, mask, _ = self.embed(signals, present)
+        return self.encode(content, mask), mask, self.token_channel, self.token_time_s

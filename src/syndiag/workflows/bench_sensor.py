@@ -63,7 +63,10 @@ def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorM
         return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config)
     windows = sensor_windows_for(bench.dataset, sensor_set_of(bench), config.channels)
     seed_everything(seed)  # the initial weights are the seed's, whatever ran before in this process
-    model = new_model(config, SensorSession(config, bench.dataset, windows, None, sensor_set_of(bench)))
+    ssl_key = digest({"encoder": config.model.encoder.model_dump(mode="json"), "ssl": config.ssl.model_dump(mode="json"),
+                      "channels": [c.model_dump(mode="json") for c in config.channels]}, 8)
+    model = new_model(config, SensorSession(config, bench.dataset, windows, None, sensor_set_of(bench)),
+                      ssl_folder=bench.seed_dir(seed) / f"sensor-ssl-{ssl_key}")
     pool = pretraining_pool(bench.dataset, seed, k=config.align.shots)
     result = align(model, inputs_for(config, model, bench.dataset, sensor_set_of(bench)), pool, config.align, seed)
     bench._pretraining_seconds += result.seconds

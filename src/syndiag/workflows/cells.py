@@ -97,6 +97,8 @@ def method_material(settings: BenchmarkConfig, method: str) -> dict:
                 del model[name]
         if recipe.model.spectral_path:
             material["sensor_recipe"]["spectral"] = recipe.spectral.material()
+        if recipe.model.encoder_pretraining != "none":
+            material["sensor_recipe"]["ssl"] = recipe.ssl.model_dump(mode="json")
     elif base in SPECTRAL_METHODS:
         material["spectral"] = settings.spectral_config(base).material()
     if method != base:

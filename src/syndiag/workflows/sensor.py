@@ -34,6 +34,7 @@ from syndiag.models.sensor import KIND, SensorModel
 from syndiag.training.common import seed_everything, set_threads
 from syndiag.training.engine import configure_training
 from syndiag.training.sensor import SensorInputs, align, finetune_sensor, predict_sensor
+from syndiag.training.self_supervised import pretrain_encoder
 from syndiag.training.sensor_spectral import fit_spectral_head, fit_spectral_support
 from syndiag.workflows.session import check_draw, require_checkpoint, require_finetuned
 
@@ -46,6 +47,10 @@ def aligned_dir(config: SensorRunConfig) -> Path:
 
 def finetuned_dir(config: SensorRunConfig) -> Path:
     return Path(config.output_dir) / "sensor-finetuned"
+
+
+def ssl_dir(config: SensorRunConfig) -> Path:
+    return Path(config.output_dir) / "sensor-ssl"
 
 
 @dataclass
@@ -69,8 +74,10 @@ def sensor_session(config: SensorRunConfig) -> SensorSession:
     return SensorSession(config, dataset, windows, inputs, sensor_set)
 
 
-def new_model(config: SensorRunConfig, session: SensorSession) -> SensorModel:
-    """A fresh sensor model on the recipe's backbone; spectrogram tokens from the aligned Syn-Diag extractor when one is named."""
+def new_model(config: SensorRunConfig, session: SensorSession, ssl_folder: Path | None = None) -> SensorModel:
+    """A fresh sensor model on the recipe's backbone; spectrogram tokens from the aligned Syn-Diag extractor when one is named;
+    its encoder from the masked-token pretraining in ``ssl_folder`` (default OUTPUT_DIR/sensor-ssl, trained there first
+    when absent) when the recipe asks for it."""
     extractor = None
     if config.model.use_spectrogram:
         if config.visual_extractor is None:
@@ -86,9 +93,21 @@ def new_model(config: SensorRunConfig, session: SensorSession) -> SensorModel:
     severity_range = (float(severity.min()), float(severity.max())) if severity.size and severity.max() > severity.min() else None
     model = SensorModel(config.model, backbone, list(config.channels), session.windows.class_names, session.windows.prompts,
                         severity_range, extractor)
+    if config.model.encoder_pretraining == "masked-tokens":
+        state, _ = pretrain_encoder([session.windows], config.model.encoder, config.channels, config.ssl, config.seed,
+                                    ssl_folder or ssl_dir(config))
+        model.encoder.load_state_dict(state)
     place(model, config)
     configure_training(config, model)
     return model
+
+
+def run_sensor_ssl(config: SensorRunConfig, progress: StepProgress | None = None) -> dict:
+    """The encoder's masked-token pretraining on every pool-half window of the recipe's data, into OUTPUT_DIR/sensor-ssl."""
+    session = sensor_session(config)
+    _, description = pretrain_encoder([session.windows], config.model.encoder, config.channels, config.ssl, config.seed,
+                                      ssl_dir(config), progress)
+    return {**description, "folder": str(ssl_dir(config))}
 
 
 def spectrogram_grid(model: SensorModel) -> int | None:

@@ -92,6 +92,9 @@ class TrainedStages:
 def train_stages(config: SensorRunConfig, prepared: tuple[SensorWindows, dict] | None = None) -> TrainedStages:
     """Align (optional, on ``align.shots`` snapshots per stage and condition) and fine-tune on K snapshots per stage of the training
     bearings; saved to OUTPUT_DIR/sensor-stages. ``prepared``: windows and trajectories already built (else from the recipe)."""
+    if config.model.encoder_pretraining != "none":
+        raise ConfigError("model.encoder_pretraining: the FEMTO stages split by bearing, and the encoder's pretraining reads "
+                          "every pool-half window, test bearings' included; set it to none for `sensor stages`")
     set_threads(config.threads)
     seed_everything(config.seed)
     windows, trajectories = prepared if prepared is not None else stage_windows(config)
