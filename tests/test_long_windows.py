@@ -80,3 +80,26 @@ def test_the_path_chooses_its_segment_on_the_pool_and_reads_longer_windows_at_an
 
     at_48k = path.features(resample_poly(pool, 4, 1, axis=-1), 48000.0)
     assert np.corrcoef(at_48k[:, 0], features[:, 0])[0, 1] > 0.95
+
+
+def test_a_sensor_model_of_1_s_windows_diagnoses_a_whole_file_in_whole_1_s_windows(cwru_dir):
+    from types import SimpleNamespace
+
+    from syndiag.config.data import WindowConfig
+    from syndiag.config.sensor import ChannelSpec
+    from syndiag.data.model_input import read_input
+    from syndiag.serving.stream import EndingWindows, cut_block, window_ends
+
+    layout = [ChannelSpec(name="DE", kind="vibration", fs=12000, length=12000), ChannelSpec(name="FE", kind="vibration", fs=12000, length=12000),
+              ChannelSpec(name="speed", kind="speed", fs=1, length=1)]
+    found = read_input(cwru_dir / "108.mat", layout, layout=True)  # a real recording, about 10 s at 12 kHz
+    samples = found.channels["DE"].size
+    for clock in (12000, 512):  # the model's window as its data section says, or a clock shorter than its channels' windows
+        plan = SimpleNamespace(fs=12000.0, grid=None, stacked=[], layout=layout, data=SimpleNamespace(window=WindowConfig(length=clock, step=3000)))
+        ends = window_ends(found, plan)
+        assert ends[0] == pytest.approx(1.0) and ends.size == (samples - 12000) // 3000 + 1
+        signals, present, _ = cut_block(found, plan, ends)
+        assert signals["DE"].shape == (ends.size, 12000) and present.all()
+        for k in (0, ends.size - 1):
+            np.testing.assert_array_equal(signals["DE"][k], found.channels["DE"][k * 3000 : k * 3000 + 12000].astype(np.float32))
+        assert EndingWindows(found, plan).window_seconds == pytest.approx(1.0)

@@ -194,16 +194,18 @@ def open_windows(path: str | Path, channels: list[str], fs: float | None, target
 
 
 def window_ends(found: ModelInput, plan: SensorCheckpoint) -> np.ndarray:
-    """End instants (s) of the windows, every ``data.window.step`` samples on the clock at the checkpoint's rate."""
+    """End instants (s) of the windows, every ``data.window.step`` samples on the clock at the checkpoint's rate; the
+    first once the longest vibration channel's window of the layout is whole (a long-window model is never fed padding)."""
     window = plan.data.window
     kinds = {spec.name: spec for spec in plan.layout}
     timed = [name for name in found.channels if kinds[name].kind == "vibration"] or list(found.channels)
     seconds = max(found.channels[name].size / float(kinds[name].fs) for name in timed)
     samples = math.floor(seconds * plan.fs + 1e-6)
-    if samples < window.length:
-        raise DataError(f"{found.source}: {seconds:.4g} s of samples, shorter than one window of {window.length} samples at {plan.fs:g} Hz")
-    count = (samples - window.length) // window.step + 1
-    return (np.arange(count) * window.step + window.length) / plan.fs
+    first = max([window.length] + [math.ceil(spec.seconds * plan.fs - 1e-6) for spec in plan.layout if spec.kind == "vibration"])
+    if samples < first:
+        raise DataError(f"{found.source}: {seconds:.4g} s of samples, shorter than one window of {first} samples at {plan.fs:g} Hz")
+    count = (samples - first) // window.step + 1
+    return (np.arange(count) * window.step + first) / plan.fs
 
 
 def cut_block(found: ModelInput, plan: SensorCheckpoint, ends: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
@@ -232,7 +234,7 @@ class EndingWindows:
         self.found, self.plan, self.source = found, plan, found.source
         self.ends = window_ends(found, plan)
         self.count = self.ends.size
-        self.window_seconds = plan.data.window.length / plan.fs
+        self.window_seconds = float(self.ends[0])  # each window spans [k * step, k * step + the first end]
         self.step_seconds = plan.data.window.step / plan.fs
 
     def start_seconds(self, index: np.ndarray | int) -> np.ndarray:
