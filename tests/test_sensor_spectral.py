@@ -9,11 +9,13 @@ import torch
 from test_sensor_workflow import runner, sensor_recipe
 
 from syndiag.cli import app
+from syndiag.config.benchmark import BenchmarkConfig
 from syndiag.config.sensor import ChannelSpec
 from syndiag.models.spectral_discriminant import PrototypeHead, SpectralDiscriminant
 from syndiag.models.spectral_head import SpectralHead
 from syndiag.models.spectrum_view import spectrum_view
 from syndiag.training.sensor_spectral import MIXES
+from syndiag.workflows.cells import method_material
 
 LAYOUT = [ChannelSpec(name="DE", kind="vibration", fs=12000, length=512), ChannelSpec(name="FE", kind="vibration", fs=12000, length=512),
           ChannelSpec(name="speed", kind="speed", fs=1, length=1)]
@@ -113,3 +115,14 @@ def test_diagnose_and_report_default_to_the_spectral_sensor_model_once_it_is_tra
     (folder / "config.json").write_text("{}")
     assert default_checkpoint() == Path("runs/sensor-spectral-cpu/sensor-finetuned") == trained_diagnosis_model()
     assert default_checkpoint(stage="edge") == Path("runs/cloud-cpu/edge")  # other stages keep the cloud recipe's
+
+
+def test_the_ablation_methods_change_only_what_they_name():
+    settings = BenchmarkConfig()
+    full = method_material(settings, "Sensor-model + spectral path")["sensor_recipe"]
+    unaligned = method_material(settings, "Sensor-model + spectral path, no text alignment")["sensor_recipe"]
+    pretrained = method_material(settings, "Sensor-model + spectral path, masked-token pretraining")["sensor_recipe"]
+    assert full["align"]["epochs"] == 20 and unaligned["align"]["epochs"] == 0
+    assert {k: v for k, v in unaligned["align"].items() if k != "epochs"} == {k: v for k, v in full["align"].items() if k != "epochs"}
+    assert unaligned["model"] == full["model"] and "encoder_pretraining" not in full["model"] and "ssl" not in full
+    assert pretrained["model"] == {**full["model"], "encoder_pretraining": "masked-tokens"} and pretrained["ssl"]["mask_ratio"] == 0.4

@@ -11,7 +11,7 @@ from syndiag.config.data import SnrRange
 from syndiag.config.models import ImageBaselineConfig
 from syndiag.config.profiles import profile_path
 from syndiag.config.sensor import SensorModelConfig
-from syndiag.config.sensor_run import SensorRunConfig
+from syndiag.config.sensor_run import SensorAlignConfig, SensorRunConfig
 from syndiag.config.spectral import SpectralPathConfig
 from syndiag.config.training import BaselineTrainConfig
 
@@ -39,11 +39,13 @@ SENSOR_METHODS: dict[str, dict] = {
     "Sensor-model + spectral path, random LM": {**SPECTRAL_SENSOR, "language_model": "random"},
     "Sensor-model + spectral path, no LM": {**SPECTRAL_SENSOR, "language_model": "none"},
     "Sensor-model + spectral path, masked-token pretraining": {**SPECTRAL_SENSOR, "encoder_pretraining": "masked-tokens"},
+    "Sensor-model + spectral path, no text alignment": {**SPECTRAL_SENSOR, "align": {"epochs": 0}},
     "Sensor tokens only, no LM": {"use_spectrogram": False, "language_model": "none"},
     "Sensor tokens only, no LM, masked-token pretraining": {"use_spectrogram": False, "language_model": "none",
                                                            "encoder_pretraining": "masked-tokens"},
 }
-"""The sensor model's methods: the sensor recipe with these changes to its ``model`` section."""
+"""The sensor model's methods: the sensor recipe with these changes to its ``model`` section (and, under ``align``, to its
+alignment stage: ``epochs: 0`` is the model without text alignment)."""
 LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained", "encoder_pretraining": "none"}
 """Model fields added after sensor cells were first keyed: left out of a cell's hash while at these values."""
 SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of other conditions": {"pool": "other conditions"},
@@ -111,8 +113,11 @@ class BenchmarkConfig(StrictModel):
     def sensor_recipe_for(self, method: str) -> SensorRunConfig:
         """The sensor recipe of one of :data:`SENSOR_METHODS`: ``sensor_recipe`` with the method's model changes."""
         base = SensorRunConfig.from_yaml(self.sensor_recipe)
-        model = base.model.model_dump(mode="json") | SENSOR_METHODS[base_method(method)]
-        return base.model_copy(update={"model": SensorModelConfig.from_dict(model, source=f"method {method!r}")})
+        changes = dict(SENSOR_METHODS[base_method(method)])
+        align = base.align.model_dump(mode="json") | changes.pop("align", {})
+        model = base.model.model_dump(mode="json") | changes
+        return base.model_copy(update={"model": SensorModelConfig.from_dict(model, source=f"method {method!r}"),
+                                       "align": SensorAlignConfig.from_dict(align, source=f"method {method!r}")})
 
     def spectral_config(self, method: str) -> SpectralPathConfig:
         """The spectrum path's settings for one of :data:`SPECTRAL_METHODS` (``spectral`` with the method's changes)."""
