@@ -11,9 +11,10 @@ from test_sensor_workflow import runner, sensor_recipe
 from syndiag.cli import app
 from syndiag.config.benchmark import BenchmarkConfig
 from syndiag.config.sensor import ChannelSpec
+from syndiag.errors import ConfigError
 from syndiag.models.spectral_discriminant import PrototypeHead, SpectralDiscriminant
 from syndiag.models.spectral_head import SpectralHead
-from syndiag.models.spectrum_view import spectrum_view
+from syndiag.models.spectrum_view import SpectrumGrid, spectrum_view
 from syndiag.training.sensor_spectral import MIXES
 from syndiag.workflows.cells import method_material
 
@@ -126,3 +127,19 @@ def test_the_ablation_methods_change_only_what_they_name():
     assert {k: v for k, v in unaligned["align"].items() if k != "epochs"} == {k: v for k, v in full["align"].items() if k != "epochs"}
     assert unaligned["model"] == full["model"] and "encoder_pretraining" not in full["model"] and "ssl" not in full
     assert pretrained["model"] == {**full["model"], "encoder_pretraining": "masked-tokens"} and pretrained["ssl"]["mask_ratio"] == 0.4
+
+
+def test_the_model_path_averages_a_long_window_as_the_harness_path_does():
+    rng = np.random.default_rng(3)
+    layout = [ChannelSpec(name="DE", kind="vibration", fs=12000, length=2048), ChannelSpec(name="FE", kind="vibration", fs=12000, length=2048)]
+    t = np.arange(2048) / 12000
+    windows = (np.sin(2 * np.pi * 1500 * t)[None, None, :] + 0.3 * rng.standard_normal((4, 2, 2048))).astype(np.float32)
+    head = SpectralHead(layout, 3, segment=512)
+    assert head.grid.bins == 257 and head.segments == {"DE": 512, "FE": 512}
+    spectra = head.spectra({"DE": torch.from_numpy(windows[:, 0]), "FE": torch.from_numpy(windows[:, 1])}, torch.ones(4, 2, dtype=torch.bool))
+    expected = spectrum_view(windows, 12000, SpectrumGrid.for_windows(12000, 2048, segment=512))
+    np.testing.assert_allclose(spectra.numpy(), expected, atol=2e-3)
+    whole = SpectralHead(layout, 3)
+    assert whole.grid.bins == 1025 and whole.segments == {"DE": 2048, "FE": 2048}
+    with pytest.raises(ConfigError, match="spectral_segment"):
+        SpectralHead(layout, 3, segment=4096)

@@ -46,7 +46,7 @@ SENSOR_METHODS: dict[str, dict] = {
 }
 """The sensor model's methods: the sensor recipe with these changes to its ``model`` section (and, under ``align``, to its
 alignment stage: ``epochs: 0`` is the model without text alignment)."""
-LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained", "encoder_pretraining": "none"}
+LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained", "encoder_pretraining": "none", "spectral_segment": None}
 """Model fields added after sensor cells were first keyed: left out of a cell's hash while at these values."""
 SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of other conditions": {"pool": "other conditions"},
                     "Spectral-prototypes w/o noisy copies": {"noise_copies": 0},

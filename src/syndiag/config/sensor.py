@@ -96,6 +96,8 @@ class SensorModelConfig(LanguageModelConfig):
     spectral_path: bool = Field(False, description="the discriminant spectrum path of the vibration channels: its features reach "
                                 "the fault head beside the fused token, and its prototypes vote with the head (fitted on the "
                                 "alignment pool and the support set, the mix chosen on the pool's other windows)")
+    spectral_segment: int | None = Field(None, ge=16, description="Welch segments (samples at the slowest vibration channel's "
+                                         "rate) the spectrum path averages a long window over (None: the whole window in one FFT)")
     language_model: Literal["pretrained", "random", "none"] = Field(
         "pretrained", description="the frozen language model as loaded, the same architecture re-initialised (seed 0), or none "
         "(the adapter's pooled soft tokens go straight to the heads): the ablation of what the language model adds")

@@ -83,7 +83,7 @@ class SensorRunConfig(RecipeConfig):
     ssl: MaskedTokenConfig = Field(default_factory=MaskedTokenConfig, description="the encoder's self-supervised pretraining "
                                    "(with model.encoder_pretraining: masked-tokens)")
     HASH_ADDED_LATER: ClassVar[dict[str, object]] = {
-        "model.spectral_path": False, "model.language_model": "pretrained", "model.encoder_pretraining": "none",
+        "model.spectral_path": False, "model.language_model": "pretrained", "model.encoder_pretraining": "none", "model.spectral_segment": None,
         "spectral": SpectralPathConfig().model_dump(mode="json"), "ssl": MaskedTokenConfig().model_dump(mode="json")}
     femto: FemtoStagesConfig | None = Field(None, description="set: FEMTO degradation stages (syndiag sensor stages) instead of data")
 

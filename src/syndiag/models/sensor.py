@@ -142,7 +142,7 @@ class SensorModel(nn.Module):
             self.lm = get_peft_model(backbone.model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                                                                 lora_dropout=config.lora_dropout, target_modules=targets))
         self.learned_prompts.attach(backbone.layers())
-        self.spectral = SpectralHead(self.layout, len(class_names)) if config.spectral_path else None
+        self.spectral = SpectralHead(self.layout, len(class_names), config.spectral_segment) if config.spectral_path else None
         self.heads = build_heads(hidden, len(class_names), config.severity, self.spectral.width if self.spectral else 0)
         self.register_buffer("severity_sigma_scale", torch.tensor(1.0))
 

@@ -17,9 +17,9 @@ PROTOTYPE_TEMPERATURE = 2.0
 """Prototype scores are -||z - p||^2 / 2: a unit-variance Gaussian log-likelihood in the discriminant space."""
 
 
-def interpolation_matrix(spec: ChannelSpec, grid: SpectrumGrid) -> np.ndarray:
-    """(channel's FFT bins, grid bins): linear interpolation of a channel's spectrum onto the grid in Hz."""
-    source = np.fft.rfftfreq(spec.length, 1.0 / spec.fs)
+def interpolation_matrix(samples: int, fs: float, grid: SpectrumGrid) -> np.ndarray:
+    """(FFT bins of ``samples`` samples at ``fs``, grid bins): linear interpolation of that spectrum onto the grid in Hz."""
+    source = np.fft.rfftfreq(samples, 1.0 / fs)
     matrix = np.zeros((len(source), grid.bins))
     for column, hz in enumerate(grid.frequencies):
         right = int(np.clip(np.searchsorted(source, hz), 1, len(source) - 1))
@@ -32,21 +32,31 @@ def interpolation_matrix(spec: ChannelSpec, grid: SpectrumGrid) -> np.ndarray:
 class SpectralHead(nn.Module):
     """z = discriminant(log power spectra of the vibration channels); prototype scores on z; the mixing weight."""
 
-    def __init__(self, layout: list[ChannelSpec], n_classes: int) -> None:
+    def __init__(self, layout: list[ChannelSpec], n_classes: int, segment: int | None = None) -> None:
+        """``segment``: samples (at the slowest vibration channel's rate) of the Welch segments a long window is averaged
+        over, as in :func:`~syndiag.models.spectrum_view.spectrum_view`; None: each channel's whole window."""
         super().__init__()
         vibration = [spec for spec in layout if spec.kind == "vibration"]
         if not vibration:
             raise ConfigError("model.spectral_path needs at least one vibration channel in the layout")
         finest = min(vibration, key=lambda spec: spec.fs / 2)
-        self.grid = SpectrumGrid.for_windows(finest.fs, finest.length)
+        if segment is not None and segment > finest.length:
+            raise ConfigError(f"model.spectral_segment: {segment} samples is longer than channel {finest.name}'s window of {finest.length}")
+        self.grid = SpectrumGrid.for_windows(finest.fs, finest.length, segment=segment)
         for spec in vibration:
             if spec.fs / 2 < self.grid.top_hz * (1 - 1e-9):
                 raise ConfigError(f"channel {spec.name} ({spec.fs:g} Hz) cannot reach the spectrum grid's {self.grid.top_hz:g} Hz")
         self.channels = [spec.name for spec in vibration]
         self.positions = [layout.index(spec) for spec in vibration]
+        self.segments: dict[str, int] = {}
         for name, spec in zip(self.channels, vibration):
-            self.register_buffer(f"interp_{name}", torch.tensor(interpolation_matrix(spec, self.grid), dtype=torch.float32), persistent=False)
-            self.register_buffer(f"hann_{name}", torch.hann_window(spec.length, periodic=False, dtype=torch.float32), persistent=False)
+            samples = self.grid.segment(spec.fs)
+            if spec.length < samples + samples // 2:  # not two overlapping segments: the whole window, read on the grid
+                samples = spec.length
+            self.segments[name] = samples
+            self.register_buffer(f"interp_{name}", torch.tensor(interpolation_matrix(samples, spec.fs, self.grid), dtype=torch.float32),
+                                 persistent=False)
+            self.register_buffer(f"hann_{name}", torch.hann_window(samples, periodic=False, dtype=torch.float32), persistent=False)
         d, rank = len(vibration) * self.grid.bins, n_classes - 1
         self.register_buffer("mean", torch.zeros(d))
         self.register_buffer("scale", torch.ones(d))
@@ -65,9 +75,10 @@ class SpectralHead(nn.Module):
         as the pool's mean spectrum, so it moves no discriminant feature."""
         parts = []
         for name, position in zip(self.channels, self.positions):
-            values = signals[name].float()
+            samples = self.segments[name]
+            values = signals[name].float().unfold(-1, samples, max(1, samples // 2))  # (B, segments, samples); one when whole
             values = values - values.mean(dim=-1, keepdim=True)
-            power = torch.log(torch.fft.rfft(values * getattr(self, f"hann_{name}"), dim=-1).abs() ** 2 + LOG_FLOOR)
+            power = torch.log((torch.fft.rfft(values * getattr(self, f"hann_{name}"), dim=-1).abs() ** 2).mean(dim=-2) + LOG_FLOOR)
             on_grid = power @ getattr(self, f"interp_{name}")
             parts.append(on_grid - on_grid.mean(dim=-1, keepdim=True))
         spectra = torch.cat(parts, dim=-1)
