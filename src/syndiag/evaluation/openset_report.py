@@ -10,10 +10,12 @@ from sklearn.metrics import roc_curve
 from syndiag.models.openset import auroc, calibrate_threshold, fpr_at_tpr
 
 
-def openset_metrics(calibration_scores, test_scores, predicted, truth, unknown_mask, false_alarm: float = 0.01) -> dict[str, float]:
+def openset_metrics(calibration_scores, test_scores, predicted, truth, unknown_mask, false_alarm: float = 0.01,
+                    threshold: float | None = None) -> dict[str, float]:
+    """The metrics of one task; ``threshold`` when given (a recalibrated one) replaces the calibration windows' quantile."""
     test_scores, predicted, truth = np.asarray(test_scores), np.asarray(predicted), np.asarray(truth)
     unknown = np.asarray(unknown_mask, dtype=bool)
-    threshold = calibrate_threshold(calibration_scores, false_alarm)
+    threshold = calibrate_threshold(calibration_scores, false_alarm) if threshold is None else float(threshold)
     flagged = test_scores > threshold
     known_right = (~unknown) & (~flagged) & (predicted == truth)
     return {"auroc": auroc(test_scores[~unknown], test_scores[unknown]), "fpr_at_95_tpr": fpr_at_tpr(test_scores[~unknown], test_scores[unknown]),
