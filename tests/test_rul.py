@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from syndiag.cli import app
 from syndiag.config.rul import RulConfig
+from syndiag.data import femto as femto_data
 from syndiag.data.femto_files import read_table
 from syndiag.digests import with_digest
 from syndiag.errors import ConfigError, DataError
@@ -194,10 +195,20 @@ def write_fleet(root: Path, lives: dict[str, int], test: dict[str, tuple[int, in
     return root
 
 
+def register_official(patch: pytest.MonkeyPatch, test_set: Path, ruls: dict[str, float]) -> None:
+    """Make the synthetic test bearings official by content: their last snapshots' sha256 in the official table."""
+    rows = [{"bearing": name, "actual_rul_s": str(rul), "last_snapshot_sha256": hashlib.sha256(
+        sorted((test_set / name).glob("acc_*.csv"))[-1].read_bytes()).hexdigest()} for name, rul in ruls.items()]
+    patch.setattr(femto_data, "official_table", lambda: rows)
+
+
 @pytest.fixture(scope="module")
 def femto_like(tmp_path_factory):
-    return write_fleet(tmp_path_factory.mktemp("rul"), {"Bearing1_1": 30, "Bearing1_2": 24, "Bearing2_1": 36},
+    root = write_fleet(tmp_path_factory.mktemp("rul"), {"Bearing1_1": 30, "Bearing1_2": 24, "Bearing2_1": 36},
                        {"Bearing1_3": (20, 30), "Bearing2_3": (12, 16)})
+    with pytest.MonkeyPatch.context() as patch:
+        register_official(patch, root / "femto" / "Test_set", {"Bearing1_3": 5730.0, "Bearing2_3": 7530.0})
+        yield root
 
 
 def test_units_read_from_the_femto_layout_with_gaps_both_separators_and_a_cache(femto_like, tmp_path):
@@ -208,7 +219,7 @@ def test_units_read_from_the_femto_layout_with_gaps_both_separators_and_a_cache(
     cached = read_units(femto_like, "learning", cache_dir=tmp_path / "cache")
     assert np.array_equal(cached[1].features.values, units[1].features.values) and len(list((tmp_path / "cache").iterdir())) == 3
     test = read_unit(femto_like / "femto" / "Test_set" / "Bearing1_3", "test")
-    assert not test.failed and test.actual_rul_s == 5730.0  # the official RUL table knows Bearing1_3
+    assert not test.failed and test.actual_rul_s == 5730.0 and test.official == "Bearing1_3"  # by its last snapshot's sha256
     with pytest.raises(DataError, match="not found"):
         read_units(femto_like, "learning", names=["Bearing9_9"])
 

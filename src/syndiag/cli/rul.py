@@ -61,12 +61,14 @@ def rul_predict(folder: Annotated[Path, typer.Argument(help="one unit's folder o
                 checkpoint: Annotated[Path, typer.Option(help="a `syndiag rul fit` checkpoint")] = Path("runs/rul-femto/rul-model"),
                 png: Annotated[Optional[Path], typer.Option(help="health-indicator plot (default: FOLDER name + -rul.png in the current folder)")] = None,
                 spec: Annotated[Optional[Path], typer.Option(help="your own units' YAML spec (run_to_failure: fs, channels, snapshots, period_s)")] = None,
+                rpm: Annotated[Optional[float], typer.Option(help="the unit's shaft speed (rpm): its operating condition, never read from the folder name")] = None,
+                load: Annotated[Optional[float], typer.Option(help="the unit's radial load (N)")] = None,
                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """RUL at the unit's last snapshot, its intervals and onset, and a health-indicator plot with the interval drawn."""
     # defers matplotlib, scipy and sklearn: the CLI starts light and imports a command's workflow when it runs
     from syndiag.workflows.rul import run_rul_predict
 
-    prediction, written = run_rul_predict(checkpoint, folder, png or Path(f"{folder.name}-rul.png"), spec)
+    prediction, written = run_rul_predict(checkpoint, folder, png or Path(f"{folder.name}-rul.png"), spec, rpm, load)
     if json_out:
         out.print_json(json.dumps({**prediction.to_dict(), "png": str(written)}))
         return
@@ -74,7 +76,9 @@ def rul_predict(folder: Annotated[Path, typer.Argument(help="one unit's folder o
     lines += [f"  {level:.0%} interval {_hours(low)} to {_hours(high)}" for level, (low, high) in sorted(prediction.intervals.items())]
     lines.append(f"  onset (first predicting time): {_hours(prediction.onset_s) if prediction.onset_s is not None else 'none yet'}")
     lines.append(f"  how: {prediction.how}")
-    if prediction.actual_rul_s is not None:
-        lines.append(f"  known actual RUL (scoring only): {_hours(prediction.actual_rul_s)}")
+    lines.append(f"  operating condition: {prediction.condition}")
+    if prediction.official is not None and prediction.actual_rul_s is not None:
+        lines.append(f"  official actual RUL of FEMTO test bearing {prediction.official} (this folder's last snapshot is its truncation "
+                     f"snapshot, by sha256; scoring only): {_hours(prediction.actual_rul_s)}")
     lines.append(f"plot {written}")
     out.print(escape("\n".join(lines)), highlight=False)

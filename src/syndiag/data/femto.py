@@ -3,14 +3,16 @@
 Layout: ``<root>/Learning_set|Test_set/Bearing<c>_<n>/acc_NNNNN.csv`` (one 0.1 s vibration snapshot at 25.6 kHz,
 horizontal and vertical) and ``temp_NNNNN.csv`` (one minute of temperature at 10 Hz). File numbers may have gaps
 (a thinned copy) or not (the full set): times come from the hour/minute/second/fraction columns only, made
-monotonic across midnight. Operating condition from the bearing name: 1 = 1800 rpm / 4000 N, 2 = 1650 rpm / 4200 N,
-3 = 1500 rpm / 5000 N. Learning bearings run to failure (RUL of a snapshot = time to the last snapshot); test
-bearings stop early, their official actual RUL at the last snapshot is in ``femto_rul.csv`` (for scoring only).
+monotonic across midnight. Operating condition of the FEMTO sets from the bearing name: 1 = 1800 rpm / 4000 N,
+2 = 1650 rpm / 4200 N, 3 = 1500 rpm / 5000 N; any other folder name reads as condition 0 (unspecified: give it). Learning
+bearings run to failure (RUL of a snapshot = time to the last snapshot); test bearings stop early, their official actual
+RUL at the last snapshot is in ``femto_rul.csv`` (for scoring only), matched by the sha256 of the folder's last snapshot.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,14 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from syndiag.data.femto_files import (
-    ACC_COLUMNS,
     DAY_S,
+    FILE_NAME,
     TEMP_COLUMNS,
     clock_seconds,
     near_day,
     numbered_files,
+    read_acc,
     read_table,
     repair_isolated,
+    signed_steps,
     unwrap_days,
 )
 from syndiag.data.paths import require_folder
@@ -45,17 +49,37 @@ OVERLAP_MARGIN_S = 600.0
 a few minutes past the last snapshot: Bearing3_1 about 4 min)."""
 
 
-def condition_name(condition: int) -> str:
-    rpm, load = CONDITIONS[condition]
+def condition_name(condition: int | tuple[float, float] | None) -> str:
+    """``1800rpm_4000N`` for a FEMTO condition number or an (rpm, load) pair; ``unspecified`` for neither."""
+    if isinstance(condition, tuple):
+        rpm, load = condition
+    elif condition in CONDITIONS:
+        rpm, load = CONDITIONS[condition]
+    else:
+        return "unspecified"
     return f"{rpm:g}rpm_{load:g}N"
 
 
 @lru_cache(maxsize=1)
+def official_table() -> list[dict[str, str]]:
+    """The rows of ``femto_rul.csv``: each test bearing's official RUL and the sha256 of its truncation snapshot."""
+    text = resources.files("syndiag.data").joinpath("femto_rul.csv").read_text(encoding="utf-8")
+    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+
+
 def official_rul() -> dict[str, float]:
     """Actual RUL (s) of the challenge's test bearings at truncation (``femto_rul.csv``, with its source)."""
-    text = resources.files("syndiag.data").joinpath("femto_rul.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    return {row["bearing"]: float(row["actual_rul_s"]) for row in rows}
+    return {row["bearing"]: float(row["actual_rul_s"]) for row in official_table()}
+
+
+def official_match(folder: Path | str) -> tuple[str, float] | None:
+    """(test bearing, official RUL in s) when ``folder``'s last ``acc`` file is that bearing's truncation snapshot byte for
+    byte (its sha256 in ``femto_rul.csv``), else None: a folder is an official test bearing by content, never by name."""
+    files = numbered_files(Path(folder), "acc")
+    if not files:
+        return None
+    digest = hashlib.sha256(files[-1][1].read_bytes()).hexdigest()
+    return next(((row["bearing"], float(row["actual_rul_s"])) for row in official_table() if row["last_snapshot_sha256"] == digest), None)
 
 
 @dataclass
@@ -95,11 +119,16 @@ class FemtoBearing:
 
     @property
     def rpm(self) -> float:
-        return CONDITIONS[self.condition][0]
+        return self._operating()[0]
 
     @property
     def load_n(self) -> float:
-        return CONDITIONS[self.condition][1]
+        return self._operating()[1]
+
+    def _operating(self) -> tuple[float, float]:
+        if self.condition not in CONDITIONS:
+            raise DataError(f"{self.name}: no operating condition (not named Bearing<c>_<n>); give the speed and load (--rpm, --load)")
+        return CONDITIONS[self.condition]
 
     @property
     def time_s(self) -> np.ndarray:
@@ -129,10 +158,11 @@ class FemtoBearing:
         return self.actual_rul_s + (t[-1] - t)
 
 
-def _condition_of(folder: Path) -> int:
+def folder_condition(folder: Path) -> int:
+    """The FEMTO set's condition from a ``Bearing<c>_<n>`` name; 0 (unspecified) for any other name."""
     match = BEARING.match(folder.name)
     if not match:
-        raise DataError(f"{folder}: not a FEMTO bearing folder (expected a name like Bearing1_1)")
+        return 0
     condition = int(match.group(1))
     if condition not in CONDITIONS:
         raise DataError(f"{folder}: operating condition {condition} is unknown; FEMTO has conditions 1, 2, 3")
@@ -155,21 +185,34 @@ def read_snapshots(folder: Path) -> tuple[list[Snapshot], float, list[str]]:
         raise DataError(f"{folder}: no acc_NNNNN.csv vibration files")
     starts, pieces = [], []
     for number, path in files:
-        table = read_table(path, ACC_COLUMNS)
-        times = unwrap_days(clock_seconds(table, 1e-6), str(path))
-        check_rate(times, ACC_FS, "acceleration (horizontal, vertical)", str(path))
-        starts.append(times[0])
-        pieces.append((number, path, np.ascontiguousarray(table[:, 4]), np.ascontiguousarray(table[:, 5])))
-    repaired, fixed = repair_isolated(np.array(starts), np.array([n for n, _ in files]))
+        start, horizontal, vertical = read_acc(path, ACC_FS)
+        if pieces and horizontal.size != pieces[0][2].size:
+            raise DataError(f"{path}: {horizontal.size} samples, {pieces[0][1].name} has {pieces[0][2].size}; a unit's snapshots need one length")
+        starts.append(start)
+        pieces.append((number, path, horizontal, vertical))
+    clocks, notes = snapshot_clocks(folder, [p for _, p in files], np.array(starts))
+    snapshots = [Snapshot(n, str(p), float(c - clocks[0]), h, v) for (n, p, h, v), c in zip(pieces, clocks)]
+    return snapshots, float(clocks[0]), notes
+
+
+def snapshot_clocks(folder: Path, files: list[Path], starts: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The snapshots' start times (seconds of the day, in file-number order) made monotonic, an isolated glitch repaired and
+    noted; a clock going back names the file where it does."""
+    numbers = [int(FILE_NAME.match(p.name).group(2)) for p in files]
+    repaired, fixed = repair_isolated(starts, np.array(numbers))
     notes = [
-        f"{files[i][1]}: clock time {_clock(starts[i])} out of order between {files[i - 1][1].name} "
-        f"({_clock(starts[i - 1])}) and {files[i + 1][1].name} ({_clock(starts[i + 1])}); time set to "
+        f"{files[i]}: clock time {_clock(starts[i])} out of order between {files[i - 1].name} "
+        f"({_clock(starts[i - 1])}) and {files[i + 1].name} ({_clock(starts[i + 1])}); time set to "
         f"{_clock(repaired[i])}, between them by file number"
         for i in fixed
     ]
-    clocks = unwrap_days(repaired, f"{folder} (first time of each acc file, in file-number order)")
-    snapshots = [Snapshot(n, str(p), float(c - clocks[0]), h, v) for (n, p, h, v), c in zip(pieces, clocks)]
-    return snapshots, float(clocks[0]), notes
+    back = np.flatnonzero(signed_steps(repaired) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        where = f"{folder} (first time of each acc file, in file-number order)"
+        raise DataError(f"{files[i]}: starts at {_clock(repaired[i])}, before {files[i - 1].name} ({_clock(repaired[i - 1])}): the clock goes "
+                        f"back; {where}: time goes back at file {i + 1} ({back.size} such step(s))")
+    return unwrap_days(repaired, str(folder)), notes
 
 
 def read_temperature(folder: Path, clock_start_s: float) -> TemperatureSeries | None:
@@ -218,16 +261,17 @@ def check_temperature_overlap(bearing: FemtoBearing, margin_s: float = OVERLAP_M
 def read_bearing(folder: Path | str, set_name: str = "learning") -> FemtoBearing:
     """One bearing folder: its snapshots, temperature (or None, noted), condition and RUL information."""
     folder = require_folder(Path(folder), "FEMTO bearing folder")
-    condition = _condition_of(folder)
+    condition = folder_condition(folder)
     snapshots, clock_start, notes = read_snapshots(folder)
     temperature = read_temperature(folder, clock_start)
     if temperature is None:
         notes.append(f"{folder.name}: no temperature files; channel 'temperature' absent")
     actual = None
     if set_name == "test":
-        actual = official_rul().get(folder.name)
-        if actual is None:
-            notes.append(f"{folder.name}: not in the official RUL table (femto_rul.csv); actual RUL unknown")
+        match = official_match(folder)
+        actual = match[1] if match is not None else None
+        if match is None:
+            notes.append(f"{folder.name}: its last snapshot is no official test bearing's (femto_rul.csv); actual RUL unknown")
     bearing = FemtoBearing(folder.name, set_name, condition, snapshots, temperature, clock_start, actual, notes)
     check_temperature_overlap(bearing)
     return bearing

@@ -4,6 +4,12 @@ The files have no header, ``,`` or ``;`` separators and a fixed column count (6 
 second, microsecond, horizontal, vertical; 5 for temperature: hour, minute, second, tenth of second, °C). A file is
 read once as bytes, its column count checked per line with numpy, and parsed by ``np.fromstring`` (about 3x faster
 than ``np.loadtxt`` here). Times are seconds of the day; :func:`unwrap_days` makes them monotonic across midnight.
+
+A vibration snapshot has a faster path, :func:`read_acc` (issue 32: a full-rate folder of 2,500 snapshots in seconds):
+the two acceleration columns and the whole-second clock columns are plain decimals (``-0.025``, ``0``), parsed from the
+bytes by :func:`parse_decimals` as one integer over a power of ten (the same float as ``strtod``); the sub-second column
+is read on the first and last rows only (the snapshot's start and its rate). A file with anything else (an exponent, a
+space, ``nan``) is read by :func:`read_table`, with its checks.
 """
 
 from __future__ import annotations
@@ -14,20 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
+from syndiag.data.recording import check_rate
 from syndiag.errors import DataError
 
 ACC_COLUMNS = 6
 TEMP_COLUMNS = 5
 DAY_S = 86400.0
 FILE_NAME = re.compile(r"^(acc|temp)_(\d+)\.csv$")
+_POW10 = 10.0 ** np.arange(16)
+_MAX_DIGITS = 15
+"""Digits of a decimal parsed exactly: the integer of its digits stays below 2**53."""
 
 
-def read_table(path: Path, n_columns: int) -> np.ndarray:
-    """The numbers of a headerless ``,``/``;``-separated file, shape (rows, n_columns), float64.
-
-    A line with another column count, a non-numeric or non-finite value, a file mixing both separators, or an empty
-    file is a :class:`DataError` naming the file (and the line).
-    """
+def _normalised(path: Path) -> bytes:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -38,10 +43,14 @@ def read_table(path: Path, n_columns: int) -> np.ndarray:
     data = data.replace(b"\r", b"").replace(b";", b",").strip()
     if not data:
         raise DataError(f"{path}: the file is empty")
-    raw = np.frombuffer(data, dtype=np.uint8)
-    line_ends = np.append(np.flatnonzero(raw == 10), raw.size - 1)
-    commas = np.cumsum(raw == 44)[line_ends]
-    per_line = np.diff(commas, prepend=0) + 1
+    return data
+
+
+def _field_ends(path: Path, raw: np.ndarray, n_columns: int) -> np.ndarray:
+    """(rows, n_columns) byte offsets where each field ends (its comma or newline); a line with another count is named."""
+    line_ends = np.append(np.flatnonzero(raw == 10), raw.size)
+    commas = np.flatnonzero(raw == 44)
+    per_line = np.diff(np.searchsorted(commas, line_ends), prepend=0) + 1
     bad = np.flatnonzero(per_line != n_columns)
     if bad.size:
         first = int(bad[0])
@@ -49,15 +58,94 @@ def read_table(path: Path, n_columns: int) -> np.ndarray:
             f"{path}: line {first + 1} has {int(per_line[first])} columns, {n_columns} expected "
             f"({bad.size} such line(s) of {per_line.size})"
         )
+    ends = np.empty((line_ends.size, n_columns), dtype=np.int64)
+    ends[:, :-1] = commas.reshape(line_ends.size, n_columns - 1)
+    ends[:, -1] = line_ends
+    return ends
+
+
+def parse_decimals(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    """The fields ``raw[starts[i]:ends[i]]`` as float64 when each is a plain decimal (``-?digits[.digits]``, at most 15
+    digits); None otherwise. Each value is its digits' integer divided by a power of ten: correctly rounded, as ``strtod``.
+    Read from the right, one character position of every field at a time."""
+    lengths = ends - starts
+    if lengths.size == 0 or lengths.min() < 1 or lengths.max() > _MAX_DIGITS + 2:
+        return None
+    whole = np.zeros(lengths.size)
+    digits = np.zeros(lengths.size, dtype=np.int64)
+    fraction = np.zeros(lengths.size, dtype=np.int64)
+    dots = np.zeros(lengths.size, dtype=bool)
+    negative = np.zeros(lengths.size, dtype=bool)
+    for k in range(1, int(lengths.max()) + 1):
+        inside = lengths >= k
+        chars = raw[np.where(inside, ends - k, 0)]
+        digit = inside & (chars >= 48) & (chars <= 57)
+        dot = inside & (chars == 46)
+        minus = inside & (chars == 45)
+        if ((inside & ~(digit | dot | minus)) | (dot & dots) | (minus & (lengths != k))).any():
+            return None
+        whole += np.where(digit, (chars - 48) * _POW10[np.minimum(digits, _MAX_DIGITS)], 0.0)
+        fraction = np.where(dot, digits, fraction)
+        digits += digit
+        dots |= dot
+        negative |= minus
+    if digits.min() < 1 or digits.max() > _MAX_DIGITS:
+        return None
+    parsed = whole / _POW10[fraction]
+    return np.where(negative, -parsed, parsed)
+
+
+def read_acc(path: Path, fs: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """One vibration snapshot: its start (seconds of the day), horizontal and vertical (g); the clock checked for steps
+    back and for the rate ``fs``. The fast path of the module docstring, else :func:`read_table`."""
+    data = _normalised(path)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = _field_ends(path, raw, ACC_COLUMNS)
+    starts = np.empty_like(ends)
+    starts[:, 0] = np.append(0, ends[:-1, -1] + 1)
+    starts[:, 1:] = ends[:, :-1] + 1
+    clock = parse_decimals(raw, starts[:, :3].T.ravel(), ends[:, :3].T.ravel())
+    acc = parse_decimals(raw, starts[:, 4:].T.ravel(), ends[:, 4:].T.ravel()) if clock is not None else None
+    if acc is None:
+        table = read_table(path, ACC_COLUMNS)
+        times = unwrap_days(clock_seconds(table, 1e-6), str(path))
+        check_rate(times, fs, "acceleration (horizontal, vertical)", str(path))
+        return float(times[0]), np.ascontiguousarray(table[:, 4]), np.ascontiguousarray(table[:, 5])
+    hour, minute, second = clock.reshape(3, -1)
+    unwrap_days(hour * 3600.0 + minute * 60.0 + second, str(path))  # whole seconds never step back
+    edge = read_table_rows(path, data, [0, ends.shape[0] - 1])
+    times = unwrap_days(clock_seconds(edge, 1e-6), str(path))
+    check_rate(np.linspace(times[0], times[-1], ends.shape[0]), fs, "acceleration (horizontal, vertical)", str(path))
+    horizontal, vertical = acc.reshape(2, -1)
+    return float(times[0]), horizontal, vertical
+
+
+def read_table_rows(path: Path, data: bytes, rows: list[int]) -> np.ndarray:
+    """Some rows of a normalised file's text (``rows``: their 0-based numbers) as numbers, a bad value named."""
+    lines = data.split(b"\n")
+    try:
+        return np.array([[float(v) for v in lines[r].split(b",")] for r in rows], dtype=np.float64)
+    except ValueError:
+        raise DataError(f"{path}: holds a value that is not a number (line {rows[0] + 1} or {rows[-1] + 1})") from None
+
+
+def read_table(path: Path, n_columns: int) -> np.ndarray:
+    """The numbers of a headerless ``,``/``;``-separated file, shape (rows, n_columns), float64.
+
+    A line with another column count, a non-numeric or non-finite value, a file mixing both separators, or an empty
+    file is a :class:`DataError` naming the file (and the line).
+    """
+    data = _normalised(path)
+    rows = _field_ends(path, np.frombuffer(data, dtype=np.uint8), n_columns).shape[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
             values = np.fromstring(data.replace(b"\n", b","), sep=",")
         except (ValueError, DeprecationWarning):
             values = np.empty(0)
-    if values.size != per_line.size * n_columns:
-        raise DataError(f"{path}: holds a value that is not a number (read {values.size} of {per_line.size * n_columns})")
-    table = values.reshape(per_line.size, n_columns)
+    if values.size != rows * n_columns:
+        raise DataError(f"{path}: holds a value that is not a number (read {values.size} of {rows * n_columns})")
+    table = values.reshape(rows, n_columns)
     bad_rows = np.flatnonzero(~np.isfinite(table).all(axis=1))
     if bad_rows.size:
         raise DataError(f"{path}: line {int(bad_rows[0]) + 1} holds NaN or Inf ({bad_rows.size} such line(s))")

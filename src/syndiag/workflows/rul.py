@@ -97,14 +97,30 @@ def run_rul_fit(config: RulConfig, say: Callable[[str], None] | None = None) -> 
     return RulFitOutcome(folder, selection, lobo, time.perf_counter() - started)
 
 
-def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spec: Path | None = None) -> tuple[RulPrediction, Path | None]:
-    """``syndiag rul predict``: one unit's folder of snapshots (FEMTO layout, or ``spec``'s) -> RUL, intervals, onset, the PNG."""
+def operating_label(rpm: float | None, load_n: float | None) -> str | None:
+    """``1800rpm_4000N`` (or the half given) from the flags; None when neither is given."""
+    for name, value in (("rpm", rpm), ("load", load_n)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"--{name} must be above 0, got {value}")
+    parts = [f"{rpm:g}rpm" if rpm is not None else "", f"{load_n:g}N" if load_n is not None else ""]
+    return "_".join(p for p in parts if p) or None
+
+
+def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spec: Path | None = None, rpm: float | None = None,
+                    load_n: float | None = None) -> tuple[RulPrediction, Path | None]:
+    """``syndiag rul predict``: one unit's folder of snapshots (FEMTO layout, or ``spec``'s) -> RUL, intervals, onset, the PNG.
+    Any folder name: the condition comes from ``rpm``/``load_n`` (or the spec), never from the name; the official RUL only for
+    a folder whose last snapshot is an official test bearing's by content."""
     saved = load_rul(checkpoint)
     if saved.model.features != HealthFeatures.kind:
         raise DataError(f"{checkpoint}: its {saved.family} model reads {saved.model.features} indicators; rul predict reads a unit's "
                         f"{HealthFeatures.kind} features")
     bands = int(saved.meta.get("bands", 8))
-    unit = spec_unit(folder, spec, bands) if spec is not None else read_unit(folder, "test", bands, cache_dir=None)
+    condition = operating_label(rpm, load_n)
+    if spec is not None:
+        unit = spec_unit(folder, spec, bands, condition)
+    else:
+        unit = read_unit(folder, "test", bands, cache_dir=None, condition=condition or "unspecified")
     prediction = predict_unit(saved.model, saved.intervals, saved.levels, unit)
     written = write_prediction_png(unit, prediction, png) if png is not None else None
     return prediction, written

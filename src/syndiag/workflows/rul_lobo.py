@@ -49,6 +49,8 @@ class RulPrediction:
     onset_s: float | None
     how: str
     actual_rul_s: float | None = None
+    official: str | None = None
+    condition: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "intervals": {str(k): list(v) for k, v in self.intervals.items()}}
@@ -127,7 +129,8 @@ def fit_selected(selection: Selection, units: list[Unit]) -> tuple[RulModel, Con
 def predict_unit(model: RulModel, intervals: ConformalIntervals, levels: list[float], unit: Unit) -> RulPrediction:
     estimate = model.predict(unit)
     bounds = {level: tuple(float(b) for b in intervals.bounds(estimate.rul_s, level)) for level in levels}
-    return RulPrediction(unit.name, float(unit.time_s[-1]), float(estimate.rul_s), bounds, estimate.onset_s, estimate.how, unit.actual_rul_s)
+    return RulPrediction(unit.name, float(unit.time_s[-1]), float(estimate.rul_s), bounds, estimate.onset_s, estimate.how, unit.actual_rul_s,
+                         unit.official, unit.condition)
 
 
 def score_units(predictions: list[RulPrediction], levels: list[float]) -> dict[str, Any]:
