@@ -1,8 +1,9 @@
 """The live service recipe (issue 18): the model, the MQTT broker and topics, the sensors' declared rates, the store,
-the queue and what happens under overload."""
+the queue and what happens under overload; the health states and the alarms (issue 33)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +20,60 @@ class SensorDeclaration(StrictModel):
     bearing: str | None = Field(None, description="the bearing its live report reads the evidence for (a shipped name or a YAML file; "
                                 "default cwru-drive-end)")
     rpm: float | None = Field(None, gt=0, description="shaft speed for its live report (default 1797)")
+    unit: Literal["g", "m/s2"] = Field("g", description="the unit of its acceleration samples (for the ISO zone's RMS velocity)")
+    machine_group: str | None = Field(None, description="its ISO 20816 machine group (physics/iso_zones.yaml; default health.machine_group)")
+
+
+class HealthConfig(StrictModel):
+    """Machine health state (docs/service.md "Health states"): the evidence of each window, its thresholds, and how many
+    windows in a row change a sensor's state (so one noisy window never flips it)."""
+
+    enabled: bool = Field(True, description="evaluate a health state per sensor and raise alarms on its changes")
+    window_s: float = Field(1.0, gt=0, le=60, description="seconds of signal ending at each window's end read for the ISO zone "
+                            "and the anomaly features (at most the buffer; a shared-subscription payload's own samples)")
+    machine_group: str = Field("iso-20816-3:group2-rigid", description="ISO 20816 machine group of the zone limits (physics/iso_zones.yaml)")
+    baseline_windows: int = Field(300, ge=8, description="a sensor's first windows taken as healthy: its anomaly baseline "
+                                  "(fitted on half, the threshold set on the other half); stored, so a restart keeps it")
+    false_alarm: float = Field(0.01, gt=0, lt=1, description="share of baseline windows allowed above the anomaly threshold")
+    anomaly_alarm_ratio: float = Field(10.0, gt=1, description="an anomaly score this many times its threshold reads alarm (above 1: watch)")
+    fault_probability: float = Field(0.9, gt=0, le=1, description="a diagnosed fault at least this sure reads fault_level")
+    fault_level: Literal["watch", "alarm"] = Field("watch", description="what a sure diagnosed fault reads")
+    unknown_level: Literal["ok", "watch", "alarm"] = Field("watch", description="what the unknown-fault verdict reads")
+    severity_alarm: float | None = Field(None, gt=0, description="a diagnosed fault with at least this severity reads alarm (a model with a severity head)")
+    healthy_labels: list[str] = Field(default_factory=lambda: ["normal"], min_length=1, description="labels that are no fault")
+    raise_windows: int = Field(3, ge=1, description="windows in a row reading above the state before it rises (minimum duration)")
+    clear_windows: int = Field(10, ge=1, description="windows in a row reading below the state (with the clearing thresholds) before it falls")
+    clear_ratio: float = Field(0.8, gt=0, le=1, description="hysteresis: the clearing thresholds are the raising ones times this")
+
+
+class WebhookConfig(StrictModel):
+    """An HTTP endpoint that receives every alarm as JSON (POST), retried with a growing pause until it answers 2xx."""
+
+    url: str = Field(pattern=r"^https?://[^\s]{1,2000}$", description="http:// or https:// URL")
+    timeout_s: float = Field(2.0, gt=0, le=60, description="an answer later than this is a failure (retried)")
+
+
+class AlarmConfig(StrictModel):
+    """Where alarms go and who may acknowledge them (docs/service.md "Alarms")."""
+
+    mqtt: bool = Field(True, description="publish each alarm (QoS 1) on <prefix>/<site>/<machine>/<sensor>/alarm")
+    webhooks: dict[str, WebhookConfig] = Field(default_factory=dict, description="name -> endpoint; each alarm is POSTed to each")
+    backoff_s: float = Field(0.5, gt=0, description="the first pause before a failed delivery is retried; doubled per failure")
+    backoff_max_s: float = Field(60.0, gt=0, description="the longest pause between retries (a delivery is retried until it succeeds)")
+    users: dict[str, str] = Field(default_factory=dict, description="user or client name -> sha256 hex digest of its API token "
+                                  "(acknowledgements and comments need one: Authorization: Bearer <token>)")
+
+    @model_validator(mode="after")
+    def _names(self) -> "AlarmConfig":
+        for name, digest in self.users.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
+                raise ValueError(f"alarms.users: name {name[:80]!r}: 1 to 64 letters, digits or _.@-")
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"alarms.users.{name}: give the sha256 hex digest of the token (64 hex digits), never the token")
+        for name in self.webhooks:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+                raise ValueError(f"alarms.webhooks: name {name[:80]!r}: 1 to 64 letters, digits or _-")
+        return self
 
 
 class ServeConfig(StrictModel):
@@ -56,6 +111,8 @@ class ServeConfig(StrictModel):
     flush_s: float = Field(0.1, gt=0, le=5, description="the fates of dropped windows and the counters are stored at least this often")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
+    health: HealthConfig = Field(default_factory=HealthConfig, description="machine health states")
+    alarms: AlarmConfig = Field(default_factory=AlarmConfig, description="alarm delivery and acknowledgement")
 
     @model_validator(mode="after")
     def _rates_in_range(self) -> "ServeConfig":

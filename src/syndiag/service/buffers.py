@@ -24,6 +24,8 @@ class Window:
     t_end: float  # time of the window's last sample (s, the sensor's clock)
     arrived: float  # monotonic time its last sample arrived
     done: "Pending | None" = None  # the payload it ends in: acknowledged once all its windows have a fate
+    signal: np.ndarray | None = None  # the health state's signal: up to health.window_s ending at t_end, the sensor's rate
+    signal_fs: float = 0.0
 
 
 class Pending:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syndiag.config.service import ServeConfig
 from syndiag.serving.predictor import Predictor, WindowBatch
 from syndiag.service.buffers import Pending, SensorBuffer, Window, payload_windows
+from syndiag.service.health_tracker import HealthTracker
 from syndiag.service.payload import Limits, PayloadRefused, decode
 from syndiag.service.store import Store
 
@@ -35,8 +36,9 @@ Publish = Callable[[str, bytes], None]
 FATES = ("diagnosed", "duplicate", "dropped_queue_full", "dropped_store_failed", "dropped_model_failed", "dropped_incomplete",
          "dropped_non_finite_output")
 REFUSALS = ("malformed", "oversize", "out_of_range", "non_finite", "overlap", "rate_mismatch", "bad_name", "sensor_cap", "internal")
+ALARM_COUNTERS = ("alarms", "deliveries", "delivery_failures", "acks", "acks_repeated", "acks_unknown_alarm", "comments", "auth_refused")
 COUNTERS = ("windows_in", *FATES, "store_errors", "store_recreated", "payloads", *(f"payloads_refused_{r}" for r in REFUSALS),
-            "gaps", "rate_changes", "expired")
+            "gaps", "rate_changes", "expired", *ALARM_COUNTERS)
 
 
 def check_sensor_name(sensor: str) -> None:
@@ -72,6 +74,15 @@ class Pipeline:
         self.stopping = False
         self.store_problem: str | None = None  # the store failing now
         self.store_warning: str | None = None  # the store lost its file while serving (until a restart)
+        self.tracker = HealthTracker(config.health, config.sensors, store.engine) if config.health.enabled else None
+        self.alarm_targets = [f"webhook:{name}" for name in config.alarms.webhooks]  # and mqtt, once a broker publishes
+        self.on_alarms: Callable[[], None] = lambda: None  # wakes the alarm deliveries
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to a counter from any thread (stored with the next flush)."""
+        with self.lock:
+            self.counts[name] += n
+            self.lock.notify()
 
     def declare(self, sensor: str, fs: float) -> None:
         check_sensor_name(sensor)
@@ -120,12 +131,24 @@ class Pipeline:
             buffer = self.buffers.get(sensor) or self._new_buffer(sensor, chunk.fs)
             if self.config.share_group:
                 windows, _ = payload_windows(sensor, chunk, self.length, self.model_fs, self.config.every_s, arrived)
+                held = (round(chunk.t0 * chunk.fs), lambda a, b: chunk.samples[a - round(chunk.t0 * chunk.fs) : b - round(chunk.t0 * chunk.fs)])
             else:
                 buffer.push(chunk)
                 windows = buffer.windows(buffer.end - chunk.samples.size, chunk.samples.size, self.length, self.model_fs,
                                          self.config.every_s, arrived)
+                held = (buffer.held_from(), buffer.span)
+            if self.tracker is not None:
+                self._health_signals(windows, chunk.fs, *held)
             self.counts["payloads"] += 1
         return windows
+
+    def _health_signals(self, windows: list[Window], fs: float, first: int, span: Callable[[int, int], np.ndarray]) -> None:
+        """Each window's signal for its health state: up to ``health.window_s`` seconds held, ending at its end."""
+        want = max(2, round(self.config.health.window_s * fs))
+        for window in windows:
+            end = round(window.t_end * fs)
+            if window.samples is not None and end - first >= 2:
+                window.signal, window.signal_fs = np.array(span(max(first, end - want), end), dtype=np.float32), fs
 
     def _new_buffer(self, sensor: str, fs: float) -> SensorBuffer:
         seconds = self.config.buffer_s if not self.config.share_group else 0.0
@@ -173,8 +196,9 @@ class Pipeline:
         if not batch:
             return []
         try:
-            probs = self.predictor.predict(WindowBatch.of_array(np.stack([w.samples for w in batch])[:, None, :],
-                                                                self.predictor.needs.names)).probabilities
+            prediction = self.predictor.predict(WindowBatch.of_array(np.stack([w.samples for w in batch])[:, None, :],
+                                                                     self.predictor.needs.names))
+            probs, severity = prediction.probabilities, prediction.severity_mean
         except Exception:  # noqa: BLE001 - a batch the model fails on is counted, never lost
             log.exception("the model failed on a batch of %d windows", len(batch))
             with self.lock:
@@ -184,14 +208,15 @@ class Pipeline:
             return []
         rows, now = [], time.monotonic()
         with self.lock:
-            for window, p in zip(batch, probs):
+            for i, (window, p) in enumerate(zip(batch, probs)):
                 if not np.isfinite(p).all():
                     self._decided(window, "non_finite_output")
                     continue
                 best = int(np.argmax(p))
                 rows.append({"sensor": window.sensor, "t_end": window.t_end, "label": self.class_names[best], "probability": float(p[best]),
                              "rms": float(np.sqrt(np.mean(np.square(window.samples, dtype=np.float64)))), "unknown": None,
-                             "latency_ms": round((now - window.arrived) * 1000.0, 3), "stored_at": time.time(), "_window": window})
+                             "latency_ms": round((now - window.arrived) * 1000.0, 3), "stored_at": time.time(), "_window": window,
+                             "_severity": None if severity is None else float(severity[i])})
             self.in_flight = len(rows)
         return rows
 
@@ -203,7 +228,13 @@ class Pipeline:
             if not rows and not drops and not self.acks and counts == self._persisted:
                 return
         windows = [row.pop("_window") for row in rows]
-        new = self._record(rows, drops, counts)
+        severities = [row.pop("_severity") for row in rows]
+        update = None
+        if self.tracker is not None and rows:
+            wall, clock = time.time(), time.monotonic()
+            update = self.tracker.evaluate([{**row, "_severity": s} for row, s in zip(rows, severities)],
+                                           [(w.signal, w.signal_fs) for w in windows], [wall - (clock - w.arrived) for w in windows])
+        new = self._record(rows, drops, counts, update)
         with self.lock:
             if new is None:  # the store keeps failing: the rows are dropped, their fates stored with a later flush
                 for window in windows:
@@ -213,6 +244,9 @@ class Pipeline:
                 return
             self.counts["diagnosed"] += new
             self.counts["duplicate"] += len(rows) - new
+            if update is not None:
+                self.tracker.commit(update)
+                self.counts["alarms"] += update.stored_alarms
             self.in_flight = 0
             stored = time.monotonic()
             for window in windows:
@@ -225,11 +259,13 @@ class Pipeline:
             acks, self.acks = self.acks, []
         for acknowledge in acks:
             acknowledge()
+        if update is not None and update.stored_alarms:
+            self.on_alarms()
         if self.publish is not None:
             for row in rows:
                 self.publish(f"{self.config.topic_prefix}/{row['sensor']}/diagnosis", json.dumps(row).encode())
 
-    def _record(self, rows: list[dict], drops: list[tuple[Window, str]], counts: Counter[str]) -> int | None:
+    def _record(self, rows: list[dict], drops: list[tuple[Window, str]], counts: Counter[str], update=None) -> int | None:  # noqa: ANN001
         """Store rows, drops and ``counts`` in one transaction (the store adds the new and repeated diagnoses to the
         counts it writes), retrying a failing database with a growing pause; None when it keeps failing."""
         fates = [(w.sensor, w.t_end, reason) for w, reason in drops]
@@ -240,10 +276,12 @@ class Pipeline:
                     with self.lock:
                         self.store_warning = problem
                         self.counts["store_recreated"] += 1
-                new = self.store.record(rows, fates, self.config.client_id, dict(counts))
+                new = self.store.record(rows, fates, self.config.client_id, dict(counts),
+                                        None if update is None else (update, self.alarm_targets))
                 with self.lock:
                     self.store_problem = None
-                    self._persisted = counts + Counter({"diagnosed": new, "duplicate": len(rows) - new})
+                    self._persisted = counts + Counter({"diagnosed": new, "duplicate": len(rows) - new,
+                                                        "alarms": 0 if update is None else update.stored_alarms})
                 return new
             except (SQLAlchemyError, OSError) as exc:
                 with self.lock:

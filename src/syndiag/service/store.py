@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (Boolean, Column, Float, Index, Integer, MetaData, String, Table, create_engine, delete, event, func, insert,
                         select, text, tuple_)
+
+from syndiag.service.alarm_store import alarm_metadata, write_update
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -66,6 +69,7 @@ class Store:
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
         metadata.create_all(self.engine)
+        alarm_metadata.create_all(self.engine)  # health states, baselines, alarms, their notes and the outbox (issue 33)
         self.inode = self._inode()
 
     def _inode(self) -> int | None:
@@ -107,10 +111,11 @@ class Store:
         return dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
 
     def record(self, rows: list[dict[str, Any]], drops: list[tuple[str, float, str]] = (), service: str | None = None,
-               counts: dict[str, int] | None = None) -> int:
+               counts: dict[str, int] | None = None, health=None) -> int:  # noqa: ANN001
         """Store diagnoses, drops and the service's counters in one transaction; returns how many diagnoses were new.
         ``counts`` are written with this call's new and repeated diagnoses added (``diagnosed``, ``duplicate``), so the
-        stored counters never lag the stored rows."""
+        stored counters never lag the stored rows. ``health`` (a HealthUpdate and its delivery targets) is written in the
+        same transaction: the sensors' states, new baselines, alarms and their outbox rows (its ``stored_alarms`` set)."""
         new = 0
         with self.engine.begin() as connection:
             statement = self._dialect_insert(diagnoses, ["sensor", "t_end"]).returning(diagnoses.c.id)
@@ -127,6 +132,12 @@ class Store:
                 for sensor, t_end, reason in drops:
                     if (sensor, t_end) not in kept:
                         connection.execute(statement, {"sensor": sensor, "t_end": t_end, "reason": reason})
+            if health is not None:
+                update, targets = health
+                states, fitted = update.rows()
+                update.stored_alarms = write_update(connection, self._dialect_insert, states, fitted, update.raised, targets, time.time())
+                if counts is not None:
+                    counts = {**counts, "alarms": counts.get("alarms", 0) + update.stored_alarms}
             if service is not None and counts:
                 counts = {**counts, "diagnosed": counts.get("diagnosed", 0) + new, "duplicate": counts.get("duplicate", 0) + len(rows) - new}
                 connection.execute(delete(counters).where(counters.c.service == service))
