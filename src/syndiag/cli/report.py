@@ -19,16 +19,20 @@ def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .c
            config: Annotated[Optional[Path], typer.Option("--config", "-c", help="report recipe (default: syndiag/config/report.py)")] = None,
            sets: SetOpt = None,
            bearing: Annotated[Optional[str], typer.Option(help="cwru-drive-end | cwru-fan-end | femto-pronostia | a YAML geometry")] = None,
-           rpm: Annotated[Optional[float], typer.Option(help="shaft speed, when the recording does not hold it")] = None,
+           rpm: Annotated[Optional[float], typer.Option(help="shaft speed: overrides the recording's own (a CWRU file's X<NNN>RPM or catalogued speed, a FEMTO condition's)")] = None,
+           fs: Annotated[Optional[float], typer.Option(help="sampling rate: overrides what the file or the CWRU catalogue says; needed where neither does")] = None,
+           machine_group: Annotated[Optional[str], typer.Option(help="ISO zone table (physics/iso_zones.yaml), e.g. iso-20816-3:group2-rigid; default: the machine's (CWRU rig, PRONOSTIA: ISO 10816-1 class I)")] = None,
            out_dir: Annotated[Optional[Path], typer.Option("--out", help="report folder (default: RECORDING name + -report here)")] = None,
            template_only: Annotated[bool, typer.Option("--template-only", help="no language model: the template text")] = False) -> None:
-    """Findings (classifier, envelope-spectrum evidence at the bearing's defect frequencies, ISO 20816-3 zone, RUL and
-    alarms for a unit folder), a grounded text and recommendations: findings.json, report.md, report.html."""
+    """Findings (classifier, envelope-spectrum evidence at the defect frequencies of every vibration channel's bearing,
+    ISO zone of the machine's group, RUL and alarms for a unit folder), a grounded text and recommendations:
+    findings.json, report.md, report.html. A CWRU file's speed, rate and identity come from its own variables and the
+    catalogue, whatever it is called."""
     # defers numpy and scipy (torch when a language model writes): imported when the command runs
     from syndiag.workflows.report import run_report
 
     overrides = parse_overrides(sets)
-    overrides.update({k: v for k, v in {"bearing": bearing, "rpm": rpm}.items() if v is not None})
+    overrides.update({k: v for k, v in {"bearing": bearing, "rpm": rpm, "fs": fs, "machine_group": machine_group}.items() if v is not None})
     if template_only:
         overrides["generator"] = None
     cfg = ReportConfig.from_yaml(config, overrides) if config is not None else ReportConfig.from_dict(overrides, "--set")

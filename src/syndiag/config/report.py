@@ -14,19 +14,26 @@ from syndiag.errors import ConfigError
 
 
 class ReportConfig(StrictModel):
-    """Defaults: CWRU-style recordings in g, the bearing and channel told by the classifier's location, 1 Hz resolution."""
+    """Defaults: CWRU-style recordings in g, evidence on every vibration channel's own bearing (never the classifier's
+    label), the machine and its speed and rate read from the recording, 1 Hz resolution."""
 
     profile: str = "custom"
     bearing: str | None = Field(None, description="a shipped bearing (cwru-drive-end, cwru-fan-end, femto-pronostia) or a YAML "
                                 "geometry; None: from the channel (CWRU DE / FE) or femto-pronostia for a FEMTO folder")
-    channel: str | None = Field(None, description="channel the evidence reads; None: the classifier's bearing location (DE / FE), else DE")
+    channel: str | None = Field(None, description="channel the evidence reads; None: every vibration channel of the file with a "
+                                "known bearing (CWRU DE and FE), the strongest evidence reported; DE for other files")
     rpm: float | None = Field(None, description="shaft speed; None: the file's own RPM (CWRU X<NNN>RPM) or the FEMTO condition's; "
                               "refused outside min_rpm..max_rpm")
     min_rpm: float = Field(30.0, gt=0, description="slowest shaft speed taken as plausible for rotating machinery")
     max_rpm: float = Field(60000.0, gt=0, description="fastest shaft speed taken as plausible for rotating machinery")
-    fs: float | None = Field(None, gt=0, description="sampling rate of the recording when the file does not say")
+    fs: float | None = Field(None, gt=0, description="sampling rate: overrides what the file or the CWRU catalogue says (refused where "
+                             "it contradicts them); needed when neither does")
     unit: Literal["g", "m/s2"] = Field("g", description="unit of the acceleration (CWRU and FEMTO record g)")
-    machine_group: str = Field("iso-20816-3:group2-rigid", description="zone table of syndiag/physics/iso_zones.yaml")
+    machine: str | None = Field(None, description="the machine of syndiag/physics/machines.yaml the recording comes from "
+                                "(cwru-rig, femto-pronostia): its ISO group, bearings and speed range; None: a CWRU file's or a "
+                                "FEMTO folder's own rig, else none")
+    machine_group: str | None = Field(None, description="zone table of syndiag/physics/iso_zones.yaml (e.g. iso-20816-3:group2-rigid); "
+                                      "None: the machine's; a recording of no known machine and no group is refused, not zoned by a default")
     resolution_hz: float | None = Field(None, gt=0, description="envelope spectrum resolution (segments of 1 / resolution_hz s "
                                         "averaged); None: 0.1 Hz for a recording of 10 s or more, 1 / its length for a shorter one "
                                         "(1 s at least), 1 / snapshot length for a FEMTO snapshot")

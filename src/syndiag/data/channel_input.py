@@ -26,7 +26,7 @@ import numpy as np
 import scipy.io
 from scipy.signal import resample_poly
 
-from syndiag.data.cwru import cwru_file_map, cwru_numbers, cwru_rpm, own_number, resample
+from syndiag.data.cwru import NOMINAL_RPM_TOLERANCE, catalogue_entry, cwru_numbers, cwru_rpm, own_number, resample
 from syndiag.data.cwru_classes import CWRU_LOADS
 from syndiag.data.recording import check_signal
 from syndiag.data.signal_files import (
@@ -45,7 +45,7 @@ CWRU_SENSORS = ("DE", "FE", "BA")
 CWRU_SPEED_REFS = ("rpm", "speed")
 MISSING_REFS = ("-", "none")
 RATE_MARK = "@"
-RPM_TOLERANCE = 25.0
+RPM_TOLERANCE = NOMINAL_RPM_TOLERANCE
 """rpm between a CWRU file's own X<NNN>RPM and its load's nominal speed beyond which the nominal one is used (as in training)."""
 
 
@@ -132,7 +132,7 @@ def read_layout(path: Path, layout: Sequence[Any], fs: float | None = None, sele
 def _read_cwru(path: Path, number: int, names: list[str], layout: Sequence[Any], refs: list[_Ref], fs: float | None,
                resample_to: float | None) -> LayoutChannels:
     """The layout channels of an original CWRU file, by its own variables."""
-    entry = cwru_file_map().get(number)
+    entry = catalogue_entry(path, number)
     found, missing, notes, recorded = {}, [], [], {}
     wanted: dict[str, str] = {}
     for spec, ref in zip(layout, refs):

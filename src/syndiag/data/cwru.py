@@ -48,10 +48,16 @@ class CWRUFile:
     set: str = ""
     source: str = ""
     note: str = ""
+    variables: int | None = None
+    """The number the original file's variables carry when it is not ``number`` (174.mat holds ``X173_*``)."""
 
     @property
     def file_name(self) -> str:
         return f"{self.number}.mat"
+
+    @property
+    def variable_number(self) -> int:
+        return self.number if self.variables is None else self.variables
 
     def describe(self) -> str:
         """``"CWRU 122 (48k_drive_end, DE_B007, @6, 0 HP)"``: what the catalogue says about this number."""
@@ -59,7 +65,7 @@ class CWRUFile:
         return f"CWRU {self.number} ({', '.join(parts)})"
 
     def variable(self, channel: str) -> str:
-        return f"X{self.number:03d}_{channel}_time"
+        return f"X{self.variable_number:03d}_{channel}_time"
 
 
 @lru_cache(maxsize=1)
@@ -82,6 +88,7 @@ def cwru_file_map() -> dict[int, CWRUFile]:
             set=row.get("set") or "",
             source=row.get("source") or "",
             note=row.get("note") or "",
+            variables=int(row["variables"]) if row.get("variables") else None,
         )
         table[entry.number] = entry
     return table
@@ -107,22 +114,42 @@ def cwru_numbers(names: list[str]) -> list[int]:
 def own_number(path: Path, names: list[str]) -> int | None:
     """The number of the recording a CWRU-style file holds, from its own variable names.
 
-    The file name decides when the file holds that number's variables (the original ``99.mat`` also carries
-    ``X098_*``); else the one number its variables carry. ``None``: no CWRU variables. Several numbers and
+    A number in the file name decides when the file holds that number's variables (the original ``99.mat`` also
+    carries ``X098_*``); else the one number its variables carry (whatever the file is called). ``None``: no CWRU variables. Several numbers and
     none matching the file name: a :class:`DataError` naming them.
     """
     numbers = cwru_numbers(names)
     if not numbers:
         return None
-    stem = Path(path).stem
-    if stem.isdigit() and int(stem) in numbers:
-        return int(stem)
+    named = [n for n in name_numbers(path) if n in numbers]
+    if len(named) == 1:
+        return named[0]
     if len(numbers) == 1:
         return numbers[0]
     raise DataError(
         f"{path}: holds the CWRU variables of recordings {', '.join(map(str, numbers))}; name the file after its "
         f"CWRU number or choose the variables by name (e.g. X{numbers[0]:03d}_DE_time)"
     )
+
+
+def name_numbers(path: Path) -> list[int]:
+    """The numbers in a file's name, last first (``12k_Drive_End_OR021@3_0_246.mat`` -> 246, 0, 3, 21, 12)."""
+    return [int(n) for n in reversed(re.findall(r"\d+", Path(path).stem))]
+
+
+def catalogue_entry(path: Path, number: int) -> CWRUFile | None:
+    """The catalogued recording whose original file holds the variables ``X<number>_*``, whatever ``path`` is called:
+    the recording numbered ``number`` unless another's file carries that number (174.mat holds ``X173_*``, 3001.mat
+    ``X056_*``), or the one the file's name numbers when its variables carry that number too (a re-saved copy); of several,
+    the one the file's name numbers; None when the catalogue has none."""
+    table = cwru_file_map()
+    holders = [e for e in table.values() if e.variable_number == number]
+    if not holders and number in table and number in name_numbers(path):  # a copy re-saved under its own number
+        holders = [table[number]]
+    if len(holders) > 1:
+        named = [e for e in holders if e.number in name_numbers(path)]
+        holders = named if len(named) == 1 else [e for e in holders if e.number == number]
+    return holders[0] if len(holders) == 1 else None
 
 
 def find_cwru_files(root: Path) -> dict[int, Path]:
@@ -255,6 +282,55 @@ def cwru_rpm(path: Path, number: int) -> float | None:
     if value.size != 1 or not math.isfinite(value[0]) or value[0] <= 0:
         raise DataError(f"{path}: variable {name} should be one positive rpm value, got {value[:4]}")
     return float(value[0])
+
+
+NOMINAL_RPM_TOLERANCE = 25.0
+"""rpm between a CWRU file's own X<NNN>RPM and its load's nominal speed beyond which the nominal one is used."""
+
+
+@dataclass(frozen=True)
+class CWRUIdentity:
+    """What a CWRU-style file is, read from its own variables and the catalogue, whatever the file is called."""
+
+    path: Path
+    number: int
+    entry: CWRUFile | None
+    channels: tuple[str, ...]
+    rpm: float | None
+    rpm_how: str
+
+    @property
+    def fs(self) -> float | None:
+        return None if self.entry is None else self.entry.fs_hz
+
+    def describe(self) -> str:
+        return self.entry.describe() if self.entry is not None else f"CWRU-style variables X{self.number:03d}_* (not catalogued)"
+
+
+def identify_cwru(path: Path, names: list[str] | None = None) -> CWRUIdentity | None:
+    """The recording a .mat file holds, by its own ``X<NNN>_<ch>_time`` variables (:func:`own_number`) and the catalogue
+    (:func:`catalogue_entry`): its sensors, and its shaft speed (its own ``X<NNN>RPM``, else or where that is more than
+    :data:`NOMINAL_RPM_TOLERANCE` from its load's nominal speed, the nominal one, saying why). None: no CWRU variables."""
+    if names is None:
+        try:
+            names = [name for name, _, _ in scipy.io.whosmat(str(path))]
+        except Exception as exc:  # scipy raises many types for corrupt or truncated files
+            raise DataError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+    number = own_number(path, names)
+    if number is None:
+        return None
+    entry = catalogue_entry(path, number)
+    channels = tuple(ch for ch in ("DE", "FE", "BA") if f"X{number:03d}_{ch}_time" in names)
+    stored = cwru_rpm(path, number)
+    rpm, how = stored, f"its own X{number:03d}RPM"
+    if entry is not None:
+        nominal = float(CWRU_LOADS[entry.load_hp])
+        if stored is None or abs(stored - nominal) > NOMINAL_RPM_TOLERANCE:
+            why = "it holds no RPM variable" if stored is None else f"its X{number:03d}RPM = {stored:g} rpm is more than {NOMINAL_RPM_TOLERANCE:g} rpm away"
+            rpm, how = nominal, f"the nominal speed of {entry.load_hp} HP in the CWRU catalogue ({why})"
+    elif stored is None:
+        how = "none: the file holds no RPM variable and is not in the CWRU catalogue"
+    return CWRUIdentity(Path(path), number, entry, channels, rpm, how)
 
 
 def _number_of(source: str, files: dict[int, Path]) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from syndiag.data.channel_input import CWRU_SENSORS, check_fs, file_rate, mat_names, read_layout
-from syndiag.data.cwru import cwru_file_map, cwru_numbers, own_number, resample
+from syndiag.data.cwru import catalogue_entry, cwru_numbers, own_number, resample
 from syndiag.data.paths import require_file
 from syndiag.data.recording import check_signal
 from syndiag.data.signal_files import (
@@ -173,9 +173,7 @@ def _read_named(path: Path, fmt: str, model_channels: list[str], wanted: list[Ch
         names = mat_names(path)
         number = _recording_number(path, names, wanted)
     if number is not None:
-        stem = path.stem
-        table = cwru_file_map()
-        entry = table.get(number) or (table.get(int(stem)) if stem.isdigit() else None)
+        entry = catalogue_entry(path, number)  # by the variables' number, whatever the file is called
         wanted = [f"X{number:03d}_{ref}_time" if ref in CWRU_SENSORS else ref for ref in wanted]
         absent = [str(ref) for ref in wanted if isinstance(ref, str) and not is_pattern(ref) and ":" not in ref and ref not in names]
         if absent:

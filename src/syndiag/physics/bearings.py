@@ -31,6 +31,7 @@ class BearingGeometry(StrictModel):
     pitch_diameter: float = Field(gt=0)
     contact_angle_deg: float = Field(0.0, ge=0, lt=90)
     unit: str = "mm"
+    max_rpm: float | None = Field(None, gt=0, description="the bearing's limiting speed, where its maker states one: a faster shaft is refused")
     source: str = Field("given by the user", min_length=1)
 
     @model_validator(mode="after")
@@ -51,9 +52,12 @@ class BearingGeometry(StrictModel):
         return {"FTF": (1 - r) / 2, "BPFO": n / 2 * (1 - r), "BPFI": n / 2 * (1 + r), "BSF": bsf, "2xBSF": 2 * bsf}
 
     def frequencies(self, shaft_hz: float) -> dict[str, float]:
-        """Characteristic frequencies in Hz at ``shaft_hz`` (shaft speed / 60)."""
+        """Characteristic frequencies in Hz at ``shaft_hz`` (shaft speed / 60); a speed above ``max_rpm`` refused."""
         if not (math.isfinite(shaft_hz) and shaft_hz > 0):
             raise ConfigError(f"shaft frequency must be a positive number of Hz, got {shaft_hz}")
+        if self.max_rpm is not None and shaft_hz * 60 > self.max_rpm:
+            raise ConfigError(f"a shaft speed of {shaft_hz * 60:g} rpm lies above the {self.max_rpm:g} rpm limiting speed of the bearing "
+                              f"{self.name} ({self.source}): check --rpm and --bearing")
         return {name: order * shaft_hz for name, order in self.orders().items()}
 
 

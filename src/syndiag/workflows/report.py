@@ -4,7 +4,6 @@ evidence, grounded text, Markdown, self-contained HTML and the JSON findings, wr
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from syndiag.atomic import atomic_folder
 from syndiag.config.data import WindowConfig
 from syndiag.config.monitor import MonitorConfig
 from syndiag.config.report import ReportConfig
-from syndiag.data.cwru import cwru_rpm
+from syndiag.data.cwru import CWRUIdentity, identify_cwru
 from syndiag.data.femto import ACC_FS, read_bearing
 from syndiag.data.model_input import read_model_input
 from syndiag.data.spectrogram import spectrogram_images, to_rgb
@@ -25,6 +24,7 @@ from syndiag.errors import ConfigError, DataError
 from syndiag.physics.bearings import bearing
 from syndiag.physics.envelope import default_resolution, segment_length, signal_segments
 from syndiag.physics.evidence import bearing_evidence
+from syndiag.physics.machines import Machine, machine
 from syndiag.report.findings import build_findings, fault_of
 from syndiag.report.render import envelope_figure, html_page, markdown, saliency_figure, trend_figure
 from syndiag.report.writer import Generator, Written, write
@@ -33,6 +33,8 @@ from syndiag.workflows.inference import diagnose_with
 
 LOCATION_CHANNEL = {"drive end": "DE", "fan end": "FE"}
 CHANNEL_BEARING = {"DE": "cwru-drive-end", "FE": "cwru-fan-end"}
+CWRU_RIG = "cwru-rig"
+"""The machine whose bearings the channel names DE / FE stand for when no bearing is given (machines.yaml)."""
 
 
 @dataclass
@@ -59,21 +61,41 @@ def diagnosis_of(result, model: str) -> tuple[dict, dict | None, dict | None]:
     return found, unknown, severity
 
 
-def evidence_of(x, fs: float, shaft_hz: float, channel: str, config: ReportConfig, geometry=None):
+def machine_setting(config: ReportConfig, own: str | None) -> tuple[Machine | None, str, str]:
+    """The machine (``config.machine``, else the recording's own rig ``own`` unless a machine group alone is given), the
+    ISO zone group and where it comes from; a ConfigError when no group is known (never a silent default)."""
+    name = config.machine or (own if config.machine_group is None else None)
+    found = machine(name) if name else None
+    if config.machine_group is not None:
+        return found, config.machine_group, "the report config (machine_group)"
+    if found is None:
+        raise ConfigError("no machine group for the ISO zone: the recording comes from no known machine; give --machine-group "
+                          "(a table of syndiag/physics/iso_zones.yaml, e.g. iso-20816-3:group2-rigid for 15-300 kW on a rigid "
+                          "foundation, iso-10816-1:class1 under 15 kW) or --set machine=cwru-rig / femto-pronostia")
+    return found, found.machine_group, f"{found.name} ({found.source})"
+
+
+def evidence_of(x, fs: float, shaft_hz: float, channel: str, config: ReportConfig, geometry=None, machine_group: str | None = None):
     """The physical evidence of channel ``channel``'s signal ``x`` (an array, or an iterable of its segments of
-    1 / ``config.resolution_hz`` s): the configured bearing, else the CWRU one of the channel; an implausible speed refused."""
+    1 / ``config.resolution_hz`` s): the configured bearing, else the CWRU one of the channel; an implausible speed refused.
+    The ISO zone's group: ``machine_group``, else the config's, else the CWRU rig's when the bearing is one of its own."""
     config.check_rpm(shaft_hz * 60, "the shaft speed")
     if geometry is None:
         if config.bearing is None and channel.upper() not in CHANNEL_BEARING:
             raise ConfigError(f"no bearing geometry for channel {channel!r}: give --bearing (a shipped name or a YAML file)")
         geometry = bearing(config.bearing or CHANNEL_BEARING[channel.upper()])
+    assumed = None
+    if machine_group is None and config.machine_group is None:
+        _, machine_group, assumed = machine_setting(config, CWRU_RIG if (config.bearing or CHANNEL_BEARING["DE"]) in CHANNEL_BEARING.values() else None)
     resolution = config.resolution_hz or default_resolution(np.asarray(x).size, fs)
     try:
         evidence, spectrum = bearing_evidence(x, fs, geometry, shaft_hz, unit=config.unit, resolution_hz=resolution, tolerance=config.tolerance,
-                                              harmonics=config.harmonics, machine_group=config.machine_group)
+                                              harmonics=config.harmonics, machine_group=machine_group or config.machine_group)
     except DataError as exc:
         raise DataError(f"{channel}: {exc}") from None
     evidence["channel"] = channel
+    if assumed is not None:
+        evidence["machine_group_from"] = f"assumed with the CWRU rig's bearing, as no machine or machine group is given: {assumed}"
     return evidence, spectrum
 
 
@@ -87,28 +109,35 @@ def speed_warnings(rpm: float, own: tuple[str, float] | None, config: ReportConf
             "at the speed given"]
 
 
-def _own_rpm(recording: Path) -> tuple[str, float] | None:
-    """A CWRU .mat file's own X<NNN>RPM, by name, or None."""
-    number = re.match(r"(\d+)", recording.stem)
-    if not (number and recording.suffix.lower() == ".mat"):
+def identity_of(recording: Path) -> CWRUIdentity | None:
+    """What a .mat file holds by its own CWRU variables and the catalogue, whatever it is called (None: not CWRU-style)."""
+    return identify_cwru(recording) if recording.suffix.lower() == ".mat" else None
+
+
+def _own_rpm(identity: CWRUIdentity | None) -> tuple[str, float] | None:
+    """A CWRU file's own speed (its X<NNN>RPM, or its load's nominal one where that is missing or far off), or None."""
+    if identity is None or identity.rpm is None:
         return None
-    rpm = cwru_rpm(recording, int(number.group(1)))
-    return None if rpm is None else (f"X{int(number.group(1)):03d}RPM", rpm)
+    own = f"X{identity.number:03d}RPM" if identity.rpm_how.startswith("its own") else "catalogued speed"
+    return own, identity.rpm
 
 
-def _shaft_hz(recording: Path, config: ReportConfig) -> tuple[float, list[str]]:
-    """The shaft frequency (the configured speed, else the file's own) and the warnings on it."""
+def _shaft_hz(recording: Path, config: ReportConfig, identity: CWRUIdentity | None = None, rig: Machine | None = None) -> tuple[float, list[str]]:
+    """The shaft frequency (the configured speed, else the file's own) and the warnings on it: the file's own speed outside
+    the machine's range is refused, a speed given there (an override) warned about."""
+    own = _own_rpm(identity)
     if config.rpm is None:
-        own = _own_rpm(recording)
         if own is None:
-            raise ConfigError(f"{recording}: no shaft speed (the file holds no RPM variable): give it with --rpm (or rpm: in the report config)")
-        return config.check_rpm(own[1], f"{recording}: its own {own[0]}") / 60, []
+            raise ConfigError(f"{recording}: no shaft speed (the file holds no RPM variable and is not in the CWRU catalogue): "
+                              "give it with --rpm (or rpm: in the report config)")
+        rpm = config.check_rpm(own[1], f"{recording}: its own {own[0]}")
+        return (rpm if rig is None else rig.check_rpm(rpm, f"{recording}: its own {own[0]}")) / 60, []
     rpm = config.check_rpm(config.rpm, "rpm")
-    try:
-        own = _own_rpm(recording)
-    except DataError:  # an unreadable RPM variable: the speed given stands
-        own = None
-    return rpm / 60, speed_warnings(rpm, own, config)
+    warnings = speed_warnings(rpm, own, config)
+    if not warnings and rig is not None and rig.rpm_range is not None and not rig.rpm_range[0] <= rpm <= rig.rpm_range[1]:
+        warnings.append(f"the shaft speed given, {rpm:g} rpm, lies outside the {rig.rpm_range[0]:g}-{rig.rpm_range[1]:g} rpm that "
+                        f"the {rig.name} runs at")
+    return rpm / 60, warnings
 
 
 def _signal(recording: Path, channel: str, config: ReportConfig) -> tuple[np.ndarray, float]:
@@ -154,21 +183,62 @@ def _saliency_figure(recording: Path, config: ReportConfig, predictor, result, p
     return saliency_figure(*found, f"saliency of {prediction} (window {best})")
 
 
+def strength(evidence: dict) -> tuple[bool, float]:
+    """How strongly a channel's evidence names a fault: a verdict first, then its line's peak-to-floor ratio."""
+    return evidence["strongest"] != "none", float(evidence["strongest_ratio"])
+
+
+def evidence_channels(recording: Path, config: ReportConfig, identity: CWRUIdentity | None, rig: Machine | None) -> list[str]:
+    """The channels whose bearings the evidence examines, from the file itself (never the classifier's label): the one
+    configured, else every vibration channel of a CWRU file with a known bearing (DE, FE; not the base plate's), else DE."""
+    if config.channel:
+        return [config.channel]
+    if identity is not None:
+        known = [ch for ch in identity.channels if ch in (rig.bearings if rig else CHANNEL_BEARING) or config.bearing]
+        if config.bearing:
+            known = [ch for ch in known if ch != "BA"]
+        if not known:
+            raise DataError(f"{recording}: {identity.describe()} holds no vibration channel with a known bearing "
+                            f"({', '.join(identity.channels) or 'none'}): give --bearing and --set channel=...")
+        return known
+    return ["DE"]
+
+
 def report_recording(recording: Path, checkpoint: Path | None, config: ReportConfig) -> tuple[dict, dict[str, bytes]]:
     """Findings and figures of one recording file, read in bounded memory (the model's windows in blocks, the evidence
     in segments, one window for the saliency); a bad bearing or an implausible or missing speed is refused before any model runs."""
     geometry = bearing(config.bearing) if config.bearing else None
-    shaft, warnings = _shaft_hz(recording, config)
+    identity = identity_of(recording)
+    assumed = identity is None and (config.bearing in CHANNEL_BEARING.values() or
+                                    config.bearing is None and (config.channel or "DE").upper() in CHANNEL_BEARING)
+    rig, group, group_from = machine_setting(config, CWRU_RIG if identity is not None or assumed else None)
+    if assumed and config.machine is None and config.machine_group is None:
+        group_from = (f"assumed, as no machine or machine group is given and the bearing is the CWRU rig's: {group_from}; "
+                      "give --bearing and --machine-group for another machine")
+    shaft, warnings = _shaft_hz(recording, config, identity, None if assumed and config.machine is None else rig)
+    channels = evidence_channels(recording, config, identity, rig)
     diagnosis = unknown = severity = result = model = None
     if checkpoint is not None:
         result, predictor = _classify(recording, checkpoint, config)
         model = predictor if getattr(predictor, "model", None) is not None and hasattr(predictor, "spectrogram") else None
         diagnosis, unknown, severity = diagnosis_of(result, str(checkpoint))
-    channel = config.channel or LOCATION_CHANNEL.get((diagnosis or {}).get("location"), "DE")
-    read, size, fs = channel_reader(recording, channel, config)
-    resolution = config.resolution_hz or default_resolution(size, fs)
-    segments = signal_segments(read, size, segment_length(size, fs, resolution))
-    evidence, spectrum = evidence_of(segments, fs, shaft, channel, config.model_copy(update={"resolution_hz": resolution}), geometry)
+    found = []
+    for channel in channels:
+        read, size, fs = channel_reader(recording, channel, config)
+        resolution = config.resolution_hz or default_resolution(size, fs)
+        segments = signal_segments(read, size, segment_length(size, fs, resolution))
+        name = (rig.bearings if rig else CHANNEL_BEARING).get(channel.upper())
+        chosen = geometry or (bearing(name) if name else None)
+        found.append((*evidence_of(segments, fs, shaft, channel, config.model_copy(update={"resolution_hz": resolution}), chosen, group), size, fs))
+    evidence, spectrum, size, fs = max(found, key=lambda e: strength(e[0]))
+    evidence["channels"] = [{"channel": e["channel"], "bearing": e["bearing"], "strongest": e["strongest"], "strongest_ratio": e["strongest_ratio"],
+                             "iso_zone": e["iso_zone"], "velocity_rms_mm_s": e["velocity_rms_mm_s"]} for e, *_ in found]
+    evidence["channel_choice"] = ("the channel given (channel)" if config.channel else
+                                  f"the strongest evidence of {', '.join(channels)}, each against its own bearing" if len(channels) > 1 else
+                                  f"the file's one vibration channel with a known bearing ({channels[0]})")
+    evidence.update(machine=None if rig is None else rig.name, machine_group_from=group_from,
+                    recording=None if identity is None else identity.describe(), rpm_from=f"--rpm / rpm: {config.rpm:g}" if config.rpm
+                    else identity.rpm_how if identity is not None else None)
     evidence["warnings"] += warnings
     figures = {"envelope spectrum": envelope_figure(spectrum, evidence)}
     if model is not None:
@@ -186,13 +256,17 @@ def report_unit(folder: Path, config: ReportConfig) -> tuple[dict, dict[str, byt
     unit = read_bearing(folder, "test")
     geometry = bearing(config.bearing or "femto-pronostia")
     rpm = config.check_rpm(config.rpm or unit.rpm, "rpm" if config.rpm else f"{folder}: the unit's own speed")
+    rig, group, group_from = machine_setting(config, "femto-pronostia")
+    if rig is not None and not config.rpm:
+        rig.check_rpm(rpm, f"{folder}: the unit's own speed")
     shaft = rpm / 60
     last = unit.snapshots[-1]
     x = last.horizontal
     resolution = config.resolution_hz or ACC_FS / x.size
     evidence, spectrum = bearing_evidence(x, ACC_FS, geometry, shaft, unit=config.unit, resolution_hz=resolution,
-                                          tolerance=config.tolerance, harmonics=config.harmonics, machine_group=config.machine_group)
+                                          tolerance=config.tolerance, harmonics=config.harmonics, machine_group=group)
     evidence["channel"] = f"horizontal, snapshot {last.file}"
+    evidence.update(machine=None if rig is None else rig.name, machine_group_from=group_from)
     evidence["warnings"] += speed_warnings(rpm, ("condition's speed", unit.rpm), config)
     monitor = MonitorConfig()
     try:
