@@ -27,7 +27,7 @@ ACC_COLUMNS = 6
 TEMP_COLUMNS = 5
 DAY_S = 86400.0
 FILE_NAME = re.compile(r"^(acc|temp)_(\d+)\.csv$")
-_POW10 = 10.0 ** np.arange(16)
+_POW10 = 10.0 ** np.arange(18)
 _MAX_DIGITS = 15
 """Digits of a decimal parsed exactly: the integer of its digits stays below 2**53."""
 
@@ -67,7 +67,7 @@ def _field_ends(path: Path, raw: np.ndarray, n_columns: int) -> np.ndarray:
 def parse_decimals(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
     """The fields ``raw[starts[i]:ends[i]]`` as float64 when each is a plain decimal (``-?digits[.digits]``, at most 15
     digits); None otherwise. Each value is its digits' integer divided by a power of ten: correctly rounded, as ``strtod``.
-    Read from the right, one character position of every field at a time."""
+    Read from the right, one character position of every field at a time (one file at a time: its arrays stay in cache)."""
     lengths = ends - starts
     if lengths.size == 0 or lengths.min() < 1 or lengths.max() > _MAX_DIGITS + 2:
         return None
@@ -78,14 +78,15 @@ def parse_decimals(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.
     negative = np.zeros(lengths.size, dtype=bool)
     for k in range(1, int(lengths.max()) + 1):
         inside = lengths >= k
-        chars = raw[np.where(inside, ends - k, 0)]
-        digit = inside & (chars >= 48) & (chars <= 57)
-        dot = inside & (chars == 46)
-        minus = inside & (chars == 45)
-        if ((inside & ~(digit | dot | minus)) | (dot & dots) | (minus & (lengths != k))).any():
+        value = raw[ends - k] - np.uint8(48)  # a position before the first byte wraps around: outside every field
+        digit = inside & (value < 10)
+        other = inside & ~digit
+        dot = other & (value == 254)  # '.'
+        minus = other & (value == 253)  # '-'
+        if (other & ~(dot | minus)).any() or (dot & dots).any() or (minus & (lengths != k)).any():
             return None
-        whole += np.where(digit, (chars - 48) * _POW10[np.minimum(digits, _MAX_DIGITS)], 0.0)
-        fraction = np.where(dot, digits, fraction)
+        whole += np.where(digit, value, 0) * _POW10[digits]
+        fraction += dot * digits
         digits += digit
         dots |= dot
         negative |= minus
@@ -113,20 +114,21 @@ def read_acc(path: Path, fs: float) -> tuple[float, np.ndarray, np.ndarray]:
         return float(times[0]), np.ascontiguousarray(table[:, 4]), np.ascontiguousarray(table[:, 5])
     hour, minute, second = clock.reshape(3, -1)
     unwrap_days(hour * 3600.0 + minute * 60.0 + second, str(path))  # whole seconds never step back
-    edge = read_table_rows(path, data, [0, ends.shape[0] - 1])
-    times = unwrap_days(clock_seconds(edge, 1e-6), str(path))
-    check_rate(np.linspace(times[0], times[-1], ends.shape[0]), fs, "acceleration (horizontal, vertical)", str(path))
+    start = _edge_clock(path, data, ends.shape[0], fs)
     horizontal, vertical = acc.reshape(2, -1)
-    return float(times[0]), horizontal, vertical
+    return start, horizontal, vertical
 
 
-def read_table_rows(path: Path, data: bytes, rows: list[int]) -> np.ndarray:
-    """Some rows of a normalised file's text (``rows``: their 0-based numbers) as numbers, a bad value named."""
-    lines = data.split(b"\n")
+def _edge_clock(path: Path, data: bytes, rows: int, fs: float) -> float:
+    """The start (seconds of the day) from a normalised file's first row, its rate ``fs`` checked against its last row."""
+    first, last = data[: data.find(b"\n") % (len(data) + 1)], data[data.rfind(b"\n") + 1:]
     try:
-        return np.array([[float(v) for v in lines[r].split(b",")] for r in rows], dtype=np.float64)
+        edge = np.array([[float(v) for v in line.split(b",")] for line in (first, last)], dtype=np.float64)
     except ValueError:
-        raise DataError(f"{path}: holds a value that is not a number (line {rows[0] + 1} or {rows[-1] + 1})") from None
+        raise DataError(f"{path}: holds a value that is not a number (line 1 or {rows})") from None
+    times = unwrap_days(clock_seconds(edge, 1e-6), str(path))
+    check_rate(np.linspace(times[0], times[-1], rows), fs, "acceleration (horizontal, vertical)", str(path))
+    return float(times[0])
 
 
 def read_table(path: Path, n_columns: int) -> np.ndarray:

@@ -23,9 +23,7 @@ import numpy as np
 
 from syndiag.config.rul import RulConfig
 from syndiag.errors import ConfigError, DataError
-from syndiag.evaluation.metrics import append_result, read_results
 from syndiag.evaluation.provenance import check_committed_code, provenance
-from syndiag.evaluation.rul_plot import write_lobo_png, write_prediction_png
 from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
 from syndiag.prognostics.rul_models import HealthFeatures, Indicators, build_model, features_of
 from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units, spec_unit, spec_units_read
@@ -122,7 +120,12 @@ def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spe
     else:
         unit = read_unit(folder, "test", bands, cache_dir=None, condition=condition or "unspecified")
     prediction = predict_unit(saved.model, saved.intervals, saved.levels, unit)
-    written = write_prediction_png(unit, prediction, png) if png is not None else None
+    if png is None:
+        return prediction, None
+    # deferred: the plot's module imports matplotlib and the metrics (sklearn); reading and predicting need neither
+    from syndiag.evaluation.rul_plot import write_prediction_png
+
+    written = write_prediction_png(unit, prediction, png)
     return prediction, written
 
 
@@ -130,6 +133,10 @@ def run_rul_suite(config: RulConfig, results: Path, figure_dir: Path, say: Calla
                   allow_dirty: bool = False) -> tuple[int, int]:
     """Every family of the grid (one on learned indicators once per seed): LOBO selection, then the test units scored once;
     one results line each (resumable)."""
+    # deferred: the metrics (sklearn) and the plots (matplotlib) are the suite's, not `rul predict`'s
+    from syndiag.evaluation.metrics import append_result, read_results
+    from syndiag.evaluation.rul_plot import write_lobo_png
+
     previous = read_results(results) if results.is_file() else []
     families = dict.fromkeys([*config.grid, *(r["method"] for r in previous)])
     indicators = {family: indicators_of(family, config, say) for family in families}
