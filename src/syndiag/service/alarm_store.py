@@ -125,9 +125,10 @@ def next_due(engine, target: str) -> float | None:  # noqa: ANN001
 
 
 def mark(engine, alarm: str, target: str, attempts: int, delivered_at: float | None, next_at: float, error: str | None) -> None:  # noqa: ANN001
+    """Record an attempt: delivered (``delivered_at``) or failed (``error``; a delivery keeps the last failure's error)."""
+    values = {"attempts": attempts, "delivered_at": delivered_at, "next_at": next_at, **({"last_error": error} if error else {})}
     with engine.begin() as connection:
-        connection.execute(update(outbox).where(outbox.c.alarm_id == alarm, outbox.c.target == target)
-                           .values(attempts=attempts, delivered_at=delivered_at, next_at=next_at, last_error=error))
+        connection.execute(update(outbox).where(outbox.c.alarm_id == alarm, outbox.c.target == target).values(**values))
 
 
 def listed(engine, sensor: str | None = None, open_only: bool = False, limit: int = 200) -> list[dict]:  # noqa: ANN001

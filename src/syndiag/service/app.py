@@ -1,6 +1,6 @@
 """The HTTP side of ``syndiag serve`` (issue 18): ``POST /diagnose`` (a window or recording file, the same findings as
 ``syndiag diagnose``), ``/health``, ``/metrics`` (Prometheus), ``/api/sensors`` (latest diagnosis per sensor, of a site),
-``/api/history`` (a sensor's trend), ``/report/<site>/<machine>/<sensor>`` (its report now, HTML), and the dashboard
+``/api/history`` (a sensor's trend), the health states and alarms (service/alarms_api.py), ``/report/<site>/<machine>/<sensor>`` (its report now, HTML), and the dashboard
 (``/``, ``/site/<site>``: static HTML + vendored uPlot). Every response carries a Content-Security-Policy that allows
 no inline script and no other origin; ``/diagnose`` runs in a worker thread, never in the event loop."""
 
@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from fastapi.staticfiles import StaticFiles
 
 from syndiag.errors import SyndiagError
+from syndiag.service.alarms_api import add_alarm_routes
 from syndiag.service.health import store_health
 from syndiag.service.live_report import live_report
 from syndiag.service.pipeline import Pipeline
@@ -31,9 +32,11 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
 SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
-def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, health: Callable[[], dict] | None = None) -> FastAPI:
-    """The edge's app (``pipeline``: sensors, dashboard, /diagnose) and/or the cloud's head routes (``cloud``: its RunConfig);
-    ``health`` (the running service's checks) answers /health, which is 503 when degraded."""
+def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, health: Callable[[], dict] | None = None,
+               deliveries=None) -> FastAPI:  # noqa: ANN001
+    """The edge's app (``pipeline``: sensors, states, alarms, dashboard, /diagnose) and/or the cloud's head routes (``cloud``:
+    its RunConfig); ``health`` (the running service's checks) answers /health, which is 503 when degraded; ``deliveries``
+    (the alarm delivery threads) name the alarm targets failing now."""
     app = FastAPI(title="syndiag", docs_url="/docs")
 
     @app.middleware("http")
@@ -57,6 +60,7 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, h
     if pipeline is None:
         return app
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_alarm_routes(app, pipeline, deliveries)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
@@ -64,7 +68,13 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, h
 
     @app.get("/api/sensors")
     def sensors(site: str | None = None) -> dict:
-        return {"sensors": pipeline.store.latest(site), "counts": pipeline.snapshot()}
+        found = pipeline.store.latest(site)
+        if pipeline.tracker is not None:
+            states = pipeline.tracker.snapshot()
+            for row in found:
+                row["state"] = states["sensors"].get(row["sensor"], {}).get("state")
+                row["machine_state"] = states["machines"].get(row["sensor"].rsplit("/", 1)[0])
+        return {"sensors": found, "counts": pipeline.snapshot()}
 
     @app.get("/api/history")
     def history(sensor: str, limit: int = 600) -> list[dict]:

@@ -1,6 +1,7 @@
 """MQTT ingestion (issues 18 and 27): one paho client subscribed (QoS 1) to ``<prefix>/+/+/+/data`` (samples,
 service/payload.py) and ``<prefix>/+/+/+/config`` (a retained JSON declaration ``{"fs": 12000, "kind": "vibration"}``);
-it reconnects by itself after a broker restart and publishes each diagnosis on ``<prefix>/<site>/<machine>/<sensor>/diagnosis``.
+it reconnects by itself after a broker restart and publishes each diagnosis on ``<prefix>/<site>/<machine>/<sensor>/diagnosis``
+and each alarm on ``.../alarm`` (QoS 1, confirmed: service/alarms.py).
 
 Delivery is at-least-once in both modes: a persistent session (``client_id``) and manual acknowledgements, a payload
 acknowledged only once its windows' fates are stored (service/pipeline.py), so a process killed with payloads in hand
@@ -61,6 +62,17 @@ class Ingestion:
 
     def publish(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=0)
+
+    def publish_confirmed(self, topic: str, payload: bytes, timeout: float) -> None:
+        """Publish at QoS 1 and wait for the broker's acknowledgement; raises when there is none within ``timeout``."""
+        if not self.connected:
+            raise ConnectionError("not connected to the broker")
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"publish refused: {mqtt.error_string(info.rc)}")
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            raise TimeoutError(f"the broker did not acknowledge within {timeout:g} s")
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         self.connected = not reason_code.is_failure

@@ -15,6 +15,7 @@ from syndiag.config.run import RunConfig
 from syndiag.config.service import ServeConfig
 from syndiag.data.model_input import read_model_input
 from syndiag.errors import ConfigError
+from syndiag.service.alarms import Deliveries
 from syndiag.service.health import store_health
 from syndiag.service.payload import encode
 from syndiag.service.pipeline import Pipeline
@@ -28,6 +29,7 @@ class Service:
     pipeline: Pipeline
     worker: threading.Thread
     ingestion: object | None
+    deliveries: Deliveries | None = None
 
     def health(self) -> dict:
         """ok only when the worker and the MQTT client's thread run, the broker is connected and the store answers."""
@@ -41,6 +43,8 @@ class Service:
             self.ingestion.stop()
         self.pipeline.stop()
         self.worker.join(timeout=10)
+        if self.deliveries is not None:
+            self.deliveries.stop()
 
 
 def build_pipeline(config: ServeConfig, publish=None) -> Pipeline:
@@ -62,10 +66,17 @@ def start_service(config: ServeConfig, mqtt: bool = True) -> Service:
     if mqtt:
         ingestion = Ingestion(pipeline, config.broker_host, config.broker_port, config.topic_prefix, config.client_id, config.share_group)
         pipeline.publish = ingestion.publish
+        if config.alarms.mqtt:
+            pipeline.alarm_targets.insert(0, "mqtt")
+    deliveries = Deliveries(pipeline.store, config.alarms, config.topic_prefix, pipeline.alarm_targets, pipeline.count,
+                            None if ingestion is None else ingestion.publish_confirmed)
+    pipeline.on_alarms = deliveries.wake
+    deliveries.start()
+    if ingestion is not None:
         ingestion.start()
     worker = threading.Thread(target=pipeline.run, name="syndiag-worker", daemon=True)
     worker.start()
-    return Service(pipeline, worker, ingestion)
+    return Service(pipeline, worker, ingestion, deliveries)
 
 
 def serve(config: ServeConfig) -> None:
@@ -84,8 +95,8 @@ def serve(config: ServeConfig) -> None:
         return
     service = start_service(config)
     try:
-        uvicorn.run(create_app(service.pipeline, config.checkpoint, health=service.health), host=config.http_host, port=config.http_port,
-                    log_level="warning")
+        uvicorn.run(create_app(service.pipeline, config.checkpoint, health=service.health, deliveries=service.deliveries),
+                    host=config.http_host, port=config.http_port, log_level="warning")
     finally:
         service.stop()
 

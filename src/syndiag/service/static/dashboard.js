@@ -1,4 +1,5 @@
-// The live dashboard: latest state per sensor and a trend chart per sensor (class probability and window RMS).
+// The live dashboard: latest state per sensor (health state colours), the alarm list with acknowledge, and a trend
+// chart per sensor (class probability and window RMS).
 // Every name from the outside (site, machine, sensor, label) reaches the page as text, never as markup.
 const site = decodeURIComponent((location.pathname.match(/^\/site\/(.+)$/) || [])[1] || "");
 const charts = {};
@@ -33,11 +34,62 @@ function chartFor(sensor) {
   return charts[sensor];
 }
 
+const STATES = ["ok", "watch", "alarm"];
+function stateCell(state) {
+  return STATES.includes(state) ? element("td", state, "state-" + state) : element("td", state === undefined || state === null ? "n/a" : state);
+}
+
+async function acknowledge(id) {
+  const result = document.getElementById("ack-result");
+  const r = await fetch("/api/alarms/" + encodeURIComponent(id) + "/ack", {method: "POST",
+    headers: {"Authorization": "Bearer " + document.getElementById("token").value, "Content-Type": "application/json"},
+    body: JSON.stringify({comment: document.getElementById("comment").value})});
+  const body = await r.json();
+  result.textContent = r.ok ? `acknowledged by ${body.acked_by}` : `refused (${r.status}): ${JSON.stringify(body.detail)}`;
+  await refreshAlarms();
+}
+
+function alarmRow(a) {
+  const tr = document.createElement("tr");
+  tr.appendChild(element("td", utc(a.raised_at)));
+  tr.appendChild(element("td", a.sensor));
+  tr.appendChild(stateCell(a.level));
+  tr.appendChild(element("td", a.previous));
+  tr.appendChild(element("td", Object.entries(a.reasons || {}).filter(([, v]) => v !== "ok").map(([k, v]) => `${k}: ${v}`).join(", ")));
+  tr.appendChild(element("td", Object.entries(a.deliveries || {}).map(([t, d]) =>
+    `${t}: ${d.delivered_at ? "yes" : "waiting"} (${d.attempts})${d.last_error ? " last error " + d.last_error : ""}`).join("; ")));
+  tr.appendChild(element("td", a.acked_by ? `${a.acked_by} at ${utc(a.acked_at)}` : "", "acked"));
+  const cell = element("td");
+  if (!a.acked_by && a.level !== "ok") {
+    const button = element("button", "acknowledge");
+    button.addEventListener("click", () => acknowledge(a.id));
+    cell.appendChild(button);
+  }
+  tr.appendChild(cell);
+  return tr;
+}
+
+async function refreshAlarms() {
+  const found = await json("/api/alarms?limit=50");
+  const rows = [];
+  for (const a of found.alarms) {
+    if (site && !a.sensor.startsWith(site + "/")) continue;
+    try { rows.push(alarmRow(a)); } catch (e) { rows.push(element("tr", `unreadable alarm: ${e}`)); }
+  }
+  document.getElementById("alarms").replaceChildren(...rows);
+  const c = found.counts;
+  document.getElementById("alarm-counts").textContent =
+    `alarms ${c.alarms}, deliveries ${c.deliveries}, failed attempts ${c.delivery_failures}, waiting ${c.waiting}, acknowledged ${c.acks}, ` +
+    `repeated acknowledgements ${c.acks_repeated}, refused tokens ${c.auth_refused}`;
+}
+
 function row(r) {
   const [, machine, sensor] = r.sensor.split("/");
   const tr = document.createElement("tr");
   tr.appendChild(element("td", machine));
+  tr.appendChild(stateCell(r.machine_state));
   tr.appendChild(element("td", sensor));
+  tr.appendChild(stateCell(r.state));
   const fault = element("td");
   if (r.unknown) {
     fault.appendChild(element("span", "unknown fault", "unknown"));
@@ -65,6 +117,7 @@ async function refresh() {
     try { rows.push(row(r)); } catch (e) { rows.push(element("tr", `unreadable row: ${e}`)); }
   }
   document.getElementById("rows").replaceChildren(...rows);
+  try { await refreshAlarms(); } catch (e) { console.error("alarms", e); }
   for (const r of found.sensors) {
     try {
       const history = await json("/api/history?sensor=" + encodeURIComponent(r.sensor));
