@@ -10,9 +10,10 @@ prediction, plot); the wall times, their median and maximum in benchmarks/result
 ``--full-rate N`` (issue 32: <= 5 s cold on 2 cores): a full-rate unit folder of N snapshots in the FEMTO layout, built
 in a temporary folder (never kept) from the shared learning bearings' real snapshots, in order, their acceleration
 columns copied byte for byte and their clock columns rewritten to one snapshot every 10 s (the full set's rate); then
-`rul predict` on it in a fresh process, ``--repeats`` times, alternating the code of ``--old-commit`` (extracted with
-`git archive` into the temporary folder, run from there) and this checkout's; the wall times in
-benchmarks/results/rul_predict_fullrate.json.
+`rul predict` on it in a fresh process, ``--repeats`` times, alternating the code of ``--old-commit`` and of this
+checkout's commit (each extracted with `git archive` into the temporary folder and run from there, so edits in the working
+tree do not matter); the wall and CPU times (CPU: user + system of every process, a figure the other jobs on a shared
+machine do not inflate the way they inflate wall time) and the machine's load in benchmarks/results/rul_predict_fullrate.json.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -57,42 +59,52 @@ def full_rate_folder(data_root: Path, folder: Path, count: int) -> list[str]:
     return used
 
 
-def predict_seconds(python_path: str | None, folder: Path, checkpoint: Path, png: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": python_path} if python_path else dict(os.environ)
+def extract(commit: str, folder: Path) -> str:
+    """The ``src`` tree of ``commit`` under ``folder`` (git archive): the code timed, whatever the working tree holds."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", commit, "src"], capture_output=True, check=True, cwd=ROOT.parent).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return str(folder / "src")
+
+
+def predict_seconds(python_path: str, folder: Path, checkpoint: Path, png: Path) -> tuple[float, float, float]:
+    """Wall and CPU seconds (user + system, every process) of one cold `rul predict` with the code under ``python_path``;
+    the RUL it printed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", "from syndiag.cli import app; app()", "rul", "predict", str(folder), "--checkpoint",
-                           str(checkpoint), "--png", str(png), "--json"], capture_output=True, text=True, env=env)
+                           str(checkpoint), "--png", str(png), "--json"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": python_path}, cwd=folder.parent)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
-        raise SystemExit(f"rul predict failed ({python_path or 'this checkout'}): {done.stderr[-2000:] or done.stdout[-2000:]}")
-    return round(seconds, 3)
+        raise SystemExit(f"rul predict failed ({python_path}): {done.stderr[-2000:] or done.stdout[-2000:]}")
+    used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return round(seconds, 3), round(used, 3), json.loads(done.stdout)["rul_s"]
 
 
 def full_rate(args: argparse.Namespace) -> int:
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "Bearing1_9"  # a name the old code accepts too
         started = time.perf_counter()
         sources = full_rate_folder(args.data_root, folder, args.full_rate)
         built = time.perf_counter() - started
-        old_src = None
-        if args.old_commit:
-            archive = subprocess.run(["git", "archive", args.old_commit, "src"], capture_output=True, check=True, cwd=ROOT.parent).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-            old_src = str(Path(tmp) / "src")
-        seconds: dict[str, list[float]] = {"new": [], **({"old": []} if old_src else {})}
+        commits = {"new": provenance()["commit"], **({"old": args.old_commit} if args.old_commit else {})}
+        sources_of = {code: extract(commit, Path(tmp) / code) for code, commit in commits.items()}
+        seconds: dict[str, list[float]] = {code: [] for code in commits}
+        cpu: dict[str, list[float]] = {code: [] for code in commits}
         predictions = {}
         for repeat in range(args.repeats):
-            for code in seconds:
-                seconds[code].append(predict_seconds(old_src if code == "old" else None, folder, args.checkpoint, Path(tmp) / "p.png"))
-                print(f"repeat {repeat + 1}, {code} code: {seconds[code][-1]:.2f} s", flush=True)
-        for code in seconds:
-            found = subprocess.run([sys.executable, "-c", "from syndiag.cli import app; app()", "rul", "predict", str(folder), "--checkpoint",
-                                    str(args.checkpoint), "--png", str(Path(tmp) / "q.png"), "--json"], capture_output=True, text=True,
-                                   env={**os.environ, **({"PYTHONPATH": old_src} if code == "old" else {})}).stdout
-            predictions[code] = json.loads(found)["rul_s"]
+            for code in commits:
+                wall, used, predictions[code] = predict_seconds(sources_of[code], folder, args.checkpoint, Path(tmp) / "p.png")
+                seconds[code].append(wall)
+                cpu[code].append(used)
+                print(f"repeat {repeat + 1}, {code} code ({commits[code][:10]}): {wall:.2f} s wall, {used:.2f} s CPU", flush=True)
     report = {**provenance(), "snapshots": args.full_rate, "build_s": round(built, 2), "old_commit": args.old_commit,
-              "seconds": seconds, "median_s": {k: sorted(v)[len(v) // 2] for k, v in seconds.items()}, "rul_s": predictions,
-              "cores": len(os.sched_getaffinity(0)), "load_average_1min": round(os.getloadavg()[0], 2),
+              "commits": commits, "seconds": seconds, "cpu_seconds": cpu, "median_s": {k: sorted(v)[len(v) // 2] for k, v in seconds.items()},
+              "median_cpu_s": {k: sorted(v)[len(v) // 2] for k, v in cpu.items()}, "rul_s": predictions,
+              "cores": len(os.sched_getaffinity(0)), "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
               "sources": {"first": sources[0], "last": sources[-1], "distinct": len(set(sources))}}
     atomic_write_text(FULL_RATE, json.dumps(report, indent=2) + "\n")
     print(f"median {report['median_s']} -> {FULL_RATE}")

@@ -19,7 +19,8 @@ from syndiag.errors import ConfigError, DataError
 from syndiag.prognostics.features import FeatureTable, feature_names, snapshot_features
 from syndiag.prognostics.intervals import ConformalIntervals, conformal_quantile
 from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
-from syndiag.prognostics.rul_models import DegradationTrend, HistoryRegression, MeanResidualLife, build_model
+from syndiag.prognostics.rul_families import build_model
+from syndiag.prognostics.rul_models import DegradationTrend, HistoryRegression, MeanResidualLife
 from syndiag.prognostics.score import challenge_accuracy, challenge_score, interval_coverage, percent_error, rul_errors
 from syndiag.prognostics.units import Unit, read_unit, read_units
 from syndiag.workflows import rul as rul_workflow

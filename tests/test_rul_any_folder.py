@@ -1,6 +1,7 @@
 """`rul predict` on any unit folder (issue 32): condition from flags, official RUL by content, bad input, the fast reader."""
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def checkpoint(tmp_path_factory) -> Path:
     table = FeatureTable(feature_names(), np.zeros((3, len(feature_names()))))
     lives = [Unit(f"u{i}", "x", np.array([0.0, life / 2, life]), table, True) for i, life in enumerate((20000.0, 30000.0))]
     folder = tmp_path_factory.mktemp("ckpt") / "rul-model"
-    return save_rul(folder, "mean-residual-life", MeanResidualLife().fit(lives), ConformalIntervals((-0.2, 0.0, 0.3)), [0.8], {"bands": 8})
+    return save_rul(folder, "mean-residual-life", MeanResidualLife().fit(lives), ConformalIntervals(tuple(np.linspace(-0.4, 0.4, 9))), [0.8],
+                    {"bands": 8})
 
 
 def predict(folder: Path, checkpoint: Path, *extra: str) -> tuple[int, str]:
@@ -57,6 +59,10 @@ def test_a_folder_with_any_name_predicts_with_the_condition_from_the_flags(tmp_p
     found = json.loads(output)
     assert found["unit"] == "pump 7 (north)" and found["condition"] == "1500rpm_5000N" and found["rul_s"] > 0
     assert found["actual_rul_s"] is None and found["official"] is None and (tmp_path / "p.png").is_file()
+    assert not found["degrading"] and found["at_least_s"]["0.8"] == pytest.approx(found["rul_s"] * math.exp(-0.3))  # 2nd of 9 residuals
+    code, output = predict(folder, checkpoint, "--png", str(tmp_path / "p.png"))
+    hours = found["at_least_s"]["0.8"] / 3600
+    assert code == 0 and f"no degradation yet: at least {hours:.2f} h" in output and "with 80% confidence" in output and "interval" not in output
 
 
 def test_a_folder_named_like_a_test_bearing_gets_no_official_rul_unless_its_content_is_one(tmp_path, checkpoint, shared_data):

@@ -26,7 +26,7 @@ def _hours(seconds: float) -> str:
 @rul_app.command("fit")
 @guarded
 def rul_fit(config: RulConfigOpt = Path("rul/femto"), data_root: DataRootOpt = None, sets: SetOpt = None,
-            model: Annotated[Optional[str], typer.Option(help="mean-residual-life | exponential-trend | linear-trend | history-regression (default: the recipe's)")] = None,
+            model: Annotated[Optional[str], typer.Option(help="mean-residual-life | exponential-trend | linear-trend | history-regression | similarity | bayesian-exponential (default: the recipe's)")] = None,
             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Choose the model's settings by leave-one-bearing-out on the learning units, fit on all of them, save OUTPUT_DIR/rul-model."""
     # defers matplotlib, scipy and sklearn: the CLI starts light and imports a command's workflow when it runs
@@ -50,7 +50,8 @@ def rul_fit(config: RulConfigOpt = Path("rul/femto"), data_root: DataRootOpt = N
         table.add_row(unit, f"{errors['score']:.3f}", f"{errors['rmse_s']:,.0f}", f"{errors['mae_s']:,.0f}", str(errors["late_over_50pct"]))
     table.add_row("all", f"{lobo['score']:.3f}", f"{lobo['rmse_s']:,.0f}", f"{lobo['mae_s']:,.0f}", str(lobo["late_over_50pct"]))
     out.print(table)
-    coverage = ", ".join(f"{k.split('_')[1]}: {v:.2f}" for k, v in lobo.items() if k.startswith("coverage_"))
+    coverage = ", ".join(f"{k.split('_')[1]}: {v:.2f} (median upper/lower {lobo[f'interval_ratio_{k.split(chr(95))[1]}_median']:.1f})"
+                         for k, v in lobo.items() if k.startswith("coverage_"))
     out.print(f"settings {outcome.selection.settings}; interval coverage (LOBO) {coverage}; {outcome.seconds:.1f} s\n"
               f"checkpoint {escape(str(outcome.checkpoint))}")
 
@@ -73,7 +74,12 @@ def rul_predict(folder: Annotated[Path, typer.Argument(help="one unit's folder o
         out.print_json(json.dumps({**prediction.to_dict(), "png": str(written)}))
         return
     lines = [f"{prediction.unit}: remaining useful life {_hours(prediction.rul_s)} after {_hours(prediction.time_s)} of snapshots"]
-    lines += [f"  {level:.0%} interval {_hours(low)} to {_hours(high)}" for level, (low, high) in sorted(prediction.intervals.items())]
+    if prediction.degrading:
+        lines += [f"  {level:.0%} interval {_hours(low)} to {_hours(high)}" for level, (low, high) in sorted(prediction.intervals.items())]
+    else:
+        lines += [f"  no degradation yet: at least {_hours(bound)} with {level:.0%} confidence (before the onset the vibration does not "
+                  "tell how long is left)" if bound > 0 else f"  no degradation yet (too few calibration residuals for a {level:.0%} bound)"
+                  for level, bound in sorted(prediction.at_least_s.items())]
     lines.append(f"  onset (first predicting time): {_hours(prediction.onset_s) if prediction.onset_s is not None else 'none yet'}")
     lines.append(f"  how: {prediction.how}")
     lines.append(f"  operating condition: {prediction.condition}")

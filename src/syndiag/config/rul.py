@@ -12,8 +12,12 @@ from pydantic import Field, field_validator
 from syndiag.config.base import StrictModel
 from syndiag.config.data import DATA_ROOT_ENV, resolve_data_root
 
-Family = Literal["mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "sensor-regression"]
-FITTABLE = ("mean-residual-life", "exponential-trend", "linear-trend", "history-regression")
+Family = Literal["mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "sensor-regression", "similarity",
+                 "bayesian-exponential"]
+FITTABLE = ("mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "similarity", "bayesian-exponential")
+INTERVALS = "by-state"
+"""How intervals are calibrated (issue 32: Mondrian conformal by onset state, with width recorded); part of every family's
+config hash but the sensor family's, whose three seeds were scored before it and are not rerun (20-29 min per seed)."""
 """Families `syndiag rul fit` saves; sensor-regression runs in the rul suite only (its checkpoint would hold a sensor model too)."""
 
 
@@ -21,8 +25,11 @@ def _default_grid() -> dict[str, list[dict[str, Any]]]:
     trends = [{"indicator": i, "threshold": t, "window": w} for i, t in (("peak", 20.0), ("rms", None), ("kurtosis", None)) for w in (10, 20)]
     regressions = [{"history": h, "alpha": a, "shrink": s} for h in (1, 6, 12) for a in (1.0, 10.0, 100.0) for s in (0.5, 0.75, 1.0)]
     sensor = [{"history": h, "alpha": a, "shrink": s} for h in (1, 6) for a in (10.0, 100.0) for s in (0.75, 1.0)]
+    similarity = [{"indicator": "rms", "window": w, "bandwidth": b, "quantile": q, "time_bandwidth": tb, "gate": g}
+                  for w in (5, 10, 20) for b in (0.5, 1.0) for q in (0.3, 0.5) for tb in (0.0, 0.5, 1.0) for g in (False, True)]
+    bayesian = [{"indicator": i, "prior_scale": p, "quantile": q} for i in ("rms", "peak") for p in (1.0, 4.0) for q in (0.3, 0.5)]
     return {"mean-residual-life": [{}], "exponential-trend": trends, "linear-trend": trends, "history-regression": regressions,
-            "sensor-regression": sensor}
+            "sensor-regression": sensor, "similarity": similarity, "bayesian-exponential": bayesian}
 
 
 class RulConfig(StrictModel):
@@ -78,5 +85,7 @@ class RulConfig(StrictModel):
         material = self.model_dump(mode="json", include={"learning", "test", "bands", "cuts", "levels"} | ({"spec"} if self.spec else set()))
         if family == "sensor-regression":
             material.update(self.model_dump(mode="json", include={"sensor_recipe", "sensor_overrides", "sensor_components"}))
+        else:
+            material["intervals"] = INTERVALS
         material["grid"] = self.grid.get(family) if family else self.grid
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -23,13 +23,14 @@ from syndiag.digests import as_read, check_digest, with_digest
 from syndiag.errors import DataError
 from syndiag.models.meta import PROVENANCE, check_kind, provenance
 from syndiag.prognostics.intervals import ConformalIntervals
-from syndiag.prognostics.rul_models import MODELS, RulModel, build_model
+from syndiag.prognostics.rul_families import MODELS, build_model
+from syndiag.prognostics.rul_models import RulModel
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 KIND = "syndiag-rul"
 WEIGHTS_DIGEST, CONTENT_DIGEST = "weights_sha256", "content_sha256"
 REFIT = "syndiag rul fit"
-NOT_META = (*PROVENANCE, "family", "settings", "levels", "residuals", WEIGHTS_DIGEST, CONTENT_DIGEST)
+NOT_META = (*PROVENANCE, "family", "settings", "levels", "residuals", "residual_degrading", WEIGHTS_DIGEST, CONTENT_DIGEST)
 
 
 @dataclass
@@ -45,7 +46,8 @@ def save_rul(folder: Path | str, family: str, model: RulModel, intervals: Confor
              meta: dict[str, Any] | None = None) -> Path:
     """Write the checkpoint atomically, with the digests of its weights and of its config; values out of range are refused."""
     config = as_read({**provenance(KIND), "family": family, "settings": model.settings(), "levels": list(levels),
-                      "residuals": list(intervals.residuals), "min_history": model.min_history, **(meta or {})})
+                      "residuals": list(intervals.residuals), "residual_degrading": list(intervals.degrading), "min_history": model.min_history,
+                      **(meta or {})})
     check_config(Path(folder) / CONFIG, config)
     with atomic_folder(Path(folder)) as staging:
         save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in model.state().items()}, str(staging / WEIGHTS))
@@ -71,7 +73,8 @@ def load_rul(folder: Path | str) -> RulCheckpoint:
     if model.min_history != config["min_history"]:
         raise DataError(f"{folder / CONFIG}: min_history {config['min_history']} is not the {model.min_history} of its settings")
     meta = {k: v for k, v in config.items() if k not in NOT_META}
-    return RulCheckpoint(config["family"], model, ConformalIntervals(tuple(config["residuals"])), list(config["levels"]), meta)
+    intervals = ConformalIntervals(tuple(config["residuals"]), tuple(config.get("residual_degrading", [])))
+    return RulCheckpoint(config["family"], model, intervals, list(config["levels"]), meta)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -120,6 +123,9 @@ def check_config(path: Path, config: dict[str, Any]) -> None:
     bad = next((i for i, v in enumerate(residuals) if not _number(v)), None)
     if bad is not None:
         raise DataError(f"{path}: residuals[{bad}] is {residuals[bad]!r}, not a finite number")
+    flags = config.get("residual_degrading", [])
+    if not isinstance(flags, list) or (flags and (len(flags) != len(residuals) or not all(isinstance(f, bool) for f in flags))):
+        raise DataError(f"{path}: residual_degrading must be empty or one true/false per residual ({len(residuals)}), got {flags!r}")
     for field in ("min_history", "bands"):
         if (field == "min_history" or field in config) and not _count(config.get(field)):
             raise DataError(f"{path}: {field} must be a positive whole number, got {config.get(field)!r}")

@@ -17,14 +17,14 @@ What a model reads per snapshot is its ``features`` kind ("health": the handcraf
 "sensor": the sensor model's fused representation). An :class:`Indicators` of that kind re-expresses the units of each
 leave-one-bearing-out fold before the model is fitted, learned on the fold's training units only; the health features
 need nothing (:class:`HealthFeatures`), a learned indicator is trained per fold (``syndiag.workflows.rul_sensor``). The
-family ``sensor-regression`` is the ridge head on the sensor indicators, registered in :data:`MODELS` like the others.
+family ``sensor-regression`` is the ridge head on the sensor indicators, registered in
+:data:`syndiag.prognostics.rul_families.MODELS` like the others.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import partial
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -301,27 +301,3 @@ class HistoryRegression:
     def load_state(self, tensors: dict[str, np.ndarray]) -> None:
         self.mean, self.scale, self.coef = (np.asarray(tensors[k], np.float64) for k in ("mean", "scale", "coef"))
         self.intercept = float(np.asarray(tensors["intercept"])[0])
-
-
-MODELS = {"mean-residual-life": MeanResidualLife, "exponential-trend": partial(DegradationTrend, model="exponential"),
-          "linear-trend": partial(DegradationTrend, model="linear"), "history-regression": HistoryRegression,
-          "sensor-regression": partial(HistoryRegression, features="sensor")}
-
-
-def build_model(family: str, settings: dict) -> RulModel:
-    """A fresh model of ``family`` (a key of :data:`MODELS`) with ``settings``."""
-    if family not in MODELS:
-        raise DataError(f"unknown RUL model {family!r}; known: {', '.join(MODELS)}")
-    try:
-        return MODELS[family](**settings)
-    except TypeError as error:
-        raise DataError(f"RUL model {family!r}: bad settings {settings}: {error}") from None
-
-
-def features_of(family: str) -> str:
-    """The indicators ``family`` reads (its ``features`` kind)."""
-    return build_model(family, {}).features
-
-
-def describe(model: RulModel) -> dict:
-    return {"kind": model.kind, "settings": model.settings()}

@@ -25,7 +25,8 @@ from syndiag.config.rul import RulConfig
 from syndiag.errors import ConfigError, DataError
 from syndiag.evaluation.provenance import check_committed_code, provenance
 from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
-from syndiag.prognostics.rul_models import HealthFeatures, Indicators, build_model, features_of
+from syndiag.prognostics.rul_families import build_model, features_of
+from syndiag.prognostics.rul_models import HealthFeatures, Indicators
 from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units, spec_unit, spec_units_read
 from syndiag.workflows.rul_lobo import RulPrediction, Selection, fit_selected, lobo_summary, predict_unit, score_units, select
 

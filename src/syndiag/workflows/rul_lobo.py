@@ -14,7 +14,8 @@ import numpy as np
 
 from syndiag.errors import ConfigError
 from syndiag.prognostics.intervals import FLOOR_S, ConformalIntervals
-from syndiag.prognostics.rul_models import HealthFeatures, Indicators, RulModel, build_model
+from syndiag.prognostics.rul_families import build_model
+from syndiag.prognostics.rul_models import HealthFeatures, Indicators, RulModel
 from syndiag.prognostics.score import interval_coverage, percent_error, rul_errors
 from syndiag.prognostics.units import Unit
 
@@ -28,6 +29,8 @@ class LoboRow:
     actual_s: float
     predicted_s: float
     how: str
+    degrading: bool = True
+    """Whether the prediction was made after the unit's onset (its interval state, :mod:`syndiag.prognostics.intervals`)."""
 
 
 @dataclass
@@ -51,9 +54,13 @@ class RulPrediction:
     actual_rul_s: float | None = None
     official: str | None = None
     condition: str = ""
+    degrading: bool = True
+    at_least_s: dict[float, float] = field(default_factory=dict)
+    """No onset yet: per level, the RUL the unit exceeds with that confidence ("no degradation yet: at least X h")."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "intervals": {str(k): list(v) for k, v in self.intervals.items()}}
+        return {**asdict(self), "intervals": {str(k): list(v) for k, v in self.intervals.items()},
+                "at_least_s": {str(k): v for k, v in self.at_least_s.items()}}
 
 
 def lobo_rows(family: str, settings: dict[str, Any], units: list[Unit], cuts: list[float]) -> list[LoboRow]:
@@ -83,7 +90,7 @@ def held_out_rows(model: RulModel, held: Unit, cuts: list[float]) -> list[LoboRo
         history = held.history(count)
         estimate = model.predict(history)
         rows.append(LoboRow(held.name, cut, count, float(history.time_s[-1]), max(float(history.actual_rul_s), FLOOR_S),
-                            float(estimate.rul_s), estimate.how))
+                            float(estimate.rul_s), estimate.how, estimate.onset_s is not None))
     return rows
 
 
@@ -93,14 +100,18 @@ def lobo_summary(rows: list[LoboRow], levels: list[float]) -> dict[str, Any]:
     found = rul_errors(actual, predicted)
     units = sorted({r.unit for r in rows})
     found["per_unit"] = {u: rul_errors(actual[m], predicted[m]) for u in units if (m := np.array([r.unit == u for r in rows])).any()}
+    degrading = np.array([r.degrading for r in rows])
     for level in levels:
-        inside = []
+        low, high = np.zeros(len(rows)), np.zeros(len(rows))
         for unit in units:
             mine = np.array([r.unit == unit for r in rows])
-            intervals = ConformalIntervals.calibrate(actual[~mine], predicted[~mine])
-            low, high = intervals.bounds(predicted[mine], level)
-            inside.append(interval_coverage(actual[mine], low, high) * mine.sum())
-        found[f"coverage_{level:g}"] = float(sum(inside) / len(rows))
+            intervals = ConformalIntervals.calibrate(actual[~mine], predicted[~mine], degrading[~mine])
+            for i in np.flatnonzero(mine):
+                low[i], high[i] = (float(b) for b in intervals.bounds(predicted[i], level, bool(degrading[i])))
+            found["per_unit"][unit][f"coverage_{level:g}"] = interval_coverage(actual[mine], low[mine], high[mine])
+        found[f"coverage_{level:g}"] = interval_coverage(actual, low, high)
+        found[f"interval_ratio_{level:g}_median"] = float(np.median(high / low))
+    found["degrading_share"] = float(degrading.mean())
     return found
 
 
@@ -123,14 +134,16 @@ def fit_selected(selection: Selection, units: list[Unit]) -> tuple[RulModel, Con
     """The selected settings fitted on every learning unit, with intervals calibrated on the LOBO predictions."""
     model = build_model(selection.family, selection.settings).fit(units)
     rows = selection.rows
-    return model, ConformalIntervals.calibrate([r.actual_s for r in rows], [r.predicted_s for r in rows])
+    return model, ConformalIntervals.calibrate([r.actual_s for r in rows], [r.predicted_s for r in rows], [r.degrading for r in rows])
 
 
 def predict_unit(model: RulModel, intervals: ConformalIntervals, levels: list[float], unit: Unit) -> RulPrediction:
     estimate = model.predict(unit)
-    bounds = {level: tuple(float(b) for b in intervals.bounds(estimate.rul_s, level)) for level in levels}
+    degrading = estimate.onset_s is not None
+    bounds = {level: tuple(float(b) for b in intervals.bounds(estimate.rul_s, level, degrading)) for level in levels}
+    at_least = {} if degrading else {level: intervals.at_least(estimate.rul_s, level, False) for level in levels}
     return RulPrediction(unit.name, float(unit.time_s[-1]), float(estimate.rul_s), bounds, estimate.onset_s, estimate.how, unit.actual_rul_s,
-                         unit.official, unit.condition)
+                         unit.official, unit.condition, degrading, at_least)
 
 
 def score_units(predictions: list[RulPrediction], levels: list[float]) -> dict[str, Any]:
@@ -144,5 +157,13 @@ def score_units(predictions: list[RulPrediction], levels: list[float]) -> dict[s
     found["per_unit"] = {p.unit: {"actual_s": p.actual_rul_s, "predicted_s": p.rul_s, "percent_error": float(e),
                                   "intervals": {str(k): list(v) for k, v in p.intervals.items()}} for p, e in zip(known, errors)}
     for level in levels:
-        found[f"coverage_{level:g}"] = interval_coverage(actual, [p.intervals[level][0] for p in known], [p.intervals[level][1] for p in known])
+        low, high = np.array([p.intervals[level][0] for p in known]), np.array([p.intervals[level][1] for p in known])
+        found[f"coverage_{level:g}"] = interval_coverage(actual, low, high)
+        found[f"interval_ratio_{level:g}_median"] = float(np.median(high / low))
+        bounded = [(p.actual_rul_s, p.at_least_s[level]) for p in known if level in p.at_least_s]
+        if bounded:
+            found[f"at_least_{level:g}_held"] = f"{sum(a >= b for a, b in bounded)} of {len(bounded)}"
+    found["degrading"] = sum(p.degrading for p in known)
+    for p, e in zip(known, errors):
+        found["per_unit"][p.unit].update({"degrading": p.degrading, "at_least_s": {str(k): v for k, v in p.at_least_s.items()}})
     return found
