@@ -11,7 +11,7 @@ from torch import nn
 from syndiag.config.sensor import ChannelSpec
 from syndiag.errors import ConfigError
 from syndiag.models.spectral_discriminant import PrototypeHead, SpectralDiscriminant
-from syndiag.models.spectrum_view import LOG_FLOOR, SpectrumGrid
+from syndiag.models.spectrum_view import LOG_FLOOR, SpectrumGrid, interpolate
 
 PROTOTYPE_TEMPERATURE = 2.0
 """Prototype scores are -||z - p||^2 / 2: a unit-variance Gaussian log-likelihood in the discriminant space."""
@@ -20,13 +20,7 @@ PROTOTYPE_TEMPERATURE = 2.0
 def interpolation_matrix(samples: int, fs: float, grid: SpectrumGrid) -> np.ndarray:
     """(FFT bins of ``samples`` samples at ``fs``, grid bins): linear interpolation of that spectrum onto the grid in Hz."""
     source = np.fft.rfftfreq(samples, 1.0 / fs)
-    matrix = np.zeros((len(source), grid.bins))
-    for column, hz in enumerate(grid.frequencies):
-        right = int(np.clip(np.searchsorted(source, hz), 1, len(source) - 1))
-        weight = float(np.clip((hz - source[right - 1]) / (source[right] - source[right - 1]), 0.0, 1.0))
-        matrix[right - 1, column] += 1 - weight
-        matrix[right, column] += weight
-    return matrix
+    return interpolate(np.eye(len(source)), source, grid.frequencies)
 
 
 class SpectralHead(nn.Module):

@@ -90,7 +90,7 @@ def log_power(windows: np.ndarray, segment: int | None = None) -> np.ndarray:
     return out
 
 
-def _interpolate(values: np.ndarray, source_hz: np.ndarray, target_hz: np.ndarray) -> np.ndarray:
+def interpolate(values: np.ndarray, source_hz: np.ndarray, target_hz: np.ndarray) -> np.ndarray:
     """Linear interpolation of (..., len(source_hz)) along the last axis at ``target_hz``."""
     flat = values.reshape(-1, values.shape[-1])
     index = np.clip(np.searchsorted(source_hz, target_hz) - 1, 0, len(source_hz) - 2)
@@ -118,7 +118,7 @@ def spectrum_view(windows: np.ndarray, fs: float, grid: SpectrumGrid, rpm: float
         segment = windows.shape[-1]
     power = log_power(windows, segment)
     source_hz = np.fft.rfftfreq(segment, 1.0 / fs)
-    on_grid = _interpolate(power, source_hz, grid.frequencies)
+    on_grid = interpolate(power, source_hz, grid.frequencies)
     parts = [on_grid - on_grid.mean(axis=-1, keepdims=True)]
     if grid.order_bins:
         parts.append(order_view(power, source_hz, grid, rpm, source))
@@ -140,7 +140,7 @@ def order_view(power: np.ndarray, source_hz: np.ndarray, grid: SpectrumGrid, rpm
         if target[-1] > source_hz[-1] * (1 + 1e-9):
             raise DataError(f"{source}: at {speed:g} rpm, order {orders[-1]:.1f} is at {target[-1]:.0f} Hz, beyond the "
                             f"{source_hz[-1]:g} Hz the recording reaches")
-        out[rows] = _interpolate(power[rows], source_hz, target)
+        out[rows] = interpolate(power[rows], source_hz, target)
     return out - out.mean(axis=-1, keepdims=True)
 
 
