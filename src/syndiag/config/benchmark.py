@@ -51,7 +51,9 @@ LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained", "
 SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of other conditions": {"pool": "other conditions"},
                     "Spectral-prototypes w/o noisy copies": {"noise_copies": 0},
                     "Spectral-prototypes + chain copies": {"chain_copies": 3},
-                    "Spectral-prototypes, unlabelled windows": {"labels": "none"}}
+                    "Spectral-prototypes, unlabelled windows": {"labels": "none"},
+                    "Spectral-prototypes + order view": {"order_view": True},
+                    "Spectral-prototypes + order view, pool of other conditions": {"order_view": True, "pool": "other conditions"}}
 METHODS = (*SYNDIAG_VARIANTS, "prototypes", *IMAGE_BASELINES, *WINDOW_BASELINES, *SENSOR_METHODS, *SPECTRAL_METHODS)
 NOISE_TRAINED = " +noise"
 
