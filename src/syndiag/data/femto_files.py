@@ -6,10 +6,11 @@ read once as bytes, its column count checked per line with numpy, and parsed by 
 than ``np.loadtxt`` here). Times are seconds of the day; :func:`unwrap_days` makes them monotonic across midnight.
 
 A vibration snapshot has a faster path, :func:`read_acc` (issue 32: a full-rate folder of 2,500 snapshots in seconds):
-the two acceleration columns and the whole-second clock columns are plain decimals (``-0.025``, ``0``), parsed from the
-bytes by :func:`parse_decimals` as one integer over a power of ten (the same float as ``strtod``); the sub-second column
-is read on the first and last rows only (the snapshot's start and its rate). A file with anything else (an exponent, a
-space, ``nan``) is read by :func:`read_table`, with its checks.
+the two acceleration columns are plain decimals (``-0.025``, ``0``), parsed from the bytes by :func:`parse_decimals` as
+one integer over a power of ten (the same float as ``strtod``); the clock is read on the first and last rows only (the
+snapshot's start, its rate and its direction: a step back inside a file that leaves both ends in order is not seen on
+this path). A file with anything else in its acceleration columns (an exponent, a space, ``nan``) is read by
+:func:`read_table`, with its checks.
 """
 
 from __future__ import annotations
@@ -105,15 +106,12 @@ def read_acc(path: Path, fs: float) -> tuple[float, np.ndarray, np.ndarray]:
     starts = np.empty_like(ends)
     starts[:, 0] = np.append(0, ends[:-1, -1] + 1)
     starts[:, 1:] = ends[:, :-1] + 1
-    clock = parse_decimals(raw, starts[:, :3].T.ravel(), ends[:, :3].T.ravel())
-    acc = parse_decimals(raw, starts[:, 4:].T.ravel(), ends[:, 4:].T.ravel()) if clock is not None else None
+    acc = parse_decimals(raw, starts[:, 4:].T.ravel(), ends[:, 4:].T.ravel())
     if acc is None:
         table = read_table(path, ACC_COLUMNS)
         times = unwrap_days(clock_seconds(table, 1e-6), str(path))
         check_rate(times, fs, "acceleration (horizontal, vertical)", str(path))
         return float(times[0]), np.ascontiguousarray(table[:, 4]), np.ascontiguousarray(table[:, 5])
-    hour, minute, second = clock.reshape(3, -1)
-    unwrap_days(hour * 3600.0 + minute * 60.0 + second, str(path))  # whole seconds never step back
     start = _edge_clock(path, data, ends.shape[0], fs)
     horizontal, vertical = acc.reshape(2, -1)
     return start, horizontal, vertical

@@ -10,8 +10,9 @@ from syndiag.evaluation.metrics import read_results
 
 def _row(name: str, errors: dict, levels: list[float]) -> str:
     coverage = " | ".join(f"{errors.get(f'coverage_{level:g}', float('nan')):.2f}" for level in levels)
+    ratio = errors.get("interval_ratio_0.8_median")  # recorded from issue 32 on; older lines: not recorded
     return (f"| {name} | {errors['score']:.3f} | {errors['rmse_s']:,.0f} | {errors['mae_s']:,.0f} | {errors['late_over_50pct']} of "
-            f"{errors['count']} | {coverage} |")
+            f"{errors['count']} | {coverage} | {'–' if ratio is None else f'{ratio:.1f}'} |")
 
 
 def rul_section(path: Path, report_dir: Path, display) -> list[str]:
@@ -20,8 +21,8 @@ def rul_section(path: Path, report_dir: Path, display) -> list[str]:
         return []
     levels = records[0]["levels"]
     head = ("| family (settings chosen by LOBO) | challenge score | RMSE (s) | MAE (s) | late by > 50 % | "
-            + " | ".join(f"{level:.0%} coverage" for level in levels) + " |")
-    rule = "|---|---|---|---|---|" + "---|" * len(levels)
+            + " | ".join(f"{level:.0%} coverage" for level in levels) + " | 80 % upper/lower (median) |")
+    rule = "|---|---|---|---|---|---|" + "---|" * len(levels)
     first = records[0]
     lines = [f"## Remaining useful life, FEMTO PRONOSTIA (`{path.name}`)", "",
              f"- command(s): {'; '.join(sorted({'`' + r['command'] + '`' for r in records}))}",
