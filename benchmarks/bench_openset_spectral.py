@@ -48,18 +48,18 @@ from syndiag.data.prepare import prepare  # noqa: E402
 from syndiag.data.windowing import POOL  # noqa: E402
 from syndiag.evaluation.metrics import append_result, read_results  # noqa: E402
 from syndiag.evaluation.openset_report import openset_metrics  # noqa: E402
-from syndiag.models.openset import Mahalanobis, auroc  # noqa: E402
+from syndiag.models.openset import Mahalanobis  # noqa: E402
 from syndiag.models.openset_spectral import NOVELTY_SCORES, RECALIBRATIONS, SpectralNovelty, recalibrated  # noqa: E402
-from syndiag.models.spectral_discriminant import SpectralDiscriminant  # noqa: E402
 from syndiag.models.spectrum_view import SpectrumGrid, spectrum_view  # noqa: E402
 from syndiag.training.spectral import WindowArray, fit_prototypes, fit_spectral_path, with_noisy_copies  # noqa: E402
+from syndiag.workflows.openset_detector import POOL_SHOTS, held_in, validate  # noqa: E402
 
 RESULTS = ROOT / "results" / "openset_spectral_cwru_cpu.jsonl"
 FAMILIES = ("ball", "fan-end", "diameter-021")
 PAIRS = (("1730rpm", "1730rpm"), ("1797rpm", "1797rpm"), ("1730rpm", "1797rpm"), ("1797rpm", "1730rpm"))
 POOLS = ("without the target", "every condition", "source only")
 BASELINE = "log-spectrum-mahalanobis"
-SHOTS, POOL_SHOTS, FALSE_ALARM, VALIDATION_PER_CLASS, CALIBRATION_PER_CLASS = 5, 7, 0.01, 20, 50
+SHOTS, FALSE_ALARM = 5, 0.01
 COLUMNS = ("auroc", "open_accuracy", "known_flagged", "unknown_flagged", "known_accuracy")
 
 
@@ -69,37 +69,6 @@ def pool_conditions(names: list[str], pool: str, source: str, target: str) -> li
     if pool == "without the target":
         return [c for c in names if c != target]
     return [source]
-
-
-def validate(noisy: np.ndarray, noisy_labels: np.ndarray, views: np.ndarray, labels: np.ndarray, held: np.ndarray,
-             held_labels: np.ndarray, components: int, seed: int, healthy: int) -> dict[str, float]:
-    """Mean AUROC of each score when each known fault class in turn is left out of the fit (pseudo-unknown): the
-    discriminant refitted without it (its noisy copies too), the scores fitted on the other classes' clean views."""
-    found = {name: [] for name in NOVELTY_SCORES}
-    for left in np.unique(labels):
-        if left == healthy:
-            continue
-        keep, keep_noisy = labels != left, noisy_labels != left
-        discriminant = SpectralDiscriminant.fit(noisy[keep_noisy], noisy_labels[keep_noisy], components, seed)
-        novelty = SpectralNovelty.fit(discriminant, views[keep], labels[keep], healthy)
-        scores = novelty.scores(held)
-        for name in NOVELTY_SCORES:
-            found[name].append(auroc(scores[name][held_labels != left], scores[name][held_labels == left]))
-    return {name: round(float(np.mean(v)), 4) for name, v in found.items()}
-
-
-def held_in(dataset, remap: np.ndarray, codes: list[int], used: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train-half windows of the known classes at the pool's conditions that nothing was fitted on: per class and
-    condition, up to VALIDATION_PER_CLASS for choosing the score, and the next CALIBRATION_PER_CLASS for the threshold."""
-    labels, rng = remap[np.asarray(dataset.labels)], np.random.default_rng([seed, 3131])
-    validation, calibration = [], []
-    for c in range(int(remap.max()) + 1):
-        for code in codes:
-            rows = np.flatnonzero((labels == c) & (dataset.conditions == code) & (dataset.split == POOL))
-            rows = rng.permutation(np.setdiff1d(rows, used))
-            validation.append(rows[:VALIDATION_PER_CLASS])
-            calibration.append(rows[VALIDATION_PER_CLASS:VALIDATION_PER_CLASS + CALIBRATION_PER_CLASS])
-    return np.concatenate(validation), np.concatenate(calibration)
 
 
 def fitted_path(dataset, all_views, known, remap, conditions: list[str], seed: int, cache: dict):
@@ -114,7 +83,7 @@ def fitted_path(dataset, all_views, known, remap, conditions: list[str], seed: i
         source = WindowArray(np.asarray(dataset.windows), dataset.fs, path.grid)
         noisy, noisy_labels = with_noisy_copies(source, indices, remap[labels[indices]], config, np.random.default_rng([seed, 3030]))
         codes = [list(dataset.condition_names).index(c) for c in conditions]
-        validation_rows, _ = held_in(dataset, remap, codes, indices, seed)
+        validation_rows, _ = held_in(remap[labels], dataset.conditions, dataset.split, len(known), codes, indices, seed)
         validation = validate(noisy, noisy_labels, all_views[indices], remap[labels[indices]], all_views[validation_rows],
                               remap[labels[validation_rows]], path.components, seed, int(remap[0]))
         cache[key] = (indices, path, validation)
@@ -136,7 +105,7 @@ def run_cell(dataset, all_views, family: str, source: str, target: str, seed: in
                           SpectralPathConfig(), seed)
     predicted = np.asarray(known)[head.predict(path.discriminant.transform(all_views[task.test]))]
     codes = [list(dataset.condition_names).index(c) for c in conditions]
-    _, calibration = held_in(dataset, remap, codes, fit, seed)
+    _, calibration = held_in(remap[labels], dataset.conditions, dataset.split, len(known), codes, fit, seed)
     target_code = list(dataset.condition_names).index(target)
     healthy = np.setdiff1d(np.flatnonzero((labels == 0) & (dataset.conditions == target_code) & (dataset.split == POOL)), fit)
     is_unknown = np.isin(labels[task.test], unknown)

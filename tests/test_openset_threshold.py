@@ -76,7 +76,8 @@ BAD_VALUES = [
     ("unknown_share", 0, r"unknown_share must be a fraction in \(0, 1\), got 0"),
     ("false_alarm", 1.0, r"false_alarm must be a fraction in \(0, 1\), got 1.0"),
     ("windows", 0, "windows must be a positive whole number, got 0"),
-    ("method", "[bold]msp[/]", r"method '\[bold\]msp\[/\]' is not an open-set score \(known: msp\)"),
+    ("method", "[bold]msp[/]", r"method '\[bold\]msp\[/\]' is not an open-set score \(known: msp, spectrum-mahalanobis, "),
+    ("method", "combined", r"the combined score needs detector_sha256"),
 ]
 
 
@@ -123,7 +124,7 @@ def test_calibrate_scores_held_in_windows_only_and_binds_the_threshold(tmp_path,
     assert runner.invoke(app, ["finetune", "--config", str(config), "--checkpoint", "none", "--data-root", str(cwru_dir.parent)]).exit_code == 0
     checkpoint = tmp_path / "run" / "finetuned"
     result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(checkpoint), "--false-alarm", "0.2",
-                                 "--data-root", str(cwru_dir.parent)])
+                                 "--data-root", str(cwru_dir.parent), "--detector", "msp"])
     assert result.exit_code == 0, result.output
     stored = read_threshold(checkpoint)
     assert stored.false_alarm == 0.2 and stored.weights_sha256 == weights_digest(checkpoint)

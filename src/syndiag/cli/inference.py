@@ -84,7 +84,7 @@ def print_unknown(result) -> None:
     found = result.unknown
     if found is None:
         return
-    numbers = (f"score {found['score']:.3f}, threshold {found['threshold']:.3f}; {found['windows_above']} of {result.windows} "
+    numbers = (f"{found.get('method', 'msp')} score {found['score']:.3f}, threshold {found['threshold']:.3f}; {found['windows_above']} of {result.windows} "
                f"windows above it")
     if found["unknown"]:
         out.print(f"[bold red]unknown fault[/] ({numbers}): unlike every class the model was trained on; "

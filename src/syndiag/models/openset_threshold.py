@@ -1,7 +1,8 @@
 """The open-set threshold stored beside a checkpoint's weights (issue 17): ``openset.json``, bound to those weights.
 
-The score is the maximum-softmax-probability score 1 - max p of a window (every model gives probabilities, ONNX exports
-too). A recording is an unknown fault when more than ``unknown_share`` of its windows score above the threshold.
+The score is either the maximum-softmax-probability score 1 - max p of a window (every model gives probabilities, ONNX
+exports too), or (issue 30) a novelty score of the discriminant spectrum path fitted on the checkpoint's training data,
+stored in ``openset-detector.npz`` (``models/openset_detector.py``) whose sha256 this file records. A recording is an unknown fault when more than ``unknown_share`` of its windows score above the threshold.
 The file is a versioned description of kind ``syndiag-openset`` (:mod:`syndiag.models.meta`: kind, format version, the
 commit that calibrated it) and records its own content digest (``content_sha256``, see :mod:`syndiag.digests`), so a
 threshold edited by hand is refused like one calibrated for other weights; every value is checked for its range on save
@@ -24,14 +25,15 @@ from syndiag.atomic import atomic_write_text
 from syndiag.digests import check_digest, with_digest
 from syndiag.errors import ConfigError, DataError
 from syndiag.models.meta import PROVENANCE, check_kind, provenance
+from syndiag.models.openset_detector import DETECTOR_FILE
 
 THRESHOLD_FILE = "openset.json"
 KIND = "syndiag-openset"
 WEIGHT_FILES = ("model.safetensors", "model.onnx")
 CONTENT_DIGEST = "content_sha256"
-Method = Literal["msp"]
-SCORE_RANGE = {"msp": (0.0, 1.0)}
-"""The values each method's window score can take: 1 - max p lies in [0, 1]."""
+Method = Literal["msp", "spectrum-mahalanobis", "lda-mahalanobis", "lda-knn", "combined"]
+SCORE_RANGE = {"msp": (0.0, 1.0), **{name: (0.0, math.inf) for name in get_args(Method)[1:]}}
+"""The values each method's window score can take: 1 - max p lies in [0, 1], a distance in [0, inf)."""
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -57,14 +59,32 @@ class OpenSetThreshold:
     weights_sha256: str
     method: Method = "msp"
     unknown_share: float = 0.5
+    detector_sha256: str | None = None
+    """sha256 of openset-detector.npz (a spectrum-path score); None for msp."""
+    fs: float | None = None
+    """The rate (Hz) of the windows the detector was fitted on: healthy recordings at another rate are refused."""
+    channels: list[str] | None = None
+    """The channels the detector reads, in order."""
+    validation: dict[str, float] | None = None
+    """Each candidate score's validation AUROC on the training data (leave-one-known-class-out); the method is the best."""
+    recalibration: dict | None = None
+    """The healthy recalibration applied: how, the files, their windows, the threshold before it."""
+
+    @property
+    def spectral(self) -> bool:
+        return self.method != "msp"
 
     def window_scores(self, confidence) -> np.ndarray:
         """Each window's score from the probability of its most probable class."""
         return 1.0 - np.asarray(confidence, dtype=np.float64)
 
     def verdict(self, confidence) -> dict:
+        """The recording's open-set finding from its windows' top class probabilities (the msp score)."""
+        return self.verdict_of(self.window_scores(confidence))
+
+    def verdict_of(self, scores) -> dict:
         """The recording's open-set finding: median score, the share of windows above the threshold, unknown or not."""
-        scores = self.window_scores(confidence)
+        scores = np.asarray(scores, dtype=np.float64)
         above = scores > self.threshold
         share = float(above.mean()) if scores.size else 0.0
         return {"unknown": share > self.unknown_share, "score": round(float(np.median(scores)), 4), "threshold": round(self.threshold, 4),
@@ -90,6 +110,12 @@ def check_threshold(path: Path, found: OpenSetThreshold) -> None:
         raise DataError(f"{path}: windows must be a positive whole number, got {found.windows!r}")
     if not (isinstance(found.weights_sha256, str) and _HEX64.fullmatch(found.weights_sha256)):
         raise DataError(f"{path}: weights_sha256 must be 64 lowercase hex digits, got {found.weights_sha256!r}")
+    if found.spectral and not (isinstance(found.detector_sha256, str) and _HEX64.fullmatch(found.detector_sha256)):
+        raise DataError(f"{path}: the {found.method} score needs detector_sha256 (64 lowercase hex digits of {DETECTOR_FILE}), "
+                        f"got {found.detector_sha256!r}")
+    if found.spectral and not (isinstance(found.fs, (int, float)) and found.fs > 0 and isinstance(found.channels, list) and found.channels):
+        raise DataError(f"{path}: the {found.method} score needs the rate (fs) and channels it was fitted on, got {found.fs!r}, "
+                        f"{found.channels!r}")
 
 
 def save_threshold(folder: str | Path, threshold: OpenSetThreshold) -> Path:

@@ -10,6 +10,7 @@ from syndiag.config.data import DataConfig
 from syndiag.errors import SyndiagError
 from syndiag.models.meta import read_meta
 from syndiag.models.openset_threshold import read_threshold
+from syndiag.workflows.openset_detector import detector_of, spectral_verdict
 from syndiag.serving.diagnosis import BLOCK_SIZE, Diagnosis, diagnose, load_model
 from syndiag.serving.onnx_quantize import quantize_onnx
 from syndiag.serving.predictor import Predictor, load_predictor
@@ -44,11 +45,14 @@ def diagnose_with(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
     if per_window_out is not None:
         check_window_table(per_window_out)
     threshold = read_threshold(checkpoint)
+    detector = detector_of(checkpoint, threshold)
     meta = predictor.meta if predictor is not None else read_meta(checkpoint)
     windows = open_input(file, checkpoint, meta, fs, channels)
     predictor = predictor or load_predictor(checkpoint, device, dtype, meta)
     result = diagnose(predictor, windows, str(file), top_k, block_size=block_size, progress=progress)
-    if threshold is not None:
+    if detector is not None:  # the spectrum path's score reads the recording's windows once more
+        result.unknown = spectral_verdict(detector, threshold, open_input(file, checkpoint, meta, fs, channels), meta.fs)
+    elif threshold is not None:
         result.unknown = threshold.verdict(result.window_confidence)
     if per_window_out is not None:
         write_window_table(per_window_out, result.window_rows())
