@@ -131,7 +131,9 @@ def summary(records: list[dict]) -> str:
     head = records[0]
     lines = ["# Open set on the discriminant spectrum path, leave-one-family-out on CWRU (cpu)", "",
              f"`{head['command']}`, commit `{head['commit'][:10]}`. {head['k']}-shot on the known classes; path and scores "
-             "fitted on the known classes' pool; threshold at 1 % false alarms on held-in windows of the source condition; "
+             "fitted on the known classes' pool (scores: the clean views of the pool and the support); threshold at 1 % false "
+             "alarms on held-in windows of the known classes at the pool's conditions (log-spectrum Mahalanobis: of the source "
+             "condition); "
              "mean ± 95 % t interval over seeds. 'validated' = the score each cell's own validation chose (leave-one-known-"
              "class-out on the pool).", ""]
     for pool in POOLS:
