@@ -17,8 +17,10 @@ from syndiag.config.service import ServeConfig
 def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="service recipe (default: syndiag/config/service.py)")] = None,
           checkpoint: Annotated[Optional[Path], typer.Option(help="an ONNX export (no PyTorch in the process) or a cloud/edge checkpoint")] = None,
           sets: SetOpt = None) -> None:
-    """Diagnose sensors streaming over MQTT (<prefix>/<site>/<machine>/<sensor>/data), store every diagnosis, serve
-    /diagnose, /health, /metrics, /api/sensors and the dashboard over HTTP.
+    """Diagnose sensors streaming over MQTT (<prefix>/<site>/<machine>/<sensor>/data), store every diagnosis, keep each
+    sensor's health state (ok / watch / alarm) and deliver its changes as alarms (MQTT .../alarm, the webhooks of
+    alarms.webhooks); serve /diagnose, /health, /metrics, /api/sensors, /api/states, /api/alarms (acknowledge with a
+    user's token) and the dashboard over HTTP.
 
     The store (--set database_url=...) is opened first: a bad URL, an unwritable SQLite path or a database server that is
     down stops serve with exit 2, naming the URL (password hidden) and the reason."""
