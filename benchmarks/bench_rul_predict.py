@@ -13,7 +13,8 @@ columns copied byte for byte and their clock columns rewritten to one snapshot e
 `rul predict` on it in a fresh process, ``--repeats`` times, alternating the code of ``--old-commit`` and of this
 checkout's commit (each extracted with `git archive` into the temporary folder and run from there, so edits in the working
 tree do not matter); the wall and CPU times (CPU: user + system of every process, a figure the other jobs on a shared
-machine do not inflate the way they inflate wall time) and the machine's load in benchmarks/results/rul_predict_fullrate.json.
+machine do not inflate the way they inflate wall time), the machine's load and the run's nice value (run it as
+`nice -n -10 python ...` to measure the 2 cores mostly free of the other jobs) in benchmarks/results/rul_predict_fullrate.json.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def full_rate(args: argparse.Namespace) -> int:
               "commits": commits, "seconds": seconds, "cpu_seconds": cpu, "median_s": {k: sorted(v)[len(v) // 2] for k, v in seconds.items()},
               "median_cpu_s": {k: sorted(v)[len(v) // 2] for k, v in cpu.items()}, "rul_s": predictions,
               "cores": len(os.sched_getaffinity(0)), "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
+              "nice": os.getpriority(os.PRIO_PROCESS, 0),
               "sources": {"first": sources[0], "last": sources[-1], "distinct": len(set(sources))}}
     atomic_write_text(FULL_RATE, json.dumps(report, indent=2) + "\n")
     print(f"median {report['median_s']} -> {FULL_RATE}")

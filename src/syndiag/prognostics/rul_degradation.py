@@ -226,7 +226,8 @@ class BayesianExponential(_PathModel):
         rising = draws[:, 1] > 0
         hours = np.where(rising, (self.threshold - draws[:, 0]) / np.where(rising, draws[:, 1], 1.0), np.inf)
         rul = np.maximum(onset_s + hours * HOUR - float(history.time_s[-1]), 0.0)
-        estimate = float(np.quantile(rul, self.quantile))
+        with np.errstate(invalid="ignore"):  # between two never-failing draws (inf) the quantile is nan: no failure, as inf
+            estimate = float(np.quantile(rul, self.quantile))
         if not math.isfinite(estimate):
             return self._floor(history, f"{self.indicator} not rising after the onset (posterior)")
         return RulEstimate(estimate, onset_s, f"Bayesian exponential {self.indicator} path from {x.size} post-onset snapshots to the "
