@@ -1,7 +1,8 @@
 """Alarms delivered (issue 33): a real webhook receiver (a local HTTP server) that answers 500 and then times out
 before it accepts, the outbox across a restart (delivered alarms never sent again, waiting ones sent), acknowledgement
-and comments through the API with per-user tokens (twice, unknown token, unknown alarm: refused and counted), and the
-MQTT alarm topic through a real Mosquitto."""
+and comments through the API with per-user tokens (twice, unknown token, unknown alarm: refused and counted), the
+MQTT alarm topic through a real Mosquitto, a kill -9 of `syndiag serve` (every stored alarm delivered once), and the
+dashboard's state colours and alarm list in headless Chromium."""
 
 import hashlib
 import json
@@ -191,3 +192,55 @@ def test_the_dashboard_colours_each_state_and_lists_the_alarms_with_acknowledge_
         server.should_exit = True
         thread.join(timeout=10)
         service.stop()
+
+
+def test_kill_9_of_the_service_loses_and_repeats_no_alarm(tmp_path, broker):  # noqa: F811
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import paho.mqtt.client as mqtt
+
+    from syndiag.service.net import free_port, listening
+
+    receiver, port, db = Receiver(), free_port(), tmp_path / "db.sqlite"
+    config = config_of(tmp_path, receiver.url, broker_port=broker["port"], http_port=port).model_dump(mode="json")
+    (tmp_path / "serve.json").write_text(json.dumps(config))
+    args = [str(Path(sys.executable).with_name("syndiag")), "serve", "-c", str(tmp_path / "serve.json")]
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="alarm-publisher")
+    publisher.connect("127.0.0.1", broker["port"])
+    publisher.loop_start()
+    seq = {"n": 0}
+
+    def send(sensor: str, seconds: float, loud: bool) -> None:
+        x = signal(seconds, loud, seq["n"])
+        for i in range(0, x.size, 1200):
+            publisher.publish(f"syndiag/{sensor}/data", encode(seq["n"], 1700000000.0 + seq["n"] * 0.1, FS, x[i:i + 1200]), qos=1).wait_for_publish(10)
+            seq["n"] += 1
+
+    def stored() -> list[str]:
+        with sqlite3.connect(db) as connection:
+            return [row[0] for row in connection.execute("select id from alarms")]
+
+    service = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: listening(port), 60)
+        time.sleep(1.0)  # subscribed: the session keeps what arrives from now on
+        send("plant/pump/de", 0.4, loud=False)
+        send("plant/pump/de", 0.4, loud=True)
+        assert wait_for(lambda: len(receiver.accepted()) >= 1, 60)
+        send("plant/pump/de", 0.15, loud=False)
+        service.kill()  # SIGKILL, payloads of the clearing in hand or on their way
+        service.wait()
+        send("plant/pump/de", 0.45, loud=False)  # while it is down: held by the broker for its session
+        send("plant/pump/de", 0.5, loud=True)
+        service = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert wait_for(lambda: listening(port), 60)
+        assert wait_for(lambda: len(stored()) >= 3 and set(stored()) <= set(receiver.accepted()), 60), (stored(), receiver.got)
+        time.sleep(1.0)
+        assert sorted(receiver.accepted()) == sorted(stored()), "every stored alarm delivered once, none twice"
+    finally:
+        service.kill()
+        service.wait()
+        publisher.loop_stop()
