@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import (
     accuracy_score,
@@ -22,8 +21,8 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from syndiag.atomic import atomic_file
 from syndiag.errors import DataError
+from syndiag.evaluation.figure_files import save_figure_png  # noqa: F401 (re-exported: the figures' callers import it from here)
 from syndiag.evaluation.provenance import command_line, current_commit, machine
 from syndiag.ranks import is_main_process, wait_for_everyone
 
@@ -111,14 +110,6 @@ def classification_report(
         per_class=per_class,
         class_names=names,
     )
-
-
-def save_figure_png(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Render a figure to PNG with the Agg backend and move it into place atomically."""
-    FigureCanvasAgg(figure)
-    with atomic_file(path) as handle:
-        figure.savefig(handle, format="png", dpi=dpi)
-    return Path(path)
 
 
 def write_confusion_png(report: ClassificationReport, path: str | Path, title: str) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from syndiag.evaluation.metrics import save_figure_png
+from syndiag.evaluation.figure_files import save_figure_png
 from syndiag.prognostics.features import indicator
 from syndiag.prognostics.health import smooth
 
