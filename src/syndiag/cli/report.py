@@ -44,8 +44,10 @@ def report(recording: Annotated[Path, typer.Argument(help="a recording (.mat, .c
     f = result.findings
     e = f["evidence"]
     out.print(escape(result.written.text))
-    out.print(f"[dim]text: {result.written.path}; evidence: {e['strongest'].replace('_', ' ')} "
-              f"(peak/floor {e['strongest_ratio']:.1f}), ISO zone {e['iso_zone']} at {e['velocity_rms_mm_s']:.2f} mm/s; "
+    basis = (f"impulsive envelope, kurtosis {e['envelope_kurtosis']:.1f}" if e.get("strongest_basis", "").startswith("impulsive")
+             else f"peak/floor {e['strongest_ratio']:.1f}")
+    out.print(f"[dim]text: {result.written.path}; evidence: {e['strongest'].replace('_', ' ')} on {escape(str(e['channel']))} "
+              f"({basis}), ISO zone {e['iso_zone']} at {e['velocity_rms_mm_s']:.2f} mm/s; "
               f"urgency {f['recommendation']['urgency']}[/]")
     if e["unchecked"]:
         out.print(f"[yellow]not checkable: {escape(', '.join(e['unchecked']))} (see the report)[/]")

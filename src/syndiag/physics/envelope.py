@@ -6,7 +6,7 @@ Independent of any classifier (Randall & Antoni 2011, "Rolling element bearing d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,13 +19,20 @@ BAND_FRACTIONS = (1 / 6, 1 / 8, 1 / 12, 1 / 16)
 BAND_SECONDS = 10.0
 """Signal (the first segments, at least one) whose mean envelope kurtosis chooses the band."""
 SEGMENT_SECONDS = 10.0
-"""Segment length by default: a 0.1 Hz resolution (or the whole recording, when shorter, down to 1 s)."""
+"""Longest segment by default: a 0.1 Hz resolution at the finest."""
+MIN_AVERAGES = 8
+"""Half-overlapping segments a default resolution averages at least (a steady floor), down to 1 s segments (1 Hz): a
+10 s recording gets 0.45 Hz, a 10 min one 0.1 Hz."""
 SAMPLES_PER_READ = 1 << 20
 """Samples read from a recording at once (whole segments, one at least)."""
 LOWEST_BINS = 3
 """A line is checkable when its search window stays this many resolution steps above 0 Hz."""
 FLOOR_EPS = 1e-12
 """The floor of a peak is never taken below this fraction of the spectrum's largest amplitude (no infinite ratio)."""
+FOREIGN_BINS = 1.5
+"""Resolution steps around a shaft or mains harmonic that a bearing line's search leaves out: the CWRU fan-end bearing's
+BPFO, BPFI and 2xBSF lie within 1-2 % (the slip tolerance) of the shaft's 3rd, 5th and 4th harmonics, and its 2xBSF
+at 1797 rpm within 0.5 % of the 120 Hz mains harmonic."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,11 @@ def samples_per_segment(fs: float, resolution_hz: float) -> int:
 
 
 def default_resolution(size: int, fs: float) -> float:
-    """The resolution of :data:`SEGMENT_SECONDS` segments, or of the whole signal when shorter (1 Hz at the coarsest)."""
-    return min(1.0, max(1.0 / SEGMENT_SECONDS, fs / max(size, 1)))
+    """The finest resolution whose segments still average :data:`MIN_AVERAGES` times over the signal (segments of
+    2 T / (MIN_AVERAGES + 1) for T seconds), between 1 / :data:`SEGMENT_SECONDS` and 1 Hz; 1 Hz for a signal under
+    1 s is refused by :func:`segment_length`."""
+    seconds = 2 * max(size, 1) / fs / (MIN_AVERAGES + 1)
+    return float(min(1.0, max(1.0 / SEGMENT_SECONDS, 1.0 / seconds)))
 
 
 def segment_length(size: int, fs: float, resolution_hz: float) -> int:
@@ -223,14 +233,42 @@ def unchecked_reason(spectrum: EnvelopeSpectrum, name: str, hz: float, tolerance
     return None
 
 
-def peak_at(spectrum: EnvelopeSpectrum, name: str, hz: float, tolerance: float = 0.02, floor_span: float = 0.2) -> PeakEvidence:
-    """The largest line within ``hz`` ± ``tolerance`` (slip) and the median level of its neighbourhood (± ``floor_span``,
-    the tolerance band left out): the peak-to-floor ratio says whether a line stands out there."""
+def harmonic_distance(f, fundamental: float) -> np.ndarray:
+    """Distance of each frequency in ``f`` to the nearest harmonic (1st and up) of ``fundamental``."""
+    f = np.asarray(f, dtype=np.float64)
+    return np.abs(f - np.maximum(np.round(f / fundamental), 1) * fundamental)
+
+
+def resolvable(spectrum: EnvelopeSpectrum, fundamentals: Iterable[float]) -> list[float]:
+    """The harmonic series (by fundamental) whose lines stand apart at the spectrum's resolution (a series denser than
+    :data:`FOREIGN_BINS` steps either side of each line would cover every bin, so it is not used)."""
+    return [s for s in fundamentals if s and s > 4 * FOREIGN_BINS * spectrum.resolution_hz]
+
+
+def interfering(spectrum: EnvelopeSpectrum, hz: float, series: Iterable[float]) -> np.ndarray:
+    """Bins within :data:`FOREIGN_BINS` resolution steps of a harmonic of a line that is not the bearing's (``series``:
+    fundamentals such as the shaft's and the mains' frequency), left out of a search around ``hz`` unless ``hz`` itself
+    lies that close to one of them."""
+    f, width = spectrum.freqs, FOREIGN_BINS * spectrum.resolution_hz
+    out = np.zeros(f.size, dtype=bool)
+    for fundamental in resolvable(spectrum, series):
+        if harmonic_distance(hz, fundamental) > width:
+            out |= harmonic_distance(f, fundamental) <= width
+    return out
+
+
+def peak_at(spectrum: EnvelopeSpectrum, name: str, hz: float, tolerance: float = 0.02, floor_span: float = 0.2,
+            foreign: Iterable[float] = ()) -> PeakEvidence:
+    """The largest line within ``hz`` ± ``tolerance`` (slip) that is not one of the ``foreign`` lines (:func:`interfering`)
+    and the median level of its neighbourhood (± ``floor_span``, the tolerance band left out): the peak-to-floor ratio
+    says whether a line stands out there."""
     f, a = spectrum.freqs, spectrum.amplitude
     half = _half_width(spectrum, hz, tolerance)
     near = (f >= hz - half) & (f <= hz + half)
     if not near.any() or hz + half >= f[-1]:
         raise DataError(f"{name} at {hz:.1f} Hz lies outside the envelope spectrum (0-{f[-1]:.0f} Hz)")
+    own = near & ~interfering(spectrum, hz, foreign)
+    near = own if own.any() else near
     i = np.flatnonzero(near)[np.argmax(a[near])]
     around = (np.abs(f - hz) <= max(hz * floor_span, 10 * spectrum.resolution_hz)) & ~near & (f > 0)
     floor = float(np.median(a[around])) if around.any() else 0.0
@@ -241,10 +279,11 @@ def harmonic_name(name: str, h: int) -> str:
     return f"{h}x{name}" if h > 1 else name
 
 
-def harmonic_evidence(spectrum: EnvelopeSpectrum, name: str, hz: float, harmonics: int = 3, tolerance: float = 0.02) -> list[PeakEvidence]:
+def harmonic_evidence(spectrum: EnvelopeSpectrum, name: str, hz: float, harmonics: int = 3, tolerance: float = 0.02,
+                      foreign: Iterable[float] = ()) -> list[PeakEvidence]:
     """:func:`peak_at` at ``hz`` and its first ``harmonics`` multiples that the spectrum can show (:func:`unchecked_reason`)."""
     found = []
     for h in range(1, harmonics + 1):
         if unchecked_reason(spectrum, harmonic_name(name, h), h * hz, tolerance) is None:
-            found.append(peak_at(spectrum, harmonic_name(name, h), h * hz, tolerance))
+            found.append(peak_at(spectrum, harmonic_name(name, h), h * hz, tolerance, foreign=foreign))
     return found

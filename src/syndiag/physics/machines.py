@@ -19,6 +19,7 @@ class Machine(StrictModel):
     machine_group: str = Field(min_length=1)
     bearings: dict[str, str] = Field(default_factory=dict)
     rpm_range: tuple[float, float] | None = None
+    mains_hz: float | None = Field(None, gt=0, description="the supply's frequency (60 Hz in the US, 50 Hz in Europe)")
     source: str = Field(min_length=1)
 
     def check_rpm(self, rpm: float, what: str) -> float:

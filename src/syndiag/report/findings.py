@@ -33,6 +33,19 @@ def unchecked_lines(evidence: dict) -> list[dict]:
     return [line for fault, line in evidence["lines"].items() if fault != "cage" and not line.get("checked", True)]
 
 
+def impulsive(evidence: dict) -> bool:
+    """Whether the evidence names its fault from an impulsive envelope with no race line (a ball, tentatively), not a line."""
+    return evidence["strongest"] != "none" and evidence.get("strongest_basis", "").startswith("impulsive")
+
+
+def evidence_words(evidence: dict) -> str:
+    """What the evidence's verdict rests on, in a few words: its line, or an impulsive envelope with no race line."""
+    strongest = evidence["strongest"]
+    if impulsive(evidence):
+        return f"an impulsive envelope with no race line ({FAULT_WORDS[strongest]}, tentative)"
+    return f"{evidence['lines'][strongest]['line']} ({FAULT_WORDS[strongest]})"
+
+
 def agreement(diagnosis: dict | None, evidence: dict) -> dict[str, Any]:
     """Does the envelope spectrum back the classifier's fault type? (None when there is no classifier, it says normal,
     or its line could not be checked: then the note says why.)"""
@@ -45,14 +58,16 @@ def agreement(diagnosis: dict | None, evidence: dict) -> dict[str, Any]:
         return {"classifier": said, "evidence": strongest, "agree": None,
                 "note": f"the model says {FAULT_WORDS[said]}, but its {line['line']} line could not be checked: {line['not_checkable']}"}
     agree = strongest == said
-    if agree:
+    if agree and impulsive(evidence):
+        note = f"the envelope is impulsive with no race line standing out, as the classifier's {FAULT_WORDS[said]} fault would make it (tentative)"
+    elif agree:
         note = f"the envelope spectrum shows the {evidence['lines'][said]['line']} lines the classifier's {FAULT_WORDS[said]} fault predicts"
     elif strongest == "none":
         note = (f"the model says {FAULT_WORDS[said]}, but no characteristic line stands out of the envelope spectrum "
                 f"(no peak at {evidence['lines'][said]['line']})")
     else:
-        note = (f"the model says {FAULT_WORDS[said]}, but the envelope spectrum's strongest lines are at "
-                f"{evidence['lines'][strongest]['line']} ({FAULT_WORDS[strongest]}), not {evidence['lines'][said]['line']}")
+        note = (f"the model says {FAULT_WORDS[said]}, but the envelope spectrum's strongest evidence is "
+                f"{evidence_words(evidence)}, not {evidence['lines'][said]['line']}")
     return {"classifier": said, "evidence": strongest, "agree": agree, "note": note}
 
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from syndiag.report.findings import FAULT_WORDS, unchecked_lines
+from syndiag.report.findings import FAULT_WORDS, impulsive, unchecked_lines
 from syndiag.report.grounding import allowed_terms, omissions, ungrounded
 
 SYSTEM = ("You write short maintenance notes about a machine's bearing. Use only the facts given; copy numbers exactly. "
@@ -65,7 +65,10 @@ def evidence_facts(e: dict[str, Any]) -> list[str]:
     could not check and why (never "no line stands out" about a line it could not see); warnings on the speed."""
     unchecked = unchecked_lines(e)
     lines = []
-    if e["strongest"] != "none":
+    if impulsive(e):
+        lines.append(f"envelope spectrum: impulsive (kurtosis {e['envelope_kurtosis']:.1f}) with no race line standing out, "
+                     "as a ball defect's irregular impacts are (tentative)")
+    elif e["strongest"] != "none":
         line = e["lines"][e["strongest"]]
         lines.append(f"envelope spectrum: {FAULT_WORDS[e['strongest']]} lines at {line['line']} {line['expected_hz']:.1f} Hz, "
                      f"{line['harmonics'][0]['ratio']:.1f} times the floor")

@@ -75,7 +75,8 @@ def machine_setting(config: ReportConfig, own: str | None) -> tuple[Machine | No
     return found, found.machine_group, f"{found.name} ({found.source})"
 
 
-def evidence_of(x, fs: float, shaft_hz: float, channel: str, config: ReportConfig, geometry=None, machine_group: str | None = None):
+def evidence_of(x, fs: float, shaft_hz: float, channel: str, config: ReportConfig, geometry=None, machine_group: str | None = None,
+                mains_hz: float | None = None):
     """The physical evidence of channel ``channel``'s signal ``x`` (an array, or an iterable of its segments of
     1 / ``config.resolution_hz`` s): the configured bearing, else the CWRU one of the channel; an implausible speed refused.
     The ISO zone's group: ``machine_group``, else the config's, else the CWRU rig's when the bearing is one of its own."""
@@ -86,11 +87,12 @@ def evidence_of(x, fs: float, shaft_hz: float, channel: str, config: ReportConfi
         geometry = bearing(config.bearing or CHANNEL_BEARING[channel.upper()])
     assumed = None
     if machine_group is None and config.machine_group is None:
-        _, machine_group, assumed = machine_setting(config, CWRU_RIG if (config.bearing or CHANNEL_BEARING["DE"]) in CHANNEL_BEARING.values() else None)
+        rig, machine_group, assumed = machine_setting(config, CWRU_RIG if (config.bearing or CHANNEL_BEARING["DE"]) in CHANNEL_BEARING.values() else None)
+        mains_hz = mains_hz or (rig.mains_hz if rig is not None else None)
     resolution = config.resolution_hz or default_resolution(np.asarray(x).size, fs)
     try:
         evidence, spectrum = bearing_evidence(x, fs, geometry, shaft_hz, unit=config.unit, resolution_hz=resolution, tolerance=config.tolerance,
-                                              harmonics=config.harmonics, machine_group=machine_group or config.machine_group)
+                                              harmonics=config.harmonics, machine_group=machine_group or config.machine_group, mains_hz=mains_hz)
     except DataError as exc:
         raise DataError(f"{channel}: {exc}") from None
     evidence["channel"] = channel
@@ -183,9 +185,14 @@ def _saliency_figure(recording: Path, config: ReportConfig, predictor, result, p
     return saliency_figure(*found, f"saliency of {prediction} (window {best})")
 
 
-def strength(evidence: dict) -> tuple[bool, float]:
-    """How strongly a channel's evidence names a fault: a verdict first, then its line's peak-to-floor ratio."""
-    return evidence["strongest"] != "none", float(evidence["strongest_ratio"])
+def strength(evidence: dict) -> tuple[int, float]:
+    """How strongly a channel's evidence names a fault: a line standing out first (by its peak-to-floor ratio), then an
+    impulsive envelope with no line (by its kurtosis), then nothing (by the best line's ratio)."""
+    if evidence["strongest"] == "none":
+        return 0, float(evidence["strongest_ratio"])
+    if evidence["strongest_basis"].startswith("impulsive"):
+        return 1, float(evidence["envelope_kurtosis"] or 0.0)
+    return 2, float(evidence["strongest_ratio"])
 
 
 def evidence_channels(recording: Path, config: ReportConfig, identity: CWRUIdentity | None, rig: Machine | None) -> list[str]:
@@ -229,7 +236,8 @@ def report_recording(recording: Path, checkpoint: Path | None, config: ReportCon
         segments = signal_segments(read, size, segment_length(size, fs, resolution))
         name = (rig.bearings if rig else CHANNEL_BEARING).get(channel.upper())
         chosen = geometry or (bearing(name) if name else None)
-        found.append((*evidence_of(segments, fs, shaft, channel, config.model_copy(update={"resolution_hz": resolution}), chosen, group), size, fs))
+        found.append((*evidence_of(segments, fs, shaft, channel, config.model_copy(update={"resolution_hz": resolution}), chosen, group,
+                                   rig.mains_hz if rig else None), size, fs))
     evidence, spectrum, size, fs = max(found, key=lambda e: strength(e[0]))
     evidence["channels"] = [{"channel": e["channel"], "bearing": e["bearing"], "strongest": e["strongest"], "strongest_ratio": e["strongest_ratio"],
                              "iso_zone": e["iso_zone"], "velocity_rms_mm_s": e["velocity_rms_mm_s"]} for e, *_ in found]
@@ -264,7 +272,8 @@ def report_unit(folder: Path, config: ReportConfig) -> tuple[dict, dict[str, byt
     x = last.horizontal
     resolution = config.resolution_hz or ACC_FS / x.size
     evidence, spectrum = bearing_evidence(x, ACC_FS, geometry, shaft, unit=config.unit, resolution_hz=resolution,
-                                          tolerance=config.tolerance, harmonics=config.harmonics, machine_group=group)
+                                          tolerance=config.tolerance, harmonics=config.harmonics, machine_group=group,
+                                          mains_hz=rig.mains_hz if rig else None)
     evidence["channel"] = f"horizontal, snapshot {last.file}"
     evidence.update(machine=None if rig is None else rig.name, machine_group_from=group_from)
     evidence["warnings"] += speed_warnings(rpm, ("condition's speed", unit.rpm), config)
