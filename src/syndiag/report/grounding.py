@@ -1,7 +1,9 @@
 """The grounding check of a report's text (issue 20): every fault type, location, number, characteristic frequency and
 ISO zone named in the text must be in the findings (numbers within the rounding the text shows), and the text must
 state the fault type and the zone (:func:`omissions`). A text that fails is
-never delivered: it is regenerated with tighter decoding, then replaced by the template (report/writer.py)."""
+never delivered: it is regenerated with tighter decoding, then replaced by the template (report/writer.py). Issue 31 adds
+the claim-level check (report/claims.py, :func:`judge`): a sentence with a false claim rejects the text, a sentence that
+no finding supports is removed."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from syndiag.report.claims import check_text
 from syndiag.report.findings import FAULT_WORDS, LOCATION_WORDS
 
 NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)(\s*%)?")
@@ -89,6 +92,23 @@ def omissions(text: str, findings: dict[str, Any]) -> list[str]:
         problems.append("does not say the fault is unknown")
     if basis == "unchecked" and not re.search(r"\bnot (be )?check", lowered):
         problems.append("does not say that defect lines could not be checked")
+    u = findings.get("unknown")
+    if u is not None and not (re.search(r"\bunknown\b", lowered) if u.get("unknown") else re.search(r"\bwithin the trained\b|\bopen set\b", lowered)):
+        problems.append("does not state the open-set verdict (" + ("unknown" if u.get("unknown") else "within the trained classes") + ")")
     if not re.search(rf"\bzone\s+{findings['evidence']['iso_zone']}\b", text, re.IGNORECASE):
         problems.append(f"does not give the ISO zone ({findings['evidence']['iso_zone']})")
     return problems
+
+
+def judge(text: str, findings: dict[str, Any], vocabulary: str = "") -> tuple[str | None, list[str], list[str]]:
+    """The text to deliver (None: rejected), its problems and the sentences removed. Rejected: a lexical problem
+    (:func:`ungrounded`), a sentence with a claim the findings contradict, or, once the unsupported sentences are
+    removed, nothing left or an omission (:func:`omissions`). ``vocabulary``: words known grounded (the template's)."""
+    checks = check_text(text, findings, vocabulary)
+    problems = ungrounded(text, findings) + [f"{c.text!r}: {p}" for c in checks for p in c.false]
+    removed = [f"{c.text!r}: {'; '.join(c.unsupported)}" for c in checks if not c.false and not c.supported]
+    kept = " ".join(c.text for c in checks if c.supported)
+    if not kept:
+        problems.append("no sentence a finding supports")
+    problems += omissions(kept, findings)
+    return (None if problems else kept), problems, removed

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syndiag.report.findings import FAULT_WORDS, impulsive, unchecked_lines
-from syndiag.report.grounding import allowed_terms, omissions, ungrounded
+from syndiag.report.grounding import allowed_terms, judge
+from syndiag.report.phrasings import slots
 
 SYSTEM = ("You write short maintenance notes about a machine's bearing. Use only the facts given; copy numbers exactly. "
           "Do not add any number, frequency, fault type or location that is not in the facts.")
@@ -38,6 +39,8 @@ def facts(findings: dict[str, Any]) -> list[str]:
     if u is not None and u.get("unknown"):
         lines.append(f"open-set check: fault type unknown, unlike every trained fault class (score {u['score']:.2f} above threshold "
                      f"{u['threshold']:.2f})")
+    elif u is not None:
+        lines.append(f"open-set check: within the trained classes (score {u['score']:.2f}, threshold {u['threshold']:.2f})")
     elif findings["recommendation"]["basis"] == "unknown":
         lines.append("fault type: unknown (the anomaly alarm is on, but no bearing defect line explains it)")
     s = findings.get("severity")
@@ -95,10 +98,20 @@ class Written:
     seconds: float = 0.0
 
 
-class Generator:
-    """An instruct model by id or path (default: the packaged SmolLM2-135M-Instruct), loaded once, greedy decoding."""
+MODES = ("choose", "free")
+"""How the model writes: ``choose`` picks, for each part of the report, the phrasing of the findings it finds most fluent
+(report/phrasings.py: every sentence it can write states a finding); ``free`` generates the text from the facts."""
+PREFIX = "Maintenance note on a machine's rolling bearing, written by a vibration analyst:\n"
 
-    def __init__(self, model: str = "smollm2-135m", max_new_tokens: int = 64) -> None:
+
+class Generator:
+    """An instruct model by id or path (default: the packaged SmolLM2-135M-Instruct), loaded once; ``mode`` (:data:`MODES`):
+    choose among phrasings of the findings by the model's likelihood, or generate freely (greedy decoding)."""
+
+    def __init__(self, model: str = "smollm2-135m", max_new_tokens: int = 64, mode: str = "choose") -> None:
+        if mode not in MODES:
+            raise ValueError(f"writer mode {mode!r}: one of {', '.join(MODES)}")
+        self.mode = mode
         # defers torch and transformers: the template path and the live service's reports never load a language model
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -125,8 +138,34 @@ class Generator:
                     ids.append(encoded)
         return ids
 
+    def fluency(self, texts: list[str]) -> list[float]:
+        """Mean log-probability per token of each text after :data:`PREFIX` (one batch)."""
+        import torch  # defers torch, as in __init__
+
+        prefix = self.tokenizer(PREFIX, add_special_tokens=False)["input_ids"]
+        rows = [prefix + self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.tokenizer.eos_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)], mask[i, : len(row)] = torch.tensor(row), 1
+        with torch.inference_mode():
+            logp = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+        token = logp.gather(-1, ids[:, 1:, None])[..., 0]
+        return [float(token[i, len(prefix) - 1 : len(row) - 1].mean()) for i, row in enumerate(rows)]
+
+    def choose(self, findings: dict[str, Any]) -> str:
+        """The report's parts in order, each the phrasing the model finds most fluent (one batch for all of them)."""
+        parts = slots(findings, facts(findings))
+        options = [t for part in parts if len(part) > 1 for t in part]
+        score = dict(zip(options, self.fluency(options), strict=True)) if options else {}
+        return " ".join(part[0] if len(part) == 1 else max(part, key=score.__getitem__) for part in parts)
+
     def __call__(self, findings: dict[str, Any], tight: bool = False) -> str:
         import torch  # defers torch, as in __init__
+
+        if self.mode == "choose":
+            return self.choose(findings)
 
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt(EXAMPLE_FACTS)},
                     {"role": "assistant", "content": EXAMPLE_TEXT}, {"role": "user", "content": prompt(facts(findings))}]
@@ -142,14 +181,17 @@ class Generator:
 
 
 def write(findings: dict[str, Any], generator: Generator | None) -> Written:
-    """Generated text when it passes the grounding check, else the tighter regeneration, else the template."""
+    """Generated text when it passes the grounding check (the sentences no finding supports removed, each recorded), else
+    the tighter regeneration (free mode), else the template; every attempt recorded with its problems."""
     started = time.perf_counter()
     attempts = []
+    template = template_text(findings)
     if generator is not None:
-        for path, tight in (("generated", False), ("regenerated", True)):
+        tries = (("generated", False),) if getattr(generator, "mode", "free") == "choose" else (("generated", False), ("regenerated", True))
+        for path, tight in tries:
             text = generator(findings, tight)
-            problems = ungrounded(text, findings) + omissions(text, findings)
-            attempts.append({"path": path, "text": text, "problems": problems})
-            if not problems:
-                return Written(text, path, attempts, time.perf_counter() - started)
-    return Written(template_text(findings), "template", attempts, time.perf_counter() - started)
+            delivered, problems, removed = judge(text, findings, template)
+            attempts.append({"path": path, "text": text, "problems": problems, "removed": removed})
+            if delivered is not None:
+                return Written(delivered, path, attempts, time.perf_counter() - started)
+    return Written(template, "template", attempts, time.perf_counter() - started)

@@ -1,0 +1,127 @@
+"""Claim-level grounding (issue 31): the false statements that passed the lexical check are rejected, sentences no finding
+supports are removed, the template's and every phrasing's sentences pass on random findings while a changed number,
+location, fault type or zone is caught; the ranking of physics against the classifier sets the urgency."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syndiag.report.claims import check_text, sentences
+from syndiag.report.findings import build_findings, fault_of
+from syndiag.report.grounding import judge
+from syndiag.report.phrasings import slots
+from syndiag.report.ranking import apply_ranking, line_weight
+from syndiag.report.writer import facts, template_text, write
+
+LINES = (("inner_race", "BPFI", 161.8), ("outer_race", "BPFO", 107.36), ("ball", "2xBSF", 141.17), ("cage", "FTF", 11.93))
+
+
+def evidence(strongest="inner_race", zone="A", ratio=16.2, channel="DE"):
+    lines = {f: {"line": name, "expected_hz": hz, "score": 1.0, "harmonics": [
+        {"name": name, "expected_hz": hz, "found_hz": round(hz + 0.4, 2), "amplitude": 0.01, "ratio": ratio if f == strongest else 1.2}]}
+        for f, name, hz in LINES}
+    return {"bearing": "cwru-drive-end", "bearing_source": "CWRU", "shaft_hz": 29.95, "characteristic_hz": {n: hz for _, n, hz in LINES},
+            "lines": lines, "strongest": strongest, "strongest_ratio": ratio if strongest != "none" else 1.3, "envelope_band_hz": [3000.0, 5000.0],
+            "resolution_hz": 1.0, "tolerance": 0.02, "velocity_rms_mm_s": 0.22, "iso_zone": zone, "iso_zone_meaning": "newly commissioned condition",
+            "iso_boundaries_mm_s": [0.71, 1.8, 4.5], "machine_group": "iso-10816-1:class1", "machines": "class I", "channel": channel, "warnings": []}
+
+
+def diagnosis(description="inner race fault at motor end with diameter 0.007 inches", p=0.57):
+    return {"model": "m", "prediction": "X", "description": description, "probability": p, "top": [{"class": "X", "probability": p}],
+            "windows": 40, **fault_of(description)}
+
+
+def false_claims(text, findings):
+    return [p for c in check_text(text, findings, template_text(findings)) for p in c.false]
+
+
+def test_the_false_statements_the_lexical_check_let_through_are_rejected():
+    agreeing = build_findings("r.mat", 1.0, 12000.0, evidence(), diagnosis())
+    # 16.2 is the line's peak-to-floor ratio, not a frequency: the line is at 161.8 Hz
+    assert any("16.2 Hz" in p and "not as hz" in p for p in false_claims("Inner race fault, confirmed by the envelope spectrum at 16.2 Hz.", agreeing))
+    assert false_claims("Inner race fault, confirmed by the envelope spectrum at 161.8 Hz, 16.2 times the floor.", agreeing) == []
+    # the classifier's fan-end inner race stated as fact where the evidence found nothing and the open-set verdict is unknown
+    fan = build_findings("r.mat", 1.0, 12000.0, evidence("none", channel="DE"), diagnosis("inner race fault at fan end with diameter 0.007 inches"),
+                         unknown={"unknown": True, "score": 0.9, "threshold": 0.5, "windows_above": 30})
+    problems = false_claims("Inner race fault at the fan end.", fan)
+    assert any("as fact" in p and "unknown" in p for p in problems) and any("fan end" in p for p in problems)
+    assert false_claims("The classifier says inner race at the fan end (probability 0.57).", fan) == []
+    for meaningless in ("Confirming a new seal failure.", "The model confirms this as a flaw in the design.",
+                        "Confirming a new policy change to ensure compliance with ISO standards."):
+        for findings in (agreeing, fan):
+            [check] = check_text(meaningless, findings, template_text(findings))
+            assert not check.supported, (meaningless, check)
+    delivered, problems, removed = judge("Inner race fault at the drive end (probability 0.57); ISO zone A. Confirming a new seal failure.",
+                                         agreeing, template_text(agreeing))
+    assert delivered == "Inner race fault at the drive end (probability 0.57); ISO zone A." and problems == []
+    assert removed and "seal" in removed[0]
+    assert judge("The model confirms this as a flaw in the design.", fan, template_text(fan))[0] is None
+
+
+def test_sentences_split_at_full_stops_not_decimal_points():
+    assert sentences("Line at 161.8 Hz. Zone A (0.22 mm/s). Plan it.") == ["Line at 161.8 Hz.", "Zone A (0.22 mm/s).", "Plan it."]
+
+
+def test_the_open_set_verdict_must_be_stated():
+    findings = build_findings("r.mat", 1.0, 12000.0, evidence(), diagnosis(p=0.9),
+                              unknown={"unknown": False, "score": 0.2, "threshold": 0.5, "windows_above": 0})
+    problems = judge("Inner race fault at the drive end, confirmed by the BPFI line; ISO zone A.", findings)[1]
+    assert any("open-set verdict" in p for p in problems)
+    assert judge(template_text(findings), findings, template_text(findings))[1] == []
+
+
+class Scoring:
+    """A stand-in for the language model in choose mode: the longest phrasing is the most fluent."""
+
+    name, mode = "scoring", "choose"
+
+    def __call__(self, findings, tight=False):
+        return " ".join(max(part, key=len) for part in slots(findings, facts(findings)))
+
+
+FAULTS = st.sampled_from(["inner_race", "outer_race", "ball", "none"])
+DESCRIPTIONS = st.sampled_from(["inner race fault at motor end with diameter 0.007 inches", "outer race fault at fan end with diameter 0.021 inches",
+                                "ball fault at fan end with diameter 0.014 inches", "normal operation", None])
+
+
+@settings(max_examples=120, deadline=None)
+@given(strongest=FAULTS, description=DESCRIPTIONS, p=st.floats(0.3, 1.0), ratio=st.floats(3.0, 150.0), zone=st.sampled_from("ABCD"),
+       channel=st.sampled_from(["DE", "FE"]), unknown=st.sampled_from([None, True, False]))
+def test_every_phrasing_of_random_findings_passes_and_a_changed_claim_is_caught(strongest, description, p, ratio, zone, channel, unknown):
+    d = None if description is None else diagnosis(description, round(p, 4))
+    u = None if unknown is None or d is None else {"unknown": unknown, "score": 0.7 if unknown else 0.2, "threshold": 0.5, "windows_above": 3}
+    findings = apply_ranking(build_findings("r.mat", 1.0, 12000.0, evidence(strongest, zone, round(ratio, 2), channel), d, u))
+    template = template_text(findings)
+    for part in slots(findings, facts(findings)):
+        for sentence in part:
+            bad = [c for c in check_text(sentence, findings, template) if not c.supported]
+            assert not bad, (sentence, [(c.false, c.unsupported, c.anchors) for c in bad])
+    written = write(findings, Scoring())
+    assert written.path == "generated" and written.attempts[0]["removed"] == [], written.attempts
+    other_zone = "ABCD"[("ABCD".index(zone) + 1) % 4]
+    assert false_claims(f"The vibration is in ISO zone {other_zone}.", findings)
+    assert false_claims(f"The vibration is {findings['evidence']['velocity_rms_mm_s'] + 3.07:.2f} mm/s RMS.", findings)
+    if strongest != "none":
+        line = findings["evidence"]["lines"][strongest]
+        assert false_claims(f"The envelope spectrum shows a line at {line['expected_hz'] * 1.5:.1f} Hz.", findings)
+        absent = next(f for f, *_ in LINES if f not in (strongest, "cage", (d or {}).get("fault_type")))
+        assert any("no finding" in p or "as fact" in p for p in false_claims(f"{absent.replace('_', ' ').capitalize()} fault.", findings))
+    if d is not None and d["location"] is not None and strongest != d["fault_type"]:
+        wrong = "fan end" if d["location"] == "drive end" else "drive end"
+        if wrong != {"DE": "drive end", "FE": "fan end"}[channel]:
+            assert false_claims(f"The classifier says {d['description'].split(' fault')[0]} at the {wrong}.", findings)
+
+
+def test_a_line_far_above_the_floor_outweighs_a_weak_classifier_and_raises_the_urgency():
+    assert line_weight(100.0) == pytest.approx(0.99) and line_weight(3.0) == pytest.approx(2 / 3)
+    findings = apply_ranking(build_findings("r.mat", 1.0, 12000.0, evidence("outer_race", "A", 100.0), diagnosis(p=0.57)))
+    assert findings["ranking"]["leading"] == "envelope spectrum" and findings["recommendation"]["basis"] == "outer_race"
+    assert findings["recommendation"]["urgency"] == "soon" and "BPFO line stands 100.0 times" in findings["recommendation"]["actions"][1]
+    assert findings["recommendation"]["actions"][0].startswith("confirm the diagnosis by a second technique")
+    assert "outweighs the classifier" in findings["recommendation"]["ranking"]
+    strong_model = apply_ranking(build_findings("r.mat", 1.0, 12000.0, evidence("outer_race", "A", 5.2), diagnosis(p=0.99)))
+    assert strong_model["ranking"]["leading"] == "classifier" and strong_model["recommendation"]["basis"] == "inner_race"
+    assert strong_model["recommendation"]["urgency"] == "planned"
+    text = write(strong_model, Scoring()).text
+    assert text.startswith("The classifier says inner race") and "BPFO" in text
+    assert apply_ranking(build_findings("r.mat", 1.0, 12000.0, evidence("none"), diagnosis()))["ranking"]["open_set"].startswith("no open-set")
