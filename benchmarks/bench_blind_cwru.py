@@ -60,6 +60,10 @@ def blind_record(path: Path, config: ReportConfig) -> dict:
     entry = identity.entry
     truth, end = entry.fault_type, END.get(entry.location)
     lines = {c["channel"]: c for c in e["channels"]}
+    for channel, found in lines.items():  # each channel's envelope kurtosis and first-harmonic ratios, to say why a record fails
+        own = e if channel == e["channel"] else report_recording(path, None, config.model_copy(update={"channel": channel}))[0]["evidence"]
+        found.update(envelope_kurtosis=own["envelope_kurtosis"],
+                     first_ratios={v["line"]: v["harmonics"][0]["ratio"] if v.get("checked") and v["harmonics"] else None for v in own["lines"].values()})
     record = {"suite": "blind-cwru", "kind": "recording", "file": path.name, "number": entry.number, "class": entry.class_name,
               "true_fault": truth, "true_end": end, "fs_hz": findings["fs_hz"], "seconds_long": findings["recording_seconds"],
               "rpm": round(e["shaft_hz"] * 60, 1), "rpm_from": e["rpm_from"], "evidence": e["strongest"], "channel": e["channel"],
@@ -131,6 +135,11 @@ def summary(records: list[dict]) -> str:
     lines += ["", f"Normal recordings: {alarms} false alarm(s) of {len(normal)} ({', '.join(r['file'] + ': ' + r['evidence'] for r in normal)}); "
               f"the peer: {PEER['normal_false_alarms'][0]} of {PEER['normal_false_alarms'][1]}.", "",
               "Misclassified recordings: " + (", ".join(f"{r['file']} ({r['class']}: {r['evidence']} on {r['channel']})" for r in faulty if not r["classified"]) or "none"), ""]
+    hard = [r for r in faulty if r["class"] == "DE_OR014"]
+    if hard:
+        lines += ["Drive-end outer race 0.014 in (why it fails): on its DE channel, " + "; ".join(
+            f"{r['file']}: envelope kurtosis {r['channels']['DE']['envelope_kurtosis']}, BPFO {r['channels']['DE']['first_ratios']['BPFO']}x, "
+            f"BPFI {r['channels']['DE']['first_ratios']['BPFI']}x its floor" for r in hard if "DE" in r["channels"]), ""]
     segs = [r for r in records if r["kind"] == "segment"]
     if segs:
         lines += ["## Segments of the report suite (test halves at 0 and 3 HP, 1 s)", "",
