@@ -25,6 +25,7 @@ from syndiag.config.run import RunConfig
 from syndiag.data.fewshot import support, test_set
 from syndiag.data.openset_splits import class_view, zeroshot_classes
 from syndiag.data.prepare import PreparedDataset, prepare
+from syndiag.models.zeroshot_physics import parse_description
 from syndiag.workflows.cells import data_identity, digest, recipe_material
 from syndiag.workflows.unknown_models import Setting, UnknownFaultModel, pretrained_cloud, run_cells, run_recipe
 from syndiag.workflows.unknown_sensor import SensorFamily
@@ -96,8 +97,10 @@ def run_zeroshot_suite(config: OpenSetConfig, results: Path, overrides: dict[str
     recipe = run_recipe(config, overrides)
     dataset = prepare(recipe.data)
     identity = data_identity(dataset)
-    for split in config.splits:  # a bad split is refused before anything trains
-        zeroshot_classes(dataset.class_names, split.new, split.descriptions, dataset.prompts)
+    for split in config.splits:  # a bad split, or a description naming no fault type or location, is refused before anything trains
+        _, new, texts = zeroshot_classes(dataset.class_names, split.new, split.descriptions, dataset.prompts)
+        for c in new:
+            parse_description(texts[c], f"zero-shot split {split.name!r}, class {dataset.class_names[c]}")
     splits = {split.name: split for split in config.splits}
     cells = [(s.name, b, t, seed) for seed in config.seeds for s in config.splits for b in config.zeroshot_backbones for t in config.text_sources
              if t in BACKBONES[b].text_sources]

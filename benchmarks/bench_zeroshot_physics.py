@@ -1,0 +1,94 @@
+"""Zero-shot classes from their description by physics (issue 30, item 3): each compositional split of the zeroshot
+suite (configs/openset/cwru.yaml), three seeds, the routes of ``workflows/zeroshot_physics.py`` (defect lines,
+attribute transfer, both) with the random-text ablation; beside them the language-model route's own results
+(zeroshot_cwru_cpu.jsonl, the zeroshot suite).
+
+    python benchmarks/bench_zeroshot_physics.py --data-root ../shared/data
+
+Results: benchmarks/results/zeroshot_physics_cwru_cpu.jsonl (one line per split and seed) and .md. A description that
+names no fault type or location is refused before anything is computed (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+from machine import mean_interval, write_table  # noqa: E402
+
+from syndiag.config.openset import OpenSetConfig  # noqa: E402
+from syndiag.config.profiles import profile_path  # noqa: E402
+from syndiag.errors import SyndiagError  # noqa: E402
+from syndiag.evaluation.metrics import read_results  # noqa: E402
+from syndiag.workflows.zeroshot_physics import ROUTES, run_zeroshot_physics  # noqa: E402
+
+RESULTS = ROOT / "results" / "zeroshot_physics_cwru_cpu.jsonl"
+LANGUAGE_MODEL = ROOT / "results" / "zeroshot_cwru_cpu.jsonl"
+
+
+def language_model_rows(splits: list[str]) -> list[str]:
+    """The language-model route per split (cloud backbone, SmolLM2 texts and random-token texts), from its own results."""
+    records = [r for r in read_results(LANGUAGE_MODEL) if r.get("backbone") == "cloud"] if LANGUAGE_MODEL.is_file() else []
+    rows = []
+    for source in ("language-model", "random-tokens"):
+        cells = []
+        for split in splits:
+            mine = [r["metrics"]["text"] for r in records if r["split"] == split and r["text_source"] == source]
+            cells.append(f"{mean_interval([m['new'] for m in mine])} ({len(mine)} seeds; among new {mean_interval([m['new_among_new'] for m in mine])})"
+                         if mine else "not run")
+        rows.append(f"| (a) language model, text of {source} (cloud, `zeroshot_cwru_cpu.jsonl`) | " + " | ".join(cells) + " |")
+    return rows
+
+
+def summary(records: list[dict]) -> str:
+    splits = list(dict.fromkeys(r["split"] for r in records))
+    first = records[0]
+    lines = ["# Zero-shot classes from their description: physics routes (cpu)", "",
+             f"`{first['command']}`, commit `{first['commit'][:10]}`, {first['machine']['cpu']} ({first['machine']['cores']} cores), "
+             f"condition {first['condition']}, seeds {sorted({r['seed'] for r in records})}.", "",
+             "New-class test windows classified among all 19 classes (chance 0.053), mean ± 95 % interval over seeds; in brackets "
+             "among the two new classes only (chance 0.5). A window goes to a new class only when the seen classes' log-spectrum "
+             "Mahalanobis score flags it (threshold: 1 % of held-in seen windows).", "",
+             "| route | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
+    for kind, label in (("described", "description"), ("random_text", f"random descriptions (ablation, mean of {first['random_draws']} draws)"),
+                        ("swapped", "the new classes' descriptions swapped (ablation)")):
+        for route in ROUTES:
+            cells = []
+            for split in splits:
+                mine = [r["metrics"][kind][route] for r in records if r["split"] == split]
+                cells.append(f"{mean_interval([m['new'] for m in mine])} ({mean_interval([m['new_among_new'] for m in mine])})")
+            lines.append(f"| (b) {route}, {label} | " + " | ".join(cells) + " |")
+    lines += language_model_rows(splits)
+    lines += ["", "| split | new windows flagged | seen windows flagged | seen windows right (described, combined) |", "|---|---|---|---|"]
+    for split in splits:
+        mine = [r for r in records if r["split"] == split]
+        lines.append(f"| {split} | {mean_interval([r['novelty']['new_flagged'] for r in mine])} | {mean_interval([r['novelty']['seen_flagged'] for r in mine])} | "
+                     f"{mean_interval([r['metrics']['described']['combined']['seen'] for r in mine])} |")
+    worst = {route: min(float(np.mean([r["metrics"]["described"][route]["new"] for r in records if r["split"] == s])) for s in splits) for route in ROUTES}
+    lines += ["", "Worst split, new classes among all: " + ", ".join(f"{route} {value:.3f}" for route, value in worst.items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--config", default="openset/cwru.yaml", help="the open-set recipe whose splits, seeds and condition are used")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--allow-dirty", action="store_true", help="measure uncommitted code (never for committed results)")
+    args = parser.parse_args()
+    try:
+        config = OpenSetConfig.from_yaml(profile_path(args.config))
+        run_zeroshot_physics(config, args.results, {"data.data_root": str(args.data_root)}, allow_dirty=args.allow_dirty)
+    except SyndiagError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return write_table(args.results, summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
