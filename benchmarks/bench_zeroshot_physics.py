@@ -5,7 +5,7 @@ attribute transfer, both) with the random-text ablation; beside them the languag
 
     python benchmarks/bench_zeroshot_physics.py --data-root ../shared/data
 
-Results: benchmarks/results/zeroshot_physics_cwru_cpu.jsonl (one line per split and seed) and .md. A description that
+Results: benchmarks/results/zeroshot-physics_cwru_cpu.jsonl (one line per split and seed) and .md. A description that
 names no fault type or location is refused before anything is computed (exit status 2).
 """
 
@@ -27,7 +27,7 @@ from syndiag.errors import SyndiagError  # noqa: E402
 from syndiag.evaluation.metrics import read_results  # noqa: E402
 from syndiag.workflows.zeroshot_physics import ROUTES, run_zeroshot_physics  # noqa: E402
 
-RESULTS = ROOT / "results" / "zeroshot_physics_cwru_cpu.jsonl"
+RESULTS = ROOT / "results" / "zeroshot-physics_cwru_cpu.jsonl"  # not zeroshot_*: the zeroshot suite's section reads those
 LANGUAGE_MODEL = ROOT / "results" / "zeroshot_cwru_cpu.jsonl"
 
 
