@@ -69,6 +69,14 @@ def summary(records: list[dict]) -> str:
         mine = [r for r in records if r["split"] == split]
         lines.append(f"| {split} | {mean_interval([r['novelty']['new_flagged'] for r in mine])} | {mean_interval([r['novelty']['seen_flagged'] for r in mine])} | "
                      f"{mean_interval([r['metrics']['described']['combined']['seen'] for r in mine])} |")
+    lines += ["", "Size by energy ordering (a check, not used by any route): the energy (sum of the two channels' log RMS) that the "
+              "seen classes of the same fault type predict for a new class's size (those of that size, else a line over size), "
+              "its test windows' mean, and the share of its windows nearer its own prediction than the other new class's.", "",
+              "| new class | predicted | test windows' mean | nearer its own prediction |", "|---|---|---|---|"]
+    for name in dict.fromkeys(n for r in records for n in r["energy_size"]):
+        mine = [r["energy_size"][name] for r in records if name in r["energy_size"]]
+        lines.append(f"| {name} | {np.mean([m['predicted'] for m in mine]):.2f} | {np.mean([m['test_mean'] for m in mine]):.2f} | "
+                     f"{mean_interval([m['nearer_own'] for m in mine])} |")
     worst = {route: min(float(np.mean([r["metrics"]["described"][route]["new"] for r in records if r["split"] == s])) for s in splits) for route in ROUTES}
     lines += ["", "Worst split, new classes among all: " + ", ".join(f"{route} {value:.3f}" for route, value in worst.items()) + "."]
     return "\n".join(lines) + "\n"
