@@ -125,3 +125,35 @@ def test_the_tracker_learns_the_sensors_healthy_baseline_raises_one_alarm_on_a_f
     assert [a["level"] for a in listed(store.engine, "p/pump/de")] == ["alarm"] and listed(store.engine)[0]["deliveries"]["webhook:ops"]["attempts"] == 0
     with pytest.raises(ConfigError, match="sensors.a/b/c.machine_group: unknown machine group 'nope'"):
         HealthTracker(config, {"a/b/c": SensorDeclaration(fs=12000.0, machine_group="nope")})
+
+
+def test_a_checkpoint_calibrated_for_unknown_faults_gives_each_live_window_its_verdict_and_the_state_reads_it(tmp_path):
+    import threading
+
+    from tiny_checkpoint import onnx_folder
+
+    from syndiag.config.service import ServeConfig
+    from syndiag.models.openset_threshold import OpenSetThreshold, save_threshold, weights_digest
+    from syndiag.service.payload import encode
+    from syndiag.service.pipeline import Pipeline
+    from syndiag.service.store import Store
+    from syndiag.serving.predictor import load_predictor
+
+    found = {}
+    for value in (0.2, 0.999):  # the stub's top probability is below 0.8: a score (1 - p) above 0.2, never above 0.999
+        folder = onnx_folder(tmp_path / f"onnx-{value}")
+        save_threshold(folder, OpenSetThreshold(threshold=value, false_alarm=0.01, windows=10, weights_sha256=weights_digest(folder)))
+        config = ServeConfig(checkpoint=folder, database_url=f"sqlite:///{tmp_path / f'{value}.sqlite'}", every_s=0.1,
+                             health={"window_s": 0.1, "baseline_windows": 10_000, "raise_windows": 2, "unknown_level": "watch",
+                                     "healthy_labels": ["normal", "DE_IR007", "FE_B021"]}, retention={"enabled": False})
+        pipeline = Pipeline(config, load_predictor(folder), Store(config.database_url))
+        worker = threading.Thread(target=pipeline.run)
+        worker.start()
+        x = 0.001 * np.random.default_rng(0).standard_normal(6000).astype(np.float32)
+        for seq in range(5):
+            pipeline.ingest("p/pump/de", encode(seq, 1_700_000_000.0 + seq * 0.1, 12000.0, x[seq * 1200:(seq + 1) * 1200]))
+        pipeline.stop()
+        worker.join(timeout=30)
+        found[value] = ([r["unknown"] for r in pipeline.store.history("p/pump/de")], pipeline.tracker.snapshot()["sensors"]["p/pump/de"])
+    assert found[0.2][0] == [True] * 5 and found[0.2][1]["state"] == "watch" and found[0.2][1]["reasons"]["unknown"] == "watch"
+    assert found[0.999][0] == [False] * 5 and found[0.999][1]["state"] == "ok"

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from syndiag.cli.common import SetOpt, out
 from syndiag.cli.termination import Interrupted
-from syndiag.config.base import parse_overrides
+from syndiag.config.base import parse_overrides, set_dotted
 from syndiag.config.service import ServeConfig
 
 
@@ -20,7 +20,11 @@ def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help=
     """Diagnose sensors streaming over MQTT (<prefix>/<site>/<machine>/<sensor>/data), store every diagnosis, keep each
     sensor's health state (ok / watch / alarm) and deliver its changes as alarms (MQTT .../alarm, the webhooks of
     alarms.webhooks); serve /diagnose, /health, /metrics, /api/sensors, /api/states, /api/alarms (acknowledge with a
-    user's token) and the dashboard over HTTP.
+    user's token), /api/storage and /api/raw (the raw signal kept around every alarm and the periodic snapshots) and the
+    dashboard over HTTP. A sensor model serves each sensor declared with its channels (sensors.<name>.channels: each
+    channel's stream, rate and kind; a rate the model cannot use stops serve at start, naming sensor, channel and rates).
+    What is stored is bounded (retention: raw clips and snapshots compressed, diagnoses rolled up with age, limits of
+    age and size; every retention duration and size must be positive).
 
     The store (--set database_url=...) is opened first: a bad URL, an unwritable SQLite path or a database server that is
     down stops serve with exit 2, naming the URL (password hidden) and the reason."""
@@ -31,7 +35,10 @@ def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help=
     overrides = parse_overrides(sets)
     if checkpoint is not None:
         overrides["checkpoint"] = str(checkpoint)
-    cfg = ServeConfig.from_yaml(config, overrides) if config is not None else ServeConfig.from_dict(overrides, "--set")
+    nested: dict = {}
+    for dotted, value in overrides.items():  # --set retention.max_age_s=... without -c: a section, as from_yaml sets it
+        set_dotted(nested, dotted, value)
+    cfg = ServeConfig.from_yaml(config, overrides) if config is not None else ServeConfig.from_dict(nested, "--set")
     if cfg.role == "edge":
         check_database_url(cfg.database_url)
     out.print(f"serving {escape(str(cfg.checkpoint))}: MQTT {cfg.broker_host}:{cfg.broker_port} ({cfg.topic_prefix}/+/+/+/data), "

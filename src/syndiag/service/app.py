@@ -1,6 +1,6 @@
 """The HTTP side of ``syndiag serve`` (issue 18): ``POST /diagnose`` (a window or recording file, the same findings as
 ``syndiag diagnose``), ``/health``, ``/metrics`` (Prometheus), ``/api/sensors`` (latest diagnosis per sensor, of a site),
-``/api/history`` (a sensor's trend), the health states and alarms (service/alarms_api.py), ``/report/<site>/<machine>/<sensor>`` (its report now, HTML), and the dashboard
+``/api/history`` (a sensor's trend), the health states and alarms (service/alarms_api.py), what is kept (service/storage_api.py), ``/report/<site>/<machine>/<sensor>`` (its report now, HTML), and the dashboard
 (``/``, ``/site/<site>``: static HTML + vendored uPlot). Every response carries a Content-Security-Policy that allows
 no inline script and no other origin; ``/diagnose`` runs in a worker thread, never in the event loop."""
 
@@ -21,6 +21,7 @@ from syndiag.service.alarms_api import add_alarm_routes
 from syndiag.service.health import store_health
 from syndiag.service.live_report import live_report
 from syndiag.service.pipeline import Pipeline
+from syndiag.service.storage_api import add_storage_routes
 from syndiag.workflows.inference import diagnose_file
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -33,10 +34,10 @@ SECURITY_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Conte
 
 
 def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, health: Callable[[], dict] | None = None,
-               deliveries=None) -> FastAPI:  # noqa: ANN001
+               deliveries=None, keeper=None) -> FastAPI:  # noqa: ANN001
     """The edge's app (``pipeline``: sensors, states, alarms, dashboard, /diagnose) and/or the cloud's head routes (``cloud``:
     its RunConfig); ``health`` (the running service's checks) answers /health, which is 503 when degraded; ``deliveries``
-    (the alarm delivery threads) name the alarm targets failing now."""
+    (the alarm delivery threads) name the alarm targets failing now; ``keeper`` (raw clips, retention) answers /api/storage."""
     app = FastAPI(title="syndiag", docs_url="/docs")
 
     @app.middleware("http")
@@ -61,6 +62,7 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, h
         return app
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_alarm_routes(app, pipeline, deliveries)
+    add_storage_routes(app, pipeline, keeper)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:

@@ -26,6 +26,7 @@ class Window:
     done: "Pending | None" = None  # the payload it ends in: acknowledged once all its windows have a fate
     signal: np.ndarray | None = None  # the health state's signal: up to health.window_s ending at t_end, the sensor's rate
     signal_fs: float = 0.0
+    channels: dict[str, tuple[np.ndarray, float]] | None = None  # a sensor of several channels: each held channel's samples, its rate
 
 
 class Pending:

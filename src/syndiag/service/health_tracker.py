@@ -80,6 +80,7 @@ class HealthUpdate:
     fitted: dict[str, Baseline] = field(default_factory=dict)
     raised: list[dict] = field(default_factory=list)
     stored_alarms: int = 0
+    scores: dict[tuple[str, float], tuple[float | None, float | None]] = field(default_factory=dict)  # (sensor, t_end) -> velocity, ratio
 
     def rows(self) -> tuple[dict[str, dict], dict[str, dict]]:
         """(health_states rows, baselines rows) for the store."""
@@ -150,6 +151,7 @@ class HealthTracker:
             high, low, why = window_levels(evidence, rules)
             new = step(state, high, low, row["t_end"], rules, why)
             update.states[sensor] = new
+            update.scores[(sensor, row["t_end"])] = (velocity, ratio)
             update.evidence[sensor] = {"velocity_mm_s": velocity, "zone": None if velocity is None else zone_of(velocity, rules.zone_boundaries),
                                        "anomaly_ratio": ratio, "baseline": f"{len(collected)}/{self.config.baseline_windows} windows"
                                        if baseline is None else "fitted", "unknown": row.get("unknown"), "label": row["label"],

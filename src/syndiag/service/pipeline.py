@@ -23,10 +23,14 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from syndiag.config.service import ServeConfig
+from syndiag.errors import ConfigError
 from syndiag.serving.predictor import Predictor, WindowBatch
+from syndiag.service.assembly import Assembly, layout_batch, plan_sensors
 from syndiag.service.buffers import Pending, SensorBuffer, Window, payload_windows
 from syndiag.service.health_tracker import HealthTracker
 from syndiag.service.payload import Limits, PayloadRefused, decode
+from syndiag.service.raw_store import RawCapture
+from syndiag.service.unknown import LiveUnknown
 from syndiag.service.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,10 +39,12 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 Publish = Callable[[str, bytes], None]
 FATES = ("diagnosed", "duplicate", "dropped_queue_full", "dropped_store_failed", "dropped_model_failed", "dropped_incomplete",
          "dropped_non_finite_output")
-REFUSALS = ("malformed", "oversize", "out_of_range", "non_finite", "overlap", "rate_mismatch", "bad_name", "sensor_cap", "internal")
+REFUSALS = ("malformed", "oversize", "out_of_range", "non_finite", "overlap", "rate_mismatch", "bad_name", "sensor_cap", "undeclared",
+            "internal")
 ALARM_COUNTERS = ("alarms", "deliveries", "delivery_failures", "acks", "acks_repeated", "acks_unknown_alarm", "comments", "auth_refused")
+KEPT_COUNTERS = ("raw_clips", "raw_snapshots", "retention_passes", "retention_rolled_up", "retention_deleted", "retention_deleted_for_size")
 COUNTERS = ("windows_in", *FATES, "store_errors", "store_recreated", "payloads", *(f"payloads_refused_{r}" for r in REFUSALS),
-            "gaps", "rate_changes", "expired", *ALARM_COUNTERS)
+            "gaps", "rate_changes", "expired", *ALARM_COUNTERS, *KEPT_COUNTERS)
 
 
 def check_sensor_name(sensor: str) -> None:
@@ -57,10 +63,21 @@ class Pipeline:
         self.descriptions = dict(zip(predictor.meta.class_names, predictor.meta.prompts))
         need = predictor.needs.channels[0]
         self.length, self.model_fs = need.length, need.fs
-        self.limits = Limits(config.max_payload_samples, config.min_fs, config.max_fs, config.max_t0, config.max_abs_sample)
+        self.plan = getattr(predictor, "plan", None) if predictor.meta.layout is not None else None  # a sensor model's layout
+        if self.plan is not None and config.share_group:
+            raise ConfigError(f"share_group: {config.checkpoint} is a sensor model, whose windows join several streams; serve it "
+                              "from one process (without share_group)")
+        feeds = plan_sensors(config, self.plan, str(config.checkpoint))
+        self.assemblies = {name: Assembly(name, f, config.every_s, config.sensor_wait_s, config.buffer_s, self.plan.dropout <= 0)
+                           for name, f in feeds.items()}
+        self.owners = {feed.stream: self.assemblies[name] for name, found in feeds.items() for feed in found}
+        slowest = min([config.min_fs, *(feed.fs for found in feeds.values() for feed in found)])
+        self.limits = Limits(config.max_payload_samples, slowest, config.max_fs, config.max_t0, config.max_abs_sample)
         self.store, self.publish = store, publish
         self.buffers: dict[str, SensorBuffer] = {}
-        self.declared = {name: d.fs for name, d in config.sensors.items()}
+        self.declared = {name: d.fs for name, d in config.sensors.items() if d.fs is not None}
+        self.declared.update({feed.stream: feed.fs for found in feeds.values() for feed in found})
+        self.mismatches: set[tuple[str, float]] = set()  # (stream, rate) refused and logged once
         self.queue: deque[Window] = deque()
         self.lock = threading.Condition()
         self.counts: Counter[str] = Counter(store.counters_of(config.client_id))
@@ -74,9 +91,15 @@ class Pipeline:
         self.stopping = False
         self.store_problem: str | None = None  # the store failing now
         self.store_warning: str | None = None  # the store lost its file while serving (until a restart)
+        self.unknown = LiveUnknown(config.checkpoint, self.model_fs)  # the open-set verdict per window, when calibrated
         self.tracker = HealthTracker(config.health, config.sensors, store.engine) if config.health.enabled else None
         self.alarm_targets = [f"webhook:{name}" for name in config.alarms.webhooks]  # and mqtt, once a broker publishes
         self.on_alarms: Callable[[], None] = lambda: None  # wakes the alarm deliveries
+        kept = config.retention.enabled and not config.share_group  # a shared subscription's process holds no ring buffer to cut
+        self.capture = RawCapture(config.retention) if kept else None
+        self.streams = {name: [feed.stream for feed in found] for name, found in feeds.items()}  # a sensor's streams (else itself)
+        if self.capture is not None:
+            self.capture.owner = {stream: name for name, streams in self.streams.items() for stream in streams}
 
     def count(self, name: str, n: int = 1) -> None:
         """Add to a counter from any thread (stored with the next flush)."""
@@ -89,7 +112,22 @@ class Pipeline:
         if not self.limits.min_fs <= fs <= self.limits.max_fs:
             raise PayloadRefused("out_of_range", f"{sensor}: declared rate {fs:g} Hz outside {self.limits.min_fs:g} .. {self.limits.max_fs:g} Hz")
         with self.lock:
-            self.declared[sensor] = fs
+            if sensor in self.owners:  # a channel of a sensor model: its rate is the config's, checked against the model at start
+                self._mismatch(sensor, fs, self.declared[sensor], "a retained declaration")
+            else:
+                self.declared[sensor] = fs
+
+    def _mismatch(self, stream: str, fs: float, declared: float, what: str) -> None:
+        """Refuse (rate_mismatch) a rate other than the declared one, logged once per stream and rate."""
+        if abs(declared - fs) <= 1e-6 * declared:
+            return
+        owner = self.owners.get(stream)
+        where = "" if owner is None else f" (channel {next(f.channel for f in owner.feeds if f.stream == stream)} of sensor {owner.sensor})"
+        message = f"{stream}{where}: {what} at {fs:g} Hz, declared {declared:g} Hz"
+        if (stream, fs) not in self.mismatches:
+            self.mismatches.add((stream, fs))
+            log.warning("refused (counted under payloads_refused_rate_mismatch): %s", message)
+        raise PayloadRefused("rate_mismatch", message)
 
     def refuse(self, reason: str) -> None:
         with self.lock:
@@ -126,14 +164,32 @@ class Pipeline:
         arrived = time.monotonic()
         with self.lock:
             declared = self.declared.get(sensor)
-            if declared is not None and abs(declared - chunk.fs) > 1e-6 * declared:
-                raise PayloadRefused("rate_mismatch", f"{sensor}: payload at {chunk.fs:g} Hz, declared {declared:g} Hz")
+            if declared is not None:
+                self._mismatch(sensor, chunk.fs, declared, "payload")
+            elif chunk.fs < self.config.min_fs:
+                raise PayloadRefused("out_of_range", f"{sensor}: payload at {chunk.fs:g} Hz, below min_fs {self.config.min_fs:g} Hz")
+            assembly = self.owners.get(sensor)
+            if self.plan is not None and assembly is None:
+                raise PayloadRefused("undeclared", f"{sensor}: no sensor in the config (sensors.<name>.channels) has a channel on this "
+                                                   f"stream, and {self.config.checkpoint} is a sensor model")
             buffer = self.buffers.get(sensor) or self._new_buffer(sensor, chunk.fs)
+            if assembly is not None:
+                buffer.push(chunk)
+                if self.capture is not None:
+                    self.capture.pushed(sensor, buffer)
+                windows = assembly.windows(self.buffers, arrived)
+                timing = self.buffers.get(assembly.timing.stream)
+                if timing is not None and self.tracker is not None:  # the health state reads its first vibration channel
+                    self._health_signals(windows, timing.fs, timing.held_from(), timing.span)
+                self.counts["payloads"] += 1
+                return windows
             if self.config.share_group:
                 windows, _ = payload_windows(sensor, chunk, self.length, self.model_fs, self.config.every_s, arrived)
                 held = (round(chunk.t0 * chunk.fs), lambda a, b: chunk.samples[a - round(chunk.t0 * chunk.fs) : b - round(chunk.t0 * chunk.fs)])
             else:
                 buffer.push(chunk)
+                if self.capture is not None:
+                    self.capture.pushed(sensor, buffer)
                 windows = buffer.windows(buffer.end - chunk.samples.size, chunk.samples.size, self.length, self.model_fs,
                                          self.config.every_s, arrived)
                 held = (buffer.held_from(), buffer.span)
@@ -196,9 +252,14 @@ class Pipeline:
         if not batch:
             return []
         try:
-            prediction = self.predictor.predict(WindowBatch.of_array(np.stack([w.samples for w in batch])[:, None, :],
-                                                                     self.predictor.needs.names))
+            if self.plan is not None:
+                inputs = layout_batch(self.plan, batch)
+            else:
+                inputs = WindowBatch.of_array(np.stack([w.samples for w in batch])[:, None, :], self.predictor.needs.names)
+            prediction = self.predictor.predict(inputs)
             probs, severity = prediction.probabilities, prediction.severity_mean
+            unknown = self.unknown.flags(None if self.plan is not None else np.stack([w.samples for w in batch])[:, None, :],
+                                         np.max(np.nan_to_num(probs, nan=0.0), axis=1))
         except Exception:  # noqa: BLE001 - a batch the model fails on is counted, never lost
             log.exception("the model failed on a batch of %d windows", len(batch))
             with self.lock:
@@ -214,7 +275,7 @@ class Pipeline:
                     continue
                 best = int(np.argmax(p))
                 rows.append({"sensor": window.sensor, "t_end": window.t_end, "label": self.class_names[best], "probability": float(p[best]),
-                             "rms": float(np.sqrt(np.mean(np.square(window.samples, dtype=np.float64)))), "unknown": None,
+                             "rms": float(np.sqrt(np.mean(np.square(window.samples, dtype=np.float64)))), "unknown": unknown[i],
                              "latency_ms": round((now - window.arrived) * 1000.0, 3), "stored_at": time.time(), "_window": window,
                              "_severity": None if severity is None else float(severity[i])})
             self.in_flight = len(rows)
@@ -234,6 +295,8 @@ class Pipeline:
             wall, clock = time.time(), time.monotonic()
             update = self.tracker.evaluate([{**row, "_severity": s} for row, s in zip(rows, severities)],
                                            [(w.signal, w.signal_fs) for w in windows], [wall - (clock - w.arrived) for w in windows])
+            for row in rows:  # the evidence's scores stored with the diagnosis (kept, rolled up with age)
+                row["velocity_mm_s"], row["anomaly_ratio"] = update.scores.get((row["sensor"], row["t_end"]), (None, None))
         new = self._record(rows, drops, counts, update)
         with self.lock:
             if new is None:  # the store keeps failing: the rows are dropped, their fates stored with a later flush
@@ -247,6 +310,10 @@ class Pipeline:
             if update is not None:
                 self.tracker.commit(update)
                 self.counts["alarms"] += update.stored_alarms
+                if self.capture is not None:  # the raw signal around each alarm, cut once the streams reach its end
+                    for alarm in update.raised:
+                        self.capture.alarm(alarm["id"], alarm["sensor"], alarm["t_end"], self.streams.get(alarm["sensor"], [alarm["sensor"]]),
+                                           self.buffers)
             self.in_flight = 0
             stored = time.monotonic()
             for window in windows:

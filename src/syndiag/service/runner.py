@@ -17,6 +17,7 @@ from syndiag.data.model_input import read_model_input
 from syndiag.errors import ConfigError
 from syndiag.service.alarms import Deliveries
 from syndiag.service.health import store_health
+from syndiag.service.keeper import Keeper
 from syndiag.service.payload import encode
 from syndiag.service.pipeline import Pipeline
 from syndiag.service.publisher import check_replay_options, close, confirm, connect
@@ -30,6 +31,7 @@ class Service:
     worker: threading.Thread
     ingestion: object | None
     deliveries: Deliveries | None = None
+    keeper: Keeper | None = None
 
     def health(self) -> dict:
         """ok only when the worker and the MQTT client's thread run, the broker is connected and the store answers."""
@@ -45,15 +47,18 @@ class Service:
         self.worker.join(timeout=10)
         if self.deliveries is not None:
             self.deliveries.stop()
+        if self.keeper is not None:
+            self.keeper.stop()
 
 
 def build_pipeline(config: ServeConfig, publish=None) -> Pipeline:
-    """The model (an ONNX export runs without PyTorch) as a Predictor, the store; one channel per window."""
+    """The model (an ONNX export runs without PyTorch) as a Predictor, the store: a one-channel model diagnoses each stream
+    on its own, a sensor model (several sensors at their own rates) each declared sensor's channels together."""
     predictor = load_predictor(config.checkpoint)
     needs = predictor.needs
-    if len(needs.channels) != 1:
-        raise ConfigError(f"{config.checkpoint}: the model reads {len(needs.channels)} channels ({needs.describe()}); "
-                          "the live service diagnoses each sensor on its own: serve a one-channel model")
+    if len(needs.channels) != 1 and predictor.meta.layout is None:
+        raise ConfigError(f"{config.checkpoint}: the model reads {len(needs.channels)} channels ({needs.describe()}) at one rate; "
+                          "the live service diagnoses a one-channel model per stream, or a sensor model per declared sensor")
     return Pipeline(config, predictor, Store(config.database_url), publish)
 
 
@@ -74,9 +79,13 @@ def start_service(config: ServeConfig, mqtt: bool = True) -> Service:
     deliveries.start()
     if ingestion is not None:
         ingestion.start()
+    keeper = None
+    if config.retention.enabled:  # raw clips and snapshots stored (none with share_group), retention passes, beside ingestion
+        keeper = Keeper(pipeline.store, config.retention, pipeline.capture, pipeline.count)
+        keeper.start()
     worker = threading.Thread(target=pipeline.run, name="syndiag-worker", daemon=True)
     worker.start()
-    return Service(pipeline, worker, ingestion, deliveries)
+    return Service(pipeline, worker, ingestion, deliveries, keeper)
 
 
 def serve(config: ServeConfig) -> None:
@@ -95,7 +104,8 @@ def serve(config: ServeConfig) -> None:
         return
     service = start_service(config)
     try:
-        uvicorn.run(create_app(service.pipeline, config.checkpoint, health=service.health, deliveries=service.deliveries),
+        uvicorn.run(create_app(service.pipeline, config.checkpoint, health=service.health, deliveries=service.deliveries,
+                               keeper=service.keeper),
                     host=config.http_host, port=config.http_port, log_level="warning")
     finally:
         service.stop()

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (Boolean, Column, Float, Index, Integer, MetaData, String, Table, create_engine, delete, event, func, insert,
-                        select, text, tuple_)
+                        inspect, select, text, tuple_)
 
 from syndiag.service.alarm_store import alarm_metadata, write_update
+from syndiag.service.raw_store import raw_metadata
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -33,6 +34,8 @@ diagnoses = Table(
     Column("unknown", Boolean, nullable=True),
     Column("latency_ms", Float, nullable=False),  # the window's last sample arriving -> stored
     Column("stored_at", Float, nullable=False),
+    Column("velocity_mm_s", Float, nullable=True),  # the health state's evidence (issue 33): ISO RMS velocity, anomaly ratio
+    Column("anomaly_ratio", Float, nullable=True),
     Index("one_diagnosis_per_window", "sensor", "t_end", unique=True),
 )
 dropped_windows = Table(
@@ -70,6 +73,12 @@ class Store:
                 cursor.close()
         metadata.create_all(self.engine)
         alarm_metadata.create_all(self.engine)  # health states, baselines, alarms, their notes and the outbox (issue 33)
+        raw_metadata.create_all(self.engine)  # the raw clips around alarms and the snapshots (issue 33)
+        with self.engine.begin() as connection:  # a store made before the health evidence was kept gets its columns
+            held = {c["name"] for c in inspect(connection).get_columns("diagnoses")}
+            for name in ("velocity_mm_s", "anomaly_ratio"):
+                if name not in held:
+                    connection.execute(text(f"ALTER TABLE diagnoses ADD COLUMN {name} FLOAT"))
         self.inode = self._inode()
 
     def _inode(self) -> int | None:
@@ -94,6 +103,14 @@ class Store:
         problem = f"the database file {self.path} was deleted or replaced while serving: a new one was made; earlier diagnoses are gone"
         log.error(problem)
         return problem
+
+    def used_bytes(self) -> int:
+        """The store's size: SQLite's pages in use (freed pages are reused before the file grows), PostgreSQL's database."""
+        with self.engine.connect() as connection:
+            if self.engine.dialect.name == "sqlite":
+                pages = connection.execute(text("PRAGMA page_count")).scalar_one() - connection.execute(text("PRAGMA freelist_count")).scalar_one()
+                return int(pages * connection.execute(text("PRAGMA page_size")).scalar_one())
+            return int(connection.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
