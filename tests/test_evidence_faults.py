@@ -76,3 +76,13 @@ def test_real_cwru_slices_name_their_fault_on_the_faulty_bearings_channel(cwru_d
     evidence, _ = bearing_evidence(x, fs, bearing("cwru-drive-end" if channel == "DE" else "cwru-fan-end"), rpm / 60, mains_hz=60.0,
                                    resolution_hz=1.0)
     assert evidence["strongest"] == fault, evidence["strongest_basis"]
+
+
+def test_a_verdict_whose_line_a_coarse_resolution_cannot_separate_from_another_says_so():
+    geometry = bearing("femto-pronostia")  # at 1800 rpm BPFI 221.7 Hz and 2xBSF 215.3 Hz: 6.4 Hz apart
+    f = geometry.frequencies(30.0)
+    x = impacts(fs=25600.0, seconds=0.1, rate=f["BPFI"], resonance=5000.0)
+    coarse, _ = bearing_evidence(x, 25600.0, geometry, 30.0, resolution_hz=10.0, harmonics=1)
+    assert coarse["confusable_with"] == ["ball"] and "cannot tell inner race from ball" in coarse["strongest_basis"]
+    fine, _ = bearing_evidence(impacts(fs=25600.0, seconds=2.0, rate=f["BPFI"], resonance=5000.0), 25600.0, geometry, 30.0, resolution_hz=1.0)
+    assert fine["strongest"] == "inner_race" and fine["confusable_with"] == []

@@ -117,6 +117,16 @@ def verdict(found: dict[str, dict], kurtosis: float) -> tuple[str, float, str]:
     return "none", first, "no characteristic line stands out and the envelope is not impulsive"
 
 
+def confusable(spectrum: EnvelopeSpectrum, found: dict[str, dict], best: str) -> list[str]:
+    """The other checked fault types whose line lies within 2 x :data:`FOREIGN_BINS` resolution steps of ``best``'s:
+    at this resolution the spectrum cannot tell them apart (a FEMTO snapshot's 10 Hz cannot separate BPFI, 221.7 Hz,
+    from 2xBSF, 215.3 Hz; 1 Hz can)."""
+    if best not in found or not found[best].get("checked"):
+        return []
+    hz, width = found[best]["expected_hz"], 2 * FOREIGN_BINS * spectrum.resolution_hz
+    return [f for f, v in found.items() if f not in (best, "cage") and v.get("checked") and abs(v["expected_hz"] - hz) <= width]
+
+
 def bearing_evidence(x, fs: float, geometry: BearingGeometry, shaft_hz: float, *, unit: str = "g", resolution_hz: float = 1.0,
                      tolerance: float = 0.02, harmonics: int = 3, machine_group: str = "iso-20816-3:group2-rigid",
                      mains_hz: float | None = None) -> tuple[dict[str, Any], EnvelopeSpectrum]:
@@ -132,10 +142,15 @@ def bearing_evidence(x, fs: float, geometry: BearingGeometry, shaft_hz: float, *
     if found["ball"]["checked"]:
         found["ball"]["ftf_sidebands"] = sidebands(spectrum, lines["2xBSF"], lines["FTF"], tolerance / 2, foreign)
     best, first, basis = verdict(found, spectrum.kurtosis)
+    twins = confusable(spectrum, found, best) if best != "none" and not basis.startswith("impulsive") else []
+    if twins:
+        basis += (f"; it lies within three resolution steps of {', '.join(found[f]['line'] for f in twins)} at this "
+                  f"{spectrum.resolution_hz:.2g} Hz resolution, which cannot tell {best.replace('_', ' ')} from "
+                  f"{', '.join(f.replace('_', ' ') for f in twins)}: record longer for a finer resolution")
     zone = severity_zone(velocity, machine_group)
     return {"bearing": geometry.name, "bearing_source": geometry.source, "shaft_hz": round(shaft_hz, 3),
             "characteristic_hz": {k: round(v, 2) for k, v in lines.items()}, "lines": found,
-            "strongest": best, "strongest_ratio": round(first, 2), "strongest_basis": basis,
+            "strongest": best, "strongest_ratio": round(first, 2), "strongest_basis": basis, "confusable_with": twins,
             "envelope_kurtosis": round(spectrum.kurtosis, 2) if math.isfinite(spectrum.kurtosis) else None,
             "unchecked": {v["line"]: v["not_checkable"] for v in found.values() if not v["checked"]}, "warnings": [],
             "envelope_band_hz": [round(b, 1) for b in spectrum.band], "resolution_hz": round(spectrum.resolution_hz, 3),
