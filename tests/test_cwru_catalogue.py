@@ -97,3 +97,11 @@ def test_an_original_48k_file_missing_from_the_old_map_is_read_by_its_own_variab
     scipy.io.savemat(tmp_path / "122.mat", {"X122_DE_time": x, "X122_FE_time": x[::-1], "X122RPM": 1796.0})
     signal, fs = read_signal(tmp_path / "122.mat", ["DE"], None, 12000.0)
     assert fs == 12000.0 and signal.shape == (1, 12_000)  # resampled from the catalogue's 48 kHz
+
+
+def test_files_holding_another_numbers_variables_are_catalogued_with_it():
+    table = cwru_file_map()
+    assert [table[n].variable_number for n in (174, 3001, 3004, 3005, 3008, 105)] == [173, 56, 59, 48, 51, 105]
+    assert table[174].variable("DE") == "X173_DE_time" and table[3001].variable("FE") == "X056_FE_time"
+    held = {e.variable_number for e in table.values()}
+    assert len(held) == len(table)  # no two catalogued files hold the same number's variables
