@@ -6,7 +6,8 @@ alarm; CWRU faults against a score fitted on normal windows only.
 FEMTO: the 6 learning bearings, each monitored from its own first hour (`syndiag monitor`'s library path), for every
 score (Mahalanobis, kNN) and feature set (all health features, time-domain, band powers): when the novelty alarm and the
 RMS alarm (healthy mean + 3 sigma, same 3-in-a-row rule) go on, how long before failure, and whether before the onset
-of the bearing's RMS trajectory (counted false). No setting is chosen: every variant is reported.
+of the bearing's RMS trajectory (counted false). No setting is chosen: every variant is reported (the setting chosen by
+leave-one-bearing-out: bench_monitor_lobo.py).
 CWRU (the syndiag/cpu windows, 4 loads): fitted on normal train-pool windows only, AUROC of faulty against normal test
 windows, FPR at 95 % TPR, false alarms and detections at the 1 % threshold. Results: benchmarks/results/anomaly_cpu.jsonl
 (one line per variant) and anomaly_cpu.md.
@@ -29,6 +30,7 @@ from syndiag.data.prepare import prepare  # noqa: E402
 from syndiag.evaluation.healthy_only import healthy_only  # noqa: E402
 from syndiag.evaluation.metrics import append_result, read_results  # noqa: E402
 from syndiag.prognostics.anomaly import alarm_timeline, detection_summary  # noqa: E402
+from syndiag.prognostics.monitor_selection import earlier_not_false  # noqa: E402
 from syndiag.prognostics.units import default_cache_dir, read_units  # noqa: E402
 
 RESULTS = ROOT / "results" / "anomaly_cpu.jsonl"
@@ -69,8 +71,7 @@ def main() -> int:
                 continue
             config = MonitorConfig(method=method, features=features)
             bearings = [detection_summary(u, alarm_timeline(u, config)) for u in units]
-            earlier = sum(1 for b in bearings if b["novelty_lead_s"] is not None and not b["novelty_false_alarm"]
-                          and (b["rms_lead_s"] is None or b["novelty_lead_s"] > b["rms_lead_s"]))
+            earlier = sum(earlier_not_false(b) for b in bearings)
             append_result(RESULTS, {**provenance(), "data": "femto", "method": method, "features": features, "bearings": bearings,
                                     "earlier_not_false": earlier, "monitor": config.model_dump()})
             print(f"femto {method} {features}: earlier than RMS (not before onset) on {earlier} of {len(bearings)}", flush=True)

@@ -1,6 +1,7 @@
 """Anomaly detection from healthy data alone (issue 17, LLaVA-for-Sensors "anomaly detection"): a unit's own healthy start
-is its reference; each later snapshot's health features get a novelty score (Mahalanobis or kNN,
-:mod:`syndiag.models.openset`); an alarm goes on after ``persistence`` snapshots in a row above the threshold and stays on.
+is its reference; each later snapshot's health features (optionally averaged over the last ``smoothing`` snapshots) get
+a novelty score (Mahalanobis or kNN, :mod:`syndiag.models.openset`, or the largest feature |z|, :class:`MaxZ`); an alarm
+goes on after ``persistence`` snapshots in a row above the threshold and stays on.
 
 The reference snapshots are split in two by parity: the scorer is fitted on one half and the threshold is the
 (1 - false_alarm) conformal quantile of the other half's scores, so it is not set on the points the scorer has seen.
@@ -65,6 +66,29 @@ def latched(above: np.ndarray, persistence: int) -> np.ndarray:
     return on
 
 
+class MaxZ:
+    """The largest |z| of one feature against the fit snapshots' mean and standard deviation: a feature leaving its
+    own healthy band alarms, however many others stay in theirs (a Shewhart chart per feature)."""
+
+    def fit(self, features, labels=None) -> "MaxZ":
+        x = np.asarray(features, dtype=np.float64)
+        self.mean, self.std = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-12)
+        return self
+
+    def score(self, features) -> np.ndarray:
+        return np.abs((np.asarray(features, dtype=np.float64) - self.mean) / self.std).max(axis=1)
+
+
+def causal_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Each row averaged with the ``window - 1`` rows before it (fewer at the start): no later snapshot is used."""
+    if window <= 1:
+        return x
+    total = np.cumsum(np.concatenate([np.zeros((1, *x.shape[1:])), x]), axis=0)
+    index = np.arange(len(x))
+    first = np.maximum(index - window + 1, 0)
+    return (total[index + 1] - total[first]) / (index - first + 1).reshape(-1, *([1] * (x.ndim - 1)))
+
+
 def selected_features(unit: Unit, which: str) -> np.ndarray:
     names = unit.features.names
     if which == "all":
@@ -86,16 +110,16 @@ def alarm_timeline(unit: Unit, config: MonitorConfig) -> AlarmTimeline:
                         f"least {MIN_REFERENCE} (lower healthy_s only if the unit is sampled that sparsely, or give more snapshots)")
     if reference >= len(unit):
         raise DataError(f"{unit.name}: every snapshot falls in the first {config.healthy_s:g} s; nothing left to monitor")
-    x = selected_features(unit, config.features)
+    x = causal_mean(selected_features(unit, config.features), config.smoothing)
     fit, calibrate = np.arange(0, reference, 2), np.arange(1, reference, 2)
-    scorer = feature_scorer(config.method).fit(x[fit], np.zeros(fit.size))
+    scorer = (MaxZ() if config.method == "max-z" else feature_scorer(config.method)).fit(x[fit], np.zeros(fit.size))
     score = scorer.score(x)
     threshold = calibrate_threshold(score[calibrate], config.false_alarm)
     rms = indicator(unit.features, "rms")
     rms_threshold = float(rms[:reference].mean() + config.rms_sigmas * rms[:reference].std())
     after = np.arange(len(unit)) >= reference
     alarm = latched((score > threshold) & after, config.persistence)
-    rms_alarm = latched((rms > rms_threshold) & after, config.persistence)
+    rms_alarm = latched((rms > rms_threshold) & after, config.rms_persistence or config.persistence)
     return AlarmTimeline(unit.name, unit.time_s, score, threshold, alarm, rms, rms_threshold, rms_alarm, reference, config.method)
 
 
