@@ -171,3 +171,18 @@ def test_a_retention_setting_of_zero_or_less_is_refused_naming_the_field(tmp_pat
         assert result.exit_code == 2 and f"retention.{field}" in result.output and "greater than 0" in result.output, result.output
     result = CliRunner().invoke(app, ["serve", "--set", "retention.max_bytes=-5"])
     assert result.exit_code == 2 and "retention.max_bytes" in result.output
+
+
+def test_a_store_made_before_the_evidence_was_kept_gets_its_columns_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the diagnoses table as issue 27's service made it
+        db.execute("CREATE TABLE diagnoses (id INTEGER PRIMARY KEY, sensor VARCHAR(200) NOT NULL, t_end FLOAT NOT NULL, label VARCHAR(100) "
+                   "NOT NULL, probability FLOAT NOT NULL, rms FLOAT NOT NULL, unknown BOOLEAN, latency_ms FLOAT NOT NULL, stored_at FLOAT NOT NULL)")
+        db.execute("CREATE UNIQUE INDEX one_diagnosis_per_window ON diagnoses (sensor, t_end)")
+        db.execute("INSERT INTO diagnoses VALUES (1, 'p/pump/de', 10.0, 'normal', 0.9, 0.1, NULL, 1.0, 0.0)")
+    store = Store(f"sqlite:///{path}")
+    store.record([{"sensor": "p/pump/de", "t_end": 11.0, "label": "normal", "probability": 0.8, "rms": 0.1, "unknown": None,
+                   "latency_ms": 1.0, "stored_at": 0.0, "velocity_mm_s": 2.0, "anomaly_ratio": 0.5}])
+    assert [(r["t_end"], r["velocity_mm_s"], r["anomaly_ratio"]) for r in store.history("p/pump/de")] == [(10.0, None, None), (11.0, 2.0, 0.5)]
