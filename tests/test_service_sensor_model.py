@@ -128,6 +128,9 @@ def test_a_sensor_model_is_served_with_each_channel_at_its_own_rate_and_its_wind
     probabilities = predictor.predict(live.__class__(reference, present, images)).probabilities
     assert [r["probability"] for r in rows] == pytest.approx(probabilities.max(axis=1).tolist(), rel=1e-5)
     assert len({r["label"] for r in rows}) >= 1 and np.ptp(probabilities.max(axis=1)) > 0, "the answer depends on the window"
+    from syndiag.service.live_report import live_report
+
+    assert f"{SENSOR} (live, last 4.0 s)" in live_report(pipeline, SENSOR), "the sensor's report reads its vibration channel's buffer"
 
 
 def test_a_late_or_missing_channel_gives_the_window_a_fate_and_a_payload_at_another_rate_is_refused_counted_and_logged(

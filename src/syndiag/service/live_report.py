@@ -19,7 +19,8 @@ from syndiag.workflows.report import evidence_of
 def buffered_signal(pipeline: Pipeline, sensor: str) -> tuple[np.ndarray, float]:
     """The samples a sensor's ring buffer holds now, oldest first, and their rate."""
     with pipeline.lock:
-        buffer = pipeline.buffers.get(sensor)
+        assembly = pipeline.assemblies.get(sensor)  # a sensor of several channels: its first vibration channel's stream
+        buffer = pipeline.buffers.get(assembly.timing.stream if assembly is not None else sensor)
         if buffer is None or buffer.count == 0:
             raise KeyError(sensor)
         held = min(buffer.count, buffer.capacity)
