@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_service import broker  # noqa: F401  (fixture: a real Mosquitto)
 from tiny import save_tiny_backbone
 from typer.testing import CliRunner
 
@@ -185,3 +186,43 @@ def test_a_rate_the_model_cannot_use_is_refused_at_start_naming_sensor_channel_a
     assert result.exit_code == 2 and f"sensors.{SENSOR}.channels.DE: declared at 6000 Hz" in " ".join(result.output.split()), result.output
     with pytest.raises(Exception, match="declare the sensor's rate"):
         ServeConfig.from_dict({"sensors": {SENSOR: {"fs": 12000.0, "channels": {"DE": {"topic": STREAMS["DE"], "fs": 12000.0}}}}})
+
+
+def test_a_sensor_model_is_served_from_three_streams_through_a_real_broker(tmp_path, checkpoint, cwru_dir, broker):  # noqa: F811
+    import json
+
+    import paho.mqtt.client as mqtt
+
+    from syndiag.service.net import wait_until
+    from syndiag.service.runner import start_service
+
+    config = ServeConfig.model_validate({**serve_config(tmp_path, checkpoint).model_dump(), "broker_port": broker["port"]})
+    service = start_service(config)
+    heard = []
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="diagnosis-listener")
+    listener.on_message = lambda c, u, m: heard.append(json.loads(m.payload))
+    listener.connect("127.0.0.1", broker["port"])
+    listener.subscribe(f"syndiag/{SENSOR}/diagnosis", qos=1)
+    listener.loop_start()
+    sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="three-streams")
+    sender.connect("127.0.0.1", broker["port"])
+    sender.loop_start()
+    try:
+        assert wait_until(lambda: service.ingestion.connected, 30)
+        sender.publish(f"syndiag/{STREAMS['temperature']}/config", json.dumps({"fs": 5.0}), qos=1, retain=True).wait_for_publish(5)
+        signals = recording(cwru_dir, 5)
+
+        class Broker:  # publish() of this module, each payload through the broker to its stream's topic
+            def ingest(self, stream, payload):
+                sender.publish(f"syndiag/{stream}/data", payload, qos=1).wait_for_publish(5)
+
+        publish(Broker(), signals, 5)
+        assert wait_until(lambda: service.pipeline.snapshot()["diagnosed"] == 4, 60), service.pipeline.snapshot()
+        assert wait_until(lambda: len(heard) == 4, 30)
+        counts = service.pipeline.snapshot()
+        assert counts["dropped_incomplete"] == 1 and counts["payloads_refused_rate_mismatch"] == 1 and service.pipeline.accounted()
+        assert sorted(round(h["t_end"] - T0, 3) for h in heard) == [2.0, 3.0, 4.0, 5.0] and {h["sensor"] for h in heard} == {SENSOR}
+    finally:
+        service.stop()
+        listener.loop_stop()
+        sender.loop_stop()
