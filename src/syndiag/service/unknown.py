@@ -29,7 +29,9 @@ class LiveUnknown:
         """Per window (``windows`` (n, channels, length) at the model's rate, ``confidence`` its top probability): above the threshold."""
         if self.threshold is None:
             return [None] * len(confidence)
-        if self.detector is not None and windows is not None:
+        if self.detector is not None:
+            if windows is None:  # a spectral threshold is not one of the msp score: no verdict rather than a wrong one
+                return [None] * len(confidence)
             scores = self.detector.scores(windows, self.fs, "the live windows")
         else:
             scores = self.threshold.window_scores(confidence)
