@@ -4,6 +4,7 @@ transfer, and the routes on a small real CWRU slice."""
 import numpy as np
 import pytest
 from conftest import small_config
+from test_cli_models import recipe
 
 from syndiag.config.openset import OpenSetConfig, ZeroShotSplit
 from syndiag.data.prepare import prepare
@@ -11,6 +12,7 @@ from syndiag.errors import ConfigError
 from syndiag.models.baselines import log_spectrum
 from syndiag.models.zeroshot_physics import FaultDescription, attribute_scores, line_scores, parse_description, window_evidence
 from syndiag.physics.bearings import bearing
+from syndiag.workflows.zeroshot import run_zeroshot_suite
 from syndiag.workflows.zeroshot_physics import condition_rpm, physics_record, split_descriptions
 
 
@@ -80,3 +82,13 @@ def test_routes_on_a_real_slice_and_a_bad_description_refused(slice_1730):
     bad = ZeroShotSplit(name="vague", new=["FE_B014"], descriptions={"FE_B014": "a fault somewhere, 0.014 inches"})
     with pytest.raises(ConfigError, match="split 'vague', class FE_B014.*one fault type .* nor one location"):
         split_descriptions(dataset, bad)
+
+
+def test_the_language_model_suite_refuses_a_vague_description_before_anything_trains(tmp_path, shared_data):
+    run_recipe = recipe(tmp_path, tmp_path / "no-backbone")  # the CLI tests' tiny recipe; its backbone is never loaded here
+    bad = ZeroShotSplit(name="vague", new=["DE_B021"], descriptions={"DE_B021": "ball fault, 0.021 inches"})
+    config = OpenSetConfig(recipe=run_recipe, splits=[bad], seeds=[0], zeroshot_backbones=["cloud"], work_dir=tmp_path / "work")
+    results = tmp_path / "zeroshot.jsonl"
+    with pytest.raises(ConfigError, match="split 'vague', class DE_B021.*does not name one location"):
+        run_zeroshot_suite(config, results, {"data.data_root": str(shared_data)}, say=lambda _: None, allow_dirty=True)
+    assert not results.exists() and not (tmp_path / "work").exists()
