@@ -161,10 +161,13 @@ def test_the_packaged_language_model_writes_and_its_tight_decoding_bans_digits_a
     from syndiag.report.writer import Generator
 
     findings = build_findings("r.mat", 1.0, 12000.0, evidence(), diagnosis())
-    generator = Generator("smollm2-135m", max_new_tokens=12)
+    generator = Generator("smollm2-135m", max_new_tokens=12, mode="free")
     text = generator(findings, tight=True)
     assert text and not any(ch.isdigit() for ch in text) and "outer" not in text.lower() and "ball" not in text.lower()
     assert write(findings, generator).path in ("generated", "regenerated", "template")
+    generator.mode = "choose"  # the default: the model picks among phrasings filled from the findings, accepted at once
+    written = write(findings, generator)
+    assert written.path == "generated" and written.text.startswith("Inner race fault at the drive end") and "ISO zone B" in written.text
 
 
 @pytest.mark.slow

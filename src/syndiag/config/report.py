@@ -42,6 +42,8 @@ class ReportConfig(StrictModel):
     generator: str | None = Field("smollm2-135m", description="instruct language model of the written part (packaged name, "
                                   "hub id or folder); None: the template alone")
     max_new_tokens: int = Field(64, ge=8, le=512, description="tokens of the first attempt (the tighter one: two thirds)")
+    writer: Literal["choose", "free"] = Field("choose", description="how the model writes: choose among phrasings filled from the "
+                                              "findings (report/phrasings.py), or generate freely (checked, then the template)")
     rul_checkpoint: Path | None = Field(None, description="a `syndiag rul fit` checkpoint for the RUL of a unit folder")
     top_k: int = Field(3, ge=1)
 

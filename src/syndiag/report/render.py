@@ -104,6 +104,11 @@ def sections(findings: dict[str, Any], written) -> list[tuple[str, list[str]]]:
     agree = findings["agreement"]
     if agree.get("note"):
         found.append({True: "Agreement: ", False: "Disagreement: ", None: "Not checked: "}[agree["agree"]] + agree["note"])
+    ranked = findings.get("ranking") or {}
+    if ranked.get("note"):
+        found.append(f"Ranking: {ranked['note']}; the recommendation follows it")
+    if findings.get("unknown") is None and ranked.get("open_set"):
+        found.append(f"Open-set check: {ranked['open_set']}")
     actions = [f"Urgency: {rec['urgency']}.", *[f"- {a}" for a in rec["actions"]], f"Practice followed: {rec['practice']}."]
     bearing = [f"{e['bearing']} at {e['shaft_hz'] * 60:.0f} rpm: " + ", ".join(f"{k} {v:.1f} Hz" for k, v in e["characteristic_hz"].items()),
                f"Source of the geometry: {e['bearing_source']}"]

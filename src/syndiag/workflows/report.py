@@ -26,6 +26,7 @@ from syndiag.physics.envelope import default_resolution, segment_length, signal_
 from syndiag.physics.evidence import bearing_evidence
 from syndiag.physics.machines import Machine, machine
 from syndiag.report.findings import build_findings, fault_of
+from syndiag.report.ranking import apply_ranking
 from syndiag.report.render import envelope_figure, html_page, markdown, saliency_figure, trend_figure
 from syndiag.report.writer import Generator, Written, write
 from syndiag.serving.stream import npy_windows, open_input
@@ -308,8 +309,9 @@ def run_report(recording: Path, checkpoint: Path | None, config: ReportConfig, o
     if not recording.exists():
         raise DataError(f"{recording}: no such file or folder")
     findings, figures = report_unit(recording, config) if recording.is_dir() else report_recording(recording, checkpoint, config)
+    findings = apply_ranking(findings)  # classifier and evidence weighed: the stronger sets the recommendation (issue 31)
     if generator is None and config.generator is not None:
-        generator = Generator(config.generator, config.max_new_tokens)
+        generator = Generator(config.generator, config.max_new_tokens, config.writer)
     written = write(findings, generator)
     names = {name: name.replace(" ", "_") + ".png" for name in figures}
     record = {**findings, "text": {"text": written.text, "path": written.path, "attempts": written.attempts,

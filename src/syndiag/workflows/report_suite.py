@@ -26,6 +26,7 @@ from syndiag.errors import ConfigError
 from syndiag.evaluation.metrics import append_result, read_results
 from syndiag.evaluation.provenance import check_committed_code, provenance
 from syndiag.report.findings import FAULT_WORDS, build_findings, fault_of
+from syndiag.report.ranking import apply_ranking
 from syndiag.report.render import envelope_figure, html_page, markdown
 from syndiag.report.writer import Generator, write
 from syndiag.serving.diagnosis import diagnose
@@ -65,7 +66,7 @@ def segment_record(segment: np.ndarray, fs: float, rpm: float, channels: list[st
     resolution = max(config.report.resolution_hz or 1.0, fs / segment.shape[1])  # a test half under 1 s: as fine as it allows
     report = config.report.model_copy(update={"resolution_hz": resolution})
     evidence, spectrum = evidence_of(segment[channels.index(channel)], fs, rpm / 60, channel, report)
-    findings = build_findings(source, segment.shape[1] / fs, fs, evidence, diagnosis, unknown, severity)
+    findings = apply_ranking(build_findings(source, segment.shape[1] / fs, fs, evidence, diagnosis, unknown, severity))
     written = write(findings, generator)
     said = diagnosis["fault_type"]
     text = written.text.lower().replace("-", " ")
@@ -108,7 +109,7 @@ def run_report_suite(config: ReportSuiteConfig, results: Path, examples: Path, o
     if root is None:
         raise ConfigError("the report suite reads CWRU recordings: give --data-root (or $SYNDIAG_DATA)")
     recordings = load_cwru(dataset_folder(root, "cwru"), data.cwru.model_copy(update={"loads": loads}))
-    generator = Generator(config.report.generator, config.report.max_new_tokens) if config.report.generator and config.text_per_class else None
+    generator = Generator(config.report.generator, config.report.max_new_tokens, config.report.writer) if config.report.generator and config.text_per_class else None
     ran, examples_kept = 0, set()
     for rec in recordings.recordings:
         description = next(c.prompt for c in recordings.classes if c.name == rec.label)
@@ -145,6 +146,7 @@ def femto_reports(config: ReportSuiteConfig, root: Path, results: Path, examples
             continue
         started = time.perf_counter()
         findings, figures = report_unit(folder, report)
+        findings = apply_ranking(findings)
         written = write(findings, generator)
         e = findings["evidence"]
         append_result(results, {"suite": "report", "kind": "femto-bearing", "bearing": folder.name, "evidence": e["strongest"],
