@@ -10,6 +10,7 @@ from syndiag.config.report import ReportConfig
 from syndiag.errors import DataError
 from syndiag.physics.bearings import bearing
 from syndiag.report.findings import build_findings, fault_of
+from syndiag.report.ranking import apply_ranking
 from syndiag.report.render import envelope_figure, html_page
 from syndiag.report.writer import write
 from syndiag.service.pipeline import Pipeline
@@ -43,5 +44,5 @@ def live_report(pipeline: Pipeline, sensor: str) -> str:
         description = pipeline.descriptions.get(row["label"], row["label"])
         diagnosis = {"model": "live service", "prediction": row["label"], "description": description, "probability": round(row["probability"], 4),
                      "top": [{"class": row["label"], "probability": round(row["probability"], 4)}], "windows": 1, **fault_of(description)}
-    findings = build_findings(f"{sensor} (live, last {x.size / fs:.1f} s)", x.size / fs, fs, evidence, diagnosis)
+    findings = apply_ranking(build_findings(f"{sensor} (live, last {x.size / fs:.1f} s)", x.size / fs, fs, evidence, diagnosis))
     return html_page(findings, write(findings, None), {"envelope spectrum": envelope_figure(spectrum, evidence)})
