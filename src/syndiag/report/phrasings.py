@@ -94,7 +94,8 @@ def zone(findings: dict[str, Any]) -> list[str]:
 def action(findings: dict[str, Any]) -> list[str]:
     rec = findings["recommendation"]
     first, urgency = rec["actions"][0], rec["urgency"]
-    return [f"Urgency: {urgency}; action: {first}.", f"{_cap(first)} (urgency: {urgency}).", f"Recommended action ({urgency} urgency): {first}."]
+    bracketed = [] if first.endswith(")") else [f"{_cap(first)} (urgency: {urgency})."]  # never two brackets in a row
+    return [f"Urgency: {urgency}; action: {first}.", *bracketed, f"Recommended action ({urgency} urgency): {first}."]
 
 
 def slots(findings: dict[str, Any], fact_lines: list[str]) -> list[list[str]]:
