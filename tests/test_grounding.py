@@ -125,3 +125,15 @@ def test_a_line_far_above_the_floor_outweighs_a_weak_classifier_and_raises_the_u
     text = write(strong_model, Scoring()).text
     assert text.startswith("The classifier says inner race") and "BPFO" in text
     assert apply_ranking(build_findings("r.mat", 1.0, 12000.0, evidence("none"), diagnosis()))["ranking"]["open_set"].startswith("no open-set")
+
+
+def test_a_verdict_the_resolution_cannot_tell_from_another_says_so_and_passes():
+    e = evidence("inner_race")
+    e.update(confusable_with=["ball"], resolution_hz=10.0, strongest_basis="BPFI line; it lies within three resolution steps of 2xBSF at "
+             "this 10 Hz resolution, which cannot tell inner race from ball: record longer for a finer resolution")
+    findings = apply_ranking(build_findings("r", 1.0, 25600.0, e, diagnosis(p=0.9)))
+    parts = slots(findings, facts(findings))
+    assert parts[1] == ["The BPFI line lies within three resolution steps of 2xBSF: this 10 Hz resolution cannot tell inner race from ball; "
+                        "record longer for a finer resolution."]
+    assert all(c.supported for part in parts for s in part for c in check_text(s, findings, template_text(findings)))
+    assert false_claims("Ball fault.", findings)  # named apart from the caveat, the twin is still no finding's verdict

@@ -171,6 +171,7 @@ class Context:
     line_of: dict[str, str]
     line_hz: dict[str, list[float]]
     unchecked: set[str]
+    confusable: set[str]
     agree: bool | None
     basis: str
     unknown: bool
@@ -206,6 +207,7 @@ def context(findings: dict[str, Any]) -> Context:
                    evidence_fault=None if e["strongest"] == "none" else e["strongest"], evidence_location=evidence_location,
                    line_of=line_of, line_hz=line_hz,
                    unchecked={line["line"].split("x")[-1] for line in e["lines"].values() if not line.get("checked", True)},
+                   confusable=set(e.get("confusable_with") or ()),
                    agree=findings["agreement"].get("agree"), basis=rec["basis"], unknown=bool((findings.get("unknown") or {}).get("unknown")),
                    zone=e["iso_zone"], urgency=rec["urgency"], actions=list(rec["actions"]), numbers=value_index(findings),
                    words=vocabulary(findings))
@@ -232,7 +234,9 @@ def _fault_claims(sentence: str, ctx: Context, check: SentenceCheck) -> set[str]
         fault = m.group(1).lower().replace("-", "_").replace(" ", "_")
         word = FAULT_WORDS[fault]
         clause_says_model = bool(re.search(r"\b(classifier|model)\b", _clause_of(sentence, m.start()), re.IGNORECASE))
-        if _negated(sentence, m):
+        if (fault in ctx.confusable or fault == ctx.evidence_fault) and ctx.confusable and re.search(r"\bresolution\b", sentence, re.IGNORECASE):
+            check.anchors.append(f"{word}: not told apart at this resolution")  # "cannot tell inner race from ball": the evidence says so
+        elif _negated(sentence, m):
             if fault == ctx.evidence_fault:
                 check.false.append(f"denies the {word} lines the envelope spectrum shows")
             else:
@@ -276,6 +280,9 @@ def _line_claims(sentence: str, ctx: Context, check: SentenceCheck) -> set[str]:
         shown = ctx.evidence_fault is not None and (ctx.line_of.get(ctx.evidence_fault) == line or (line == "FTF" and ctx.evidence_fault == "ball"))
         if line in ctx.unchecked and re.search(r"\bcheck", sentence, re.IGNORECASE):
             check.anchors.append(f"{line} not checkable")
+        elif ctx.confusable and line in {ctx.line_of.get(f) for f in {*ctx.confusable, ctx.evidence_fault}} and \
+                re.search(r"\bresolution\b", sentence, re.IGNORECASE):
+            check.anchors.append(f"{line} not told apart at this resolution")
         elif _negated(sentence, m):
             if shown:
                 check.false.append(f"denies the {line} line the envelope spectrum shows")

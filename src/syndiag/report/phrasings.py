@@ -15,6 +15,10 @@ def _cap(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
 def _line(e: dict[str, Any], fault: str) -> tuple[str, float, float] | None:
     """Name, frequency and peak-to-floor ratio of a fault's first line where it was checked and found."""
     line = e["lines"].get(fault) or {}
@@ -37,7 +41,7 @@ def verdict(findings: dict[str, Any]) -> list[str]:
             return []
         name, hz, ratio = found
         g = FAULT_WORDS[shown]
-        return [f"The envelope spectrum shows a {g} fault: its {name} line at {hz:.1f} Hz stands {ratio:.1f} times above the floor.",
+        return [f"The envelope spectrum shows {_a(g)} fault: its {name} line at {hz:.1f} Hz stands {ratio:.1f} times above the floor.",
                 f"{_cap(g)} fault: the envelope spectrum's {name} line at {hz:.1f} Hz stands {ratio:.1f} times above the floor."]
     said, p = d["fault_type"], float(d["probability"])
     at = f" at the {d['location']}" if d.get("location") else ""
@@ -50,9 +54,9 @@ def verdict(findings: dict[str, Any]) -> list[str]:
         f = FAULT_WORDS[said]
         return [f"{_cap(f)} fault{at} (probability {p:.2f}), confirmed by the {name} line at {hz:.1f} Hz in the envelope spectrum, "
                 f"{ratio:.1f} times the floor.",
-                f"The classifier finds a {f} fault{at} (probability {p:.2f}), and the envelope spectrum shows its {name} line at {hz:.1f} Hz, "
+                f"The classifier finds {_a(f)} fault{at} (probability {p:.2f}), and the envelope spectrum shows its {name} line at {hz:.1f} Hz, "
                 f"{ratio:.1f} times the floor.",
-                f"The classifier and the envelope spectrum agree on a {f} fault{at}: probability {p:.2f}, and the {name} line at {hz:.1f} Hz "
+                f"The classifier and the envelope spectrum agree on {_a(f)} fault{at}: probability {p:.2f}, and the {name} line at {hz:.1f} Hz "
                 f"stands {ratio:.1f} times above the floor."]
     if not shown:
         if said not in e["lines"] or e["lines"][said].get("checked", True) is False:
@@ -63,12 +67,23 @@ def verdict(findings: dict[str, Any]) -> list[str]:
                 f"The model's verdict is {model} (probability {p:.2f}); the envelope spectrum shows no {name} line standing out."]
     name, hz, ratio = found
     g = FAULT_WORDS[shown]
-    physics = (f"The envelope spectrum shows a {g} fault: its {name} line at {hz:.1f} Hz stands {ratio:.1f} times above the floor, "
+    physics = (f"The envelope spectrum shows {_a(g)} fault: its {name} line at {hz:.1f} Hz stands {ratio:.1f} times above the floor, "
                f"while the classifier says {model} (probability {p:.2f}).")
     classifier = (f"The classifier says {model} (probability {p:.2f}), but the envelope spectrum's strongest line is {name} ({g}) "
                   f"at {hz:.1f} Hz, {ratio:.1f} times the floor.")
     leading = (findings.get("ranking") or {}).get("leading")
     return [physics] if leading == "envelope spectrum" else [classifier]
+
+
+def confusable(findings: dict[str, Any]) -> list[str]:
+    """The caveat of a verdict whose line the resolution cannot tell from another fault type's (evidence.confusable_with)."""
+    e = findings["evidence"]
+    twins = [f for f in e.get("confusable_with") or () if f in e["lines"]]
+    if not twins or e["strongest"] == "none":
+        return []
+    names = ", ".join(e["lines"][f]["line"] for f in twins)
+    return [f"The {e['lines'][e['strongest']]['line']} line lies within three resolution steps of {names}: this {e['resolution_hz']:.2g} Hz "
+            f"resolution cannot tell {FAULT_WORDS[e['strongest']]} from {', '.join(FAULT_WORDS[f] for f in twins)}; record longer for a finer resolution."]
 
 
 def open_set(findings: dict[str, Any]) -> list[str]:
@@ -109,6 +124,8 @@ def slots(findings: dict[str, Any], fact_lines: list[str]) -> list[list[str]]:
     if phrased["classifier:"]:
         parts.append(phrased["classifier:"])
         done.add("classifier:")
+        if confusable(findings):
+            parts.append(confusable(findings))
     for line, sentence in zip(fact_lines, as_sentence, strict=True):
         key = next((k for k in prefixes if line.startswith(k)), None)
         if key is not None and key in done:
