@@ -73,7 +73,7 @@ def summary(records: list[dict]) -> str:
         rows.append(f"| {source} | {mine[0]['generator']} {mode} | {len(mine)} | {sum(r['first_attempt'] for r in mine)}/{len(mine)} | "
                     f"{sum(len(a['removed']) for r in mine for a in r['attempts'])} | {sum(r['path'] == 'template' for r in mine)} | "
                     f"{sum(r['unsupported_delivered'] for r in mine)} | {seconds[len(seconds) // 2]:.2f} |")
-    return "# Report writers on the committed example findings\n\n" + "\n".join(rows) + "\n"
+    return "# Report writers on the same findings (issue 31)\n\n" + "\n".join(rows) + "\n"
 
 
 def main() -> int:
