@@ -137,3 +137,10 @@ def test_a_verdict_the_resolution_cannot_tell_from_another_says_so_and_passes():
                         "record longer for a finer resolution."]
     assert all(c.supported for part in parts for s in part for c in check_text(s, findings, template_text(findings)))
     assert false_claims("Ball fault.", findings)  # named apart from the caveat, the twin is still no finding's verdict
+
+
+def test_an_action_to_confirm_by_envelope_spectrum_becomes_trending_the_line_it_already_shows():
+    shown = apply_ranking(build_findings("r.mat", 1.0, 12000.0, evidence("inner_race", "A", 12.0), diagnosis(p=0.9)))
+    assert shown["recommendation"]["actions"][0] == "trend its BPFI line (now 12.0 times the floor) at the next measurement"
+    unseen = apply_ranking(build_findings("r.mat", 1.0, 12000.0, evidence("none", "A"), diagnosis(p=0.9)))
+    assert "confirm with an envelope spectrum at the next measurement" in unseen["recommendation"]["actions"]

@@ -48,7 +48,8 @@ def ranking(findings: dict[str, Any]) -> dict[str, Any]:
 def apply_ranking(findings: dict[str, Any]) -> dict[str, Any]:
     """``findings`` with ``ranking`` added and the recommendation re-drawn from the leading verdict: on a disagreement
     the stronger verdict's fault type is the rule-table row (an unknown open-set verdict stays the basis); a line at or
-    above the table's ``escalate_ratio`` raises the urgency to at least its ``escalate_to``."""
+    above the table's ``escalate_ratio`` raises the urgency to at least its ``escalate_to``; where the envelope spectrum
+    already shows the basis fault's line, "confirm with an envelope spectrum" becomes trending that line."""
     ranked = ranking(findings)
     rec = dict(findings["recommendation"])
     table = rule_table()
@@ -68,5 +69,8 @@ def apply_ranking(findings: dict[str, Any]) -> dict[str, Any]:
         first = [a for a in rec["actions"] if a.startswith(("confirm the diagnosis", "check the shaft speed"))]
         rest = [a for a in rec["actions"] if a not in first and not a.startswith("confirm with an envelope spectrum")]
         rec["actions"] = first + [rules["escalate_action"].format(line=e["lines"][e["strongest"]]["line"], ratio=float(e["strongest_ratio"]))] + rest
+    if e["strongest"] == rec["basis"] and not str(e.get("strongest_basis", "")).startswith("impulsive"):
+        shown = rules["shown_action"].format(line=e["lines"][e["strongest"]]["line"], ratio=float(e["strongest_ratio"]))
+        rec["actions"] = [shown if a.startswith("confirm with an envelope spectrum") else a for a in rec["actions"]]
     rec["ranking"] = ranked["note"]
     return {**findings, "ranking": ranked, "recommendation": rec}
