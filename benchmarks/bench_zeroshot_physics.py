@@ -45,24 +45,37 @@ def language_model_rows(splits: list[str]) -> list[str]:
     return rows
 
 
+def table_head(records: list[dict], title: str, what: str, gate: str) -> list[str]:
+    """A zero-shot table's title, provenance, reading and header row (one column per split)."""
+    splits = list(dict.fromkeys(r["split"] for r in records))
+    first = records[0]
+    return [f"# {title}", "", f"`{first['command']}`, commit `{first['commit'][:10]}`, {first['machine']['cpu']} ({first['machine']['cores']} cores), "
+            f"condition {first['condition']}{what}, seeds {sorted({r['seed'] for r in records})}.", "",
+            "New-class test windows classified among all 19 classes (chance 0.053), mean ± 95 % interval over seeds; in brackets "
+            f"among the two new classes only (chance 0.5). {gate}", "", "| route | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
+
+
+def route_rows(records: list[dict], rows: list[tuple[str, str, str]]) -> list[str]:
+    """One line per (metrics kind, route, label): new among all (among new) per split."""
+    splits = list(dict.fromkeys(r["split"] for r in records))
+    lines = []
+    for kind, route, label in rows:
+        cells = []
+        for split in splits:
+            mine = [r["metrics"][kind][route] for r in records if r["split"] == split]
+            cells.append(f"{mean_interval([m['new'] for m in mine])} ({mean_interval([m['new_among_new'] for m in mine])})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def summary(records: list[dict]) -> str:
     splits = list(dict.fromkeys(r["split"] for r in records))
     first = records[0]
-    lines = ["# Zero-shot classes from their description: physics routes (cpu)", "",
-             f"`{first['command']}`, commit `{first['commit'][:10]}`, {first['machine']['cpu']} ({first['machine']['cores']} cores), "
-             f"condition {first['condition']}, seeds {sorted({r['seed'] for r in records})}.", "",
-             "New-class test windows classified among all 19 classes (chance 0.053), mean ± 95 % interval over seeds; in brackets "
-             "among the two new classes only (chance 0.5). A window goes to a new class only when the seen classes' log-spectrum "
-             "Mahalanobis score flags it (threshold: 1 % of held-in seen windows).", "",
-             "| route | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
-    for kind, label in (("described", "description"), ("random_text", f"random descriptions (ablation, mean of {first['random_draws']} draws)"),
-                        ("swapped", "the new classes' descriptions swapped (ablation)")):
-        for route in ROUTES:
-            cells = []
-            for split in splits:
-                mine = [r["metrics"][kind][route] for r in records if r["split"] == split]
-                cells.append(f"{mean_interval([m['new'] for m in mine])} ({mean_interval([m['new_among_new'] for m in mine])})")
-            lines.append(f"| (b) {route}, {label} | " + " | ".join(cells) + " |")
+    lines = table_head(records, "Zero-shot classes from their description: physics routes (cpu)", "",
+                       "A window goes to a new class only when the seen classes' log-spectrum Mahalanobis score flags it (threshold: 1 % of held-in seen windows).")
+    kinds = (("described", "description"), ("random_text", f"random descriptions (ablation, mean of {first['random_draws']} draws)"),
+             ("swapped", "the new classes' descriptions swapped (ablation)"))
+    lines += route_rows(records, [(kind, route, f"(b) {route}, {label}") for kind, label in kinds for route in ROUTES])
     lines += language_model_rows(splits)
     lines += ["", "| split | new windows flagged | seen windows flagged | seen windows right (described, combined) |", "|---|---|---|---|"]
     for split in splits:
@@ -82,20 +95,29 @@ def summary(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main_of(run, results: Path, table, description: str, argv: list[str] | None = None) -> int:
+    """The zero-shot benchmarks' command line: ``run(config, results, overrides, allow_dirty=...)``, then ``table`` written
+    beside the results; a bad configuration or description: the error and exit status 2."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-root", type=Path, required=True)
     parser.add_argument("--config", default="openset/cwru.yaml", help="the open-set recipe whose splits, seeds and condition are used")
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--work-dir", type=Path, default=None, help="where aligned extractors are kept (default: the recipe's)")
+    parser.add_argument("--results", type=Path, default=results)
     parser.add_argument("--allow-dirty", action="store_true", help="measure uncommitted code (never for committed results)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         config = OpenSetConfig.from_yaml(profile_path(args.config))
-        run_zeroshot_physics(config, args.results, {"data.data_root": str(args.data_root)}, allow_dirty=args.allow_dirty)
+        if args.work_dir is not None:
+            config = config.model_copy(update={"work_dir": args.work_dir})
+        run(config, args.results, {"data.data_root": str(args.data_root)}, allow_dirty=args.allow_dirty)
     except SyndiagError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return write_table(args.results, summary)
+    return write_table(args.results, table)
+
+
+def main() -> int:
+    return main_of(run_zeroshot_physics, RESULTS, summary, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -63,6 +63,15 @@ def zeroshot_metrics(visual: np.ndarray, texts: np.ndarray, truth: np.ndarray, n
             "new": accuracy(similarity, truth, is_new), "new_among_new": accuracy(similarity, truth, is_new, np.asarray(new))}
 
 
+def aligned(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedDataset, view: PreparedDataset, seen: list[int], backbone: str,
+            text_source: str, seed: int) -> tuple[RunConfig, Path]:
+    """The backbone's recipe and the extractor aligned on the seen classes (``view``), trained once and kept by what decides it."""
+    cloud = backbone_recipe(recipe, backbone)
+    key = digest({"data": data_identity(dataset), "recipe": recipe_material(cloud), "seen": seen, "text": text_source,
+                  "conditions": config.pretrain_conditions, "seed": seed}, 12)
+    return cloud, pretrained_cloud(cloud, view, config.work_dir / f"zeroshot-{key}", config.pretrain_conditions, seed, text_source)
+
+
 def zeroshot_record(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedDataset, split: ZeroShotSplit, backbone: str,
                     text_source: str, seed: int) -> dict[str, Any]:
     """One results line: the split's zero-shot accuracies, beside random vectors and one real example per new class."""
@@ -70,10 +79,7 @@ def zeroshot_record(config: OpenSetConfig, recipe: RunConfig, dataset: PreparedD
     view = class_view(dataset, seen)
     test = test_set(dataset, config.zeroshot_condition)
     one = np.concatenate([support(dataset, config.zeroshot_condition, 1, seed, [dataset.class_names[c]]) for c in new])
-    cloud = backbone_recipe(recipe, backbone)
-    key = digest({"data": data_identity(dataset), "recipe": recipe_material(cloud), "seen": seen, "text": text_source,
-                  "conditions": config.pretrain_conditions, "seed": seed}, 12)
-    folder = pretrained_cloud(cloud, view, config.work_dir / f"zeroshot-{key}", config.pretrain_conditions, seed, text_source)
+    cloud, folder = aligned(config, recipe, dataset, view, seen, backbone, text_source, seed)
     found = BACKBONES[backbone].zeroshot(Setting(config, cloud, view, folder, seed), dataset, texts, text_source, {"test": test, "one": one})
     visual, one_visual, text = found.visual["test"], found.visual["one"], found.text
     truth = np.asarray(dataset.labels)[test]

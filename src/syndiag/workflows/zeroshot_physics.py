@@ -22,6 +22,7 @@ and not used.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +113,33 @@ def energy_size_check(energy: np.ndarray, labels: np.ndarray, pool: np.ndarray, 
     return out
 
 
-def physics_record(config: OpenSetConfig, dataset: PreparedDataset, split: ZeroShotSplit, seed: int, rows: np.ndarray,
-                   features: np.ndarray, evidence: dict[str, np.ndarray]) -> dict[str, Any]:
-    """One results line: every route and its random-text ablation on one split and seed; ``rows``: the zero-shot
-    condition's windows, whose log spectra (``features``) and envelope evidence are given (same order)."""
+@dataclass
+class Gate:
+    """The seen classes' novelty gate on one split and seed, with what the routes read: the (seen, new) classes and
+    their parsed descriptions, the test windows' squared Mahalanobis distances to the seen classes, their novelty
+    (smallest distance), the threshold, their labels and envelope evidence."""
+
+    seen: list[int]
+    new: list[int]
+    seen_text: list[FaultDescription]
+    new_text: list[FaultDescription]
+    distances: np.ndarray
+    novelty: np.ndarray
+    threshold: float
+    truth: np.ndarray
+    evidence: dict[str, np.ndarray]
+    pool: np.ndarray
+    test: np.ndarray
+
+    def scores(self, new_scores: np.ndarray, classes: int) -> np.ndarray:
+        """(windows, classes): the nearest seen class below the threshold, ``new_scores`` (windows x new classes) above it."""
+        return gated_scores(self.novelty, self.threshold, -0.5 * self.distances, new_scores, self.seen, self.new, classes)
+
+
+def fit_gate(config: OpenSetConfig, dataset: PreparedDataset, split: ZeroShotSplit, seed: int, rows: np.ndarray,
+             features: np.ndarray, evidence: dict[str, np.ndarray]) -> Gate:
+    """The gate of one split and seed; ``rows``: the zero-shot condition's windows (ascending), whose log spectra
+    (``features``) and envelope evidence are given in that order. Its test windows are ``rows``' test windows, in order."""
     seen, new, seen_text, new_text = split_descriptions(dataset, split)
     labels, splits = np.asarray(dataset.labels)[rows], np.asarray(dataset.split)[rows]
     pool = np.flatnonzero((splits == POOL) & np.isin(labels, seen))
@@ -126,58 +150,77 @@ def physics_record(config: OpenSetConfig, dataset: PreparedDataset, split: ZeroS
     model = Mahalanobis().fit(features[fit], np.array([order[c] for c in labels[fit]]))
     threshold = calibrate_threshold(model.distances(features[calibrate]).min(1), config.false_alarm)
     distances = model.distances(features[test])
-    novelty, truth = distances.min(1), labels[test]
-    window = {k: v[test] for k, v in evidence.items()}
+    return Gate(seen, new, seen_text, new_text, distances, distances.min(1), threshold, labels[test],
+                {k: v[test] for k, v in evidence.items()}, pool, test)
+
+
+def physics_record(config: OpenSetConfig, dataset: PreparedDataset, split: ZeroShotSplit, seed: int, rows: np.ndarray,
+                   features: np.ndarray, evidence: dict[str, np.ndarray]) -> dict[str, Any]:
+    """One results line: every route and its ablations on one split and seed (``rows``, ``features``, ``evidence``:
+    as :func:`fit_gate`)."""
+    gate = fit_gate(config, dataset, split, seed, rows, features, evidence)
+    seen, new, truth, classes = gate.seen, gate.new, gate.truth, len(dataset.class_names)
     rng = np.random.default_rng([seed, 4711])
     random_text = [random_descriptions(len(new), rng) for _ in range(RANDOM_DRAWS)]
 
     def routes(described: list[FaultDescription]) -> dict[str, dict[str, float]]:
-        lines, attributes = line_scores(window, described), attribute_scores(distances, seen_text, described)
+        lines, attributes = line_scores(gate.evidence, described), attribute_scores(gate.distances, gate.seen_text, described)
         found = {"lines": lines, "attributes": attributes, "combined": lines + attributes}
-        return {r: metrics(gated_scores(novelty, threshold, -0.5 * distances, found[r], seen, new, len(dataset.class_names)), truth, new)
-                for r in ROUTES}
+        return {r: metrics(gate.scores(found[r], classes), truth, new) for r in ROUTES}
 
     def mean_of(draws: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
         return {r: {k: float(np.mean([d[r][k] for d in draws])) for k in draws[0][r]} for r in ROUTES}
 
+    labels = np.asarray(dataset.labels)[rows]
     is_new = np.isin(truth, new)
     return {"split": split.name, "seed": seed, "new_classes": [dataset.class_names[c] for c in new],
-            "new_descriptions": [d.attributes() for d in new_text], "random_draws": RANDOM_DRAWS,
-            "energy_size": energy_size_check(evidence["rms@drive_end"] + evidence["rms@fan_end"], labels, pool, test, seen, new, seen_text,
-                                             new_text, dataset.class_names),
-            "metrics": {"described": routes(new_text), "random_text": mean_of([routes(r) for r in random_text]),
-                        "swapped": routes(new_text[1:] + new_text[:1])},
-            "novelty": {"threshold": threshold, "new_flagged": float((novelty[is_new] > threshold).mean()),
-                        "seen_flagged": float((novelty[~is_new] > threshold).mean())},
-            "chance": {"all": 1 / len(dataset.class_names), "new_among_new": 1 / len(new)}, "test_windows": int(test.size),
-            "fit_windows": int(fit.size), "calibration_windows": int(calibrate.size), "condition": config.zeroshot_condition}
+            "new_descriptions": [d.attributes() for d in gate.new_text], "random_draws": RANDOM_DRAWS,
+            "energy_size": energy_size_check(evidence["rms@drive_end"] + evidence["rms@fan_end"], labels, gate.pool, gate.test, seen, new,
+                                             gate.seen_text, gate.new_text, dataset.class_names),
+            "metrics": {"described": routes(gate.new_text), "random_text": mean_of([routes(r) for r in random_text]),
+                        "swapped": routes(gate.new_text[1:] + gate.new_text[:1])},
+            "novelty": {"threshold": gate.threshold, "new_flagged": float((gate.novelty[is_new] > gate.threshold).mean()),
+                        "seen_flagged": float((gate.novelty[~is_new] > gate.threshold).mean())},
+            "chance": {"all": 1 / classes, "new_among_new": 1 / len(new)}, "test_windows": int(gate.test.size),
+            "fit_windows": int(gate.pool.size // 2), "calibration_windows": int(gate.pool.size - gate.pool.size // 2),
+            "condition": config.zeroshot_condition}
+
+
+def run_split_cells(suite: str, version: int, config: OpenSetConfig, results: Path, overrides: dict[str, Any] | None,
+                    record_of: Callable[..., dict[str, Any]], summary: Callable[[tuple, dict], str], say: Callable[[str], None],
+                    allow_dirty: bool) -> tuple[int, int]:
+    """Every (split, seed) cell of ``suite`` not yet in ``results`` (resumable): ``record_of(config, recipe, dataset,
+    split, seed, rows, features, evidence)`` on the zero-shot condition's windows, whose log spectra and envelope
+    evidence are computed once. A bad split or description is refused before anything is computed."""
+    recipe = run_recipe(config, overrides)
+    dataset = prepare(recipe.data)
+    for split in config.splits:
+        split_descriptions(dataset, split)
+    rpm = condition_rpm(config.zeroshot_condition)
+    identity = data_identity(dataset)
+    cells = {(s.name, seed): config.cell_hash({"data": identity, "method": f"{suite}-{version}"}, suite, s.model_dump_json(), seed)
+             for seed in config.seeds for s in config.splits}
+    splits = {s.name: s for s in config.splits}
+    rows = np.flatnonzero(np.asarray(dataset.conditions) == dataset.condition_names.index(config.zeroshot_condition))
+    cache: dict[str, Any] = {}
+
+    def record(cell: tuple[str, int]) -> dict[str, Any]:
+        if not cache:  # once for every cell
+            windows = np.asarray(dataset.windows[rows])
+            cache.update(features=log_spectrum(windows), evidence=window_evidence(windows, dataset.fs, list(dataset.meta["channels"]), rpm))
+        return record_of(config, recipe, dataset, splits[cell[0]], cell[1], rows, cache["features"], cache["evidence"])
+
+    return run_cells(suite, results, cells, record, {"profile": config.profile, "data_identity": identity}, summary, say, allow_dirty)
 
 
 def run_zeroshot_physics(config: OpenSetConfig, results: Path, overrides: dict[str, Any] | None = None, say: Callable[[str], None] = print,
                          allow_dirty: bool = False) -> tuple[int, int]:
     """Every (split, seed) cell not yet in ``results`` (resumable); returns (cells run, cells left)."""
-    recipe = run_recipe(config, overrides)
-    dataset = prepare(recipe.data)
-    for split in config.splits:  # a bad split or description is refused before anything is computed
-        split_descriptions(dataset, split)
-    rpm = condition_rpm(config.zeroshot_condition)
-    identity = data_identity(dataset)
-    cells = {(s.name, seed): config.cell_hash({"data": identity, "method": f"zeroshot-physics-{METHOD_VERSION}"}, "zeroshot-physics",
-                                              s.model_dump_json(), seed) for seed in config.seeds for s in config.splits}
-    splits = {s.name: s for s in config.splits}
-    cache: dict[str, Any] = {}
-
-    def record(cell: tuple[str, int]) -> dict[str, Any]:
-        if not cache:  # the condition's windows only, once for every cell
-            rows = np.flatnonzero(np.asarray(dataset.conditions) == dataset.condition_names.index(config.zeroshot_condition))
-            windows = np.asarray(dataset.windows[rows])
-            cache.update(rows=rows, features=log_spectrum(windows),
-                         evidence=window_evidence(windows, dataset.fs, list(dataset.meta["channels"]), rpm))
-        return physics_record(config, dataset, splits[cell[0]], cell[1], cache["rows"], cache["features"], cache["evidence"])
 
     def summary(cell: tuple, found: dict) -> str:
         m = found["metrics"]
         return (f"zeroshot-physics {cell[0]} seed {cell[1]}: new classes among all " + ", ".join(
             f"{r} {m['described'][r]['new']:.3f} (random text {m['random_text'][r]['new']:.3f})" for r in ROUTES))
 
-    return run_cells("zeroshot-physics", results, cells, record, {"profile": config.profile, "data_identity": identity}, summary, say, allow_dirty)
+    return run_split_cells("zeroshot-physics", METHOD_VERSION, config, results, overrides,
+                           lambda c, _recipe, *rest: physics_record(c, *rest), summary, say, allow_dirty)
