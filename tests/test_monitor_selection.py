@@ -6,7 +6,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from test_anomaly import unit_with_change
+from typer.testing import CliRunner
 
+from syndiag.cli import app
 from syndiag.config.monitor import MonitorConfig
 from syndiag.errors import ConfigError
 from syndiag.prognostics.anomaly import MaxZ, alarm_timeline, causal_mean
@@ -68,3 +70,15 @@ def test_leave_one_bearing_out_and_a_truncated_unit():
         assert summary["novelty_before_failure_s"] == pytest.approx(7900.0 - summary["novelty_alarm_s"] + 1000.0)
     short = replace(stopped, time_s=stopped.time_s[:20], features=replace(stopped.features, values=stopped.features.values[:20]))
     assert "nothing left to monitor" in truncated_summary(short, MonitorConfig())["not_monitored"]
+
+
+def test_monitor_prints_each_alarms_own_rule(tmp_path, shared_data):
+    folder = shared_data / "femto" / "Learning_set" / "Bearing1_2"
+    if not folder.is_dir():
+        pytest.skip(f"no FEMTO data at {folder}")
+    result = CliRunner().invoke(app, ["monitor", str(folder), "--set", "persistence=2", "--set", "rms_persistence=3", "--png", str(tmp_path / "a.png")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "score above" in text and "2 snapshots in a row) RMS alarm" in text and text.count("3 snapshots in a row") == 1
+    result = CliRunner().invoke(app, ["monitor", str(folder), "--set", "smoothing=0"])
+    assert result.exit_code == 2 and "smoothing" in result.output

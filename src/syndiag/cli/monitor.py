@@ -39,9 +39,9 @@ def monitor(folder: Annotated[Path, typer.Argument(help="one unit's folder of sn
         return
     lines = [f"{unit.name}: {len(unit)} snapshots over {found['last_s'] / 3600:.2f} h; reference: the first {timeline.reference} "
              f"(first {cfg.healthy_s / 3600:g} h)"]
-    for name, at, level in (("novelty alarm", found["alarm_s"], f"{timeline.method} score above {timeline.threshold:.3g}"),
-                            ("RMS alarm", found["rms_alarm_s"], f"RMS above {timeline.rms_threshold:.3g} g")):
+    for name, at, level, run in (("novelty alarm", found["alarm_s"], f"{timeline.method} score above {timeline.threshold:.3g}", cfg.persistence),
+                                 ("RMS alarm", found["rms_alarm_s"], f"RMS above {timeline.rms_threshold:.3g} g", cfg.rms_persistence or cfg.persistence)):
         state = f"ON since {at / 3600:.2f} h" if at is not None else "off"
-        lines.append(f"  {name}: {state} ({level}, {cfg.persistence} snapshots in a row)")
+        lines.append(f"  {name}: {state} ({level}, {run} snapshots in a row)")
     lines.append(f"plot {written}")
     out.print(escape("\n".join(lines)), highlight=False)
