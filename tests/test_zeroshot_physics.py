@@ -3,16 +3,20 @@ transfer, and the routes on a small real CWRU slice."""
 
 import numpy as np
 import pytest
+import yaml
 from conftest import small_config
 from test_cli_models import recipe
+from test_unknown_suites import unknown_bench
 
 from syndiag.config.openset import OpenSetConfig, ZeroShotSplit
 from syndiag.data.prepare import prepare
 from syndiag.errors import ConfigError
+from syndiag.evaluation.metrics import read_results
 from syndiag.models.baselines import log_spectrum
 from syndiag.models.zeroshot_physics import FaultDescription, attribute_scores, line_scores, parse_description, window_evidence
 from syndiag.physics.bearings import bearing
 from syndiag.workflows.zeroshot import run_zeroshot_suite
+from syndiag.workflows.zeroshot_combined import COMBINED_ROUTES, run_zeroshot_combined
 from syndiag.workflows.zeroshot_physics import condition_rpm, physics_record, split_descriptions
 
 
@@ -92,3 +96,17 @@ def test_the_language_model_suite_refuses_a_vague_description_before_anything_tr
     with pytest.raises(ConfigError, match="split 'vague', class DE_B021.*does not name one location"):
         run_zeroshot_suite(config, results, {"data.data_root": str(shared_data)}, say=lambda _: None, allow_dirty=True)
     assert not results.exists() and not (tmp_path / "work").exists()
+
+
+@pytest.mark.slow
+def test_the_combined_routes_run_on_a_tiny_model_and_resume(tmp_path, shared_data):
+    bench = yaml.safe_load(unknown_bench(tmp_path, shared_data / "cwru", {}).read_text())
+    config = OpenSetConfig(recipe=bench["recipe"], seeds=[0], splits=[OpenSetConfig().splits[2]], work_dir=tmp_path / "work")
+    results = tmp_path / "combined.jsonl"
+    assert run_zeroshot_combined(config, results, say=lambda _: None, allow_dirty=True) == (1, 0)
+    (record,) = read_results(results)
+    assert record["new_classes"] == ["FE_IR007", "DE_IR021"] and record["suite"] == "zeroshot-combined"
+    assert set(record["metrics"]["text"]) == set(record["metrics"]["random_vectors"]) == set(COMBINED_ROUTES)
+    text = record["metrics"]["text"]
+    assert text["language-model, gated"]["seen"] == text["attributes"]["seen"]  # the same gate sends the same windows to the seen classes
+    assert run_zeroshot_combined(config, results, say=lambda _: None, allow_dirty=True) == (0, 0)

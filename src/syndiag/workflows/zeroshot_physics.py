@@ -130,6 +130,8 @@ class Gate:
     evidence: dict[str, np.ndarray]
     pool: np.ndarray
     test: np.ndarray
+    fit_windows: int
+    calibration_windows: int
 
     def scores(self, new_scores: np.ndarray, classes: int) -> np.ndarray:
         """(windows, classes): the nearest seen class below the threshold, ``new_scores`` (windows x new classes) above it."""
@@ -144,14 +146,22 @@ def fit_gate(config: OpenSetConfig, dataset: PreparedDataset, split: ZeroShotSpl
     labels, splits = np.asarray(dataset.labels)[rows], np.asarray(dataset.split)[rows]
     pool = np.flatnonzero((splits == POOL) & np.isin(labels, seen))
     test = np.flatnonzero(splits == TEST)
+    lacking = [dataset.class_names[c] for c in seen if not (labels[pool] == c).any()]
+    if lacking:
+        raise ConfigError(f"zero-shot split {split.name!r}: no train-pool window of the seen class(es) {', '.join(lacking)} at "
+                          f"{dataset.condition_names[dataset.conditions[rows[0]]]}: raise data.window.per_class")
     pool = np.random.default_rng([seed, 30]).permutation(pool)
     fit, calibrate = pool[: pool.size // 2], pool[pool.size // 2 :]
+    for c in seen:  # every seen class fits the model: one window moves from the calibration half when its fit half has none
+        if not (labels[fit] == c).any():
+            moved = calibrate[labels[calibrate] == c][:1]
+            fit, calibrate = np.concatenate([fit, moved]), np.setdiff1d(calibrate, moved)
     order = {c: i for i, c in enumerate(seen)}
     model = Mahalanobis().fit(features[fit], np.array([order[c] for c in labels[fit]]))
     threshold = calibrate_threshold(model.distances(features[calibrate]).min(1), config.false_alarm)
     distances = model.distances(features[test])
     return Gate(seen, new, seen_text, new_text, distances, distances.min(1), threshold, labels[test],
-                {k: v[test] for k, v in evidence.items()}, pool, test)
+                {k: v[test] for k, v in evidence.items()}, pool, test, int(fit.size), int(calibrate.size))
 
 
 def physics_record(config: OpenSetConfig, dataset: PreparedDataset, split: ZeroShotSplit, seed: int, rows: np.ndarray,
@@ -182,7 +192,7 @@ def physics_record(config: OpenSetConfig, dataset: PreparedDataset, split: ZeroS
             "novelty": {"threshold": gate.threshold, "new_flagged": float((gate.novelty[is_new] > gate.threshold).mean()),
                         "seen_flagged": float((gate.novelty[~is_new] > gate.threshold).mean())},
             "chance": {"all": 1 / classes, "new_among_new": 1 / len(new)}, "test_windows": int(gate.test.size),
-            "fit_windows": int(gate.pool.size // 2), "calibration_windows": int(gate.pool.size - gate.pool.size // 2),
+            "fit_windows": gate.fit_windows, "calibration_windows": gate.calibration_windows,
             "condition": config.zeroshot_condition}
 
 
