@@ -144,8 +144,8 @@ def test_a_sensor_model_checkpoint_is_calibrated_and_diagnose_reports_its_verdic
     config = str(sensor_recipe(tmp_path, cwru_dir, use_spectrogram=False))
     assert runner.invoke(app, ["sensor", "pretrain", "-c", config]).exit_code == 0
     assert runner.invoke(app, ["sensor", "finetune", "-c", config]).exit_code == 0
-    checkpoint = tmp_path / "sensor" / "sensor-finetuned"
-    result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(checkpoint)])
+    checkpoint = tmp_path / "sensor" / "sensor-finetuned"  # the msp score (the default spectral one: test_openset_sensor.py)
+    result = runner.invoke(app, ["openset", "calibrate", "--checkpoint", str(checkpoint), "--detector", "msp"])
     assert result.exit_code == 0, result.output
     stored = read_threshold(checkpoint)
     assert stored.windows == 19 * 3  # 10 per class: 5 in the pool, 2 of them the support

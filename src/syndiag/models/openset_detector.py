@@ -59,6 +59,14 @@ class SpectralDetector:
         return buffer.getvalue()
 
 
+def layout_windows(signals: dict[str, np.ndarray], present: np.ndarray, layout: list[str], channels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The uniform windows (m, len(channels), length) the detector reads from a sensor layout's per-channel windows
+    (``signals[name]`` (n, length), ``present`` (n, len(layout))), and which of the n windows they are: those that hold
+    every one of ``channels`` (a window lacking one gets no score rather than one of a zero-filled channel)."""
+    rows = np.asarray(present)[:, [layout.index(name) for name in channels]].all(axis=1)
+    return np.stack([np.asarray(signals[name])[rows] for name in channels], axis=1), rows
+
+
 def save_detector(folder: str | Path, detector: SpectralDetector) -> tuple[Path, str]:
     """Write the detector atomically; returns its path and sha256 (recorded in openset.json)."""
     data = detector.to_bytes()

@@ -258,7 +258,7 @@ class Pipeline:
                 inputs = WindowBatch.of_array(np.stack([w.samples for w in batch])[:, None, :], self.predictor.needs.names)
             prediction = self.predictor.predict(inputs)
             probs, severity = prediction.probabilities, prediction.severity_mean
-            unknown = self.unknown.flags(None if self.plan is not None else np.stack([w.samples for w in batch])[:, None, :],
+            unknown = self.unknown.flags(inputs if self.plan is not None else np.stack([w.samples for w in batch])[:, None, :],
                                          np.max(np.nan_to_num(probs, nan=0.0), axis=1))
         except Exception:  # noqa: BLE001 - a batch the model fails on is counted, never lost
             log.exception("the model failed on a batch of %d windows", len(batch))

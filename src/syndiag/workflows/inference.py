@@ -50,7 +50,7 @@ def diagnose_with(file: Path, checkpoint: Path, fs: float | None = None, top_k: 
     windows = open_input(file, checkpoint, meta, fs, channels)
     predictor = predictor or load_predictor(checkpoint, device, dtype, meta)
     result = diagnose(predictor, windows, str(file), top_k, block_size=block_size, progress=progress)
-    if detector is not None:  # the spectrum path's score reads the recording's windows once more
+    if detector is not None:  # the spectrum path's score reads the recording's windows once more (a sensor model's vibration channels)
         result.unknown = spectral_verdict(detector, threshold, open_input(file, checkpoint, meta, fs, channels), meta.fs)
     elif threshold is not None:
         result.unknown = threshold.verdict(result.window_confidence)

@@ -2,9 +2,10 @@
 checkpoint, from held-in windows of its own training data, stored beside its weights (issues 17 and 30); and its
 healthy recalibration on recordings of the machine running healthy in a new condition (``--healthy FILES``).
 
-The default detector of a cloud, edge or ONNX checkpoint is the discriminant spectrum path's novelty score that validates
-best on the checkpoint's training data (``workflows/openset_detector.py``); a sensor model, whose layout is read
-channel by channel, keeps the score 1 - max p."""
+The default detector of every checkpoint is the discriminant spectrum path's novelty score that validates best on the
+checkpoint's training data (``workflows/openset_detector.py``): on the model's channels at its rate, or for a sensor
+model on the vibration channels of its layout at their rate (the sensor windows aligned with the prepared dataset;
+``--detector msp`` keeps the score 1 - max p)."""
 
 from __future__ import annotations
 
@@ -21,15 +22,16 @@ from syndiag.data.prepare import PreparedDataset, prepare
 from syndiag.data.sensor_windows import sensor_windows_for
 from syndiag.data.sources import sensor_recordings
 from syndiag.data.windowing import POOL
-from syndiag.errors import ConfigError, SyndiagError
+from syndiag.errors import ConfigError, DataError, SyndiagError
 from syndiag.models.openset import calibrate_threshold
 from syndiag.models.openset_detector import SpectralDetector, read_detector, save_detector
 from syndiag.models.openset_threshold import OpenSetThreshold, read_threshold, save_threshold, weights_digest
 from syndiag.models.meta import read_meta
 from syndiag.serving.predictor import WindowBatch, load_predictor
+from syndiag.serving.sensor_plan import read_sensor_checkpoint
 from syndiag.training.distill import distillation_windows
 from syndiag.training.sensor import SensorInputs, predict_sensor
-from syndiag.workflows.openset_detector import RECALIBRATE, fit_detector, healthy_windows
+from syndiag.workflows.openset_detector import RECALIBRATE, fit_detector, healthy_windows, sensor_channels
 from syndiag.workflows.openset_detector import recalibrate as recalibrate_detector
 from syndiag.workflows.session import task_of_checkpoint
 
@@ -92,29 +94,32 @@ def calibrate_checkpoint(checkpoint: Path, false_alarm: float = 0.01, data_root:
         raise SyndiagError(f"{checkpoint}: not a fine-tuned checkpoint (its config.json records no training task, so its "
                            "held-in windows are unknown); calibrate the fine-tuned, distilled or exported model")
     sensor = meta.get("model") == "syndiag-sensor"
-    if healthy and (sensor or detector != "spectral"):
-        raise ConfigError(f"{checkpoint}: the healthy recalibration needs the spectral detector, which "
-                          f"{'a sensor model does not have yet' if sensor else '--detector msp turns off'}")
+    if healthy and detector != "spectral":
+        raise ConfigError(f"{checkpoint}: the healthy recalibration needs the spectral detector, which --detector msp turns off")
     data = DataConfig.from_dict(meta["data"], source=str(checkpoint))
     if data_root is not None:
         data = data.model_copy(update={"data_root": data_root})
+    channels, fs, length = list(described.channels), float(described.fs), data.window.length
+    if sensor and detector == "spectral":
+        channels, fs, length = sensor_channels(described.layout, str(checkpoint))
     if healthy:
-        windows = healthy_windows(healthy, list(described.channels), float(described.fs), data.window)
+        windows = healthy_windows(healthy, channels, fs, data.window.model_copy(update={"length": length}))
         existing = read_threshold(checkpoint)
         if existing is not None and existing.spectral:
             return _recalibrated(checkpoint, existing, healthy, windows, recalibrate, len(meta["class_names"]))
     dataset = prepare(data)
     if list(dataset.class_names) != list(meta["class_names"]):
         raise ConfigError(f"{checkpoint}: trained on classes {meta['class_names']}, the prepared data has {dataset.class_names}")
-    if detector == "spectral" and not sensor:
+    if detector == "spectral":
         task, used = used_windows(dataset, meta, Path(checkpoint))
-        fitted = fit_detector(dataset, task.train, task.seed, false_alarm, used)
+        read = sensor_vibration(Path(checkpoint), meta, data, dataset, channels) if sensor else None
+        fs = fs if sensor else float(dataset.fs)
+        fitted = fit_detector(dataset, task.train, task.seed, false_alarm, used, windows=read, fs=fs)
         found = OpenSetThreshold(threshold=fitted.threshold, false_alarm=false_alarm, windows=fitted.calibration_windows,
                                  weights_sha256=weights_digest(checkpoint), method=fitted.detector.score,
-                                 detector_sha256="0" * 64, fs=float(dataset.fs), channels=list(described.channels),
-                                 validation=fitted.validation)
+                                 detector_sha256="0" * 64, fs=fs, channels=channels, validation=fitted.validation)
         if healthy:
-            threshold, recalibrated = recalibrate_detector(fitted.detector, fitted.threshold, windows, float(dataset.fs), recalibrate, false_alarm)
+            threshold, recalibrated = recalibrate_detector(fitted.detector, fitted.threshold, windows, fs, recalibrate, false_alarm)
             found = replace(found, threshold=threshold, recalibration=_recalibration(healthy, windows, recalibrate, fitted.threshold))
             return _save(checkpoint, found, recalibrated, len(dataset.class_names))
         return _save(checkpoint, found, fitted.detector, len(dataset.class_names))
@@ -152,6 +157,21 @@ def _save(checkpoint: Path, found: OpenSetThreshold, detector: SpectralDetector,
     _, digest = save_detector(checkpoint, detector)
     found = replace(found, detector_sha256=digest)
     return Calibration(save_threshold(checkpoint, found), found, classes)
+
+
+def sensor_vibration(folder: Path, meta: dict, data: DataConfig, dataset: PreparedDataset, channels: list[str]) -> np.ndarray:
+    """The sensor model's vibration ``channels`` (len(dataset), channels, length) at their rate, window ``i`` ending where
+    ``dataset.windows[i]`` ends (``sensor_windows_for``): from the prepared windows when they are the dataset's own channels
+    at its rate and length, else from the sensor recordings; a window lacking one of them is refused."""
+    specs = [spec for spec in read_sensor_checkpoint(folder, meta).layout if spec.name in channels]
+    own = all(spec.name in dataset.meta["channels"] and float(spec.fs) == float(dataset.fs) and spec.length == dataset.windows.shape[-1]
+              for spec in specs)
+    found = sensor_windows_for(dataset, None if own else sensor_recordings(data, False), specs)
+    lacking = [spec.name for c, spec in enumerate(specs) if not found.present[:, c].all()]
+    if lacking:
+        raise DataError(f"{folder}: the training data lacks vibration channel(s) {', '.join(lacking)} in some windows; the spectral "
+                        "detector reads every vibration channel of the layout (calibrate with --detector msp)")
+    return np.stack([found.signals[name] for name in channels], axis=1)
 
 
 def sensor_confidence(folder: Path, data: DataConfig, dataset: PreparedDataset, indices: np.ndarray, device: str, batch_size: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The open-set detector of a checkpoint (issue 30): the discriminant spectrum path fitted on the checkpoint's own
 training data, the best novelty score by validation on that data (each known fault class in turn left out and scored
 as the unknown), its threshold at a stated false-alarm rate on held-in windows; and the healthy recalibration on a
-user's recordings of the machine running healthy in a new condition."""
+user's recordings of the machine running healthy in a new condition. A sensor model's detector reads the vibration
+channels of its layout at their one rate (``sensor_channels``), from a recording's layout windows too (``detector_blocks``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from syndiag.data.prepare import PreparedDataset
 from syndiag.data.windowing import POOL
 from syndiag.errors import DataError
 from syndiag.models.openset import auroc, calibrate_threshold
-from syndiag.models.openset_detector import SpectralDetector, read_detector
+from syndiag.models.openset_detector import SpectralDetector, layout_windows, read_detector
 from syndiag.models.openset_spectral import NOVELTY_SCORES, SpectralNovelty
 from syndiag.models.openset_threshold import OpenSetThreshold
 from syndiag.models.spectral_discriminant import SpectralDiscriminant
@@ -77,11 +78,17 @@ def held_in(labels: np.ndarray, conditions: np.ndarray, split: np.ndarray, class
 
 
 def fit_detector(dataset: PreparedDataset, support: np.ndarray, seed: int, false_alarm: float, used: np.ndarray | None = None,
-                 config: SpectralPathConfig | None = None) -> FittedDetector:
+                 config: SpectralPathConfig | None = None, windows: np.ndarray | None = None, fs: float | None = None) -> FittedDetector:
     """The detector of a checkpoint trained on ``support`` (indices into ``dataset``): the path fitted on the labelled
     pool of every condition of the data (POOL_SHOTS windows per class and condition, at most half of those there are), the scores on the clean views of the pool and the support, the score chosen by
-    validation, the threshold at ``false_alarm`` on held-in windows of every condition (not in ``used`` either)."""
+    validation, the threshold at ``false_alarm`` on held-in windows of every condition (not in ``used`` either).
+    ``windows`` (len(dataset), channels, length) at ``fs``: what the detector reads instead of ``dataset.windows`` (a
+    sensor model's vibration channels, aligned 1:1 with the dataset's windows)."""
     config = config or SpectralPathConfig()
+    source = np.asarray(dataset.windows) if windows is None else np.asarray(windows)
+    fs = float(dataset.fs if fs is None else fs)
+    if len(source) != len(dataset.labels):
+        raise DataError(f"the detector's windows are {len(source)}, the dataset's {len(dataset.labels)}: they must be aligned 1:1")
     labels, conditions, split = (np.asarray(a) for a in (dataset.labels, dataset.conditions, dataset.split))
     classes = len(dataset.class_names)
     fewest = min(int(np.sum((labels == c) & (conditions == k) & (split == POOL))) for c in range(classes)
@@ -90,15 +97,15 @@ def fit_detector(dataset: PreparedDataset, support: np.ndarray, seed: int, false
         raise DataError(f"the spectral open-set detector needs 4 or more train-pool windows of every class at every condition "
                         f"(2 to fit, 2 held in), the data has {fewest}: raise data.window.per_class, or calibrate with --detector msp")
     pool = pretraining_pool(dataset, seed, k=min(POOL_SHOTS, fewest // 2))  # half of a small pool stays held in
-    path = fit_spectral_path(np.asarray(dataset.windows[pool]), labels[pool], conditions[pool], dataset.fs, config, seed)
-    noisy, noisy_labels = with_noisy_copies(WindowArray(np.asarray(dataset.windows), dataset.fs, path.grid), pool, labels[pool], config,
+    path = fit_spectral_path(source[pool], labels[pool], conditions[pool], fs, config, seed)
+    noisy, noisy_labels = with_noisy_copies(WindowArray(source, fs, path.grid), pool, labels[pool], config,
                                             np.random.default_rng([seed, 3030]))
     fit = np.union1d(pool, support)
     exclude = fit if used is None else np.union1d(fit, used)
     validation_rows, calibration_rows = held_in(labels, conditions, split, classes, range(len(dataset.condition_names)), exclude, seed)
 
     def views(rows: np.ndarray) -> np.ndarray:
-        return spectrum_view(np.asarray(dataset.windows[rows]), dataset.fs, path.grid)
+        return spectrum_view(source[rows], fs, path.grid)
 
     healthy = dataset.class_names.index("normal") if "normal" in dataset.class_names else None
     validation = validate(noisy, noisy_labels, views(pool), labels[pool], views(validation_rows), labels[validation_rows],
@@ -150,7 +157,39 @@ def detector_of(checkpoint: Path, threshold: OpenSetThreshold | None) -> Spectra
     return read_detector(checkpoint, str(threshold.detector_sha256), f"syndiag openset calibrate --checkpoint {checkpoint}")
 
 
-def spectral_verdict(detector: SpectralDetector, threshold: OpenSetThreshold, windows, fs: float) -> dict:
-    """The open-set verdict of a recording's windows (a stream with ``blocks``) at ``fs`` from the detector's scores."""
-    scores = [detector.scores(block, fs, str(getattr(windows, "source", "the recording"))) for _, block in windows.blocks(BLOCK)]
-    return threshold.verdict_of(np.concatenate(scores) if scores else np.zeros(0))
+def sensor_channels(layout: Sequence, source: str) -> tuple[list[str], float, int]:
+    """The channels a sensor model's detector reads: the layout's vibration channels (what its spectrum view reads), their
+    one rate and window length; a layout whose vibration channels differ in rate or length is refused (msp instead)."""
+    specs = [spec if isinstance(spec, dict) else spec.model_dump() for spec in layout]
+    vibration = [spec for spec in specs if spec.get("kind", "vibration") == "vibration"]
+    if not vibration:
+        raise DataError(f"{source}: the spectral open-set detector reads vibration channels; the layout has none "
+                        "(calibrate with --detector msp)")
+    rates = {(float(spec["fs"]), int(spec["length"])) for spec in vibration}
+    if len(rates) > 1:
+        described = ", ".join(f"{spec['name']} {float(spec['fs']):g} Hz x {spec['length']}" for spec in vibration)
+        raise DataError(f"{source}: the spectral open-set detector reads the vibration channels as one array, these differ "
+                        f"in rate or window length ({described}); "
+                        "calibrate with --detector msp")
+    (fs, length), = rates
+    return [spec["name"] for spec in vibration], fs, length
+
+
+def detector_blocks(windows, channels: list[str]):
+    """The windows (m, channels, length) the detector reads, block by block, from a recording's windows: a stream with
+    ``blocks`` as it stands, a sensor layout's (``EndingWindows``) as its ``channels`` stacked, windows lacking one left out."""
+    if hasattr(windows, "blocks"):
+        yield from (block for _, block in windows.blocks(BLOCK))
+        return
+    for _, batch in windows.batches(BLOCK):
+        yield layout_windows(batch.signals, batch.present, windows.plan.names, channels)[0]
+
+
+def spectral_verdict(detector: SpectralDetector, threshold: OpenSetThreshold, windows, fs: float) -> dict | None:
+    """The open-set verdict of a recording's windows at the detector's rate (``fs`` for a threshold that records none)
+    from the detector's scores; None when no window holds every channel the detector reads (no verdict rather than one
+    of a zero-filled channel)."""
+    source, rate = str(getattr(windows, "source", "the recording")), float(threshold.fs or fs)
+    scores = [detector.scores(block, rate, source) for block in detector_blocks(windows, list(threshold.channels or []))]
+    scores = np.concatenate(scores) if scores else np.zeros(0)
+    return threshold.verdict_of(scores) if scores.size else None
