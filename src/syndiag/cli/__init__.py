@@ -15,7 +15,7 @@ from syndiag.cli.monitor import monitor
 from syndiag.cli.openset import openset_app
 from syndiag.cli.profiles import config_app
 from syndiag.cli.report import report
-from syndiag.cli.serve import replay, serve
+from syndiag.cli.serve import quick_start, replay, serve
 from syndiag.cli.rul import rul_app
 from syndiag.cli.sensor import sensor_app
 from syndiag.cli.termination import run_interruptible
@@ -39,6 +39,7 @@ app.command("monitor")(guarded(monitor))
 app.command("report")(guarded(report))
 app.command("serve")(guarded(serve))
 app.command("replay")(guarded(replay))
+app.command("quick-start")(guarded(quick_start))
 for command in (benchmark, distill, update):
     app.command()(guarded(command))
 app.add_typer(head_app, name="head")

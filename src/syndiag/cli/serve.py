@@ -1,4 +1,5 @@
-"""``syndiag serve`` and ``syndiag replay``: the live service and a sensor simulator over MQTT; each calls one function."""
+"""``syndiag serve``, ``syndiag replay`` and ``syndiag quick-start``: the live service, a sensor simulator over MQTT, and both
+with a trained model on a replayed plant; each calls one function."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from syndiag.cli.common import SetOpt, out
 from syndiag.cli.termination import Interrupted
 from syndiag.config.base import parse_overrides, set_dotted
 from syndiag.config.service import ServeConfig
+from syndiag.errors import ConfigError
 
 
 def serve(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="service recipe (default: syndiag/config/service.py)")] = None,
@@ -65,3 +67,22 @@ def replay(files: Annotated[list[Path], typer.Argument(help="recordings to strea
 
     found = run(files, sensors, host, port, prefix, seconds=seconds, chunk_s=chunk_s, speed=speed, fs=fs, channel=channel)
     out.print(f"published {found['chunks']} chunks ({found['samples']} samples) from {found['sensors']} sensor(s) in {found['seconds']:.1f} s")
+
+
+def quick_start(data_root: Annotated[Path, typer.Option("--data-root", help="the data root: a folder holding cwru/ (the CWRU .mat files)")],
+                run_dir: Annotated[Path, typer.Option("--run-dir", help="the model, the service config, its store and log")] = Path("runs/quick-start"),
+                broker_port: Annotated[int, typer.Option(help="the MQTT broker's port (Mosquitto is started there when none listens)")] = 1883,
+                http_port: Annotated[int, typer.Option(help="the service's HTTP port: the dashboard")] = 8000,
+                seconds: Annotated[Optional[float], typer.Option(help="replay this many seconds, then stop (default: until Ctrl-C)")] = None) -> None:
+    """Train the sensor model with the spectrum path and no language model (recipe sensor/spectral; its accuracy on its own
+    test windows printed; skipped when RUN_DIR holds it), declare a plant of five machines replaying real CWRU recordings (normal
+    and four faults, their test halves only), start Mosquitto when none listens, the service and the replay in real time,
+    and print the dashboard's URL."""
+    # defers numpy, torch and the service: imported when the command runs
+    from syndiag.service.quick_start import run_quick_start
+
+    if seconds is not None and not seconds > 0:
+        raise ConfigError(f"--seconds must be positive, got {seconds}")
+    found = run_quick_start(data_root, run_dir, broker_port, http_port, seconds, say=lambda line: out.print(escape(line)))
+    replayed = found["replayed"]
+    out.print(f"stopped after {replayed.get('seconds', 0):.0f} s of replay; diagnoses kept in {escape(str(run_dir / 'service.db'))}")
