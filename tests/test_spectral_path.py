@@ -148,3 +148,17 @@ def test_without_labels_the_path_whitens_the_unlabelled_windows_and_still_separa
     assert np.mean(head.predict(path.features(test, 12000.0)) == test_y) >= 0.9
     with pytest.raises(ConfigError, match="unlabelled windows"):
         fit_spectral_path(pool, pool_y, np.zeros(len(pool), dtype=int), 12000.0, config, seed=0)
+
+
+def test_the_order_view_reads_a_shaft_faster_than_the_pool_within_its_margin():
+    rng = np.random.default_rng(0)
+    t = np.arange(512) / 12000.0
+    labels = np.repeat([0, 1], 12)
+    rpm = np.tile([1730.0, 1772.0], 12)
+    windows = np.stack([np.sin(2 * np.pi * (40 if c else 23) * r / 60 * t)[None] + 0.1 * rng.standard_normal((1, 512)) for c, r in zip(labels, rpm)])
+    path = fit_spectral_path(windows, labels, np.tile([0, 1], 12), 12000.0, SpectralPathConfig(order_view=True, components=[4], noise_copies=0),
+                             0, rpm)
+    faster = np.sin(2 * np.pi * 40 * 1797 / 60 * t)[None, None] + 0.1 * rng.standard_normal((1, 1, 512))
+    assert path.features(faster, 12000.0, np.array([1797.0])).shape[0] == 1
+    with pytest.raises(DataError, match="shafts up to 19"):
+        path.features(faster, 12000.0, np.array([2500.0]))

@@ -139,7 +139,8 @@ def order_view(power: np.ndarray, source_hz: np.ndarray, grid: SpectrumGrid, rpm
         target = orders * speed / 60.0
         if target[-1] > source_hz[-1] * (1 + 1e-9):
             raise DataError(f"{source}: at {speed:g} rpm, order {orders[-1]:.1f} is at {target[-1]:.0f} Hz, beyond the "
-                            f"{source_hz[-1]:g} Hz the recording reaches")
+                            f"{source_hz[-1]:g} Hz the recording reaches: the model's order axis covers shafts up to "
+                            f"{60 * source_hz[-1] / orders[-1]:.0f} rpm at this rate")
         out[rows] = interpolate(power[rows], source_hz, target)
     return out - out.mean(axis=-1, keepdims=True)
 

@@ -238,12 +238,18 @@ def fit_spectral_path(windows: np.ndarray, labels: np.ndarray, groups: np.ndarra
         raise ConfigError(f"spectral.segments {config.segments}: every segment is longer than the {length}-sample windows")
     fitted = {}
     for segment in segments:
-        grid = SpectrumGrid.for_windows(fs, length, config.order_view, 1800.0 if rpm_all is None else float(rpm_all.max()), segment)
+        fastest = 1800.0 if rpm_all is None else float(rpm_all.max()) * ORDER_SPEED_MARGIN
+        grid = SpectrumGrid.for_windows(fs, length, config.order_view, fastest, segment)
         fitted[segment] = (grid, *fit_discriminant(WindowArray(windows, fs, grid, rpm_all), np.arange(len(labels)), labels,
                                                    groups, int(labels.max()) + 1, config, seed, extra))
     best = max(segments, key=lambda s: (max(fitted[s][3].values()), -(s or length)))
     by_segment = {s: max(fitted[s][3].values()) for s in segments if s is not None}
     return SpectralPath(*fitted[best], segment_validation=by_segment)
+
+
+ORDER_SPEED_MARGIN = 1.1
+"""The order view's axis stops at the orders the band holds at this multiple of the pool's fastest shaft: a machine up to
+10 % faster than any speed the path was fitted at is read whole; a faster one is refused naming the speed."""
 
 
 def fit_prototypes(path: SpectralPath, windows: np.ndarray, labels: np.ndarray, n_classes: int, fs: float, config: SpectralPathConfig,
