@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -44,11 +46,13 @@ def one_run(args, run_dir: Path) -> dict:
     broker_port, http_port = free_port(), free_port()
     command = [sys.executable, "-m", "syndiag", "quick-start", "--data-root", str(args.data_root), "--run-dir", str(run_dir),
                "--broker-port", str(broker_port), "--http-port", str(http_port), "--seconds", str(args.seconds)]
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    first, states, up = None, None, None
+    first, states, up, loads = None, None, None, [load_before]
     while process.poll() is None:
         time.sleep(0.25)
+        loads.append(os.getloadavg()[0])  # the machine is shared: how loaded it was while this ran
         found = get(f"http://127.0.0.1:{http_port}/api/sensors")
         if found is not None and up is None:
             up = time.monotonic() - started
@@ -57,6 +61,8 @@ def one_run(args, run_dir: Path) -> dict:
         if first is not None and time.monotonic() - started > first + args.seconds - 10:
             states = get(f"http://127.0.0.1:{http_port}/api/states") or states
     output = process.stdout.read()
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and what it started and waited for (service, broker)
+    cpu_s = cpu.ru_utime + cpu.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
     if process.returncode != 0:
         raise SystemExit(f"quick-start failed (exit {process.returncode}):\n{output}")
     truth = json.loads((run_dir / PLANT_FILE).read_text())
@@ -75,6 +81,8 @@ def one_run(args, run_dir: Path) -> dict:
     correct = sum(m["correct"] for m in per_machine.values())
     return {"model": json.loads((run_dir / MODEL_FILE).read_text()), "seconds_to_http": round(up or -1, 1),
             "seconds_to_first_diagnosis": round(first or -1, 1), "wall_seconds": round(time.monotonic() - started, 1),
+            "cpu_seconds": round(cpu_s, 1), "load_average_1min": {"start": round(load_before, 2), "mean": round(sum(loads) / len(loads), 2), "max": round(max(loads), 2)},
+            "cores": os.cpu_count(),
             "windows_diagnosed": windows, "live_accuracy": round(correct / max(windows, 1), 4), "dropped": dict(dropped),
             "machines": per_machine, "output": output.strip().splitlines()[-12:]}
 

@@ -6,6 +6,7 @@ dashboard's state colours and alarm list in headless Chromium."""
 
 import hashlib
 import json
+import re
 import threading
 import time
 
@@ -188,6 +189,9 @@ def test_the_dashboard_colours_each_state_and_lists_the_alarms_with_acknowledge_
         assert page.count('class="state-alarm">alarm</td>') == 3, "the pump's machine and sensor state, and its alarm"
         assert page.count('class="state-ok">ok</td>') == 2, "the fan's machine and sensor state"
         assert "<button>acknowledge</button>" in page and "webhook:ops: yes (1)" in page and "alarms 1, deliveries 1" in page
+        # at a glance: each sensor's RMS velocity with its ISO zone in the table, its trend against the zone boundaries drawn
+        assert len(re.findall(r"<td>\d+\.\d\d \([ABCD]\)</td>", page)) == 2, "each sensor's RMS velocity and zone"
+        assert page.count('class="chart health-chart"') == 2 and page.count("RMS velocity (ISO zones), anomaly ratio") == 2
     finally:
         server.should_exit = True
         thread.join(timeout=10)

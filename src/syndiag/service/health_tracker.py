@@ -173,8 +173,9 @@ class HealthTracker:
                 self.collected.pop(sensor, None)
 
     def snapshot(self) -> dict:
-        """Each sensor's state (with its reasons and latest evidence) and each machine's (the worst of its sensors')."""
+        """Each sensor's state (with its reasons, latest evidence and ISO zone boundaries) and each machine's (the worst of its sensors')."""
         with self.lock:
-            sensors = {s: {**state.describe(), "evidence": self.evidence.get(s, {})} for s, state in sorted(self.states.items())}
+            sensors = {s: {**state.describe(), "evidence": self.evidence.get(s, {}), "zone_boundaries_mm_s": list(self.rules(s).zone_boundaries)}
+                       for s, state in sorted(self.states.items())}
             machines = machine_levels({s: state.level for s, state in self.states.items()})
         return {"sensors": sensors, "machines": {m: LEVELS[level] for m, level in sorted(machines.items())}, "checked_at": time.time()}

@@ -1,5 +1,6 @@
-// The live dashboard: latest state per sensor (health state colours), the alarm list with acknowledge, and a trend
-// chart per sensor (class probability and window RMS).
+// The live dashboard: latest state per sensor (health state colours, RMS velocity and its ISO zone, anomaly ratio), the
+// alarm list with acknowledge, and two trend charts per sensor: class probability and window RMS; RMS velocity against
+// its ISO 20816 zone boundaries, with the anomaly ratio (1: the sensor's own baseline threshold).
 // Every name from the outside (site, machine, sensor, label) reaches the page as text, never as markup.
 const site = decodeURIComponent((location.pathname.match(/^\/site\/(.+)$/) || [])[1] || "");
 const charts = {};
@@ -32,6 +33,23 @@ function chartFor(sensor) {
                    axes: [{}, {scale: "p"}, {scale: "rms", side: 1}], scales: {p: {range: [0, 1]}}};
   charts[sensor] = new uPlot(options, [[], [], []], box);
   return charts[sensor];
+}
+
+const healthCharts = {};
+function healthChartFor(sensor) {
+  if (healthCharts[sensor]) return healthCharts[sensor];
+  const box = element("div", undefined, "chart health-chart");
+  box.dataset.sensor = sensor;
+  box.appendChild(element("h3", sensor + ": RMS velocity (ISO zones), anomaly ratio"));
+  const after = charts[sensor] && charts[sensor].root.parentNode;
+  document.getElementById("charts").insertBefore(box, after ? after.nextSibling : null);
+  const zone = (label, stroke) => ({label, stroke, dash: [5, 5], scale: "v"});
+  const options = {width: 420, height: 180, series: [{}, {label: "velocity mm/s", stroke: "black", scale: "v"},
+                   zone("A/B", "green"), zone("B/C", "orange"), zone("C/D", "red"),
+                   {label: "anomaly ratio", stroke: "purple", scale: "r"}],
+                   axes: [{}, {scale: "v"}, {scale: "r", side: 1}]};
+  healthCharts[sensor] = new uPlot(options, [[], [], [], [], [], []], box);
+  return healthCharts[sensor];
 }
 
 const STATES = ["ok", "watch", "alarm"];
@@ -83,7 +101,7 @@ async function refreshAlarms() {
     `repeated acknowledgements ${c.acks_repeated}, refused tokens ${c.auth_refused}`;
 }
 
-function row(r) {
+function row(r, health) {
   const [, machine, sensor] = r.sensor.split("/");
   const tr = document.createElement("tr");
   tr.appendChild(element("td", machine));
@@ -97,6 +115,9 @@ function row(r) {
   } else fault.textContent = r.label;
   tr.appendChild(fault);
   tr.appendChild(element("td", number(r.probability, 3)));
+  const seen = (health || {}).evidence || {};
+  tr.appendChild(element("td", Number.isFinite(seen.velocity_mm_s) ? `${number(seen.velocity_mm_s, 2)} (${seen.zone})` : "n/a"));
+  tr.appendChild(element("td", Number.isFinite(seen.anomaly_ratio) ? number(seen.anomaly_ratio, 2) : (seen.baseline || "n/a")));
   tr.appendChild(element("td", utc(r.t_end)));
   tr.appendChild(element("td", number(r.latency_ms, 1)));
   const link = element("a", "report");
@@ -112,16 +133,23 @@ async function refresh() {
   const c = found.counts;
   document.getElementById("counts").textContent =
     `${found.sensors.length} sensors; windows in ${c.windows_in || 0}, diagnosed ${c.diagnosed || 0}, dropped ${c.dropped_queue_full || 0}, queue ${c.queue_depth}`;
+  let states = {};
+  try { states = (await json("/api/states")).sensors || {}; } catch (e) { console.error("states", e); }
   const rows = [];
   for (const r of found.sensors) {
-    try { rows.push(row(r)); } catch (e) { rows.push(element("tr", `unreadable row: ${e}`)); }
+    try { rows.push(row(r, states[r.sensor])); } catch (e) { rows.push(element("tr", `unreadable row: ${e}`)); }
   }
   document.getElementById("rows").replaceChildren(...rows);
   try { await refreshAlarms(); } catch (e) { console.error("alarms", e); }
   for (const r of found.sensors) {
     try {
       const history = await json("/api/history?sensor=" + encodeURIComponent(r.sensor));
-      chartFor(r.sensor).setData([history.map(h => h.t_end), history.map(h => h.probability), history.map(h => h.rms)]);
+      const t = history.map(h => h.t_end);
+      chartFor(r.sensor).setData([t, history.map(h => h.probability), history.map(h => h.rms)]);
+      const bounds = (states[r.sensor] || {}).zone_boundaries_mm_s;
+      if (Array.isArray(bounds) && bounds.length === 3)
+        healthChartFor(r.sensor).setData([t, history.map(h => h.velocity_mm_s), ...bounds.map(b => t.map(() => b)),
+                                          history.map(h => h.anomaly_ratio)]);
     } catch (e) { console.error(r.sensor, e); }
   }
   document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
