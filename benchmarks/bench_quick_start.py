@@ -43,6 +43,8 @@ def get(url: str) -> dict | None:
 
 def one_run(args, run_dir: Path) -> dict:
     """The command, timed to its first stored diagnosis; the machines' states near the end; the stored diagnoses scored."""
+    for old in run_dir.glob("service.db*"):  # each run's diagnoses on their own: the first one is this run's first
+        old.unlink()
     broker_port, http_port = free_port(), free_port()
     command = [sys.executable, "-m", "syndiag", "quick-start", "--data-root", str(args.data_root), "--run-dir", str(run_dir),
                "--broker-port", str(broker_port), "--http-port", str(http_port), "--seconds", str(args.seconds)]
