@@ -19,7 +19,7 @@ def _share(values: list[bool]) -> str:
 
 def report_suite_section(path: Path, report_dir: Path, display) -> list[str]:
     records = read_results(path)
-    segments = [r for r in records if r["kind"] == "cwru-segment"]
+    segments = [r for r in records if r.get("kind") == "cwru-segment"]  # other report_* files (the writer's) hold no segments
     if not segments:
         return []
     first = segments[0]
