@@ -156,6 +156,18 @@ def test_a_publish_the_broker_never_acknowledges_or_refuses_is_a_named_error():
         confirm(Unacknowledged(ValueError("Message is not queued due to ERR_QUEUE_SIZE")), "h:1", 3)
 
 
+class Disconnected:
+    def is_connected(self) -> bool:
+        return False
+
+
+def test_a_connection_closed_while_waiting_for_the_acknowledgement_is_named_lost_before_the_timeout():
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"MQTT broker h:1: lost after 7 chunk\(s\) \(connection closed\)"):
+        confirm(Unacknowledged(), "h:1", 7, timeout_s=30, client=Disconnected())
+    assert time.monotonic() - started < 5
+
+
 def cloud(tmp_path):
     config = RunConfig.from_yaml(Path(recipe(tmp_path)))
     from syndiag.service.app import create_app

@@ -125,7 +125,7 @@ def replay_plant(machines: list[Machine], host: str, port: int, prefix: str = "s
                     info = client.publish(f"{prefix}/{machine.topic(channel)}/data", encode(seq, started + elapsed, fs, samples), qos=1)
                     sent += n
             if info is not None:
-                confirm(info, broker, step)
+                confirm(info, broker, step, client=client)
             step += 1
     finally:
         close(client)

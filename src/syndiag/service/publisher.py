@@ -42,13 +42,22 @@ def connect(host: str, port: int, client_id: str, timeout_s: float = ACK_TIMEOUT
     return client
 
 
-def confirm(info, broker: str, done: int, timeout_s: float = ACK_TIMEOUT_S) -> None:
-    """Wait for the broker to acknowledge a QoS 1 publish; a ConfigError when it is gone or silent."""
+def confirm(info, broker: str, done: int, timeout_s: float = ACK_TIMEOUT_S, client=None) -> None:
+    """Wait for the broker to acknowledge a QoS 1 publish; a ConfigError when it is gone or silent. With ``client``, a
+    connection closed while waiting is named as lost at once rather than after the timeout."""
+    deadline = time.monotonic() + timeout_s
     try:
-        info.wait_for_publish(timeout=timeout_s)
+        while True:
+            info.wait_for_publish(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
+            if info.is_published() or time.monotonic() >= deadline:
+                break
+            if client is not None and not client.is_connected():
+                raise ConfigError(f"MQTT broker {broker}: lost after {done} chunk(s) (connection closed)")
     except (RuntimeError, ValueError) as exc:
         raise ConfigError(f"MQTT broker {broker}: lost after {done} chunk(s) ({exc})") from None
     if not info.is_published():
+        if client is not None and not client.is_connected():
+            raise ConfigError(f"MQTT broker {broker}: lost after {done} chunk(s) (connection closed)")
         raise ConfigError(f"MQTT broker {broker}: no acknowledgement within {timeout_s:g} s after {done} chunk(s)")
 
 

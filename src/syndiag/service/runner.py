@@ -130,7 +130,7 @@ def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = 
         for i, name in enumerate(names):
             info = client.publish(f"{prefix}/{name}/config", json.dumps({"fs": signals[i % len(signals)][1], "kind": "vibration"}),
                                   qos=1, retain=True)
-        confirm(info, broker, 0)
+        confirm(info, broker, 0, client=client)
         started, sent, seq = float(int(time.time())), 0, 0
         duration = seconds if seconds is not None else min(len(x) / rate for x, rate in signals)
         while (elapsed := seq * chunk_s) < duration:
@@ -140,7 +140,7 @@ def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = 
                 start = int(round(elapsed * rate)) % max(1, len(x) - n)
                 info = client.publish(f"{prefix}/{name}/data", encode(seq, started + elapsed, rate, x[start : start + n]), qos=1)
                 sent += n
-            confirm(info, broker, seq * sensors)
+            confirm(info, broker, seq * sensors, client=client)
             seq += 1
             ahead = started + seq * chunk_s / speed - time.time()
             if ahead > 0:
