@@ -354,8 +354,8 @@ def test_rul_fit_and_predict_refuse_a_family_on_learned_indicators(femto_like, t
     assert not (tmp_path / "run" / "rul-model").exists()
     model = build_model("sensor-regression", {"history": 1}).fit(fleet)
     folder = save_rul(tmp_path / "made-by-hand", "sensor-regression", model, ConformalIntervals((0.0,)), [0.8])
-    with pytest.raises(DataError, match="made-by-hand: its sensor-regression model reads sensor indicators; rul predict reads a unit's "
-                                        "health features"):
+    with pytest.raises(DataError, match="made-by-hand: its sensor-regression model reads sensor indicators; only a model on a unit's "
+                                        "health features predicts from recorded snapshots"):
         run_rul_predict(folder, femto_like / "femto" / "Test_set" / "Bearing1_3")
 
 

@@ -311,7 +311,11 @@ def test_the_dashboard_in_a_real_browser_shows_the_sensors_of_a_stream_and_updat
         assert wait_for(lambda: server.started, 20) and wait_for(lambda: pipeline.snapshot().get("diagnosed", 0) >= 6)
         page = dom(chromium, f"http://127.0.0.1:{port}/site/site1")
         assert "pump" in page and "fan" in page and "press" not in page  # one site's sensors
-        assert page.count('class="uplot') >= 2 and 'data-refreshed="' in page
+        assert '<a href="/machine/site1/pump">pump</a>' in page and '<a href="/sensor/site1/fan/accel">site1/fan/accel</a>' in page
+        assert 'class="uplot' not in page and 'data-refreshed="' in page, "the plant page lists, trends are one click away"
+        machine = dom(chromium, f"http://127.0.0.1:{port}/machine/site1/pump")
+        assert machine.count('class="uplot') >= 1 and 'data-sensor="site1/pump/accel"' in machine and "site1/fan/accel" not in machine
+        assert '<a href="/">plant</a><a href="/site/site1">site1</a><a href="/machine/site1/pump">pump</a>' in machine
         first = int(page.split("diagnosed ")[1].split(",")[0])
         pipeline.ingest("site1/pump/accel", encode(1, 1700000000.1, 12000.0, rng.standard_normal(1200).astype(np.float32)))
         assert wait_for(lambda: pipeline.snapshot()["diagnosed"] > first)

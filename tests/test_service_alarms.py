@@ -191,7 +191,9 @@ def test_the_dashboard_colours_each_state_and_lists_the_alarms_with_acknowledge_
         assert "<button>acknowledge</button>" in page and "webhook:ops: yes (1)" in page and "alarms 1, deliveries 1" in page
         # at a glance: each sensor's RMS velocity with its ISO zone in the table, its trend against the zone boundaries drawn
         assert len(re.findall(r"<td>\d+\.\d\d \([ABCD]\)</td>", page)) == 2, "each sensor's RMS velocity and zone"
-        assert page.count('class="chart health-chart"') == 2 and page.count("RMS velocity (ISO zones), anomaly ratio") == 2
+        sensor = dom(chromium, f"http://127.0.0.1:{port}/sensor/plant/pump/de")
+        assert sensor.count('class="chart health-chart"') == 1 and "plant/pump/de: RMS velocity (ISO zones), anomaly ratio" in sensor
+        assert sensor.count('class="state-alarm">alarm</td>') == 2 and "plant/fan/de" not in sensor, "its state and its alarm, no other sensor"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

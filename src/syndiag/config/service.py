@@ -38,6 +38,8 @@ class SensorDeclaration(StrictModel):
     rpm: float | None = Field(None, gt=0, description="shaft speed for its live report (default 1797)")
     unit: Literal["g", "m/s2"] = Field("g", description="the unit of its acceleration samples (for the ISO zone's RMS velocity)")
     machine_group: str | None = Field(None, description="its ISO 20816 machine group (physics/iso_zones.yaml; default health.machine_group)")
+    rul: str | None = Field(None, description="a `syndiag rul fit` checkpoint folder (a family on health features): its remaining useful "
+                            "life from a snapshot every health.rul_snapshot_s, once it degrades (docs/service.md \"Remaining useful life\")")
 
     @model_validator(mode="after")
     def _rate_or_channels(self) -> "SensorDeclaration":
@@ -63,9 +65,21 @@ class HealthConfig(StrictModel):
     unknown_level: Literal["ok", "watch", "alarm"] = Field("watch", description="what the unknown-fault verdict reads")
     severity_alarm: float | None = Field(None, gt=0, description="a diagnosed fault with at least this severity reads alarm (a model with a severity head)")
     healthy_labels: list[str] = Field(default_factory=lambda: ["normal"], min_length=1, description="labels that are no fault")
+    rul_snapshot_s: float = Field(10.0, gt=0, description="seconds of a sensor's clock between its RUL snapshots (the cadence of the "
+                                  "units its checkpoint was fitted on: FEMTO's is 10 s)")
+    rul_max_snapshots: int = Field(5000, ge=100, description="a sensor's RUL history past this many snapshots: its older half thinned "
+                                   "to every second snapshot")
+    rul_watch_h: float | None = Field(None, gt=0, description="a degrading sensor whose RUL interval's low end is below this many hours reads watch")
+    rul_alarm_h: float | None = Field(None, gt=0, description="a degrading sensor whose RUL interval's low end is below this many hours reads alarm")
     raise_windows: int = Field(3, ge=1, description="windows in a row reading above the state before it rises (minimum duration)")
     clear_windows: int = Field(10, ge=1, description="windows in a row reading below the state (with the clearing thresholds) before it falls")
     clear_ratio: float = Field(0.8, gt=0, le=1, description="hysteresis: the clearing thresholds are the raising ones times this")
+
+    @model_validator(mode="after")
+    def _rul_levels(self) -> "HealthConfig":
+        if self.rul_watch_h is not None and self.rul_alarm_h is not None and self.rul_alarm_h >= self.rul_watch_h:
+            raise ValueError(f"rul_alarm_h ({self.rul_alarm_h:g}) must be below rul_watch_h ({self.rul_watch_h:g})")
+        return self
 
 
 class WebhookConfig(StrictModel):

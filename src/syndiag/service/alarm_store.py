@@ -1,5 +1,5 @@
 """Where health states and alarms are kept (issue 33), beside the diagnoses (service/store.py) in the same database:
-each sensor's state and anomaly baseline, every alarm (a change of a sensor's state) with who acknowledged it and when,
+each sensor's state, anomaly baseline and RUL snapshots, every alarm (a change of a sensor's state) with who acknowledged it and when,
 the comments, and the outbox (one row per alarm and delivery target, its attempts and when it was delivered).
 
 An alarm's id is derived from the window that raised it (sensor, window end, new level), and the states, alarms and
@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, and_, delete, func, insert, select, update
+from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, and_, delete, func, insert, select, tuple_, update
 
 alarm_metadata = MetaData()
 health_states = Table(
@@ -65,6 +65,12 @@ outbox = Table(
     Column("delivered_at", Float),
     Column("last_error", Text),
 )
+rul_snapshots = Table(
+    "rul_snapshots", alarm_metadata,
+    Column("sensor", String(200), primary_key=True),
+    Column("t_end", Float, primary_key=True),
+    Column("features", LargeBinary, nullable=False),  # float64 health features of the snapshot (service/rul_live.py)
+)
 JSON_FIELDS = ("reasons", "evidence")
 
 
@@ -74,9 +80,14 @@ def alarm_id(sensor: str, t_end: float, level: str) -> str:
 
 
 def write_update(connection, insert_skipping, states: dict[str, dict], fitted: dict[str, dict], raised: list[dict],
-                 targets: list[str], now: float) -> int:
-    """Within the caller's transaction: the sensors' states, new baselines, new alarms and their outbox rows (one per
-    target); an alarm already stored is skipped with its outbox rows. Returns how many alarms were new."""
+                 targets: list[str], now: float, snapshots: list[dict] = (), thinned: list[tuple[str, float]] = ()) -> int:
+    """Within the caller's transaction: the sensors' states, new baselines, RUL snapshots (those thinned away deleted), new
+    alarms and their outbox rows (one per target); an alarm already stored is skipped with its outbox rows. Returns how
+    many alarms were new."""
+    for snapshot in snapshots:
+        connection.execute(insert_skipping(rul_snapshots, ["sensor", "t_end"]), snapshot)
+    if thinned:
+        connection.execute(delete(rul_snapshots).where(tuple_(rul_snapshots.c.sensor, rul_snapshots.c.t_end).in_(list(thinned))))
     if states:
         connection.execute(delete(health_states).where(health_states.c.sensor.in_(list(states))))
         connection.execute(insert(health_states), [{**row, "sensor": sensor, "updated_at": now} for sensor, row in states.items()])
@@ -101,12 +112,15 @@ def _alarm(row) -> dict[str, Any]:  # noqa: ANN001
     return found
 
 
-def load(engine) -> tuple[dict[str, dict], dict[str, dict]]:  # noqa: ANN001
-    """Every sensor's stored state and baseline."""
+def load(engine) -> tuple[dict[str, dict], dict[str, dict], dict[str, list[tuple[float, bytes]]]]:  # noqa: ANN001
+    """Every sensor's stored state, baseline and RUL snapshots (t_end, features)."""
     with engine.connect() as connection:
         states = {row.sensor: dict(row._mapping) for row in connection.execute(select(health_states))}
         fitted = {row.sensor: dict(row._mapping) for row in connection.execute(select(baselines))}
-    return states, fitted
+        snapshots: dict[str, list[tuple[float, bytes]]] = {}
+        for row in connection.execute(select(rul_snapshots).order_by(rul_snapshots.c.sensor, rul_snapshots.c.t_end)):
+            snapshots.setdefault(row.sensor, []).append((row.t_end, bytes(row.features)))
+    return states, fitted, snapshots
 
 
 def due(engine, target: str, now: float, limit: int = 50) -> list[tuple[dict, int]]:  # noqa: ANN001

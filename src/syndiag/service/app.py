@@ -1,7 +1,8 @@
 """The HTTP side of ``syndiag serve`` (issue 18): ``POST /diagnose`` (a window or recording file, the same findings as
 ``syndiag diagnose``), ``/health``, ``/metrics`` (Prometheus), ``/api/sensors`` (latest diagnosis per sensor, of a site),
 ``/api/history`` (a sensor's trend), the health states and alarms (service/alarms_api.py), what is kept (service/storage_api.py), ``/report/<site>/<machine>/<sensor>`` (its report now, HTML), and the dashboard
-(``/``, ``/site/<site>``: static HTML + vendored uPlot). Every response carries a Content-Security-Policy that allows
+(plant ``/``, ``/site/<site>``, machine ``/machine/<site>/<machine>``, sensor ``/sensor/<site>/<machine>/<sensor>``: static
+HTML + vendored uPlot). Every response carries a Content-Security-Policy that allows
 no inline script and no other origin; ``/diagnose`` runs in a worker thread, never in the event loop."""
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ def create_app(pipeline: Pipeline | None, checkpoint: Path | None, cloud=None, h
 
     @app.get("/site/{site}")
     def site_page(site: str) -> FileResponse:
+        return FileResponse(STATIC / "dashboard.html")
+
+    @app.get("/machine/{site}/{machine}")
+    def machine_page(site: str, machine: str) -> FileResponse:
+        return FileResponse(STATIC / "dashboard.html")
+
+    @app.get("/sensor/{site}/{machine}/{sensor}")
+    def sensor_page(site: str, machine: str, sensor: str) -> FileResponse:
         return FileResponse(STATIC / "dashboard.html")
 
     @app.post("/diagnose")

@@ -1,6 +1,6 @@
 """Machine health state (issue 33): each window's evidence (the ISO 20816 zone of its RMS velocity, its anomaly score
 against the sensor's own healthy baseline, the unknown-fault verdict, the diagnosed fault with its confidence and
-severity) gives a level, ok / watch / alarm; the sensor's state follows the levels with hysteresis and a minimum
+severity, the low end of a degrading unit's RUL interval) gives a level, ok / watch / alarm; the sensor's state follows the levels with hysteresis and a minimum
 duration, so that one noisy window never flips it. Pure: no clock, no store, no thread.
 
 Each window is read twice: with the raising thresholds (``high``) and with the clearing ones, which are lower by
@@ -31,6 +31,8 @@ class Rules:
     unknown_level: int = WATCH
     severity_alarm: float | None = None  # a diagnosed fault's severity at which it reads alarm
     healthy_labels: tuple[str, ...] = ("normal",)
+    rul_watch_h: float | None = None  # a degrading unit's RUL low end (h) below which a window reads watch
+    rul_alarm_h: float | None = None  # ... alarm
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Evidence:
     label: str | None = None
     probability: float | None = None
     severity: float | None = None
+    rul_low_h: float | None = None  # the low end of the RUL interval (h) of a degrading unit; None: no estimate or not degrading
 
 
 def zone_of(velocity_mm_s: float, boundaries: tuple[float, float, float], scale: float = 1.0) -> str:
@@ -66,6 +69,10 @@ def reasons(evidence: Evidence, rules: Rules, scale: float = 1.0) -> dict[str, i
         if fault and rules.severity_alarm is not None and evidence.severity is not None and evidence.severity >= rules.severity_alarm * scale:
             level = ALARM
         found["fault"] = level
+    if evidence.rul_low_h is not None and (rules.rul_watch_h is not None or rules.rul_alarm_h is not None):
+        below = [level for limit, level in ((rules.rul_alarm_h, ALARM), (rules.rul_watch_h, WATCH))
+                 if limit is not None and evidence.rul_low_h < limit / scale]  # fewer hours is worse: clearing asks for more
+        found["rul"] = max(below, default=OK)
     return found
 
 

@@ -1,6 +1,6 @@
 """Each sensor's health state in the live service (issue 33): the evidence of every diagnosed window (ISO 20816 zone of
 its RMS velocity, anomaly score against the sensor's own healthy baseline as ``syndiag monitor`` learns it, the
-unknown-fault verdict, the diagnosed fault), stepped through :mod:`syndiag.service.health_state`, and an alarm for
+unknown-fault verdict, the diagnosed fault, the RUL of :mod:`syndiag.service.rul_live` once the unit degrades), stepped through :mod:`syndiag.service.health_state`, and an alarm for
 every change of state.
 
 The baseline is the sensor's first ``baseline_windows`` windows' health features (those of ``syndiag monitor``: log RMS,
@@ -25,6 +25,7 @@ from syndiag.prognostics.features import LOG_FLOOR, spectral_features
 from syndiag.prognostics.health import time_features
 from syndiag.service.alarm_store import alarm_id, load
 from syndiag.service.health_state import LEVELS, Evidence, Rules, State, machine_levels, step, window_levels, zone_of
+from syndiag.service.rul_live import LiveRul
 
 VELOCITY_BAND = (10.0, 1000.0)
 
@@ -80,7 +81,9 @@ class HealthUpdate:
     fitted: dict[str, Baseline] = field(default_factory=dict)
     raised: list[dict] = field(default_factory=list)
     stored_alarms: int = 0
-    scores: dict[tuple[str, float], tuple[float | None, float | None]] = field(default_factory=dict)  # (sensor, t_end) -> velocity, ratio
+    scores: dict[tuple[str, float], tuple[float | None, float | None, float | None]] = field(default_factory=dict)  # -> velocity, ratio, RUL (h)
+    snapshots: list[dict] = field(default_factory=list)  # RUL snapshots taken (rul_snapshots rows)
+    thinned: list[tuple[str, float]] = field(default_factory=list)  # RUL snapshots thinned away (sensor, t_end)
 
     def rows(self) -> tuple[dict[str, dict], dict[str, dict]]:
         """(health_states rows, baselines rows) for the store."""
@@ -106,20 +109,23 @@ class HealthTracker:
         self.evidence: dict[str, dict] = {}
         self.baselines: dict[str, Baseline] = {}
         self.collected: dict[str, tuple] = {}
+        stored: dict[str, list[tuple[float, bytes]]] = {}
         if engine is not None:
-            states, fitted = load(engine)
+            states, fitted, stored = load(engine)
             for sensor, row in states.items():
                 self.states[sensor] = State(row["level"], row["since"], row["last_t_end"], row["rising"], row["rising_to"], row["falling"],
                                             row["falling_to"], json.loads(row["reasons"]))
                 self.evidence[sensor] = json.loads(row["evidence"])
             self.baselines = {sensor: Baseline.of_row(row) for sensor, row in fitted.items()}
+        self.rul = LiveRul(config, sensors, stored)
 
     def rules(self, sensor: str) -> Rules:
         declared = self.sensors.get(sensor)
         group = (declared.machine_group if declared else None) or self.config.machine_group
         c = self.config
         return Rules(c.raise_windows, c.clear_windows, c.clear_ratio, self.boundaries[group], c.anomaly_alarm_ratio, c.fault_probability,
-                     LEVELS.index(c.fault_level), LEVELS.index(c.unknown_level), c.severity_alarm, tuple(c.healthy_labels))
+                     LEVELS.index(c.fault_level), LEVELS.index(c.unknown_level), c.severity_alarm, tuple(c.healthy_labels), c.rul_watch_h,
+                     c.rul_alarm_h)
 
     def evaluate(self, rows: list[dict], signals: list[tuple[np.ndarray | None, float]], arrived_at: list[float]) -> HealthUpdate:
         """The update of a batch of stored diagnoses (``rows``), each with its window's signal at the sensor rate."""
@@ -130,6 +136,7 @@ class HealthTracker:
                 state = update.states.get(sensor) or self.states.get(sensor) or State()
                 baseline = update.fitted.get(sensor) or self.baselines.get(sensor)
                 collected = update.collected.get(sensor, self.collected.get(sensor, ()))
+                rul = (update.evidence.get(sensor) or self.evidence.get(sensor) or {}).get("rul")
             if state.last_t_end is not None and row["t_end"] <= state.last_t_end:
                 continue  # a window already evaluated (redelivered): its alarm, if any, is stored
             declared = self.sensors.get(sensor)
@@ -146,21 +153,28 @@ class HealthTracker:
                         baseline = update.fitted[sensor] = Baseline.fit(np.stack(collected), self.config.false_alarm)
                         collected = ()
                     update.collected[sensor] = collected
+                if self.rul.due(sensor, row["t_end"], update.snapshots) and np.isfinite(signal).all():
+                    snapshot, estimate = self.rul.take(sensor, row["t_end"], signal, fs, update.snapshots)
+                    update.snapshots.append(snapshot)
+                    rul = estimate or rul
             rules = self.rules(sensor)
-            evidence = Evidence(velocity, ratio, row.get("unknown"), row["label"], row["probability"], row.get("_severity"))
+            evidence = Evidence(velocity, ratio, row.get("unknown"), row["label"], row["probability"], row.get("_severity"),
+                                rul.get("low_h") if rul else None)
             high, low, why = window_levels(evidence, rules)
             new = step(state, high, low, row["t_end"], rules, why)
             update.states[sensor] = new
-            update.scores[(sensor, row["t_end"])] = (velocity, ratio)
+            update.scores[(sensor, row["t_end"])] = (velocity, ratio, rul["rul_h"] if rul and rul["degrading"] else None)
             update.evidence[sensor] = {"velocity_mm_s": velocity, "zone": None if velocity is None else zone_of(velocity, rules.zone_boundaries),
                                        "anomaly_ratio": ratio, "baseline": f"{len(collected)}/{self.config.baseline_windows} windows"
                                        if baseline is None else "fitted", "unknown": row.get("unknown"), "label": row["label"],
-                                       "probability": row["probability"], "severity": row.get("_severity"), "t_end": row["t_end"]}
+                                       "probability": row["probability"], "severity": row.get("_severity"), "t_end": row["t_end"], "rul": rul}
             if new.level != state.level:
                 level = LEVELS[new.level]
                 update.raised.append({"id": alarm_id(sensor, row["t_end"], level), "sensor": sensor, "level": level,
                                       "previous": LEVELS[state.level], "t_end": row["t_end"], "reasons": json.dumps(new.describe()["reasons"]),
                                       "evidence": json.dumps(update.evidence[sensor]), "arrived_at": arrived})
+        if update.snapshots:
+            update.thinned = self.rul.merged(update.snapshots)[1]
         return update
 
     def commit(self, update: HealthUpdate) -> None:
@@ -169,6 +183,7 @@ class HealthTracker:
             self.evidence.update(update.evidence)
             self.baselines.update(update.fitted)
             self.collected.update(update.collected)
+            self.rul.commit(update.snapshots)
             for sensor in update.fitted:
                 self.collected.pop(sensor, None)
 

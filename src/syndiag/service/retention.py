@@ -18,14 +18,14 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, and_, delete, func, insert, select
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, and_, delete, func, insert, inspect, select, text
 
 from syndiag.config.service import RetentionConfig
 from syndiag.service.raw_store import raw_segments
 from syndiag.service.store import Store, diagnoses, dropped_windows
 
 rollup_metadata = MetaData()
-SCORES = ("probability", "rms", "velocity_mm_s", "anomaly_ratio")
+SCORES = ("probability", "rms", "velocity_mm_s", "anomaly_ratio", "rul_h")
 rollups = Table(
     "diagnoses_rollup", rollup_metadata,
     Column("sensor", String(200), nullable=False),
@@ -78,6 +78,11 @@ class Retention:
     def __init__(self, store: Store, config: RetentionConfig, count=lambda name, n=1: None) -> None:  # noqa: ANN001
         self.store, self.config, self.count = store, config, count
         rollup_metadata.create_all(store.engine)
+        with store.engine.begin() as connection:  # roll-ups made before a score was kept get its columns
+            held = {c["name"] for c in inspect(connection).get_columns(rollups.name)}
+            for column in rollups.columns:
+                if column.name not in held:
+                    connection.execute(text(f"ALTER TABLE {rollups.name} ADD COLUMN {column.name} FLOAT"))
 
     def run(self, now: float) -> dict[str, int]:
         """One pass at ``now`` (the sensors' clock): roll-ups, ages, size. Returns what it did."""

@@ -36,6 +36,7 @@ diagnoses = Table(
     Column("stored_at", Float, nullable=False),
     Column("velocity_mm_s", Float, nullable=True),  # the health state's evidence (issue 33): ISO RMS velocity, anomaly ratio
     Column("anomaly_ratio", Float, nullable=True),
+    Column("rul_h", Float, nullable=True),  # the RUL estimate (h) of a degrading unit (service/rul_live.py)
     Index("one_diagnosis_per_window", "sensor", "t_end", unique=True),
 )
 dropped_windows = Table(
@@ -76,7 +77,7 @@ class Store:
         raw_metadata.create_all(self.engine)  # the raw clips around alarms and the snapshots (issue 33)
         with self.engine.begin() as connection:  # a store made before the health evidence was kept gets its columns
             held = {c["name"] for c in inspect(connection).get_columns("diagnoses")}
-            for name in ("velocity_mm_s", "anomaly_ratio"):
+            for name in ("velocity_mm_s", "anomaly_ratio", "rul_h"):
                 if name not in held:
                     connection.execute(text(f"ALTER TABLE diagnoses ADD COLUMN {name} FLOAT"))
         self.inode = self._inode()
@@ -152,7 +153,8 @@ class Store:
             if health is not None:
                 update, targets = health
                 states, fitted = update.rows()
-                update.stored_alarms = write_update(connection, self._dialect_insert, states, fitted, update.raised, targets, time.time())
+                update.stored_alarms = write_update(connection, self._dialect_insert, states, fitted, update.raised, targets, time.time(),
+                                                    update.snapshots, update.thinned)
                 if counts is not None:
                     counts = {**counts, "alarms": counts.get("alarms", 0) + update.stored_alarms}
             if service is not None and counts:

@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 
 from syndiag.config.rul import RulConfig
-from syndiag.errors import ConfigError, DataError
+from syndiag.errors import ConfigError
 from syndiag.evaluation.provenance import check_committed_code, provenance
-from syndiag.prognostics.rul_checkpoint import load_rul, save_rul
+from syndiag.prognostics.rul_checkpoint import save_rul
 from syndiag.prognostics.rul_families import build_model, features_of
 from syndiag.prognostics.rul_models import HealthFeatures, Indicators
 from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units, spec_unit, spec_units_read
-from syndiag.workflows.rul_lobo import RulPrediction, Selection, fit_selected, lobo_summary, predict_unit, score_units, select
+from syndiag.prognostics.rul_prediction import RulPrediction, RulPredictor, predict_unit
+from syndiag.workflows.rul_lobo import Selection, fit_selected, lobo_summary, score_units, select
 
 
 def learning_units(config: RulConfig) -> list[Unit]:
@@ -110,17 +111,13 @@ def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spe
     """``syndiag rul predict``: one unit's folder of snapshots (FEMTO layout, or ``spec``'s) -> RUL, intervals, onset, the PNG.
     Any folder name: the condition comes from ``rpm``/``load_n`` (or the spec), never from the name; the official RUL only for
     a folder whose last snapshot is an official test bearing's by content."""
-    saved = load_rul(checkpoint)
-    if saved.model.features != HealthFeatures.kind:
-        raise DataError(f"{checkpoint}: its {saved.family} model reads {saved.model.features} indicators; rul predict reads a unit's "
-                        f"{HealthFeatures.kind} features")
-    bands = int(saved.meta.get("bands", 8))
+    predictor = RulPredictor.from_pretrained(checkpoint)
     condition = operating_label(rpm, load_n)
     if spec is not None:
-        unit = spec_unit(folder, spec, bands, condition)
+        unit = spec_unit(folder, spec, predictor.bands, condition)
     else:
-        unit = read_unit(folder, "test", bands, cache_dir=None, condition=condition or "unspecified")
-    prediction = predict_unit(saved.model, saved.intervals, saved.levels, unit)
+        unit = read_unit(folder, "test", predictor.bands, cache_dir=None, condition=condition or "unspecified")
+    prediction = predictor.predict(unit)
     if png is None:
         return prediction, None
     # deferred: the plot's module imports matplotlib and the metrics (sklearn); reading and predicting need neither

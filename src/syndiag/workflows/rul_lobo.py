@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from syndiag.errors import ConfigError
 from syndiag.prognostics.intervals import FLOOR_S, ConformalIntervals
 from syndiag.prognostics.rul_families import build_model
 from syndiag.prognostics.rul_models import HealthFeatures, Indicators, RulModel
+from syndiag.prognostics.rul_prediction import RulPrediction
 from syndiag.prognostics.score import interval_coverage, percent_error, rul_errors
 from syndiag.prognostics.units import Unit
 
@@ -39,28 +40,6 @@ class Selection:
     settings: dict[str, Any]
     rows: list[LoboRow]
     tried: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class RulPrediction:
-    """A RUL estimate at a unit's last snapshot with its intervals ``{level: (low, high)}`` (s) and onset (s, None: not yet)."""
-
-    unit: str
-    time_s: float
-    rul_s: float
-    intervals: dict[float, tuple[float, float]]
-    onset_s: float | None
-    how: str
-    actual_rul_s: float | None = None
-    official: str | None = None
-    condition: str = ""
-    degrading: bool = True
-    at_least_s: dict[float, float] = field(default_factory=dict)
-    """No onset yet: per level, the RUL the unit exceeds with that confidence ("no degradation yet: at least X h")."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "intervals": {str(k): list(v) for k, v in self.intervals.items()},
-                "at_least_s": {str(k): v for k, v in self.at_least_s.items()}}
 
 
 def lobo_rows(family: str, settings: dict[str, Any], units: list[Unit], cuts: list[float]) -> list[LoboRow]:
@@ -135,15 +114,6 @@ def fit_selected(selection: Selection, units: list[Unit]) -> tuple[RulModel, Con
     model = build_model(selection.family, selection.settings).fit(units)
     rows = selection.rows
     return model, ConformalIntervals.calibrate([r.actual_s for r in rows], [r.predicted_s for r in rows], [r.degrading for r in rows])
-
-
-def predict_unit(model: RulModel, intervals: ConformalIntervals, levels: list[float], unit: Unit) -> RulPrediction:
-    estimate = model.predict(unit)
-    degrading = estimate.onset_s is not None
-    bounds = {level: tuple(float(b) for b in intervals.bounds(estimate.rul_s, level, degrading)) for level in levels}
-    at_least = {} if degrading else {level: intervals.at_least(estimate.rul_s, level, False) for level in levels}
-    return RulPrediction(unit.name, float(unit.time_s[-1]), float(estimate.rul_s), bounds, estimate.onset_s, estimate.how, unit.actual_rul_s,
-                         unit.official, unit.condition, degrading, at_least)
 
 
 def score_units(predictions: list[RulPrediction], levels: list[float]) -> dict[str, Any]:
