@@ -128,3 +128,20 @@ def test_a_device_that_does_not_exist_is_refused_naming_the_accepted_ones(tmp_pa
     result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "rec.npy"), "--checkpoint", str(onnx_folder(tmp_path / "onnx")),
                                       "--fs", "12000", "--device", "gpu"])
     assert result.exit_code == 2 and "unknown device 'gpu'; use one of auto, cpu, cuda, cuda:N, mps" in " ".join(result.output.split())
+
+
+def test_the_runtime_threads_reach_the_onnx_session_and_torch(tmp_path):
+    import torch
+
+    from syndiag.config.runtime import RuntimeConfig
+
+    predictor = load_predictor(onnx_folder(tmp_path / "onnx"), RuntimeConfig(device="cpu", threads=1))
+    assert predictor.classify.session.get_session_options().intra_op_num_threads == 1
+    before = torch.get_num_threads()
+    try:
+        from syndiag.models.device import place
+
+        place(torch.nn.Linear(2, 2), RuntimeConfig(device="cpu", threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

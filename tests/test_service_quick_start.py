@@ -87,6 +87,26 @@ def test_replay_publishes_every_channel_at_its_rate(machines, broker):  # noqa: 
     assert [(c.t0 - found["started"], c.fs, len(c.samples)) for c in speed] == [(0.0, 1.0, 1), (1.0, 1.0, 1)]
 
 
+def test_staggered_machines_run_their_clocks_behind_so_their_windows_fall_due_apart(machines, broker):  # noqa: F811
+    import paho.mqtt.client as mqtt
+
+    got: list[tuple[str, object]] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="stagger-test")
+    client.on_message = lambda c, u, m: got.append((m.topic, decode(m.payload, Limits(min_fs=0.5))))
+    client.connect("127.0.0.1", broker["port"])
+    client.subscribe("syndiag/plant/+/de/data", qos=1)
+    client.loop_start()
+    try:
+        threading.Event().wait(0.3)
+        found = replay_plant(machines, "127.0.0.1", broker["port"], seconds=0.3, stagger_s=1.0)
+        threading.Event().wait(0.5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    first = {topic.split("/")[2]: chunk.t0 - found["started"] for topic, chunk in got if chunk.seq == 0}
+    assert first == pytest.approx({"pump1": 0.0, "fan2": -0.5}), "of two machines, the second's clock half a second behind"
+
+
 def test_quick_start_refuses_bad_options_before_training(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["quick-start", "--data-root", str(tmp_path), "--seconds", "0", "--run-dir", str(tmp_path / "run")])

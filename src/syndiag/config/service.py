@@ -173,6 +173,9 @@ class ServeConfig(StrictModel):
     queue_size: int = Field(256, ge=1, description="windows waiting for the model at most")
     overload: Literal["drop-oldest", "drop-newest"] = Field("drop-oldest", description="which window a full queue drops (counted)")
     micro_batch: int = Field(16, ge=1, description="windows classified together")
+    model_threads: int | None = Field(1, ge=1, description="CPU threads of the model (None: all cores); one, since the service shares "
+                                      "the cores with the broker and ingestion and mostly classifies a few windows at a time "
+                                      "(docs/service.md \"Load\")")
     store_retries: int = Field(3, ge=0, description="retries of a failing database write before its diagnoses are counted as dropped")
     buffer_s: float = Field(4.0, gt=0, description="seconds of signal kept per sensor")
     sensor_wait_s: float = Field(1.0, ge=0, description="a sensor of several channels: how long (signal seconds of its furthest "

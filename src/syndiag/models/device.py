@@ -41,6 +41,8 @@ def place(model: nn.Module, runtime: RuntimeConfig | str | torch.device, dtype: 
     ``runtime`` is a recipe or its runtime settings; a bare device (with ``dtype``) remains for callers that hold no recipe.
     """
     if isinstance(runtime, RuntimeConfig):
+        if runtime.threads:
+            torch.set_num_threads(runtime.threads)
         runtime, dtype = runtime.device, runtime.dtype
     target = runtime if isinstance(runtime, torch.device) else resolve_device(runtime)
     if dtype not in DTYPES:

@@ -96,10 +96,12 @@ def plant_machines(data: DataConfig, machines: dict[str, str] | None = None, eve
 
 
 def replay_plant(machines: list[Machine], host: str, port: int, prefix: str = "syndiag", seconds: float | None = None,
-                 chunk_s: float = 0.1, stop: threading.Event | None = None) -> dict:
+                 chunk_s: float = 0.1, stop: threading.Event | None = None, stagger_s: float = 0.0) -> dict:
     """Publish every machine's channels in real time (QoS 1, binary payloads) until ``seconds`` of signal or ``stop``: the
     fast channels one chunk of ``chunk_s`` each, the speed one sample per second at the second's start. The clock starts on
-    a whole second; each channel loops its samples, whose length is whole seconds. Returns what was published."""
+    a whole second; each channel loops its samples, whose length is whole seconds. With ``stagger_s``, machine i's clock
+    runs ``stagger_s * i / len(machines)`` behind the others', so its windows fall due at other instants (machines that
+    started at different times), not all at once. Returns what was published."""
     if chunk_s <= 0 or (1.0 / chunk_s) % 1 > 1e-9:
         raise ConfigError(f"chunk_s must divide one second, got {chunk_s}")
     client, broker = connect(host, port, f"syndiag-plant-{time.time_ns()}"), f"{host}:{port}"
@@ -112,7 +114,8 @@ def replay_plant(machines: list[Machine], host: str, port: int, prefix: str = "s
             if wait > 0:
                 stop.wait(wait)
             elapsed = step * chunk_s
-            for machine in machines:
+            for i, machine in enumerate(machines):
+                behind = stagger_s * i / len(machines)
                 for channel, (x, fs) in machine.channels.items():
                     if fs < 1.0 / chunk_s:  # a slow channel: its one sample of this second, at the second's start
                         if step % per_second:
@@ -122,7 +125,8 @@ def replay_plant(machines: list[Machine], host: str, port: int, prefix: str = "s
                         n, seq = int(round(chunk_s * fs)), step
                         start = step * n
                     samples = np.take(x, np.arange(start, start + n), mode="wrap")  # looped: its length is whole windows
-                    info = client.publish(f"{prefix}/{machine.topic(channel)}/data", encode(seq, started + elapsed, fs, samples), qos=1)
+                    info = client.publish(f"{prefix}/{machine.topic(channel)}/data", encode(seq, started + elapsed - behind, fs, samples),
+                                          qos=1)
                     sent += n
             if info is not None:
                 confirm(info, broker, step, client=client)

@@ -12,6 +12,7 @@ import numpy as np
 
 from syndiag.config.profiles import profile_path
 from syndiag.config.run import RunConfig
+from syndiag.config.runtime import RuntimeConfig
 from syndiag.config.service import ServeConfig
 from syndiag.data.model_input import read_model_input
 from syndiag.errors import ConfigError
@@ -54,7 +55,7 @@ class Service:
 def build_pipeline(config: ServeConfig, publish=None) -> Pipeline:
     """The model (an ONNX export runs without PyTorch) as a Predictor, the store: a one-channel model diagnoses each stream
     on its own, a sensor model (several sensors at their own rates) each declared sensor's channels together."""
-    predictor = load_predictor(config.checkpoint)
+    predictor = load_predictor(config.checkpoint, RuntimeConfig(device="cpu", threads=config.model_threads))
     needs = predictor.needs
     if len(needs.channels) != 1 and predictor.meta.layout is None:
         raise ConfigError(f"{config.checkpoint}: the model reads {len(needs.channels)} channels ({needs.describe()}) at one rate; "
@@ -112,10 +113,12 @@ def serve(config: ServeConfig) -> None:
 
 
 def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = "syndiag", site: str = "site1",
-           seconds: float | None = None, chunk_s: float = 0.1, speed: float = 1.0, fs: float | None = None, channel: str = "DE") -> dict:
+           seconds: float | None = None, chunk_s: float = 0.1, speed: float = 1.0, fs: float | None = None, channel: str = "DE",
+           stagger_s: float = 0.0) -> dict:
     """Stream recordings to the broker as ``sensors`` sensors (machine<i>/accel, the files in turn), ``speed`` times real
     time, each chunk one binary payload (QoS 1); returns the counts published. The sensors' clock starts on a whole
-    second, so chunks of ``every_s`` seconds hold whole windows (what shared subscriptions need). Options out of range, a
+    second, so chunks of ``every_s`` seconds hold whole windows (what shared subscriptions need); with ``stagger_s`` sensor
+    i's clock runs ``stagger_s * i / sensors`` behind, so the sensors' windows fall due at other instants. Options out of range, a
     broker that is missing, dies mid-stream or stops acknowledging: a ConfigError naming it."""
     if not files:
         raise ConfigError("replay needs at least one recording")
@@ -138,7 +141,8 @@ def replay(files: list[Path], sensors: int, host: str, port: int, prefix: str = 
                 x, rate = signals[i % len(signals)]
                 n = int(round(chunk_s * rate))
                 start = int(round(elapsed * rate)) % max(1, len(x) - n)
-                info = client.publish(f"{prefix}/{name}/data", encode(seq, started + elapsed, rate, x[start : start + n]), qos=1)
+                behind = stagger_s * i / sensors
+                info = client.publish(f"{prefix}/{name}/data", encode(seq, started + elapsed - behind, rate, x[start : start + n]), qos=1)
                 sent += n
             confirm(info, broker, seq * sensors, client=client)
             seq += 1

@@ -221,7 +221,7 @@ def load_predictor(folder: str | Path, device: str | RuntimeConfig = "cpu", dtyp
     runtime = runtime_of(device, dtype)
     meta = meta or read_meta(folder)
     if is_onnx(folder):
-        return SpectrogramPredictor(meta, OnnxClassifier(folder, meta=meta), folder)
+        return SpectrogramPredictor(meta, OnnxClassifier(folder, runtime.threads, meta), folder)
     if meta.model == "syndiag-sensor":
         plan = read_sensor_checkpoint(folder, meta.to_dict())
         return SensorPredictor(meta, plan, load_torch_model(folder, meta, runtime))
