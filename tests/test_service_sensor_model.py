@@ -226,3 +226,28 @@ def test_a_sensor_model_is_served_from_three_streams_through_a_real_broker(tmp_p
         service.stop()
         listener.loop_stop()
         sender.loop_stop()
+
+
+def test_a_grid_step_without_an_exact_binary_value_cuts_a_snapshot_window_whole_at_once_at_epoch_seconds(tmp_path, checkpoint, cwru_dir):
+    """A snapshot stream (FEMTO: 0.1 s bursts, then minutes of silence): the window ending with a burst must be cut at
+    once, though n x 0.1 s near 1.7e9 s lies ~2e-7 s past the burst's end; minutes later its samples are gone."""
+    from syndiag.service.net import wait_until
+
+    declared = serve_config(tmp_path, checkpoint, DE={"topic": STREAMS["DE"], "fs": 25600.0, "kind": "vibration"})
+    config = ServeConfig.from_dict({**declared.model_dump(mode="json"), "every_s": 0.1})
+    pipeline = Pipeline(config, load_predictor(checkpoint), Store(config.database_url))
+    signals = recording(cwru_dir, 8)
+    cut_at_once = []
+
+    def work():
+        for k, (seconds, start) in enumerate(((range(4), 3.0), (range(4, 6), 5.0))):  # the slow channels, then 0.1 s of vibration
+            for second in seconds:
+                pipeline.ingest(STREAMS["speed"], encode(second, T0 + second, 1.0, signals["speed"][second:second + 1]))
+                pipeline.ingest(STREAMS["temperature"], encode(second, T0 + second, 2.0, signals["temperature"][2 * second:2 * second + 2]))
+            first = int(round(start * 12000))  # the drive-end samples taken as a 25.6 kHz accelerometer's (FEMTO's rate)
+            pipeline.ingest(STREAMS["DE"], encode(k, T0 + start, 25600.0, signals["DE"][first:first + 2560]))
+            wait_until(lambda: pipeline.snapshot()["queue_depth"] == 0 and pipeline.snapshot()["in_flight"] == 0, 30, every=0.01)
+            cut_at_once.append([round(r["t_end"] - T0, 6) for r in pipeline.store.history(SENSOR)])
+
+    run_pipeline(pipeline, work)
+    assert cut_at_once == [[3.1], [3.1, 5.1]], "each burst's window cut whole as the burst arrives"

@@ -25,6 +25,13 @@ from syndiag.serving.predictor import WindowBatch
 from syndiag.serving.sensor_plan import SensorCheckpoint
 from syndiag.service.buffers import SensorBuffer, Window
 
+GRID_TOLERANCE_S = 1e-6
+"""A window end within this of a channel's reach counts as reached: ``n * every_s`` at epoch seconds (~1.7e9) is off by
+up to ~2e-7 s when ``every_s`` has no exact binary value (0.1)."""
+SAMPLE_TOLERANCE = 0.05
+"""A window end within this share of a sample of a sample boundary is that boundary (end * fs at epoch seconds is off by
+up to ~0.03 samples at 96 kHz)."""
+
 
 @dataclass(frozen=True)
 class Feed:
@@ -116,7 +123,7 @@ class Assembly:
         oldest = math.floor((lead - self.buffer_s) / self.every_s) + 1
         self.next = max(self.next, oldest)  # ends no buffer can hold any more (a gap) are not cut, as a one-channel sensor's
         found = []
-        while (end := self.next * self.every_s) <= lag + 1e-9 or end <= lead - self.wait_s:
+        while (end := self.next * self.every_s) <= lag + GRID_TOLERANCE_S or end <= lead - self.wait_s:
             found.append(self.cut(buffers, end, arrived))
             self.next += 1
         return found
@@ -127,7 +134,7 @@ class Assembly:
             buffer = buffers.get(feed.stream)
             if buffer is None or buffer.end is None or not math.isclose(buffer.fs, feed.fs, rel_tol=1e-6):
                 continue
-            stop = math.ceil(end * feed.fs - 1e-6)
+            stop = math.ceil(end * feed.fs - SAMPLE_TOLERANCE)
             if buffer.held_from() <= stop - feed.need() and stop <= buffer.end:
                 segments[feed.channel] = (np.array(buffer.span(stop - feed.need(), stop), dtype=np.float32), feed.fs)
         whole = len(segments) == len(self.feeds) or (bool(segments) and not self.needs_all)
