@@ -16,7 +16,7 @@ from syndiag.prognostics.rul_prediction import RulPredictor
 from syndiag.prognostics.units import read_units
 from syndiag.service.health_state import ALARM, OK, WATCH, Evidence, Rules, window_levels
 from syndiag.service.health_tracker import HealthTracker
-from syndiag.service.rul_live import thinned
+from syndiag.service.rul_live import rul_scores, thinned
 from syndiag.service.store import Store
 from syndiag.workflows.rul_lobo import fit_selected, select
 
@@ -96,6 +96,8 @@ def test_the_rul_limits_read_watch_and_alarm_and_clearing_asks_for_more_hours():
     assert window_levels(Evidence(rul_low_h=2.2), rules)[:2] == (OK, WATCH)
     assert window_levels(Evidence(rul_low_h=3.0), rules)[:2] == (OK, OK)
     assert window_levels(Evidence(rul_low_h=0.1), Rules())[:2] == (OK, OK), "no limits set: the RUL is shown, never read"
+    assert rul_scores({"degrading": False, "rul_h": 9.0, "at_least_h": 3.0}) == (None, 3.0), "before the onset: only the bound is kept"
+    assert rul_scores({"degrading": True, "rul_h": 2.0, "low_h": 0.5, "high_h": 6.0}) == (2.0, 0.5) and rul_scores(None) == (None, None)
 
 
 def test_a_declared_rul_checkpoint_that_is_not_one_is_refused_at_start_naming_the_sensor(tmp_path):

@@ -25,7 +25,7 @@ from syndiag.prognostics.features import LOG_FLOOR, spectral_features
 from syndiag.prognostics.health import time_features
 from syndiag.service.alarm_store import alarm_id, load
 from syndiag.service.health_state import LEVELS, Evidence, Rules, State, machine_levels, step, window_levels, zone_of
-from syndiag.service.rul_live import LiveRul
+from syndiag.service.rul_live import LiveRul, rul_scores
 
 VELOCITY_BAND = (10.0, 1000.0)
 
@@ -81,7 +81,7 @@ class HealthUpdate:
     fitted: dict[str, Baseline] = field(default_factory=dict)
     raised: list[dict] = field(default_factory=list)
     stored_alarms: int = 0
-    scores: dict[tuple[str, float], tuple[float | None, float | None, float | None]] = field(default_factory=dict)  # -> velocity, ratio, RUL (h)
+    scores: dict[tuple[str, float], tuple[float | None, ...]] = field(default_factory=dict)  # -> velocity, ratio, RUL and its bound (h)
     snapshots: list[dict] = field(default_factory=list)  # RUL snapshots taken (rul_snapshots rows)
     thinned: list[tuple[str, float]] = field(default_factory=list)  # RUL snapshots thinned away (sensor, t_end)
 
@@ -163,7 +163,7 @@ class HealthTracker:
             high, low, why = window_levels(evidence, rules)
             new = step(state, high, low, row["t_end"], rules, why)
             update.states[sensor] = new
-            update.scores[(sensor, row["t_end"])] = (velocity, ratio, rul["rul_h"] if rul and rul["degrading"] else None)
+            update.scores[(sensor, row["t_end"])] = (velocity, ratio, *rul_scores(rul))
             update.evidence[sensor] = {"velocity_mm_s": velocity, "zone": None if velocity is None else zone_of(velocity, rules.zone_boundaries),
                                        "anomaly_ratio": ratio, "baseline": f"{len(collected)}/{self.config.baseline_windows} windows"
                                        if baseline is None else "fitted", "unknown": row.get("unknown"), "label": row["label"],

@@ -296,7 +296,8 @@ class Pipeline:
             update = self.tracker.evaluate([{**row, "_severity": s} for row, s in zip(rows, severities)],
                                            [(w.signal, w.signal_fs) for w in windows], [wall - (clock - w.arrived) for w in windows])
             for row in rows:  # the evidence's scores stored with the diagnosis (kept, rolled up with age)
-                row["velocity_mm_s"], row["anomaly_ratio"], row["rul_h"] = update.scores.get((row["sensor"], row["t_end"]), (None, None, None))
+                row["velocity_mm_s"], row["anomaly_ratio"], row["rul_h"], row["rul_bound_h"] = update.scores.get((row["sensor"], row["t_end"]),
+                                                                                                                  (None,) * 4)
         new = self._record(rows, drops, counts, update)
         with self.lock:
             if new is None:  # the store keeps failing: the rows are dropped, their fates stored with a later flush

@@ -25,7 +25,7 @@ from syndiag.service.raw_store import raw_segments
 from syndiag.service.store import Store, diagnoses, dropped_windows
 
 rollup_metadata = MetaData()
-SCORES = ("probability", "rms", "velocity_mm_s", "anomaly_ratio", "rul_h")
+SCORES = ("probability", "rms", "velocity_mm_s", "anomaly_ratio", "rul_h", "rul_bound_h")
 rollups = Table(
     "diagnoses_rollup", rollup_metadata,
     Column("sensor", String(200), nullable=False),

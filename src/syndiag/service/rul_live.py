@@ -40,6 +40,14 @@ def rul_evidence(prediction, level: float) -> dict:  # noqa: ANN001 - a RulPredi
     return found
 
 
+def rul_scores(rul: dict | None) -> tuple[float | None, float | None]:
+    """(estimate, bound) in hours kept with a window's diagnosis: after the onset the estimate and its interval's low end,
+    before it no estimate and the RUL the unit exceeds."""
+    if not rul:
+        return None, None
+    return (rul["rul_h"], rul["low_h"]) if rul["degrading"] else (None, rul["at_least_h"])
+
+
 class LiveRul:
     """The sensors' RUL predictors (loaded once at start) and snapshot histories; ``take`` works on what it is given, so a
     batch whose store write fails changes nothing (the tracker commits the snapshots once stored)."""

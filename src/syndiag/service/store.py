@@ -37,6 +37,7 @@ diagnoses = Table(
     Column("velocity_mm_s", Float, nullable=True),  # the health state's evidence (issue 33): ISO RMS velocity, anomaly ratio
     Column("anomaly_ratio", Float, nullable=True),
     Column("rul_h", Float, nullable=True),  # the RUL estimate (h) of a degrading unit (service/rul_live.py)
+    Column("rul_bound_h", Float, nullable=True),  # its interval's low end; before the onset, the RUL it exceeds ("at least")
     Index("one_diagnosis_per_window", "sensor", "t_end", unique=True),
 )
 dropped_windows = Table(
@@ -77,7 +78,7 @@ class Store:
         raw_metadata.create_all(self.engine)  # the raw clips around alarms and the snapshots (issue 33)
         with self.engine.begin() as connection:  # a store made before the health evidence was kept gets its columns
             held = {c["name"] for c in inspect(connection).get_columns("diagnoses")}
-            for name in ("velocity_mm_s", "anomaly_ratio", "rul_h"):
+            for name in ("velocity_mm_s", "anomaly_ratio", "rul_h", "rul_bound_h"):
                 if name not in held:
                     connection.execute(text(f"ALTER TABLE diagnoses ADD COLUMN {name} FLOAT"))
         self.inode = self._inode()

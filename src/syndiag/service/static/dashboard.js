@@ -2,7 +2,8 @@
 // (the worst of their sensors'), each sensor's latest state and the alarms; a machine page (/machine/<site>/<machine>) its
 // sensors with their trends; a sensor page (/sensor/<site>/<machine>/<sensor>) one sensor: its trends (class probability
 // and window RMS; RMS velocity against its ISO 20816 zone boundaries with the anomaly ratio, 1: the sensor's own baseline
-// threshold; the RUL once the unit degrades), its alarms and its report. Trends are drawn on machine and sensor pages only.
+// threshold; the RUL once the unit degrades, and the RUL it exceeds: its interval's low end, before the onset the
+// "at least" bound), its alarms and its report. Trends are drawn on machine and sensor pages only.
 // Every name from the outside (site, machine, sensor, label) reaches the page as text, never as markup.
 const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
 const view = parts[0] === "machine" && parts.length === 3 ? {kind: "machine", site: parts[1], prefix: parts[1] + "/" + parts[2] + "/"}
@@ -81,9 +82,10 @@ function drawTrends(sensor, history, health) {
            {label: "anomaly ratio", stroke: "purple", scale: "r"}], [{scale: "v"}, {scale: "r", side: 1}])
       .setData([t, history.map(h => h.velocity_mm_s), ...bounds.map(b => t.map(() => b)), history.map(h => h.anomaly_ratio)]);
   }
-  if (history.some(h => Number.isFinite(h.rul_h)) || ((health || {}).evidence || {}).rul)
-    chart("rul-chart:" + sensor, sensor + ": remaining useful life (h)", [{label: "RUL h", stroke: "firebrick", scale: "h"}], [{scale: "h"}])
-      .setData([t, history.map(h => h.rul_h)]);
+  if (history.some(h => Number.isFinite(h.rul_bound_h)) || ((health || {}).evidence || {}).rul)
+    chart("rul-chart:" + sensor, sensor + ": remaining useful life (h)",
+          [{label: "RUL h", stroke: "firebrick", scale: "h"}, {label: "at least h", stroke: "grey", dash: [4, 4], scale: "h"}], [{scale: "h"}])
+      .setData([t, history.map(h => h.rul_h), history.map(h => h.rul_bound_h)]);
 }
 
 const STATES = ["ok", "watch", "alarm"];
