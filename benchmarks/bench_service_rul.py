@@ -9,8 +9,8 @@ vibration channels, the shaft speed at 1 Hz; each snapshot at its recorded time,
 diagnosed by the served model and stepped through the health state with the RUL of ``service/rul_live.py``. Recorded
 at 50, 70, 80 and 90 % of each bearing's life: whether the unit reads degrading, the estimate and its interval against
 the actual RUL; when the state first read degrading against the bearing's onset. The same history through
-``syndiag rul predict``'s predictor must give the same estimate (checked). The last bearing's sensor page is opened in
-headless Chromium and shot. Results: benchmarks/results/service_rul_cpu.json and service_rul_sensor.png.
+``syndiag rul predict``'s predictor must give the same estimate (checked). One bearing's sensor page is opened in
+headless Chromium and shot (``--shoot``). Results: benchmarks/results/service_rul_cpu.json and service_rul_sensor.png.
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, required=True, help="the served sensor model (vibration DE, FE and speed)")
     parser.add_argument("--family", default="similarity", help="the rul recipe's model (chosen there by leave-one-bearing-out)")
     parser.add_argument("--bearings", nargs="*", default=None, help="held-out bearings (default: all six learning bearings)")
+    parser.add_argument("--shoot", default="Bearing1_1", help="the bearing whose sensor page is shot (its last snapshot's state)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "service_rul_cpu.json")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,7 @@ def main() -> int:
                    "offline_onset_h": None if direct.onset_s is None else round(direct.onset_s / 3600, 3),
                    "marks": marks(seen, life_s), "final_same_as_rul_predict": abs(direct.rul_s / 3600 - (seen[-1]["rul"] or {}).get("rul_h", -1)) < 1e-3,
                    "diagnosed": pipeline.snapshot()["diagnosed"], "seconds": round(time.monotonic() - started, 1)}
-            if name == held_out[-1]:
+            if name == args.shoot:
                 row["dashboard"] = screenshot(pipeline, sensor, args.out.with_name("service_rul_sensor.png"))
             pipeline.stop()
             worker.join(timeout=10)
