@@ -1,9 +1,10 @@
 """The dashboard of the quick start's plant in headless Chromium (issue 33, item 5): ``syndiag quick-start`` (model trained
-into --run-dir when absent), the site page dumped and shot after ``--after`` seconds of replay.
+into --run-dir when absent), the plant page and one machine's page dumped and shot after ``--after`` seconds of replay.
 
     python benchmarks/quick_start_screenshot.py --data-root /work/shared/data --run-dir runs/quick-start
 
-Writes benchmarks/results/quick_start_dashboard.png and what the page showed (states, rows, charts) beside it (.json).
+Writes benchmarks/results/quick_start_dashboard.png, quick_start_machine.png and what the pages showed (states, rows,
+charts) beside them (quick_start_dashboard.json).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=Path("runs/quick-start"))
     parser.add_argument("--after", type=float, default=60.0, help="seconds of replay before the shot")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "quick_start_dashboard.png")
+    parser.add_argument("--machine", default="/machine/plant/pump2", help="the machine page also shot (quick_start_machine.png)")
     args = parser.parse_args()
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -43,16 +45,20 @@ def main() -> None:
         if not wait_until(lambda: listening(http_port) or process.poll() is not None, 1200, every=0.5) or process.poll() is not None:
             raise SystemExit(f"quick-start stopped (exit {process.poll()}); see {args.run_dir / 'serve.log'}")
         time.sleep(args.after)
-        url = f"http://127.0.0.1:{http_port}/site/plant"
         common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1700", "--virtual-time-budget=8000"]
-        page = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-        subprocess.run([*common, f"--screenshot={args.out}", url], capture_output=True, timeout=120)
+        pages = {}
+        for name, path, shot in (("plant", "/", args.out), ("machine", args.machine, args.out.with_name("quick_start_machine.png"))):
+            url = f"http://127.0.0.1:{http_port}{path}"
+            pages[name] = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+            subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, timeout=120)
     finally:
         process.terminate()
         process.wait(timeout=60)
+    page, machine = pages["plant"], pages["machine"]
     shown = {"states": dict(zip(("ok", "watch", "alarm"), (page.count(f'class="state-{s}">{s}</td>') for s in ("ok", "watch", "alarm")))),
-             "velocities": re.findall(r"<td>(\d+\.\d\d \([ABCD]\))</td>", page), "alarm_buttons": page.count("<button>acknowledge</button>"),
-             "trend_charts": page.count('class="chart"'), "health_charts": page.count('class="chart health-chart"')}
+             "machines": page.count('<a href="/machine/'), "velocities": re.findall(r"<td>(\d+\.\d\d \([ABCD]\))</td>", page),
+             "alarm_buttons": page.count("<button>acknowledge</button>"), "machine_page": args.machine,
+             "trend_charts": machine.count('class="chart class-chart"'), "health_charts": machine.count('class="chart health-chart"')}
     atomic_write_text(args.out.with_suffix(".json"), json.dumps({**provenance(), "after_s": args.after, "page": shown}, indent=1) + "\n")
     print(json.dumps(shown))
 
