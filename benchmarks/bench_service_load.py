@@ -106,7 +106,7 @@ def run(n: int, args, workdir: Path, seconds: float | None = None, browse: bool 
     conf = workdir / f"mosquitto-{n}.conf"
     conf.write_text(f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n")
     broker = subprocess.Popen([args.mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    db = workdir / f"load-{n}-{stagger_s:g}.sqlite"
+    db = Path(tempfile.mkdtemp(prefix=f"load-{n}-{stagger_s:g}-", dir=workdir)) / "load.sqlite"
     serve = [str(Path(sys.executable).with_name("syndiag")), "serve", "--set", f"broker_port={broker_port}", "--set", f"http_port={http_port}",
              "--set", f"database_url=sqlite:///{db}", "--set", f"queue_size={args.queue}"]
     machines = None
@@ -116,8 +116,7 @@ def run(n: int, args, workdir: Path, seconds: float | None = None, browse: bool 
         from syndiag.service.quick_start import write_service_config
 
         machines = plant(n, args)
-        folder = workdir / f"plant-{n}-{stagger_s:g}"
-        folder.mkdir()
+        folder = Path(tempfile.mkdtemp(prefix=f"plant-{n}-{stagger_s:g}-", dir=workdir))
         config = write_service_config(folder, str(args.checkpoint), machines, broker_port, http_port, every_s=1.0)
         served = yaml.safe_load(config.read_text())
         served["database_url"] = f"sqlite:///{db}"
