@@ -17,8 +17,17 @@ def _share(values: list[bool]) -> str:
     return f"{np.mean(values):.2f} ({sum(values)}/{len(values)})" if values else "–"
 
 
+def latest_per_report(records: list[dict]) -> list[dict]:
+    """One line per report (a CWRU segment: class, condition, segment; a FEMTO bearing): the last one appended, so a
+    rerun appended to the same file supersedes the earlier run's lines instead of being counted beside them."""
+    latest: dict[tuple, dict] = {}
+    for r in records:
+        latest[(r.get("kind"), r.get("class"), r.get("condition"), r.get("segment"), r.get("bearing"))] = r
+    return list(latest.values())
+
+
 def report_suite_section(path: Path, report_dir: Path, display) -> list[str]:
-    records = read_results(path)
+    records = latest_per_report(read_results(path))
     segments = [r for r in records if r.get("kind") == "cwru-segment"]  # other report_* files (the writer's) hold no segments
     if not segments:
         return []
