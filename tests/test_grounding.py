@@ -144,3 +144,51 @@ def test_an_action_to_confirm_by_envelope_spectrum_becomes_trending_the_line_it_
     assert shown["recommendation"]["actions"][0] == "trend its BPFI line (now 12.0 times the floor) at the next measurement"
     unseen = apply_ranking(build_findings("r.mat", 1.0, 12000.0, evidence("none", "A"), diagnosis(p=0.9)))
     assert "confirm with an envelope spectrum at the next measurement" in unseen["recommendation"]["actions"]
+
+
+def test_the_verdict_is_the_strongest_evidence_and_a_strongest_line_claim_is_checked_against_the_largest_ratio():
+    # 198.mat: 2xBSF wins on its harmonics' combined score (ball) while BPFI's first line stands higher (4.3 against 3.0)
+    e = evidence("ball", ratio=3.05)
+    e["lines"]["inner_race"]["harmonics"][0]["ratio"] = 4.31
+    findings = apply_ranking(build_findings("198.mat", 1.0, 12000.0, e, diagnosis("outer race fault at motor end with diameter 0.014 inches", 0.91)))
+    assert findings["ranking"]["leading"] == "classifier"
+    [said] = slots(findings, facts(findings))[0]
+    assert "strongest evidence is 2xBSF (ball)" in said and "strongest line" not in said
+    assert all(c.supported for c in check_text(said, findings, template_text(findings)))
+    wrong = false_claims("The classifier says outer race at the drive end (probability 0.91), but the envelope spectrum's strongest line "
+                         "is 2xBSF (ball) at 141.2 Hz, 3.0 times the floor.", findings)
+    assert any("strongest line is 2xBSF" in p and "BPFI's, 4.3" in p for p in wrong), wrong
+    assert false_claims("BPFI is the largest peak of the envelope spectrum.", findings) == []
+    [right] = check_text("The envelope spectrum's strongest line is BPFI at 161.8 Hz, 4.3 times the floor.", findings, template_text(findings))
+    assert right.supported, right
+    assert false_claims("The envelope spectrum's strongest line is BPFI at 141.2 Hz.", findings)  # 2xBSF's frequency, not BPFI's
+
+
+def test_a_fault_type_named_as_one_the_resolution_cannot_tell_apart_passes_the_whole_check():
+    # FEMTO Bearing1_4: no classifier, BPFI at 10 Hz resolution within three steps of 2xBSF; the generated text said so
+    e = evidence("inner_race", zone="C", ratio=3.1)
+    e.update(confusable_with=["ball"], resolution_hz=10.0, strongest_basis="the BPFI line stands out 3.1 times above its floor; it lies "
+             "within three resolution steps of 2xBSF at this 10 Hz resolution, which cannot tell inner race from ball: record longer for a "
+             "finer resolution")
+    for d in (None, diagnosis(p=0.9)):
+        findings = apply_ranking(build_findings("Bearing1_4", 0.1, 25600.0, e, d))
+        written = write(findings, Scoring())
+        assert written.path == "generated" and "cannot tell inner race from ball" in written.text, written.attempts
+        assert judge("Ball fault in ISO zone C.", findings, template_text(findings))[0] is None  # not as a verdict
+        assert judge("Inner race fault in ISO zone C; a ball fault cannot be ruled out.", findings, template_text(findings))[0] is None
+
+
+def test_the_pages_findings_print_what_the_evidence_rests_on():
+    from syndiag.report.render import markdown
+
+    e = evidence("ball", ratio=1.4)
+    e.update(envelope_kurtosis=100.05, strongest_basis="impulsive envelope (kurtosis 100.0) with no race line standing out: a "
+             "rolling-element defect's irregular impacts (tentative: looseness or rubbing can be impulsive too)")
+    findings = apply_ranking(build_findings("285.mat", 1.0, 12000.0, e, diagnosis("ball fault at fan end with diameter 0.007 inches", 0.99)))
+    written = write(findings, Scoring())
+    assert "kurtosis 100.0" in written.text
+    page = markdown(findings, written, {})
+    found = page.split("## Findings")[1].split("## Recommendation")[0]
+    assert "Envelope evidence (ball): impulsive envelope (kurtosis 100.0) with no race line standing out" in found
+    none = apply_ranking(build_findings("97.mat", 1.0, 12000.0, {**evidence("none"), "strongest_basis": "no characteristic line stands out"}, None))
+    assert "Envelope evidence (no fault type): no characteristic line stands out" in markdown(none, write(none, None), {})

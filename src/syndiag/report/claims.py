@@ -23,6 +23,10 @@ UNITS = {"%": "percent", "hz": "hz", "mm/s": "mm_s", "times": "ratio", "×": "ra
 FAULT = re.compile(r"\b(inner[- ]race|outer[- ]race|ball|cage)\b", re.IGNORECASE)
 LOCATION = re.compile(r"\b(drive[- ]end|motor[- ]end|fan[- ]end)\b", re.IGNORECASE)
 LINE = re.compile(r"\b(?:\dx)?(BPFI|BPFO|BSF|FTF)\b")
+STRONGEST_LINE = re.compile(r"\b(?:strongest|largest|highest|tallest|biggest|dominant)\s+(?:single\s+)?(?:(?:envelope|characteristic|"
+                            r"spectral|defect)\s+)?(?:line|peak)s?\b", re.IGNORECASE)
+"""A claim about the single line with the largest peak-to-floor ratio (not the verdict: that is the strongest *evidence*,
+the fault type whose harmonics together stand out most)."""
 ZONE = re.compile(r"\bzone\s+([A-Za-z])\b", re.IGNORECASE)
 NORMAL = re.compile(r"\b(normal operation|normal condition|healthy|no (?:bearing )?(?:fault|defect)s?)\b", re.IGNORECASE)
 UNKNOWN = re.compile(r"\bunknown\b", re.IGNORECASE)
@@ -170,6 +174,7 @@ class Context:
     evidence_location: str | None
     line_of: dict[str, str]
     line_hz: dict[str, list[float]]
+    line_ratio: dict[str, float]  # each checked line's first-harmonic peak-to-floor ratio, by its name ("2xBSF")
     unchecked: set[str]
     confusable: set[str]
     agree: bool | None
@@ -195,9 +200,11 @@ def context(findings: dict[str, Any]) -> Context:
     e = findings["evidence"]
     channel = str(e.get("channel") or "").upper()
     evidence_location = {"DE": "drive end", "FE": "fan end"}.get(channel) or _location(e.get("bearing"))
-    line_of, line_hz = {}, {}
+    line_of, line_hz, line_ratio = {}, {}, {}
     for fault, line in e["lines"].items():
         line_of[fault] = line["line"].split("x")[-1]
+        if line.get("checked", True) and line.get("harmonics"):
+            line_ratio[line["line"]] = float(line["harmonics"][0]["ratio"])
         line_hz[line["line"].split("x")[-1]] = [line["expected_hz"]] + [v for h in line.get("harmonics", []) for v in (h["expected_hz"], h["found_hz"])]
     for name, hz in (e.get("characteristic_hz") or {}).items():
         if isinstance(hz, (int, float)):
@@ -205,7 +212,7 @@ def context(findings: dict[str, Any]) -> Context:
     rec = findings["recommendation"]
     return Context(classifier_fault=d.get("fault_type"), classifier_location=d.get("location"),
                    evidence_fault=None if e["strongest"] == "none" else e["strongest"], evidence_location=evidence_location,
-                   line_of=line_of, line_hz=line_hz,
+                   line_of=line_of, line_hz=line_hz, line_ratio=line_ratio,
                    unchecked={line["line"].split("x")[-1] for line in e["lines"].values() if not line.get("checked", True)},
                    confusable=set(e.get("confusable_with") or ()),
                    agree=findings["agreement"].get("agree"), basis=rec["basis"], unknown=bool((findings.get("unknown") or {}).get("unknown")),
@@ -273,12 +280,46 @@ def _location_claims(sentence: str, ctx: Context, said: set[str], check: Sentenc
             check.false.append(f"location {m.group(1)!r} is in no finding (classifier: {ctx.classifier_location}, evidence: {ctx.evidence_location})")
 
 
+def _claimed_strongest(sentence: str) -> set[int]:
+    """Where ``sentence`` names a line as the strongest ("the strongest line is BPFI", "BPFI, the largest peak"): the start
+    of each such line's name, the nearest within 40 characters of the claim (one after it preferred)."""
+    starts = set()
+    lines = list(LINE.finditer(sentence))
+    for claim in STRONGEST_LINE.finditer(sentence):
+        after = [m for m in lines if 0 <= m.start() - claim.end() <= 40]
+        before = [m for m in lines if 0 <= claim.start() - m.end() <= 40]
+        if after or before:
+            starts.add(after[0].start() if after else before[-1].start())
+    return starts
+
+
+def _strongest_line_claim(line: str, ctx: Context, check: SentenceCheck) -> bool:
+    """A line (``line``: "BSF" of "2xBSF") named as the strongest: true where its first harmonic's peak-to-floor ratio is
+    the largest (to the tenth a text shows), else false. Returns whether it stands as named (its numbers are its own)."""
+    if not ctx.line_ratio:
+        check.false.append(f"says {line} is the strongest line; the envelope spectrum could check no line")
+        return False
+    top = max(ctx.line_ratio, key=ctx.line_ratio.__getitem__)
+    name, ratio = next(((n, r) for n, r in ctx.line_ratio.items() if n.split("x")[-1] == line), (line, None))
+    if ratio is not None and round(ratio, 1) >= round(ctx.line_ratio[top], 1):
+        check.anchors.append(f"{name}: the strongest line ({ratio:.1f} times its floor)")
+        return True
+    own = f" ({name}'s: {ratio:.1f})" if ratio is not None else f" ({name} was not checked)"
+    check.false.append(f"says the strongest line is {name}; the largest first-harmonic peak-to-floor ratio is {top}'s, "
+                       f"{ctx.line_ratio[top]:.1f}{own}: the verdict is the strongest evidence, not the strongest line")
+    return False
+
+
 def _line_claims(sentence: str, ctx: Context, check: SentenceCheck) -> set[str]:
     named = set()
+    strongest = _claimed_strongest(sentence)
     for m in LINE.finditer(sentence):
         line = m.group(1)
         shown = ctx.evidence_fault is not None and (ctx.line_of.get(ctx.evidence_fault) == line or (line == "FTF" and ctx.evidence_fault == "ball"))
-        if line in ctx.unchecked and re.search(r"\bcheck", sentence, re.IGNORECASE):
+        if m.start() in strongest and not _negated(sentence, m):
+            if _strongest_line_claim(line, ctx, check):
+                named.add(line)
+        elif line in ctx.unchecked and re.search(r"\bcheck", sentence, re.IGNORECASE):
             check.anchors.append(f"{line} not checkable")
         elif ctx.confusable and line in {ctx.line_of.get(f) for f in {*ctx.confusable, ctx.evidence_fault}} and \
                 re.search(r"\bresolution\b", sentence, re.IGNORECASE):

@@ -69,7 +69,7 @@ def verdict(findings: dict[str, Any]) -> list[str]:
     g = FAULT_WORDS[shown]
     physics = (f"The envelope spectrum shows {_a(g)} fault: its {name} line at {hz:.1f} Hz stands {ratio:.1f} times above the floor, "
                f"while the classifier says {model} (probability {p:.2f}).")
-    classifier = (f"The classifier says {model} (probability {p:.2f}), but the envelope spectrum's strongest line is {name} ({g}) "
+    classifier = (f"The classifier says {model} (probability {p:.2f}), but the envelope spectrum's strongest evidence is {name} ({g}) "
                   f"at {hz:.1f} Hz, {ratio:.1f} times the floor.")
     leading = (findings.get("ranking") or {}).get("leading")
     return [physics] if leading == "envelope spectrum" else [classifier]

@@ -99,6 +99,8 @@ def sections(findings: dict[str, Any], written) -> list[tuple[str, list[str]]]:
             found.append(f"{label}: {findings[key].get('text', findings[key])}")
     found.append(f"ISO zone {e['iso_zone']} ({e['iso_zone_meaning']}): {e['velocity_rms_mm_s']:.2f} mm/s RMS, 10-1000 Hz; boundaries "
                  f"{e['iso_boundaries_mm_s']} mm/s for {e['machines']}")
+    if e.get("strongest_basis"):  # what the evidence's verdict rests on: its line, or an impulsive envelope (kurtosis)
+        found.append(f"Envelope evidence ({FAULT_WORDS.get(e['strongest'], 'no fault type')}): {e['strongest_basis']}")
     found += [f"Not checkable: {line['not_checkable']}" for line in e["lines"].values() if not line.get("checked", True)]
     found += [f"Warning: {w}" for w in e.get("warnings", [])]
     agree = findings["agreement"]
