@@ -88,6 +88,7 @@ def test_an_alarm_reaches_a_webhook_that_fails_then_times_out_and_is_acknowledge
         assert client.get("/api/sensors").json()["sensors"][0]["state"] == "alarm"
         assert "syndiag_delivery_failures_total 2" in client.get("/metrics").text
 
+        assert client.get("/api/alarms/open").json() == {"sensors": {"plant/pump/de": 1}}, "the plant page's count of open alarms"
         url = f"/api/alarms/{alarm['id']}/ack"
         assert client.post(url, json={"comment": "x"}).status_code == 401
         assert client.post(url, headers={"Authorization": "Bearer wrong-token-0123456789"}).status_code == 401
@@ -104,6 +105,7 @@ def test_an_alarm_reaches_a_webhook_that_fails_then_times_out_and_is_acknowledge
         assert {k: stored["counts"][k] for k in ("acks", "acks_repeated", "acks_unknown_alarm", "auth_refused", "comments")} == \
             {"acks": 1, "acks_repeated": 1, "acks_unknown_alarm": 1, "auth_refused": 3, "comments": 1}
         assert alarms_of(client, open=True)["alarms"] == []
+        assert client.get("/api/alarms/open").json() == {"sensors": {}}, "acknowledged: no longer open"
         pump.send(0.3, loud=False)  # back to quiet: the state clears after two windows, and the clearing is delivered too
         assert wait_for(lambda: len(set(receiver.accepted())) == 2, 60)
         assert [a["level"] for a in alarms_of(client)["alarms"]] == ["ok", "alarm"]
@@ -189,6 +191,10 @@ def test_the_dashboard_colours_each_state_and_lists_the_alarms_with_acknowledge_
         assert page.count('class="state-alarm">alarm</td>') == 3, "the pump's machine and sensor state, and its alarm"
         assert page.count('class="state-ok">ok</td>') == 2, "the fan's machine and sensor state"
         assert "<button>acknowledge</button>" in page and "webhook:ops: yes (1)" in page and "alarms 1, deliveries 1" in page
+        assert "machines: 1 ok, 0 watch, 1 alarm" in page and page.index('href="/machine/plant/pump"') < page.index('href="/machine/plant/fan"'), \
+            "the machines counted by state, the worst first"
+        assert re.search(r'<a href="/machine/plant/pump">pump</a></td><td class="state-alarm">alarm</td><td>de \(alarm\)</td><td>1</td>', page), \
+            "its sensor's state and its one open alarm"
         # at a glance: each sensor's RMS velocity with its ISO zone in the table, its trend against the zone boundaries drawn
         assert len(re.findall(r"<td>\d+\.\d\d \([ABCD]\)</td>", page)) == 2, "each sensor's RMS velocity and zone"
         sensor = dom(chromium, f"http://127.0.0.1:{port}/sensor/plant/pump/de")

@@ -145,6 +145,13 @@ def mark(engine, alarm: str, target: str, attempts: int, delivered_at: float | N
         connection.execute(update(outbox).where(outbox.c.alarm_id == alarm, outbox.c.target == target).values(**values))
 
 
+def open_counts(engine) -> dict[str, int]:  # noqa: ANN001
+    """Per sensor, its open alarms (not acknowledged, not a clearing)."""
+    query = (select(alarms.c.sensor, func.count()).where(alarms.c.acked_by.is_(None), alarms.c.level != "ok").group_by(alarms.c.sensor))
+    with engine.connect() as connection:
+        return {sensor: int(n) for sensor, n in connection.execute(query)}
+
+
 def listed(engine, sensor: str | None = None, open_only: bool = False, limit: int = 200) -> list[dict]:  # noqa: ANN001
     """The newest alarms (of ``sensor``; ``open_only``: not acknowledged and not a clearing), each with its notes and deliveries."""
     query = select(alarms).order_by(alarms.c.raised_at.desc(), alarms.c.id).limit(limit)

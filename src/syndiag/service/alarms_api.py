@@ -16,7 +16,7 @@ import time
 
 from fastapi import Body, FastAPI, HTTPException, Request
 
-from syndiag.service.alarm_store import acknowledge, add_comment, delivery_counts, listed
+from syndiag.service.alarm_store import acknowledge, add_comment, delivery_counts, listed, open_counts
 from syndiag.service.pipeline import ALARM_COUNTERS, Pipeline
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,10 @@ def add_alarm_routes(app: FastAPI, pipeline: Pipeline, deliveries=None) -> None:
     @app.get("/api/alarms")
     def alarms(sensor: str | None = None, open: bool = False, limit: int = 200) -> dict:  # noqa: A002
         return {"alarms": listed(pipeline.store.engine, sensor, open, max(1, min(limit, 2000))), "counts": counts()}
+
+    @app.get("/api/alarms/open")
+    def open_alarms() -> dict:
+        return {"sensors": open_counts(pipeline.store.engine)}
 
     @app.post("/api/alarms/{alarm}/ack")
     def ack(alarm: str, request: Request, body: dict | None = Body(None)) -> dict:

@@ -129,11 +129,16 @@ let openAlarms = {};
 async function refreshAlarms() {
   const found = await json("/api/alarms?limit=50");
   const rows = [];
-  openAlarms = {};
   for (const a of found.alarms) {
     if (!shows(a.sensor)) continue;
-    if (!a.acked_by && a.level !== "ok") { const m = a.sensor.split("/").slice(0, 2).join("/"); openAlarms[m] = (openAlarms[m] || 0) + 1; }
     try { rows.push(alarmRow(a)); } catch (e) { rows.push(element("tr", `unreadable alarm: ${e}`)); }
+  }
+  if (view.kind === "plant") {  // every open alarm counted per machine, not only the latest 50 listed
+    openAlarms = {};
+    for (const [sensor, n] of Object.entries((await json("/api/alarms/open")).sensors || {})) {
+      const m = sensor.split("/").slice(0, 2).join("/");
+      openAlarms[m] = (openAlarms[m] || 0) + n;
+    }
   }
   document.getElementById("alarms").replaceChildren(...rows);
   const c = found.counts;
@@ -167,6 +172,7 @@ function sensorRow(r, health) {
   return tr;
 }
 
+let machineTally = "";
 function machineRows(sensors) {
   const machines = {};
   for (const r of sensors) {
@@ -174,7 +180,11 @@ function machineRows(sensors) {
     const key = site + "/" + machine;
     (machines[key] = machines[key] || {site, machine, state: r.machine_state, sensors: []}).sensors.push(r);
   }
-  return Object.values(machines).map(m => {
+  const worst = m => STATES.indexOf(m.state);
+  const ordered = Object.values(machines).sort((a, b) => worst(b) - worst(a) ||
+    `${a.site}/${a.machine}`.localeCompare(`${b.site}/${b.machine}`, undefined, {numeric: true}));
+  machineTally = "; machines: " + STATES.map(s => `${ordered.filter(m => m.state === s).length} ${s}`).join(", ");
+  return ordered.map(m => {
     const tr = document.createElement("tr");
     const name = element("td");
     name.appendChild(link(view.site ? m.machine : `${m.site}/${m.machine}`, machineHref(m.site, m.machine)));
@@ -190,8 +200,8 @@ async function refresh() {
   const found = await json("/api/sensors" + (view.site ? "?site=" + encodeURIComponent(view.site) : ""));
   const mine = found.sensors.filter(r => shows(r.sensor));
   const c = found.counts;
-  document.getElementById("counts").textContent =
-    `${mine.length} sensors; windows in ${c.windows_in || 0}, diagnosed ${c.diagnosed || 0}, dropped ${c.dropped_queue_full || 0}, queue ${c.queue_depth}`;
+  const counts = `${mine.length} sensors; windows in ${c.windows_in || 0}, diagnosed ${c.diagnosed || 0}, dropped ${c.dropped_queue_full || 0}, ` +
+    `queue ${c.queue_depth}`;
   let states = {};
   try { states = (await json("/api/states")).sensors || {}; } catch (e) { console.error("states", e); }
   try { await refreshAlarms(); } catch (e) { console.error("alarms", e); }
@@ -202,7 +212,9 @@ async function refresh() {
   document.getElementById("rows").replaceChildren(...rows);
   if (view.kind === "plant") {
     try { document.getElementById("machines").replaceChildren(...machineRows(mine)); } catch (e) { console.error("machines", e); }
+    document.getElementById("counts").textContent = counts + machineTally;
   } else {
+    document.getElementById("counts").textContent = counts;
     for (const r of mine) {
       try { drawTrends(r.sensor, await json("/api/history?sensor=" + encodeURIComponent(r.sensor)), states[r.sensor]); }
       catch (e) { console.error(r.sensor, e); }
