@@ -114,3 +114,17 @@ def test_quick_start_refuses_bad_options_before_training(tmp_path):
     result = runner.invoke(app, ["quick-start", "--data-root", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path / "run")])
     assert result.exit_code == 2 and "nowhere" in result.output
     assert not (tmp_path / "run" / "sensor-aligned").exists()
+
+
+def test_a_trained_model_is_found_in_its_run_folder_from_any_working_directory(tmp_path, monkeypatch):
+    from syndiag.service.quick_start import MODEL_FILE, ensure_model
+
+    run_dir = tmp_path / "plant" / "runs" / "quick-start"
+    (run_dir / "sensor-finetuned").mkdir(parents=True)
+    record = {"checkpoint": "runs/quick-start/sensor-finetuned", "accuracy": 1.0, "test_windows": 1900}  # written from the repo root
+    (run_dir / MODEL_FILE).write_text(json.dumps(record))
+    monkeypatch.chdir(tmp_path)  # elsewhere: the record's path, read as it was written, names nothing here
+    said = []
+    found = ensure_model(tmp_path / "no-data", run_dir, said.append)
+    assert found["trained_now"] is False and found["checkpoint"] == str(run_dir / "sensor-finetuned")
+    assert said == [f"model {run_dir / 'sensor-finetuned'} already trained (accuracy 1.0000 on its 1900 test windows)"]

@@ -48,9 +48,10 @@ def ensure_model(data_root: Path, run_dir: Path, say: Callable[[str], None] = pr
     record_path = run_dir / MODEL_FILE
     if record_path.is_file():
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        if Path(record["checkpoint"]).is_dir():
-            say(f"model {record['checkpoint']} already trained (accuracy {record['accuracy']:.4f} on its {record['test_windows']} test windows)")
-            return {**record, "trained_now": False}
+        checkpoint = run_dir / Path(record["checkpoint"]).name  # the record names it within run_dir, wherever it is run from
+        if checkpoint.is_dir():
+            say(f"model {checkpoint} already trained (accuracy {record['accuracy']:.4f} on its {record['test_windows']} test windows)")
+            return {**record, "checkpoint": str(checkpoint), "trained_now": False}
     config = model_recipe(data_root, run_dir)
     started = time.monotonic()
     say(f"training the sensor model ({RECIPE}, no language model) into {run_dir}: the spectrum path on the multi-condition pool ...")
@@ -61,7 +62,7 @@ def ensure_model(data_root: Path, run_dir: Path, say: Callable[[str], None] = pr
     record = {"recipe": RECIPE, "sets": RECIPE_SETS, "checkpoint": str(tuned.checkpoint), "task": evaluation.task.name,
               "accuracy": evaluation.record["metrics"]["accuracy"], "macro_f1": evaluation.record["metrics"]["macro_f1"],
               "test_windows": len(evaluation.task.test), "train_seconds": round(time.monotonic() - started, 1)}
-    record_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    record_path.write_text(json.dumps({**record, "checkpoint": Path(tuned.checkpoint).name}, indent=1), encoding="utf-8")
     say(f"trained in {record['train_seconds']:.0f} s: accuracy {record['accuracy']:.4f} on {record['test_windows']} test windows")
     return {**record, "trained_now": True}
 
