@@ -13,8 +13,9 @@ from syndiag.config.base import StrictModel
 from syndiag.config.data import DATA_ROOT_ENV, resolve_data_root
 
 Family = Literal["mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "sensor-regression", "similarity",
-                 "bayesian-exponential"]
-FITTABLE = ("mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "similarity", "bayesian-exponential")
+                 "bayesian-exponential", "survival"]
+FITTABLE = ("mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "similarity", "bayesian-exponential",
+            "survival")
 INTERVALS = "by-state"
 """How intervals are calibrated (issue 32: Mondrian conformal by onset state, with width recorded); part of every family's
 config hash but the sensor family's, whose three seeds were scored before it and are not rerun (20-29 min per seed)."""
@@ -28,8 +29,10 @@ def _default_grid() -> dict[str, list[dict[str, Any]]]:
     similarity = [{"indicator": "rms", "window": w, "bandwidth": b, "quantile": q, "time_bandwidth": tb, "gate": g}
                   for w in (5, 10, 20) for b in (0.5, 1.0) for q in (0.3, 0.5) for tb in (0.0, 0.5, 1.0) for g in (False, True)]
     bayesian = [{"indicator": i, "prior_scale": p, "quantile": q} for i in ("rms", "peak") for p in (1.0, 4.0) for q in (0.3, 0.5)]
+    survival = [{"covariates": v, "window": w, "quantile": q} for v in (["level", "slope", "kurtosis"], ["level", "slope", "kurtosis", "age"])
+                for w in (5, 20) for q in (0.3, 0.5)]
     return {"mean-residual-life": [{}], "exponential-trend": trends, "linear-trend": trends, "history-regression": regressions,
-            "sensor-regression": sensor, "similarity": similarity, "bayesian-exponential": bayesian}
+            "sensor-regression": sensor, "similarity": similarity, "bayesian-exponential": bayesian, "survival": survival}
 
 
 class RulConfig(StrictModel):

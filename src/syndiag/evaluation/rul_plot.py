@@ -15,7 +15,8 @@ from syndiag.prognostics.health import smooth
 
 HOUR = 3600.0
 COLOURS = {"mean-residual-life": "tab:gray", "exponential-trend": "tab:orange", "linear-trend": "tab:brown",
-           "history-regression": "tab:blue", "sensor-regression": "tab:red", "similarity": "tab:green", "bayesian-exponential": "tab:pink"}
+           "history-regression": "tab:blue", "sensor-regression": "tab:red", "similarity": "tab:green", "bayesian-exponential": "tab:pink",
+           "survival": "tab:olive"}
 
 
 def write_prediction_png(unit: Any, prediction: Any, path: str | Path) -> Path:

@@ -3,7 +3,9 @@
 Baselines: ``mean-residual-life`` (the floor), ``exponential-trend`` and ``linear-trend`` (the practitioner's trends),
 ``history-regression`` and ``sensor-regression`` (ridge on health features or the sensor model's indicators), all in
 :mod:`syndiag.prognostics.rul_models`; from the learning units' degradation paths (:mod:`syndiag.prognostics.rul_degradation`):
-``similarity`` (trajectory matching) and ``bayesian-exponential`` (a prior from the learning units, updated by the unit).
+``similarity`` (trajectory matching) and ``bayesian-exponential`` (a prior from the learning units, updated by the unit);
+``survival``, a Weibull accelerated-failure-time model on every learning snapshot as a landmark, its covariates the health
+indicators then (:mod:`syndiag.prognostics.rul_survival`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from functools import partial
 from syndiag.errors import DataError
 from syndiag.prognostics.rul_degradation import BayesianExponential, SimilarityRul
 from syndiag.prognostics.rul_models import DegradationTrend, HistoryRegression, MeanResidualLife, RulModel
+from syndiag.prognostics.rul_survival import WeibullSurvival
 
 MODELS = {"mean-residual-life": MeanResidualLife, "exponential-trend": partial(DegradationTrend, model="exponential"),
           "linear-trend": partial(DegradationTrend, model="linear"), "history-regression": HistoryRegression,
           "sensor-regression": partial(HistoryRegression, features="sensor"), "similarity": SimilarityRul,
-          "bayesian-exponential": BayesianExponential}
+          "bayesian-exponential": BayesianExponential, "survival": WeibullSurvival}
 
 
 def build_model(family: str, settings: dict) -> RulModel:
