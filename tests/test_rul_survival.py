@@ -89,8 +89,28 @@ def test_bad_settings_and_a_mismatched_state_are_refused(fleet):
     with pytest.raises(DataError, match="not fitted"):
         WeibullSurvival().predict(fleet[0])
     model = WeibullSurvival().fit(fleet)
-    with pytest.raises(DataError, match="survival state: 3 means, 3 scales, 5 parameters for 2 covariate"):
+    with pytest.raises(DataError, match="survival state: 3 means, 3 scales, 5 parameters, 3/3 range bounds for 2 covariate"):
         WeibullSurvival(covariates=["level", "slope"]).load_state(model.state())
+
+
+def test_clipped_covariates_stop_at_the_fits_range_and_unclipped_ones_extrapolate(fleet):
+    from dataclasses import replace
+
+    from syndiag.prognostics.features import FeatureTable
+
+    held = path_unit("held", 16000, 9, 0.45).history(150)
+
+    def louder(offset):  # the last snapshots' RMS far above anything the fit saw
+        values = held.features.values.copy()
+        for axis in ("h", "v"):
+            values[-5:, held.features.names.index(f"{axis}_log_rms")] += offset
+        return replace(held, features=FeatureTable(held.features.names, values))
+
+    free, clipped = WeibullSurvival().fit(fleet), WeibullSurvival(clip=True).fit(fleet)
+    assert clipped.fitted["params"].tolist() == free.fitted["params"].tolist(), "clipping changes the prediction, not the fit"
+    assert clipped.predict(louder(6.0)).rul_s == pytest.approx(clipped.predict(louder(9.0)).rul_s), "both beyond the range: the same"
+    assert free.predict(louder(9.0)).rul_s < free.predict(louder(6.0)).rul_s / 2, "unclipped: extrapolated further"
+    assert clipped.predict(held).rul_s == pytest.approx(free.predict(held).rul_s), "within the range nothing changes"
 
 
 def test_it_round_trips_through_a_checkpoint(tmp_path, fleet):

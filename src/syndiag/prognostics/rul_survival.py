@@ -98,6 +98,8 @@ class WeibullSurvival(_PathModel):
     window: int = 10
     alpha: float = 0.01
     """Ridge on the standardised covariates' coefficients, per landmark."""
+    clip: bool = False
+    """Hold a prediction's covariates within the range the landmarks of the fit spanned (no extrapolation in log time)."""
     kind: str = "survival"
     fitted: dict[str, np.ndarray] = field(default_factory=dict)
     """The fit: the covariates' ``mean`` and ``scale`` over the landmarks, ``params`` mu, beta (one per covariate), log sigma."""
@@ -147,7 +149,7 @@ class WeibullSurvival(_PathModel):
         found = minimize(weibull_aft_nll, start, args=(z, log_t, events, weights, self.alpha * len(x)), jac=True, method="L-BFGS-B")
         if not np.isfinite(found.x).all():
             raise DataError(f"the survival model's fit did not converge ({found.message})")
-        self.fitted = {"mean": mean, "scale": scale, "params": np.asarray(found.x, np.float64)}
+        self.fitted = {"mean": mean, "scale": scale, "params": np.asarray(found.x, np.float64), "low": x.min(axis=0), "high": x.max(axis=0)}
         return self
 
     def predict(self, history: Unit) -> RulEstimate:
@@ -155,7 +157,10 @@ class WeibullSurvival(_PathModel):
         if not self.fitted:
             raise DataError("the survival model is not fitted")
         params = self.fitted["params"]
-        z = (self.design(history)[-1] - self.fitted["mean"]) / self.fitted["scale"]
+        row = self.design(history)[-1]
+        if self.clip:
+            row = np.clip(row, self.fitted["low"], self.fitted["high"])
+        z = (row - self.fitted["mean"]) / self.fitted["scale"]
         log_scale = float(params[0] + z @ params[1:-1])
         sigma = math.exp(float(params[-1]))
         estimate = math.exp(min(log_scale + sigma * math.log(-math.log1p(-self.quantile)), 50.0))
@@ -163,15 +168,15 @@ class WeibullSurvival(_PathModel):
                                                           f"(shape {1 / sigma:.2f}), quantile {self.quantile:g} of the remaining life")
 
     def settings(self) -> dict:
-        return {**self._common(), "covariates": list(self.covariates), "window": self.window, "alpha": self.alpha}
+        return {**self._common(), "covariates": list(self.covariates), "window": self.window, "alpha": self.alpha, "clip": self.clip}
 
     def state(self) -> dict[str, np.ndarray]:
         return dict(self.fitted)
 
     def load_state(self, tensors: dict[str, np.ndarray]) -> None:
-        mean, scale, params = (np.asarray(tensors[k], np.float64) for k in ("mean", "scale", "params"))
+        mean, scale, params, low, high = (np.asarray(tensors[k], np.float64) for k in ("mean", "scale", "params", "low", "high"))
         k = len(self.covariates)
-        if mean.size != k or scale.size != k or params.size != k + 2:
-            raise DataError(f"survival state: {mean.size} means, {scale.size} scales, {params.size} parameters for "
-                            f"{k} covariate(s) (needs {k}, {k}, {k + 2})")
-        self.fitted = {"mean": mean, "scale": scale, "params": params}
+        if mean.size != k or scale.size != k or params.size != k + 2 or low.size != k or high.size != k:
+            raise DataError(f"survival state: {mean.size} means, {scale.size} scales, {params.size} parameters, {low.size}/{high.size} "
+                            f"range bounds for {k} covariate(s) (needs {k}, {k}, {k + 2}, {k}/{k})")
+        self.fitted = {"mean": mean, "scale": scale, "params": params, "low": low, "high": high}
