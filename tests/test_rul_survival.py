@@ -74,7 +74,7 @@ def test_before_the_onset_it_says_no_degradation_yet_and_the_quantile_moves_the_
 
 
 def test_bad_settings_and_a_mismatched_state_are_refused(fleet):
-    with pytest.raises(DataError, match="survival covariates must be distinct names among level, slope, kurtosis, age, got \\['wear'\\]"):
+    with pytest.raises(DataError, match="survival covariates must be distinct names among level, slope, kurtosis, age, temperature, got \\['wear'\\]"):
         WeibullSurvival(covariates=["wear"])
     with pytest.raises(DataError, match="survival covariates"):
         build_model("survival", {"covariates": []})

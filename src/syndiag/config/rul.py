@@ -29,7 +29,8 @@ def _default_grid() -> dict[str, list[dict[str, Any]]]:
     similarity = [{"indicator": "rms", "window": w, "bandwidth": b, "quantile": q, "time_bandwidth": tb, "gate": g}
                   for w in (5, 10, 20) for b in (0.5, 1.0) for q in (0.3, 0.5) for tb in (0.0, 0.5, 1.0) for g in (False, True)]
     bayesian = [{"indicator": i, "prior_scale": p, "quantile": q} for i in ("rms", "peak") for p in (1.0, 4.0) for q in (0.3, 0.5)]
-    survival = [{"covariates": v, "window": w, "quantile": q, "clip": c} for v in (["level", "slope", "kurtosis"], ["level", "slope", "kurtosis", "age"])
+    survival = [{"covariates": v, "window": w, "quantile": q, "clip": c} for v in (["level", "slope", "kurtosis"], ["level", "slope", "kurtosis", "age"],
+                                                                                  ["level", "slope", "kurtosis", "temperature"])
                 for w in (5, 20) for q in (0.3, 0.5) for c in (False, True)]
     return {"mean-residual-life": [{}], "exponential-trend": trends, "linear-trend": trends, "history-regression": regressions,
             "sensor-regression": sensor, "similarity": similarity, "bayesian-exponential": bayesian, "survival": survival}

@@ -11,6 +11,8 @@ any of):
 - ``slope``: the least-squares slope per hour of the smoothed log indicator over the last ``window`` snapshots;
 - ``kurtosis``: the smoothed kurtosis, relative to its baseline in log, like ``level``;
 - ``age``: the log of the elapsed time (the landmark's age).
+- ``temperature``: the bearing's temperature, causally smoothed, above its own baseline (deg C), where the unit has
+  one (:attr:`syndiag.prognostics.units.Unit.temperature_c`); 0 where it has none, so it is ignored there.
 
 The model: log T = mu + z . beta + sigma W, W standard minimum-extreme-value (T Weibull with shape 1 / sigma, scale
 exp(mu + z . beta)), z the covariates standardised over the landmarks; fitted by maximum likelihood (L-BFGS with the
@@ -47,7 +49,7 @@ from syndiag.prognostics.rul_degradation import HOUR, _PathModel
 from syndiag.prognostics.rul_models import RulEstimate, _failed, _require
 from syndiag.prognostics.units import Unit
 
-COVARIATES = ("level", "slope", "kurtosis", "age")
+COVARIATES = ("level", "slope", "kurtosis", "age", "temperature")
 
 
 def relative_log_series(values: np.ndarray, smoothing: int, baseline_fraction: float) -> np.ndarray:
@@ -57,6 +59,23 @@ def relative_log_series(values: np.ndarray, smoothing: int, baseline_fraction: f
     sizes = np.arange(1, hi.size + 1)
     baseline = np.minimum(np.maximum(MIN_BASELINE, np.round(baseline_fraction * sizes).astype(np.int64)), sizes)
     return np.log(hi) - np.log(np.cumsum(hi)[baseline - 1] / baseline)
+
+
+def temperature_rise(celsius: np.ndarray | None, count: int, smoothing: int, baseline_fraction: float) -> np.ndarray:
+    """Per snapshot j, the causally smoothed temperature above the mean of the baseline of the first j + 1 snapshots (deg C);
+    a snapshot no file covers carries the last reading forward; a unit without temperature reads 0 (no rise: ignored)."""
+    if celsius is None or not np.isfinite(celsius).any():
+        return np.zeros(count)
+    values = np.asarray(celsius, np.float64).copy()
+    first = int(np.flatnonzero(np.isfinite(values))[0])
+    values[:first] = values[first]
+    for j in range(first + 1, values.size):
+        if not np.isfinite(values[j]):
+            values[j] = values[j - 1]
+    smoothed = smooth(values, smoothing, causal=True)
+    sizes = np.arange(1, smoothed.size + 1)
+    baseline = np.minimum(np.maximum(MIN_BASELINE, np.round(baseline_fraction * sizes).astype(np.int64)), sizes)
+    return smoothed - np.cumsum(smoothed)[baseline - 1] / baseline
 
 
 def trailing_slope(values: np.ndarray, hours: np.ndarray, window: int) -> np.ndarray:
@@ -125,6 +144,8 @@ class WeibullSurvival(_PathModel):
             columns["slope"] = trailing_slope(smoothed, hours, self.window)
         if "kurtosis" in self.covariates:
             columns["kurtosis"] = relative_log_series(indicator(unit.features, "kurtosis"), self.smoothing, self.baseline_fraction)
+        if "temperature" in self.covariates:
+            columns["temperature"] = temperature_rise(unit.temperature_c, len(unit), self.smoothing, self.baseline_fraction)
         if "age" in self.covariates:
             columns["age"] = np.log(np.maximum(unit.time_s, FLOOR_S) / HOUR)
         return np.column_stack([columns[c] for c in self.covariates])

@@ -10,7 +10,9 @@ the snapshots and rewritten.
 A FEMTO-layout folder is read by :func:`femto_unit` (issue 32: 2,500 full-rate snapshots in seconds): the snapshots'
 acceleration by the fast parser of :mod:`syndiag.data.femto_files`, in chunks of ``CHUNK`` files, each chunk's health
 features computed where it was read, the chunks spread over the machine's cores when there are many (only the features
-and start times come back). The temperature files are not read: no RUL model uses them. The unit's operating condition is
+and start times come back). The bearing's temperature (``temp_*.csv``, where the folder has them) is read too, at each
+snapshot's start (``Unit.temperature_c``, NaN outside the files' span; None without any, and with a warning when they
+cannot be read: the vibration alone still gives a unit). The unit's operating condition is
 the caller's (flags, a spec) or, for a folder named like the FEMTO sets' ``Bearing<c>_<n>``, that set's; a test unit's
 actual RUL is known only when its last snapshot is an official test bearing's by content (``femto_rul.csv``).
 """
@@ -38,6 +40,7 @@ from syndiag.data.femto import (
     femto_folder,
     folder_condition,
     official_match,
+    read_temperature,
     snapshot_clocks,
 )
 from syndiag.data.femto_files import numbered_files, read_acc
@@ -45,7 +48,7 @@ from syndiag.data.run_to_failure import load_spec, read_unit_snapshots, spec_uni
 from syndiag.errors import DataError
 from syndiag.prognostics.features import DEFAULT_BANDS, FeatureTable, feature_names, snapshot_features
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 CHUNK = 64
 """Snapshot files read (and their features computed) per task."""
 PARALLEL_FROM = 4 * CHUNK
@@ -67,6 +70,8 @@ class Unit:
     source: str = ""
     official: str | None = None
     """The official test bearing this unit is by content (its actual RUL is that bearing's), None: none."""
+    temperature_c: np.ndarray | None = None
+    """The bearing's temperature (deg C) at each snapshot (NaN where no file covers it); None: none recorded."""
 
     def __len__(self) -> int:
         return int(self.time_s.size)
@@ -86,7 +91,8 @@ class Unit:
             raise DataError(f"{self.name}: a history of {count} snapshots, the unit has {len(self)}")
         actual = float(self.rul_s[count - 1]) if (self.failed or self.actual_rul_s is not None) else None
         table = FeatureTable(self.features.names, self.features.values[:count])
-        return replace(self, time_s=self.time_s[:count], features=table, failed=False, actual_rul_s=actual)
+        temperature = None if self.temperature_c is None else self.temperature_c[:count]
+        return replace(self, time_s=self.time_s[:count], features=table, failed=False, actual_rul_s=actual, temperature_c=temperature)
 
 
 def _chunk_features(paths: list[Path], bands: int) -> tuple[np.ndarray, int, np.ndarray]:
@@ -132,7 +138,21 @@ def femto_unit(folder: Path, set_name: str = "test", bands: int = DEFAULT_BANDS,
     match = official_match(folder) if set_name == "test" else None
     label = condition if condition is not None else condition_name(folder_condition(folder))
     return Unit(folder.name, label, clocks - clocks[0], features, failed=set_name == "learning",
-                actual_rul_s=None if match is None else match[1], source=str(folder), official=None if match is None else match[0])
+                actual_rul_s=None if match is None else match[1], source=str(folder), official=None if match is None else match[0],
+                temperature_c=snapshot_temperature(folder, clocks))
+
+
+def snapshot_temperature(folder: Path, clocks: np.ndarray) -> np.ndarray | None:
+    """The folder's temperature at each snapshot's start (NaN outside its files' span); None without temperature files,
+    or (with a warning naming the problem) when they cannot be read."""
+    try:
+        series = read_temperature(folder, float(clocks[0]))
+    except DataError as exc:
+        log.warning("%s: temperature not used (%s)", folder, exc)
+        return None
+    if series is None:
+        return None
+    return np.interp(clocks - clocks[0], series.time_s, series.celsius, left=np.nan, right=np.nan)
 
 
 def _folder_key(folder: Path, set_name: str, bands: int, condition: str | None = None) -> str:
@@ -160,11 +180,13 @@ def read_unit(folder: Path | str, set_name: str = "learning", bands: int = DEFAU
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         meta = {"name": unit.name, "condition": unit.condition, "names": unit.features.names, "failed": unit.failed,
-                "actual_rul_s": unit.actual_rul_s, "source": unit.source, "official": unit.official}
+                "actual_rul_s": unit.actual_rul_s, "source": unit.source, "official": unit.official,
+                "temperature": unit.temperature_c is not None}
         time_s, features = np.asarray(unit.time_s, np.float64), np.asarray(unit.features.values, np.float64)
-        meta["sha256"] = _cache_digest(time_s, features, meta)
+        temperature = np.asarray(unit.temperature_c if unit.temperature_c is not None else [], np.float64)
+        meta["sha256"] = _cache_digest(time_s, np.concatenate([features.ravel(), temperature]), meta)
         with atomic_file(cached) as handle:
-            np.savez(handle, time_s=time_s, features=features, meta=np.array(json.dumps(meta)))
+            np.savez(handle, time_s=time_s, features=features, temperature=temperature, meta=np.array(json.dumps(meta)))
     return unit
 
 
@@ -180,11 +202,11 @@ def _read_cached(path: Path) -> Unit | None:
     """The unit in a feature-cache file; None (and a warning) when it is unreadable or its content does not match its sha256."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            meta, time_s, features = json.loads(str(data["meta"])), data["time_s"], data["features"]
-        if meta.get("sha256") != _cache_digest(time_s, features, meta):
+            meta, time_s, features, temperature = json.loads(str(data["meta"])), data["time_s"], data["features"], data["temperature"]
+        if meta.get("sha256") != _cache_digest(time_s, np.concatenate([features.ravel(), temperature]), meta):
             raise ValueError("its content does not match the sha256 it records")
         return Unit(meta["name"], meta["condition"], time_s, FeatureTable(meta["names"], features), meta["failed"],
-                    meta["actual_rul_s"], meta["source"], meta.get("official"))
+                    meta["actual_rul_s"], meta["source"], meta.get("official"), temperature if meta["temperature"] else None)
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         log.warning("%s: feature cache not used (%s); reading the snapshots again", path, exc)
         return None
