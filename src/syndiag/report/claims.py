@@ -7,19 +7,14 @@ model, or a hedge): "Inner race fault at the fan end" is false where the envelop
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from syndiag.report.findings import FAULT_WORDS, LOCATION_WORDS
+from syndiag.report.claim_context import FUNCTION, NUMBER, UNITS, WORD, Context, context, location_of, matches, word_stems
+from syndiag.report.findings import FAULT_WORDS
 
-NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?:\s*(?:to|-|–)\s*\d+(?:\.\d+)?)?\s*(%|hz\b|mm/s|times\b|×|x\b|inch(?:es)?\b|in\b|h\b|"
-                    r"hours?\b|rpm\b|s\b|seconds?\b|g\b)?", re.IGNORECASE)
 STANDARD = re.compile(r"\bISO\s+\d+(?:-\d+)?(?::\d{4})?", re.IGNORECASE)
-UNITS = {"%": "percent", "hz": "hz", "mm/s": "mm_s", "times": "ratio", "×": "ratio", "x": "ratio", "inch": "inch", "inches": "inch",
-         "in": "inch", "h": "hours", "hour": "hours", "hours": "hours", "rpm": "rpm", "s": "seconds", "second": "seconds",
-         "seconds": "seconds", "g": "g"}
 FAULT = re.compile(r"\b(inner[- ]race|outer[- ]race|ball|cage)\b", re.IGNORECASE)
 LOCATION = re.compile(r"\b(drive[- ]end|motor[- ]end|fan[- ]end)\b", re.IGNORECASE)
 LINE = re.compile(r"\b(?:\dx)?(BPFI|BPFO|BSF|FTF)\b")
@@ -38,21 +33,6 @@ ATTRIBUTED = re.compile(r"\b(classifier|model|predict\w*|says|classif\w*|probabi
 HEDGED = re.compile(r"\b(possible|possibly|suspected|may|might|likely|could indicate|probable)\b", re.IGNORECASE)
 NEGATION = re.compile(r"\b(no|not|without|none|nothing|neither|nor|cannot)\b", re.IGNORECASE)
 CLAUSE = re.compile(r"[,;()]|\bbut\b|\bwhile\b|\bwhereas\b|\balthough\b", re.IGNORECASE)
-WORD = re.compile(r"[a-z]+", re.IGNORECASE)
-FUNCTION = set("""a an the and or of in on at to for by with from as is are was were be been being it its this that these those there
-here which who what when where than then so also both each any all some one two three has have had do does did will would should
-shall must can could may might please note we our i you your they their them very more most less into over under about within per
-after before until between""".split())
-NEUTRAL = FUNCTION | set("""fault faults bearing bearings machine motor vibration level levels measured measurement signal recording
-report shows show showed shown found finds find detected detect indicates indicate indicating suggests suggest consistent evidence
-envelope spectrum spectra line lines peak peaks frequency frequencies characteristic defect defects hz mm rms iso zone classifier model
-recommended recommend recommendation action actions urgency next stop its is time times floor above below standing stand stands
-out clear clearly strong strongly weak probability diameter inches inch race inner outer ball cage drive fan end side location
-located operation condition state normal healthy unknown check checked confirm confirmed confirms diagnosis agree agrees
-agreement disagree disagrees disagreement however while but although whereas not no nor none nothing without note says said
-predicts predicted classified type kind sign signs monitoring remaining useful life hours alarm alarms severity gives give verdict
-standing""".split())
-"""Words of no claim by themselves: function words and the report's own vocabulary (what a note about these findings says)."""
 
 
 @dataclass
@@ -73,151 +53,6 @@ def sentences(text: str) -> list[str]:
     """The sentences of ``text`` (a full stop between digits is a decimal point, not an end)."""
     parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9(])", text.strip())
     return [p.strip() for p in parts if p.strip() and re.search(r"[A-Za-z0-9]", p)]
-
-
-def _stems(word: str) -> set[str]:
-    word = word.lower()
-    found = {word}
-    for suffix in ("ing", "ed", "es", "s", "ly", "ment", "ion", "e"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            found.add(word[: -len(suffix)])
-    return found
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
-    return [s for item in items for s in _strings(item)]
-
-
-def _kind_of_key(key: str) -> str | None:
-    key = key.lower()
-    if key.endswith("hz") or key in ("characteristic_hz", "envelope_band_hz", "spacing_hz"):
-        return "hz"
-    if "ratio" in key:
-        return "ratio"
-    if key.endswith("mm_s"):
-        return "mm_s"
-    if key in ("probability", "score", "threshold"):
-        return "probability"
-    if key.endswith("_in"):
-        return "inch"
-    if key == "rpm" or key.endswith("_rpm"):
-        return "rpm"
-    return None
-
-
-def value_index(findings: dict[str, Any]) -> dict[str, list[float]]:
-    """Every number of the findings by its kind (from its key, or the unit that follows it in a finding's text);
-    ``any`` holds them all. Seconds of a RUL are also given in hours."""
-    index: dict[str, list[float]] = {"any": []}
-
-    def add(kind: str | None, value: float) -> None:
-        if math.isfinite(value):
-            index["any"].append(value)
-            if kind:
-                index.setdefault(kind, []).append(value)
-                if kind == "seconds":
-                    index.setdefault("hours", []).append(value / 3600.0)
-
-    def walk(value: Any, kind: str | None) -> None:
-        if isinstance(value, bool) or value is None:
-            return
-        if isinstance(value, (int, float)):
-            add(kind, float(value))
-        elif isinstance(value, str):
-            for m in NUMBER.finditer(value):
-                unit = UNITS.get((m.group(2) or "").lower())
-                add(unit or kind, float(m.group(1)))
-                if m.group(0) != m.group(1):  # a range "0.05 to 201.06 h": both ends carry the unit
-                    for other in re.findall(r"\d+(?:\.\d+)?", m.group(0))[1:]:
-                        add(unit or kind, float(other))
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, _kind_of_key(str(k)) or ("seconds" if str(k).endswith("_s") and str(k) != "velocity_rms_mm_s" else kind))
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item, kind)
-
-    walk(findings, None)
-    return index
-
-
-def _matches(value: float, decimals: int, known: list[float]) -> bool:
-    tolerance = 0.5 * 10.0 ** (-decimals) + 1e-9
-    return any(abs(value - v) <= tolerance for v in known)
-
-
-def vocabulary(findings: dict[str, Any]) -> set[str]:
-    """Every word stem the findings use (descriptions, notes, actions, zone meanings, texts, keys' words) and the neutral words."""
-    words = set(NEUTRAL)
-    for text in _strings(findings) + [str(k) for k in _keys(findings)]:
-        for w in WORD.findall(text.replace("_", " ")):
-            words |= _stems(w)
-    return words
-
-
-def _keys(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [k for k, v in value.items() for k in [k, *_keys(v)]]
-    return [k for item in value for k in _keys(item)] if isinstance(value, (list, tuple)) else []
-
-
-@dataclass
-class Context:
-    """What the findings say, in the terms a sentence is checked against."""
-
-    classifier_fault: str | None
-    classifier_location: str | None
-    evidence_fault: str | None
-    evidence_location: str | None
-    line_of: dict[str, str]
-    line_hz: dict[str, list[float]]
-    line_ratio: dict[str, float]  # each checked line's first-harmonic peak-to-floor ratio, by its name ("2xBSF")
-    unchecked: set[str]
-    confusable: set[str]
-    agree: bool | None
-    basis: str
-    unknown: bool
-    zone: str
-    urgency: str
-    actions: list[str]
-    numbers: dict[str, list[float]]
-    words: set[str]
-
-
-def _location(words: str | None) -> str | None:
-    if not words:
-        return None
-    words = words.lower().replace("-", " ")
-    return next((loc for loc, names in LOCATION_WORDS.items() if any(n.replace("-", " ") in words for n in names)), None)
-
-
-def context(findings: dict[str, Any]) -> Context:
-    findings = {k: v for k, v in findings.items() if k != "text"}  # a stored report's own text is no finding
-    d = findings.get("diagnosis") or {}
-    e = findings["evidence"]
-    channel = str(e.get("channel") or "").upper()
-    evidence_location = {"DE": "drive end", "FE": "fan end"}.get(channel) or _location(e.get("bearing"))
-    line_of, line_hz, line_ratio = {}, {}, {}
-    for fault, line in e["lines"].items():
-        line_of[fault] = line["line"].split("x")[-1]
-        if line.get("checked", True) and line.get("harmonics"):
-            line_ratio[line["line"]] = float(line["harmonics"][0]["ratio"])
-        line_hz[line["line"].split("x")[-1]] = [line["expected_hz"]] + [v for h in line.get("harmonics", []) for v in (h["expected_hz"], h["found_hz"])]
-    for name, hz in (e.get("characteristic_hz") or {}).items():
-        if isinstance(hz, (int, float)):
-            line_hz.setdefault(name.split("x")[-1], []).append(float(hz))
-    rec = findings["recommendation"]
-    return Context(classifier_fault=d.get("fault_type"), classifier_location=d.get("location"),
-                   evidence_fault=None if e["strongest"] == "none" else e["strongest"], evidence_location=evidence_location,
-                   line_of=line_of, line_hz=line_hz, line_ratio=line_ratio,
-                   unchecked={line["line"].split("x")[-1] for line in e["lines"].values() if not line.get("checked", True)},
-                   confusable=set(e.get("confusable_with") or ()),
-                   agree=findings["agreement"].get("agree"), basis=rec["basis"], unknown=bool((findings.get("unknown") or {}).get("unknown")),
-                   zone=e["iso_zone"], urgency=rec["urgency"], actions=list(rec["actions"]), numbers=value_index(findings),
-                   words=vocabulary(findings))
 
 
 def _clause_of(sentence: str, start: int) -> str:
@@ -267,7 +102,7 @@ def _fault_claims(sentence: str, ctx: Context, check: SentenceCheck) -> set[str]
 def _location_claims(sentence: str, ctx: Context, said: set[str], check: SentenceCheck) -> None:
     attributed, hedged = bool(ATTRIBUTED.search(sentence)), bool(HEDGED.search(sentence))
     for m in LOCATION.finditer(sentence):
-        where = _location(m.group(1))
+        where = location_of(m.group(1))
         if _negated(sentence, m):
             continue
         by_classifier = where == ctx.classifier_location and ("classifier" in said or attributed or hedged or ctx.agree is True)
@@ -343,7 +178,7 @@ def _line_claims(sentence: str, ctx: Context, check: SentenceCheck) -> set[str]:
 def _number_claims(sentence: str, ctx: Context, lines: set[str], check: SentenceCheck) -> None:
     masked = STANDARD.sub(lambda s: " " * len(s.group(0)), sentence)
     for standard in STANDARD.finditer(sentence):  # a standard the findings cite is no claim; another one is no finding's
-        if not _matches(float(re.findall(r"\d+", standard.group(0))[0]), 0, ctx.numbers["any"]):
+        if not matches(float(re.findall(r"\d+", standard.group(0))[0]), 0, ctx.numbers["any"]):
             check.unsupported.append(f"{standard.group(0)} is cited by no finding")
     for m in NUMBER.finditer(masked):
         raw, unit = m.group(1), (m.group(2) or "").lower()
@@ -353,19 +188,19 @@ def _number_claims(sentence: str, ctx: Context, lines: set[str], check: Sentence
         if kind is None and re.search(r"probability|score|threshold|p\s*=", before):
             kind = "probability"
         if kind == "percent":
-            ok = _matches(value / 100.0, decimals + 2, ctx.numbers.get("probability", []) + ctx.numbers["any"]) or _matches(value, decimals, ctx.numbers["any"])
+            ok = matches(value / 100.0, decimals + 2, ctx.numbers.get("probability", []) + ctx.numbers["any"]) or matches(value, decimals, ctx.numbers["any"])
         elif kind == "hz" and lines:
             own = [hz for line in lines for hz in ctx.line_hz.get(line, [])]
             others = [hz for hz in ctx.numbers.get("hz", []) if all(abs(hz - v) > 1e-9 for hs in ctx.line_hz.values() for v in hs)]
-            ok = _matches(value, decimals, own + others)
+            ok = matches(value, decimals, own + others)
         elif kind is not None:
-            ok = _matches(value, decimals, ctx.numbers.get(kind, []))
+            ok = matches(value, decimals, ctx.numbers.get(kind, []))
         else:
-            ok = _matches(value, decimals, ctx.numbers["any"])
+            ok = matches(value, decimals, ctx.numbers["any"])
         shown = m.group(0).strip()
         if ok:
             check.anchors.append(f"number {shown}")
-        elif kind is not None and _matches(value, decimals, ctx.numbers["any"]):
+        elif kind is not None and matches(value, decimals, ctx.numbers["any"]):
             check.false.append(f"number {shown!r}: the findings hold {raw} but not as {kind.replace('_', '/')}" +
                                (f" of {', '.join(sorted(lines))}" if kind == "hz" and lines else ""))
         else:
@@ -399,14 +234,14 @@ def _other_claims(sentence: str, ctx: Context, check: SentenceCheck) -> None:
     confirms = CONFIRMS.search(sentence)
     if confirms and ctx.agree is not True:
         check.false.append(f"{confirms.group(1)!r}: the findings do not have the evidence confirm the diagnosis")
-    content = {s for w in WORD.findall(sentence) if w.lower() not in FUNCTION for s in _stems(w)}
+    content = {s for w in WORD.findall(sentence) if w.lower() not in FUNCTION for s in word_stems(w)}
     for action in ctx.actions:
-        stems = [_stems(w) for w in WORD.findall(action) if w.lower() not in FUNCTION and len(w) > 2]
+        stems = [word_stems(w) for w in WORD.findall(action) if w.lower() not in FUNCTION and len(w) > 2]
         shared = sum(1 for s in stems if s & content)
         if stems and shared >= min(2, len(stems)):
             check.anchors.append(f"action: {action}")
             break
-    foreign = [w for w in WORD.findall(sentence) if len(w) > 2 and not (_stems(w) & ctx.words)]
+    foreign = [w for w in WORD.findall(sentence) if len(w) > 2 and not (word_stems(w) & ctx.words)]
     if foreign:
         check.unsupported.append(f"words no finding uses: {', '.join(dict.fromkeys(foreign))}")
 
@@ -426,5 +261,5 @@ def check_sentence(sentence: str, ctx: Context) -> SentenceCheck:
 def check_text(text: str, findings: dict[str, Any], vocabulary: str = "") -> list[SentenceCheck]:
     """Every sentence of ``text`` checked against ``findings``; ``vocabulary``: more words known grounded (the template's)."""
     ctx = context(findings)
-    ctx.words |= {s for w in WORD.findall(vocabulary) for s in _stems(w)}
+    ctx.words |= {s for w in WORD.findall(vocabulary) for s in word_stems(w)}
     return [check_sentence(s, ctx) for s in sentences(text)]
