@@ -75,19 +75,15 @@ class LiveRul:
         return not times or t_end - times[-1] >= self.config.rul_snapshot_s - 1e-9
 
     def take(self, sensor: str, t_end: float, signal: np.ndarray, fs: float, pending: list[dict]) -> tuple[dict, dict | None]:
-        """The snapshot row to store and the estimate's evidence (None: history shorter than the model needs)."""
+        """The snapshot row to store and the estimate's evidence on the history with it (None: shorter than the model needs)."""
         predictor = self.predictors[sensor]
         row = predictor.snapshot(signal, signal, fs)
-        times, rows = self.history.get(sensor, ([], []))
-        mine = [p for p in pending if p["sensor"] == sensor]
-        times = [*times, *(p["t_end"] for p in mine), t_end]
-        rows = [*rows, *(np.frombuffer(p["features"], dtype=np.float64) for p in mine), row]
-        keep = thinned(len(times), self.config.rul_max_snapshots)
         stored = {"sensor": sensor, "t_end": t_end, "features": row.astype(np.float64).tobytes()}
-        if len(keep) < predictor.min_history or not np.isfinite(row).all():
+        times, rows = self.merged([*pending, stored])[0][sensor]
+        if len(times) < predictor.min_history or not np.isfinite(row).all():
             return stored, None
-        time_s = np.asarray(times)[keep]
-        unit = predictor.unit(sensor, time_s - time_s[0], np.stack(rows)[keep])
+        time_s = np.asarray(times)
+        unit = predictor.unit(sensor, time_s - time_s[0], np.stack(rows))
         return stored, rul_evidence(predictor.predict(unit), min(predictor.saved.levels))
 
     def merged(self, snapshots: list[dict]) -> tuple[dict[str, tuple[list[float], list[np.ndarray]]], list[tuple[str, float]]]:
