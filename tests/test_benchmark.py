@@ -111,8 +111,11 @@ def test_benchmark_runs_every_method_on_the_same_splits_resumes_and_reports(tmp_
 
     result = runner.invoke(app, [*args, "--suite", "table1"])
     assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output
-    result = runner.invoke(app, [*args, "--suite", "updates"])
+    result = runner.invoke(app, [*args, "--suite", "updates"])  # 3 update cycles, not the 2 its lines were made with
+    assert result.exit_code == 2 and "never reused" in result.output and "--rerun-mismatched" in result.output
+    result = runner.invoke(app, [*args, "--suite", "updates", "--set", "recipe.update.cycles=2"])
     assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output
+    assert {r["cell_hash"] for r in read_results(tmp_path / "results" / "updates_cwru_test.jsonl")} == {updates[0]["cell_hash"]}
     assert len(read_results(tmp_path / "results" / "table1_cwru_test.jsonl")) == 13
     text = report.read_text()
     assert "## Table 1" in text and "## Table 3" in text and "| Syn-Diag w/o LoRA |" in text and "SNR 0 dB" in text

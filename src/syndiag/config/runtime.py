@@ -66,12 +66,18 @@ class RecipeConfig(RuntimeConfig):
 
     def config_hash(self) -> str:
         """Hash of what decides the numbers (every setting but ``HASH_IGNORES``; ``HASH_ADDED_LATER`` ones only when changed)."""
-        material = self.model_dump(mode="json", exclude=set(self.HASH_IGNORES))
-        for name, value in self.HASH_ADDED_LATER.items():
-            *sections, key = name.split(".")
-            holder = material
-            for section in sections:
-                holder = holder.get(section) if isinstance(holder, dict) else None
-            if isinstance(holder, dict) and key in holder and holder[key] == value:
-                del holder[key]
+        material = without_later_defaults(self.model_dump(mode="json", exclude=set(self.HASH_IGNORES)), self.HASH_ADDED_LATER)
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def without_later_defaults(material: dict, added_later: dict[str, object]) -> dict:
+    """``material`` (a dumped config, changed in place) less the settings of ``added_later`` (dotted names reach into
+    sections) that hold the value results recorded before they existed had: hashes of those results stay."""
+    for name, value in added_later.items():
+        *sections, key = name.split(".")
+        holder = material
+        for section in sections:
+            holder = holder.get(section) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and key in holder and holder[key] == value:
+            del holder[key]
+    return material

@@ -288,7 +288,9 @@ def short_commit(commit: str) -> str:
     return sha[:10] + dirty + mark
 
 
-def provenance_lines(records: list[dict]) -> list[str]:
+def provenance_lines(records: list[dict], superseded: int = 0) -> list[str]:
+    """Machine, commits, commands, data and profile of ``records`` (the lines shown); ``superseded``: older lines of the
+    same cells that later runs replaced (kept in the file, not shown)."""
     commits = Counter(short_commit(r.get("commit", r.get("git_commit", "?"))) for r in records)
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" if "machine" in r else "not recorded" for r in records})
     commands = sorted({r.get("command", "not recorded") for r in records})
@@ -298,14 +300,17 @@ def provenance_lines(records: list[dict]) -> list[str]:
     dirty = sum(n for c, n in commits.items() if c.endswith("+dirty"))
     if dirty:
         lines.append(f"- **{dirty} of {len(records)} run(s) marked +dirty**: made from a tree with uncommitted changes, so the code that produced them is in no commit")
+    if superseded:
+        lines.append(f"- {superseded} older line(s) of the same cells superseded by later runs (kept in the file, not shown)")
     return lines
 
 
-def latest_per_cell(records: list[dict]) -> list[dict]:
-    """One line per cell (suite, method, seed, K, conditions): the last one appended, which a re-run supersedes the others with."""
+def latest_per_cell(records: list[dict], suite: str | None = None) -> list[dict]:
+    """One line per cell (suite, method, seed, K, conditions): the last one appended, which a re-run supersedes the others with;
+    ``suite`` stands for the suite of a line that names none (the updates suite's first lines)."""
     latest: dict[tuple, dict] = {}
     for r in records:
-        latest[(r.get("suite"), r["method"], r["seed"], r["k"], r["conditions"]["source"][0], r["conditions"]["target"])] = r
+        latest[(r.get("suite", suite), r["method"], r["seed"], r["k"], r["conditions"]["source"][0], r["conditions"]["target"])] = r
     return list(latest.values())
 
 
@@ -335,11 +340,13 @@ def write_report(results_dir: Path, out: Path) -> Path:
              "method the same K-shot set and test set. Paper numbers: arXiv 2510.05733 (single runs).", ""]
     for suite in ("table1", "table2", "table3", "sensor"):
         for path in sorted(results_dir.glob(f"{suite}_*.jsonl")):
-            records = latest_per_cell(read_results(path))
+            every = read_results(path)
+            records = latest_per_cell(every)
             if not records:
                 continue
             titles = {suite: table_title(suite, records)}
-            lines += [f"## {titles[suite]} (`{path.name}`)", "", *provenance_lines(records), *compute_lines(records, suite != "table3"), ""]
+            lines += [f"## {titles[suite]} (`{path.name}`)", "", *provenance_lines(records, len(every) - len(records)),
+                      *compute_lines(records, suite != "table3"), ""]
             summary = summarise(records)
             if suite in ("table3", "sensor"):
                 lines += table3_section(summary)
@@ -358,9 +365,10 @@ def write_report(results_dir: Path, out: Path) -> Path:
         for path in sorted(results_dir.glob(pattern)):
             lines += section(path, out.parent, display_path)
     for path in sorted(results_dir.glob("updates_*.jsonl")):
-        records = read_results(path)
+        every = read_results(path)
+        records = latest_per_cell(every, "updates")
         if any(r["method"] == "Syn-Diag-online-update" for r in records):
-            lines += [f"## Fig. 4: online edge → cloud updates (`{path.name}`)", "", *provenance_lines(records), "",
+            lines += [f"## Fig. 4: online edge → cloud updates (`{path.name}`)", "", *provenance_lines(records, len(every) - len(records)), "",
                       *updates_section(records, path.stem, results_dir, out.parent), ""]
     for path in sorted(results_dir.glob("resources_*.json")):
         report = json.loads(path.read_text())

@@ -21,7 +21,9 @@ from syndiag.config.benchmark import (
     BenchmarkConfig,
     base_method,
 )
+from syndiag.commit import current_commit
 from syndiag.config.run import RunConfig
+from syndiag.config.runtime import without_later_defaults
 from syndiag.data.prepare import PreparedDataset
 from syndiag.errors import SyndiagError
 from syndiag.evaluation.metrics import read_results
@@ -35,7 +37,7 @@ def digest(material: Any, length: int = 16) -> str:
 class Cell:
     """One row of a results file: a method on one few-shot task with one seed."""
 
-    suite: Literal["table1", "table2", "table3", "sensor"]
+    suite: Literal["table1", "table2", "table3", "sensor", "updates"]
     method: str
     seed: int
     k: int
@@ -58,8 +60,9 @@ class Trained:
     extra: dict = field(default_factory=dict)
 
 
-def record_key(record: dict) -> tuple:
-    return (record["suite"], record["method"], record["seed"], record["k"], record["conditions"]["source"][0], record["conditions"]["target"])
+def record_key(record: dict, suite: str | None = None) -> tuple:
+    """A line's cell; ``suite`` stands for the suite of a line that names none (the updates suite's first lines)."""
+    return (record.get("suite", suite), record["method"], record["seed"], record["k"], record["conditions"]["source"][0], record["conditions"]["target"])
 
 
 def data_identity(dataset: PreparedDataset) -> str:
@@ -106,19 +109,35 @@ def method_material(settings: BenchmarkConfig, method: str) -> dict:
     return material
 
 
+def collaboration_material(recipe: RunConfig) -> dict:
+    """What an updates-suite cell adds to the recipe's parts: the edge model, its distillation and the online updates
+    (a setting added to them later stays out at the value earlier lines had, as in the recipe's own config hash)."""
+    return without_later_defaults(recipe.model_dump(mode="json", include={"edge", "distill", "update"}), recipe.HASH_ADDED_LATER)
+
+
 def cell_hash(cell: Cell, identity: str, recipe: RunConfig, settings: BenchmarkConfig, noise: list[float]) -> str:
     """Hash of everything that determines ``cell``: its task, the data's identity, the recipe, the method's config, the noise tests."""
-    return digest({"cell": cell.key, "data": identity, "recipe": recipe_material(recipe), "method": method_material(settings, cell.method),
-                   "noise_snr_db": noise})
+    material = {"cell": cell.key, "data": identity, "recipe": recipe_material(recipe), "method": method_material(settings, cell.method),
+                "noise_snr_db": noise}
+    if cell.suite == "updates":
+        material["collaboration"] = collaboration_material(recipe)
+    return digest(material)
 
 
 def finished_cells(path: Path, hashes: dict[tuple, str]) -> tuple[set[tuple], list[tuple]]:
-    """Keys of ``hashes`` whose cell is in ``path`` with the same hash, and those present with another hash (or none)."""
+    """Keys of ``hashes`` whose cell is in ``path`` with the same hash, and those present with another hash (or none).
+
+    For a run from committed code a line from uncommitted code (``+dirty``) counts as made otherwise, so that the run
+    can replace it; a line that names no suite is of the suite of ``hashes`` (one suite per results file).
+    """
     if not path.is_file():
         return set(), []
+    clean_run = not current_commit().endswith("+dirty")
+    suite = next(iter(hashes))[0] if hashes else None
     recorded: dict[tuple, set] = {}
     for record in read_results(path):
-        recorded.setdefault(record_key(record), set()).add(record.get("cell_hash"))
+        dirty = str(record.get("commit", record.get("git_commit", ""))).endswith("+dirty")
+        recorded.setdefault(record_key(record, suite), set()).add(None if dirty and clean_run else record.get("cell_hash"))
     done = {key for key, value in hashes.items() if value in recorded.get(key, set())}
     mismatched = [key for key in hashes if key in recorded and key not in done]
     return done, mismatched

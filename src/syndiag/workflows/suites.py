@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,17 +18,18 @@ from syndiag.config.report import ReportSuiteConfig
 from syndiag.config.rul import RulConfig
 from syndiag.errors import ConfigError, SyndiagError
 from syndiag.evaluation.benchmark_report import write_report
-from syndiag.evaluation.metrics import read_results
-from syndiag.evaluation.provenance import check_committed_code, provenance
+from syndiag.evaluation.metrics import append_result, read_results
+from syndiag.evaluation.provenance import check_committed_code, current_commit, provenance
 from syndiag.evaluation.resources import compare, onnx_accuracy, plot
 from syndiag.workflows.benchmark import Benchmark
+from syndiag.workflows.cells import Cell, cell_hash, finished_cells, mismatch_error
 from syndiag.workflows.cloud import run_distill, run_evaluate, run_finetune
-from syndiag.workflows.collaboration import run_online_updates
+from syndiag.workflows.collaboration import heads_dir, run_online_updates
 from syndiag.workflows.inference import export_checkpoint, quantize_export
 from syndiag.workflows.openset import run_openset_suite
 from syndiag.workflows.report_suite import run_report_suite
 from syndiag.workflows.rul import run_rul_suite
-from syndiag.workflows.session import task_of_checkpoint
+from syndiag.workflows.session import finetune_task, task_of_checkpoint
 from syndiag.workflows.zeroshot import run_zeroshot_suite
 
 SUITES = {"table1": ["table1"], "table2": ["table2"], "table3": ["table3"], "sensor": ["sensor"], "rul": ["rul"], "openset": ["openset"], "zeroshot": ["zeroshot"], "reports": ["reports"], "updates": ["updates"], "resources": ["resources"],
@@ -74,7 +76,7 @@ def run_benchmark(settings: BenchmarkConfig, suite: str, recipe_overrides: dict[
             raise
         bench = benches[dataset_key]
         if name == "updates":
-            ran, left = updates_suite(bench, remaining, allow_dirty)
+            ran, left = updates_suite(bench, remaining, allow_dirty, rerun_mismatched)
         elif name == "resources":
             ran, left = resources_suite(bench, allow_dirty), 0
         else:
@@ -123,14 +125,30 @@ def report_suite(settings: BenchmarkConfig, recipe_overrides: dict[str, Any] | N
     return ran, left
 
 
-def updates_suite(bench: Benchmark, budget_minutes: float | None, allow_dirty: bool = False) -> tuple[int, int]:
+UPDATE_LINES = ("Syn-Diag-Cloud", "Syn-Diag-Edge", "Syn-Diag-online-update")
+"""A seed's lines in the updates suite, in the order they reach the results file: cloud, distilled edge, online updates."""
+
+
+def updates_cell(bench: Benchmark, seed: int) -> Cell:
+    """The updates suite's cell of ``seed``: the recipe's fine-tuning task (its K, source and target) with that seed."""
+    task = finetune_task(bench.recipe, bench.dataset, seed=seed)
+    return Cell("updates", UPDATE_LINES[-1], seed, task.k, task.source[0], task.target)
+
+
+def updates_suite(bench: Benchmark, budget_minutes: float | None, allow_dirty: bool = False, rerun_mismatched: bool = False) -> tuple[int, int]:
     """Fig. 4 per seed: fine-tune the cloud from the seed's pretrained model, distil the edge, run the online updates.
 
-    A seed is done once its update record is in the results file; within a seed, finished stages are kept.
+    Keyed like the table cells: a seed is done once its online-update line holds the seed's cell hash (the recipe with
+    its edge, distillation and update settings, the data's identity); a line made otherwise, or from uncommitted code
+    for a run from committed code, is refused, or run again with ``rerun_mismatched``.
     """
     results = bench.results_file("updates")
-    done = {r["seed"] for r in read_results(results) if r["method"] == "Syn-Diag-online-update"} if results.is_file() else set()
-    pending = [seed for seed in bench.settings.seeds if seed not in done]
+    cells = {seed: updates_cell(bench, seed) for seed in bench.settings.seeds}
+    hashes = {cell.key: cell_hash(cell, bench.identity, bench.recipe, bench.settings, []) for cell in cells.values()}
+    finished, mismatched = finished_cells(results, hashes)
+    if mismatched and not rerun_mismatched:
+        raise mismatch_error(results, mismatched)
+    pending = [seed for seed, cell in cells.items() if cell.key not in finished]
     if pending:
         check_committed_code(results, allow_dirty)
     deadline = time.monotonic() + budget_minutes * 60 if budget_minutes else None
@@ -138,16 +156,35 @@ def updates_suite(bench: Benchmark, budget_minutes: float | None, allow_dirty: b
     for seed in pending:
         if deadline is not None and time.monotonic() >= deadline:
             break
-        folder = bench.collaboration_dir(seed)
-        config = bench.recipe.model_copy(update={"seed": seed, "output_dir": folder, "results_file": results})
-        if not (folder / "finetuned" / "model.safetensors").is_file():
-            run_finetune(config, bench.pretrained_checkpoint(seed))
-            run_evaluate(config)
-        if not (folder / "edge" / "model.safetensors").is_file():
-            run_distill(config)
-        run_online_updates(config)
+        run_updates_seed(bench, seed, hashes[cells[seed].key], results)
         ran += 1
     return ran, len(pending) - ran
+
+
+def run_updates_seed(bench: Benchmark, seed: int, key: str, results: Path) -> None:
+    """One seed's stages into its folder; their lines go to the results file together, with the cell hash, once all
+    three are made. A stage whose line is in the folder is kept while the folder's cell hash and commit are this run's."""
+    folder = bench.collaboration_dir(seed)
+    staged, marker = folder / "updates_lines.jsonl", folder / "updates_cell.json"
+    made_by = {"cell_hash": key, "commit": current_commit()}
+    if not marker.is_file() or json.loads(marker.read_text()) != made_by:  # other settings or code: every stage again
+        staged.unlink(missing_ok=True)
+        atomic_write_text(marker, json.dumps(made_by))
+    config = bench.recipe.model_copy(update={"seed": seed, "output_dir": folder, "results_file": staged})
+    done = {r["method"] for r in read_results(staged)} if staged.is_file() else set()
+    if UPDATE_LINES[0] not in done:
+        run_finetune(config, bench.pretrained_checkpoint(seed), overwrite=True)
+        run_evaluate(config)
+    if UPDATE_LINES[1] not in done:
+        run_distill(config)
+    if UPDATE_LINES[2] not in done:
+        shutil.rmtree(heads_dir(config), ignore_errors=True)  # the online updates start from the fine-tuned head, not an earlier run's
+        run_online_updates(config)
+    lines = {r["method"]: r for r in read_results(staged)}
+    for method in UPDATE_LINES:
+        append_result(results, {**lines[method], "suite": "updates", "cell_hash": key, "data_identity": bench.identity,
+                                "data": bench.dataset.meta["source"], "commit": lines[method]["git_commit"]})
+    staged.unlink()
 
 
 def resources_suite(bench: Benchmark, allow_dirty: bool = False) -> int:
