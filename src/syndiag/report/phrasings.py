@@ -75,15 +75,21 @@ def verdict(findings: dict[str, Any]) -> list[str]:
     return [physics] if leading == "envelope spectrum" else [classifier]
 
 
-def confusable(findings: dict[str, Any]) -> list[str]:
-    """The caveat of a verdict whose line the resolution cannot tell from another fault type's (evidence.confusable_with)."""
-    e = findings["evidence"]
+def resolution_caveat(e: dict[str, Any]) -> str | None:
+    """The caveat of a verdict whose line the resolution cannot tell from another fault type's (evidence.confusable_with),
+    one sentence; None where there is no such fault type. The template states it too (report/writer.py)."""
     twins = [f for f in e.get("confusable_with") or () if f in e["lines"]]
     if not twins or e["strongest"] == "none":
-        return []
+        return None
     names = ", ".join(e["lines"][f]["line"] for f in twins)
-    return [f"The {e['lines'][e['strongest']]['line']} line lies within three resolution steps of {names}: this {e['resolution_hz']:.2g} Hz "
-            f"resolution cannot tell {FAULT_WORDS[e['strongest']]} from {', '.join(FAULT_WORDS[f] for f in twins)}; record longer for a finer resolution."]
+    return (f"The {e['lines'][e['strongest']]['line']} line lies within three resolution steps of {names}: this {e['resolution_hz']:.2g} Hz "
+            f"resolution cannot tell {FAULT_WORDS[e['strongest']]} from {', '.join(FAULT_WORDS[f] for f in twins)}; record longer for a finer resolution.")
+
+
+def confusable(findings: dict[str, Any]) -> list[str]:
+    """The resolution caveat (:func:`resolution_caveat`) as the one phrasing of its part of the report, or no part."""
+    caveat = resolution_caveat(findings["evidence"])
+    return [caveat] if caveat else []
 
 
 def open_set(findings: dict[str, Any]) -> list[str]:
@@ -121,14 +127,15 @@ def slots(findings: dict[str, Any], fact_lines: list[str]) -> list[list[str]]:
     parts, done = [], set()
     phrased = {name: make(findings) for name, make in prefixes.items()}
     covered_by_verdict = ("envelope spectrum:", "disagreement:") if phrased["classifier:"] else ()
+    caveat = confusable(findings)
     if phrased["classifier:"]:
         parts.append(phrased["classifier:"])
         done.add("classifier:")
-        if confusable(findings):
-            parts.append(confusable(findings))
+        if caveat:
+            parts.append(caveat)
     for line, sentence in zip(fact_lines, as_sentence, strict=True):
         key = next((k for k in prefixes if line.startswith(k)), None)
-        if key is not None and key in done:
+        if (key is not None and key in done) or (sentence in caveat and caveat in parts):  # the caveat follows the verdict once
             continue
         if line.startswith(covered_by_verdict) and "could not be checked" not in line:
             continue

@@ -11,7 +11,7 @@ from typing import Any
 
 from syndiag.report.findings import FAULT_WORDS, impulsive, unchecked_lines
 from syndiag.report.grounding import allowed_terms, judge
-from syndiag.report.phrasings import slots
+from syndiag.report.phrasings import resolution_caveat, slots
 
 SYSTEM = ("You write short maintenance notes about a machine's bearing. Use only the facts given; copy numbers exactly. "
           "Do not add any number, frequency, fault type or location that is not in the facts.")
@@ -64,7 +64,8 @@ def facts(findings: dict[str, Any]) -> list[str]:
 
 
 def evidence_facts(e: dict[str, Any]) -> list[str]:
-    """What the envelope spectrum shows: the line standing out, or that none of those it could check does; the lines it
+    """What the envelope spectrum shows: the line standing out, or that none of those it could check does; the resolution
+    caveat where the verdict's line cannot be told from another fault type's (evidence.confusable_with); the lines it
     could not check and why (never "no line stands out" about a line it could not see); warnings on the speed."""
     unchecked = unchecked_lines(e)
     lines = []
@@ -79,6 +80,9 @@ def evidence_facts(e: dict[str, Any]) -> list[str]:
         lines.append("envelope spectrum: no bearing defect line stands out")
     elif len(unchecked) < len([f for f in e["lines"] if f != "cage"]):
         lines.append("envelope spectrum: no bearing defect line stands out among those it could check")
+    caveat = resolution_caveat(e)  # the resolution cannot tell the verdict's line from another fault type's: the template says so too
+    if caveat:
+        lines.append(caveat[0].lower() + caveat[1:].rstrip("."))
     if unchecked:
         lines.append(f"envelope spectrum: {', '.join(line['line'] for line in unchecked)} could not be checked: "
                      + "; ".join(line["not_checkable"] for line in unchecked))
