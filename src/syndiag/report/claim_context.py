@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from syndiag.report.findings import LOCATION_WORDS
+from syndiag.report.findings import LOCATION_WORDS, verdict_scores
 
 NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?:\s*(?:to|-|–)\s*\d+(?:\.\d+)?)?\s*(%|hz\b|mm/s|times\b|×|x\b|inch(?:es)?\b|in\b|h\b|"
                     r"hours?\b|rpm\b|s\b|seconds?\b|g\b)?", re.IGNORECASE)
@@ -16,6 +16,7 @@ UNITS = {"%": "percent", "hz": "hz", "mm/s": "mm_s", "times": "ratio", "×": "ra
          "in": "inch", "h": "hours", "hour": "hours", "hours": "hours", "rpm": "rpm", "s": "seconds", "second": "seconds",
          "seconds": "seconds", "g": "g"}
 WORD = re.compile(r"[a-z]+", re.IGNORECASE)
+CLAUSE = re.compile(r"[,;()]|\bbut\b|\bwhile\b|\bwhereas\b|\balthough\b", re.IGNORECASE)
 FUNCTION = set("""a an the and or of in on at to for by with from as is are was were be been being it its this that these those there
 here which who what when where than then so also both each any all some one two three has have had do does did will would should
 shall must can could may might please note we our i you your they their them very more most less into over under about within per
@@ -28,8 +29,15 @@ out clear clearly strong strongly weak probability diameter inches inch race inn
 located operation condition state normal healthy unknown check checked confirm confirmed confirms diagnosis agree agrees
 agreement disagree disagrees disagreement however while but although whereas not no nor none nothing without note says said
 predicts predicted classified type kind sign signs monitoring remaining useful life hours alarm alarms severity gives give verdict
-standing""".split())
+standing highest combined harmonic harmonics score scores against ahead""".split())
 """Words of no claim by themselves: function words and the report's own vocabulary (what a note about these findings says)."""
+
+
+def clause_span(sentence: str, start: int) -> tuple[int, int]:
+    """Where the clause (between commas, semicolons, brackets, "but") that holds the character at ``start`` begins and ends."""
+    left = max([m.end() for m in CLAUSE.finditer(sentence) if m.end() <= start] or [0])
+    right = min([m.start() for m in CLAUSE.finditer(sentence) if m.start() >= start] or [len(sentence)])
+    return left, right
 
 
 def word_stems(word: str) -> set[str]:
@@ -132,6 +140,8 @@ class Context:
     line_of: dict[str, str]
     line_hz: dict[str, list[float]]
     line_ratio: dict[str, float]  # each checked line's first-harmonic peak-to-floor ratio, by its name ("2xBSF")
+    line_score: dict[str, float]  # each checked line's harmonic score (evidence.lines.*.score), by fault type
+    top_score: str | None  # the fault type with the highest harmonic score of those the verdict compares (the cage's left aside)
     unchecked: set[str]
     confusable: set[str]
     agree: bool | None
@@ -157,9 +167,11 @@ def context(findings: dict[str, Any]) -> Context:
     e = findings["evidence"]
     channel = str(e.get("channel") or "").upper()
     evidence_location = {"DE": "drive end", "FE": "fan end"}.get(channel) or location_of(e.get("bearing"))
-    line_of, line_hz, line_ratio = {}, {}, {}
+    line_of, line_hz, line_ratio, line_score = {}, {}, {}, {}
     for fault, line in e["lines"].items():
         line_of[fault] = line["line"].split("x")[-1]
+        if line.get("checked", True) and line.get("score") is not None:
+            line_score[fault] = float(line["score"])
         if line.get("checked", True) and line.get("harmonics"):
             line_ratio[line["line"]] = float(line["harmonics"][0]["ratio"])
         line_hz[line["line"].split("x")[-1]] = [line["expected_hz"]] + [v for h in line.get("harmonics", []) for v in (h["expected_hz"], h["found_hz"])]
@@ -169,7 +181,8 @@ def context(findings: dict[str, Any]) -> Context:
     rec = findings["recommendation"]
     return Context(classifier_fault=d.get("fault_type"), classifier_location=d.get("location"),
                    evidence_fault=None if e["strongest"] == "none" else e["strongest"], evidence_location=evidence_location,
-                   line_of=line_of, line_hz=line_hz, line_ratio=line_ratio,
+                   line_of=line_of, line_hz=line_hz, line_ratio=line_ratio, line_score=line_score,
+                   top_score=next(iter(verdict_scores(e)), (None,))[0],
                    unchecked={line["line"].split("x")[-1] for line in e["lines"].values() if not line.get("checked", True)},
                    confusable=set(e.get("confusable_with") or ()),
                    agree=findings["agreement"].get("agree"), basis=rec["basis"], unknown=bool((findings.get("unknown") or {}).get("unknown")),

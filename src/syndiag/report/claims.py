@@ -1,6 +1,6 @@
 """Claim-level grounding of a report's text (issue 31): each sentence is parsed into claims (numbers with their units,
-fault types, locations, characteristic lines, the ISO zone, urgency, confirmation, actions) and each claim is looked up
-in the findings. A claim the findings contradict is *false* (the text is rejected); a sentence that no finding supports
+fault types, locations, characteristic lines, harmonic scores (report/score_claims.py), the ISO zone, urgency,
+confirmation, actions) and each claim is looked up in the findings. A claim the findings contradict is *false* (the text is rejected); a sentence that no finding supports
 (no claim anchored in a finding, or words the findings never use: "a new seal failure", "a flaw in the design") is
 *unsupported* (removed). Stating the classifier's fault as fact needs the evidence to show it (or an attribution to the
 model, or a hedge): "Inner race fault at the fan end" is false where the envelope spectrum found nothing."""
@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from syndiag.report.claim_context import FUNCTION, NUMBER, UNITS, WORD, Context, context, location_of, matches, word_stems
+from syndiag.report.claim_context import CLAUSE, FUNCTION, NUMBER, UNITS, WORD, Context, clause_span, context, location_of, matches, word_stems
 from syndiag.report.findings import FAULT_WORDS
+from syndiag.report.score_claims import SCORE, score_claims, true_citations, unattributed_score
 
 STANDARD = re.compile(r"\bISO\s+\d+(?:-\d+)?(?::\d{4})?", re.IGNORECASE)
 FAULT = re.compile(r"\b(inner[- ]race|outer[- ]race|ball|cage)\b", re.IGNORECASE)
@@ -32,7 +33,6 @@ CONFIRMS = re.compile(r"\b(confirm(?:s|ed)\b|corroborat\w*|backed by|verifie[sd]
 ATTRIBUTED = re.compile(r"\b(classifier|model|predict\w*|says|classif\w*|probability|diagnos\w*)\b", re.IGNORECASE)
 HEDGED = re.compile(r"\b(possible|possibly|suspected|may|might|likely|could indicate|probable)\b", re.IGNORECASE)
 NEGATION = re.compile(r"\b(no|not|without|none|nothing|neither|nor|cannot)\b", re.IGNORECASE)
-CLAUSE = re.compile(r"[,;()]|\bbut\b|\bwhile\b|\bwhereas\b|\balthough\b", re.IGNORECASE)
 
 
 @dataclass
@@ -57,8 +57,7 @@ def sentences(text: str) -> list[str]:
 
 def _clause_of(sentence: str, start: int) -> str:
     """The clause (between commas, semicolons, brackets, "but") that holds the character at ``start``."""
-    left = max([m.end() for m in CLAUSE.finditer(sentence) if m.end() <= start] or [0])
-    right = min([m.start() for m in CLAUSE.finditer(sentence) if m.start() >= start] or [len(sentence)])
+    left, right = clause_span(sentence, start)
     return sentence[left:right]
 
 
@@ -72,11 +71,14 @@ def _fault_claims(sentence: str, ctx: Context, check: SentenceCheck) -> set[str]
     """Fault types: as fact only where the evidence shows them; the classifier's where it is named as its verdict or hedged."""
     said = set()
     attributed, hedged = bool(ATTRIBUTED.search(sentence)), bool(HEDGED.search(sentence))
+    scored = true_citations(sentence, ctx)
     for m in FAULT.finditer(sentence):
         fault = m.group(1).lower().replace("-", "_").replace(" ", "_")
         word = FAULT_WORDS[fault]
         clause_says_model = bool(re.search(r"\b(classifier|model)\b", _clause_of(sentence, m.start()), re.IGNORECASE))
-        if (fault in ctx.confusable or fault == ctx.evidence_fault) and ctx.confusable and re.search(r"\bresolution\b", sentence, re.IGNORECASE):
+        if m.start() in scored:
+            check.anchors.append(f"{word}: cited with its harmonic score")  # "inner race 1.485": its score, not its fault
+        elif (fault in ctx.confusable or fault == ctx.evidence_fault) and ctx.confusable and re.search(r"\bresolution\b", sentence, re.IGNORECASE):
             check.anchors.append(f"{word}: not told apart at this resolution")  # "cannot tell inner race from ball": the evidence says so
         elif _negated(sentence, m):
             if fault == ctx.evidence_fault:
@@ -147,11 +149,13 @@ def _strongest_line_claim(line: str, ctx: Context, check: SentenceCheck) -> bool
 
 def _line_claims(sentence: str, ctx: Context, check: SentenceCheck) -> set[str]:
     named = set()
-    strongest = _claimed_strongest(sentence)
+    strongest, scored = _claimed_strongest(sentence), true_citations(sentence, ctx)
     for m in LINE.finditer(sentence):
         line = m.group(1)
         shown = ctx.evidence_fault is not None and (ctx.line_of.get(ctx.evidence_fault) == line or (line == "FTF" and ctx.evidence_fault == "ball"))
-        if m.start() in strongest and not _negated(sentence, m):
+        if m.start() in scored:
+            check.anchors.append(f"{line}: cited with its harmonic score")
+        elif m.start() in strongest and not _negated(sentence, m):
             if _strongest_line_claim(line, ctx, check):
                 named.add(line)
         elif line in ctx.unchecked and re.search(r"\bcheck", sentence, re.IGNORECASE):
@@ -175,7 +179,9 @@ def _line_claims(sentence: str, ctx: Context, check: SentenceCheck) -> set[str]:
     return named
 
 
-def _number_claims(sentence: str, ctx: Context, lines: set[str], check: SentenceCheck) -> None:
+def _number_claims(sentence: str, ctx: Context, lines: set[str], check: SentenceCheck, judged: set[int]) -> None:
+    """Each number by its unit (or the word before it) against the findings' numbers of that kind; ``judged``: where the
+    numbers already judged as harmonic scores start."""
     masked = STANDARD.sub(lambda s: " " * len(s.group(0)), sentence)
     for standard in STANDARD.finditer(sentence):  # a standard the findings cite is no claim; another one is no finding's
         if not matches(float(re.findall(r"\d+", standard.group(0))[0]), 0, ctx.numbers["any"]):
@@ -185,6 +191,8 @@ def _number_claims(sentence: str, ctx: Context, lines: set[str], check: Sentence
         value, decimals = float(raw), len(raw.split(".")[1]) if "." in raw else 0
         kind = UNITS.get(unit)
         before = masked[max(0, m.start() - 24):m.start()].lower()
+        if m.start() in judged or (kind is None and SCORE.search(before) and unattributed_score(sentence, m.start(), raw, ctx, check)):
+            continue  # a line's harmonic score (report/score_claims.py)
         if kind is None and re.search(r"probability|score|threshold|p\s*=", before):
             kind = "probability"
         if kind == "percent":
@@ -251,7 +259,7 @@ def check_sentence(sentence: str, ctx: Context) -> SentenceCheck:
     said = _fault_claims(sentence, ctx, check)
     _location_claims(sentence, ctx, said, check)
     lines = _line_claims(sentence, ctx, check)
-    _number_claims(sentence, ctx, lines, check)
+    _number_claims(sentence, ctx, lines, check, score_claims(sentence, ctx, check))
     _other_claims(sentence, ctx, check)
     if not check.anchors and not check.false:
         check.unsupported.append("states nothing a finding holds (no fault type, location, value, zone or action of the findings)")

@@ -46,6 +46,16 @@ def evidence_words(evidence: dict) -> str:
     return f"{evidence['lines'][strongest]['line']} ({FAULT_WORDS[strongest]})"
 
 
+def verdict_scores(evidence: dict) -> list[tuple[str, float]]:
+    """The fault types the verdict compares (the checked lines of inner race, outer race and ball; the cage's left aside)
+    with their harmonic scores (``score``: the mean log2 peak-to-floor ratio over the line's harmonics), highest first
+    (a tie in the order of the lines, as the verdict breaks it): the first is the verdict where its first harmonic
+    stands out (physics/evidence.py :func:`verdict`)."""
+    scored = [(fault, float(line["score"])) for fault, line in evidence["lines"].items()
+              if fault != "cage" and line.get("checked", True) and line.get("score") is not None]
+    return sorted(scored, key=lambda pair: -pair[1])
+
+
 def agreement(diagnosis: dict | None, evidence: dict) -> dict[str, Any]:
     """Does the envelope spectrum back the classifier's fault type? (None when there is no classifier, it says normal,
     or its line could not be checked: then the note says why.)"""

@@ -11,8 +11,10 @@ import math
 import re
 from typing import Any
 
+from syndiag.report.claim_context import context
 from syndiag.report.claims import check_text
 from syndiag.report.findings import FAULT_WORDS, LOCATION_WORDS
+from syndiag.report.score_claims import SCORE, true_citations
 
 NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)(\s*%)?")
 FAULT_PATTERN = re.compile(r"\b(inner[- ]race|outer[- ]race|ball|cage)\b", re.IGNORECASE)
@@ -34,6 +36,16 @@ def _sentence_at(text: str, position: int) -> str:
             end = m.start()
             break
     return text[start:end]
+
+
+def _score_citations(text: str, findings: dict[str, Any]) -> set[int]:
+    """Where in ``text`` a fault type is named beside its own harmonic score ("inner race 1.485"): a finding (its score),
+    not a claim that it is the fault (report/score_claims.py judges the number)."""
+    if not SCORE.search(text):
+        return set()
+    ctx, ends = context(findings), list(SENTENCE_END.finditer(text))
+    spans = zip([0] + [m.end() for m in ends], [m.start() for m in ends] + [len(text)], strict=True)
+    return {start + at for start, end in spans for at in true_citations(text[start:end], ctx)}
 
 
 def numbers_in(value: Any) -> list[float]:
@@ -73,9 +85,10 @@ def ungrounded(text: str, findings: dict[str, Any]) -> list[str]:
     # a fault type the resolution cannot tell from the verdict's (evidence.confusable_with) may be named as such: "this
     # 10 Hz resolution cannot tell inner race from ball"; the claim check (report/claims.py) judges how it is named
     twins = {FAULT_WORDS[f] for f in findings["evidence"].get("confusable_with") or () if f in FAULT_WORDS}
+    scored = _score_citations(text, findings)
     for match in FAULT_PATTERN.finditer(text):
         word = match.group(1).lower().replace("-", " ")
-        if word in twins and RESOLUTION.search(_sentence_at(text, match.start())):
+        if (word in twins and RESOLUTION.search(_sentence_at(text, match.start()))) or match.start() in scored:
             continue
         if word not in terms["faults"]:
             problems.append(f"fault type {match.group(1)!r} is not in the findings ({', '.join(sorted(terms['faults'])) or 'none'})")

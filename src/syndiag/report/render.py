@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from syndiag.report.findings import FAULT_WORDS
+from syndiag.physics.evidence import STANDS_OUT
+from syndiag.report.findings import FAULT_WORDS, impulsive, verdict_scores
 
 
 def envelope_figure(spectrum, evidence: dict[str, Any], max_hz: float | None = None) -> bytes:
@@ -74,15 +75,43 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def score_text(score: float | None) -> str:
+    """A harmonic score as the findings hold it (rounded to 3 decimals, no trailing zeros)."""
+    return "-" if score is None else f"{round(float(score), 3):g}"
+
+
+def score_words(evidence: dict[str, Any]) -> str | None:
+    """How the verdict was decided, for the page's Envelope evidence line: each compared fault type's harmonic score,
+    highest first (the verdict's and the runner-up's), and, where no line stands out, that the highest's first harmonic
+    is below :data:`STANDS_OUT`. None where the verdict rests on no score (an impulsive envelope) or nothing was scored."""
+    ranked = sorted(verdict_scores(evidence), key=lambda pair: (-pair[1], pair[0] != evidence["strongest"]))  # a tie: the verdict first
+    if not ranked or impulsive(evidence):
+        return None
+    scores = ", ".join(f"{FAULT_WORDS[fault]} {score_text(score)}" for fault, score in ranked)
+    how = "harmonic score (mean log2 peak / floor over each line's harmonics)"
+    if evidence["strongest"] != "none":
+        return f"the verdict has the highest {how}: {scores}"
+    top = evidence["lines"][ranked[0][0]]
+    below = (f"; the highest's first harmonic ({top['line']}, {top['harmonics'][0]['ratio']:.1f} times its floor) is below the "
+             f"{STANDS_OUT:g} a line needs to stand out") if top.get("harmonics") else ""
+    return f"{how}, highest first: {scores}{below}"
+
+
 def _evidence_rows(evidence: dict[str, Any]) -> list[tuple[str, ...]]:
-    rows = []
+    """One row per harmonic of each fault type's line; the fault type's harmonic score (what the verdict compares) on its
+    first row, the cage's marked as not compared."""
+    rows, compared = [], {fault for fault, _ in verdict_scores(evidence)}
     for fault, line in evidence["lines"].items():
+        score = score_text(line.get("score")) + ("" if fault in compared or line.get("score") is None else " (not compared)")
         if not line.get("checked", True):
-            rows.append((FAULT_WORDS[fault], line["line"], f"{line['expected_hz']:.1f}", "-", "-", "not checkable"))
-        for peak in line["harmonics"]:
+            rows.append((FAULT_WORDS[fault], line["line"], f"{line['expected_hz']:.1f}", "-", "-", "not checkable", "-"))
+        for k, peak in enumerate(line["harmonics"]):
             rows.append((FAULT_WORDS[fault], peak["name"], f"{peak['expected_hz']:.1f}", f"{peak['found_hz']:.1f}", f"{peak['amplitude']:.3g}",
-                         f"{peak['ratio']:.1f}"))
+                         f"{peak['ratio']:.1f}", score if k == 0 else ""))
     return rows
+
+
+EVIDENCE_COLUMNS = ("fault type", "line", "expected Hz", "found Hz", "amplitude", "peak / floor", "harmonic score")
 
 
 def sections(findings: dict[str, Any], written) -> list[tuple[str, list[str]]]:
@@ -100,7 +129,9 @@ def sections(findings: dict[str, Any], written) -> list[tuple[str, list[str]]]:
     found.append(f"ISO zone {e['iso_zone']} ({e['iso_zone_meaning']}): {e['velocity_rms_mm_s']:.2f} mm/s RMS, 10-1000 Hz; boundaries "
                  f"{e['iso_boundaries_mm_s']} mm/s for {e['machines']}")
     if e.get("strongest_basis"):  # what the evidence's verdict rests on: its line, or an impulsive envelope (kurtosis)
-        found.append(f"Envelope evidence ({FAULT_WORDS.get(e['strongest'], 'no fault type')}): {e['strongest_basis']}")
+        decided = score_words(e)  # and the harmonic scores it compared: the verdict need not be the row with the largest ratio
+        found.append(f"Envelope evidence ({FAULT_WORDS.get(e['strongest'], 'no fault type')}): {e['strongest_basis']}"
+                     + (f"; {decided}" if decided else ""))
     found += [f"Not checkable: {line['not_checkable']}" for line in e["lines"].values() if not line.get("checked", True)]
     found += [f"Warning: {w}" for w in e.get("warnings", [])]
     agree = findings["agreement"]
@@ -135,7 +166,7 @@ def markdown(findings: dict[str, Any], written, figures: dict[str, str]) -> str:
     lines = [f"# Diagnosis report: {md_text(findings['source'])}", ""]
     for title, paragraphs in sections(findings, written):
         lines += [f"## {md_text(title)}", "", *map(_md_paragraph, paragraphs), ""]
-    lines += ["## Envelope spectrum evidence", "", "| fault type | line | expected Hz | found Hz | amplitude | peak / floor |", "|---|---|---|---|---|---|"]
+    lines += ["## Envelope spectrum evidence", "", "| " + " | ".join(EVIDENCE_COLUMNS) + " |", "|" + "---|" * len(EVIDENCE_COLUMNS)]
     lines += ["| " + " | ".join(map(md_text, row)) + " |" for row in _evidence_rows(findings["evidence"])]
     lines += ["", *[f"![{name}]({file})" for name, file in figures.items()], ""]
     return "\n".join(lines)
@@ -151,8 +182,8 @@ def html_page(findings: dict[str, Any], written, figures: dict[str, bytes]) -> s
         if items:
             body.append("<ul>" + "".join(f"<li>{esc(p[2:])}</li>" for p in items) + "</ul>")
     rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _evidence_rows(findings["evidence"]))
-    body.append("<h2>Envelope spectrum evidence</h2><table><tr><th>fault type</th><th>line</th><th>expected Hz</th><th>found Hz</th>"
-                f"<th>amplitude</th><th>peak / floor</th></tr>{rows}</table>")
+    head = "".join(f"<th>{esc(c)}</th>" for c in EVIDENCE_COLUMNS)
+    body.append(f"<h2>Envelope spectrum evidence</h2><table><tr>{head}</tr>{rows}</table>")
     for name, png in figures.items():
         body.append(f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"><figcaption>{esc(name)}'
                     "</figcaption></figure>")
