@@ -25,6 +25,7 @@ from syndiag.prognostics.score import challenge_accuracy, challenge_score, inter
 from syndiag.prognostics.units import Unit, read_unit, read_units
 from syndiag.workflows import rul as rul_workflow
 from syndiag.workflows.rul import run_rul_fit, run_rul_predict, run_rul_suite
+from syndiag.prognostics.rul_prediction import RulPredictor
 from syndiag.workflows.rul_lobo import LoboRow, lobo_rows, lobo_summary, select
 
 runner = CliRunner()
@@ -346,17 +347,15 @@ def test_a_family_on_learned_indicators_runs_the_one_suite_once_per_seed(femto_l
     assert set(labelled_lines(panels[0])) == {"true RUL", "mean-residual-life"}
 
 
-def test_rul_fit_and_predict_refuse_a_family_on_learned_indicators(femto_like, tmp_path, fleet):
-    config = RulConfig.from_yaml(recipe(tmp_path, femto_like)).model_copy(update={"model": "sensor-regression"})
-    with pytest.raises(ConfigError, match="rul fit cannot save 'sensor-regression': its indicators are learned per fold by the sensor "
-                                          "model, so its checkpoint would need the sensor model's weights"):
-        run_rul_fit(config)
-    assert not (tmp_path / "run" / "rul-model").exists()
+def test_a_model_on_learned_indicators_without_its_indicator_model_is_refused(femto_like, tmp_path, fleet):
     model = build_model("sensor-regression", {"history": 1}).fit(fleet)
     folder = save_rul(tmp_path / "made-by-hand", "sensor-regression", model, ConformalIntervals((0.0,)), [0.8])
-    with pytest.raises(DataError, match="made-by-hand: its sensor-regression model reads sensor indicators; only a model on a unit's "
-                                        "health features predicts from recorded snapshots"):
+    with pytest.raises(DataError, match="made-by-hand: its sensor-regression model reads sensor indicators, and the checkpoint holds no "
+                                        r"model that computes them \(no indicator/ folder\)"):
         run_rul_predict(folder, femto_like / "femto" / "Test_set" / "Bearing1_3")
+    with pytest.raises(DataError, match="made-by-hand: its sensor-regression model reads sensor indicators, which its indicator/ model "
+                                        "computes from a unit folder's recorded snapshots"):
+        RulPredictor.from_pretrained(folder)  # the live service's path: live snapshots give health features only
 
 
 def test_the_suite_refuses_sensor_indicators_with_a_spec_before_any_line(tmp_path):

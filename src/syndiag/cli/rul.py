@@ -26,7 +26,7 @@ def _hours(seconds: float) -> str:
 @rul_app.command("fit")
 @guarded
 def rul_fit(config: RulConfigOpt = Path("rul/femto"), data_root: DataRootOpt = None, sets: SetOpt = None,
-            model: Annotated[Optional[str], typer.Option(help="mean-residual-life | exponential-trend | linear-trend | history-regression | similarity | bayesian-exponential | survival (default: the recipe's)")] = None,
+            model: Annotated[Optional[str], typer.Option(help="mean-residual-life | exponential-trend | linear-trend | history-regression | sensor-regression | similarity | bayesian-exponential | survival (default: the recipe's)")] = None,
             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Choose the model's settings by leave-one-bearing-out on the learning units, fit on all of them, save OUTPUT_DIR/rul-model."""
     # defers matplotlib, scipy and sklearn: the CLI starts light and imports a command's workflow when it runs

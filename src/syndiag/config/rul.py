@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -14,12 +14,11 @@ from syndiag.config.data import DATA_ROOT_ENV, resolve_data_root
 
 Family = Literal["mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "sensor-regression", "similarity",
                  "bayesian-exponential", "survival"]
-FITTABLE = ("mean-residual-life", "exponential-trend", "linear-trend", "history-regression", "similarity", "bayesian-exponential",
-            "survival")
+FITTABLE = get_args(Family)
+"""Families `syndiag rul fit` saves: every one (sensor-regression with the sensor model that computes its indicator)."""
 INTERVALS = "by-state"
 """How intervals are calibrated (issue 32: Mondrian conformal by onset state, with width recorded); part of every family's
 config hash but the sensor family's, whose three seeds were scored before it and are not rerun (20-29 min per seed)."""
-"""Families `syndiag rul fit` saves; sensor-regression runs in the rul suite only (its checkpoint would hold a sensor model too)."""
 
 
 def _default_grid() -> dict[str, list[dict[str, Any]]]:
@@ -49,7 +48,7 @@ class RulConfig(StrictModel):
     cuts: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.7, 0.8, 0.9], min_length=1,
                               description="leave-one-bearing-out: each held-out bearing is cut at these fractions of its snapshots")
     levels: list[float] = Field(default_factory=lambda: [0.8, 0.95], min_length=1, description="nominal levels of the prediction intervals")
-    model: Literal[FITTABLE] = Field("history-regression", description="the family `syndiag rul fit` selects, fits and saves")
+    model: Family = Field("history-regression", description="the family `syndiag rul fit` selects, fits and saves")
     grid: dict[Family, list[dict[str, Any]]] = Field(default_factory=_default_grid, description="settings tried per family")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="seeds of the stochastic family (sensor-regression)")
     sensor_recipe: Path = Field(Path("sensor/femto.yaml"), description="the sensor model whose fused representation is the learned indicator")

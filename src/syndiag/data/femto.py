@@ -116,6 +116,8 @@ class FemtoBearing:
     clock_start_s: float
     actual_rul_s: float | None = None
     notes: list[str] = field(default_factory=list)
+    operating: tuple[float, float] | None = None
+    """Speed (rpm) and load (N) given by the user (``--rpm``/``--load``); None: the FEMTO condition of its name."""
 
     @property
     def rpm(self) -> float:
@@ -126,6 +128,8 @@ class FemtoBearing:
         return self._operating()[1]
 
     def _operating(self) -> tuple[float, float]:
+        if self.operating is not None:
+            return self.operating
         if self.condition not in CONDITIONS:
             raise DataError(f"{self.name}: no operating condition (not named Bearing<c>_<n>); give the speed and load (--rpm, --load)")
         return CONDITIONS[self.condition]

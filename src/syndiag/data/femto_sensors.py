@@ -18,7 +18,6 @@ import numpy as np
 
 from syndiag.data.femto import (
     ACC_FS,
-    CONDITIONS,
     TEMP_FS,
     FemtoBearing,
     align_temperature,
@@ -116,7 +115,7 @@ def femto_sensor_set(
         more, said = bearing_recordings(bearing, context_s, max_lag_s, speed, label_of)
         recordings.extend(more)
         notes.extend(said)
-    conditions = [condition_name(c) for c in CONDITIONS if any(b.condition == c for b in found)]
+    conditions = list(dict.fromkeys(condition_name(b.condition) for b in sorted(found, key=lambda b: b.condition)))
     return RecordingSet(name="femto", classes=classes, conditions=conditions, recordings=recordings, notes=notes)
 
 

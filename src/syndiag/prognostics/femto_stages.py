@@ -47,15 +47,16 @@ def femto_stage_set(root: Path | str | None, bearings: list[str] | None = None, 
     return sensor_set, trajectories
 
 
-def snapshot_windows(sensor_set: RecordingSet, layout: Sequence[Any], test_bearings: Sequence[str]) -> SensorWindows:
-    """One window per snapshot, ending at its end on the fastest channel; split by bearing (``test_bearings`` -> test)."""
+def snapshot_windows(sensor_set: RecordingSet, layout: Sequence[Any], test_bearings: Sequence[str], held_out: bool = True) -> SensorWindows:
+    """One window per snapshot, ending at its end on the fastest channel; split by bearing (``test_bearings`` -> test).
+    ``held_out=False``: no bearing need be held out (every window in the pool: a model fitted on every bearing, or read by one)."""
     check_layout(layout)
     clock = max(layout, key=lambda spec: float(spec.fs))
     groups = sorted({r.group for r in sensor_set.recordings})
     unknown = sorted(set(test_bearings) - set(groups))
     if unknown:
         raise ConfigError(f"test bearings {unknown} are not among the bearings read: {groups}")
-    if not test_bearings or set(test_bearings) == set(groups):
+    if (held_out and not test_bearings) or set(test_bearings) == set(groups):
         raise ConfigError(f"name at least one test bearing and leave at least one for training (bearings: {groups})")
     recordings = [r for r in sensor_set.recordings if clock.name in r.channels]
     if len(recordings) < len(sensor_set.recordings):

@@ -1,5 +1,7 @@
 """A fitted RUL model as a ``save_pretrained`` folder: ``config.json`` (family, settings, interval residuals, how it was
-chosen) and ``model.safetensors`` (its fitted numbers). Written atomically; a folder of anything else is refused.
+chosen) and ``model.safetensors`` (its fitted numbers). A family on learned indicators adds the model that computes them: its
+checkpoint folder ``indicator/`` and its fitted numbers (``indicator.*`` tensors of ``model.safetensors``, e.g. the PCA of
+the sensor model's fused vectors). Written atomically; a folder of anything else is refused.
 
 ``config.json`` is a versioned description of kind ``syndiag-rul`` (:mod:`syndiag.models.meta`: kind, format version,
 the commit that fitted it) and records the sha256 of ``model.safetensors`` (``weights_sha256``) and of its own content
@@ -11,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +30,19 @@ from syndiag.prognostics.rul_families import MODELS, build_model
 from syndiag.prognostics.rul_models import RulModel
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+INDICATOR, INDICATOR_PREFIX = "indicator", "indicator."
 KIND = "syndiag-rul"
 WEIGHTS_DIGEST, CONTENT_DIGEST = "weights_sha256", "content_sha256"
 REFIT = "syndiag rul fit"
-NOT_META = (*PROVENANCE, "family", "settings", "levels", "residuals", "residual_degrading", WEIGHTS_DIGEST, CONTENT_DIGEST)
+NOT_META = (*PROVENANCE, "family", "settings", "levels", "residuals", "residual_degrading", WEIGHTS_DIGEST, CONTENT_DIGEST, INDICATOR)
+
+
+@dataclass
+class IndicatorParts:
+    """A learned indicator saved beside the RUL model: the checkpoint folder of the model that computes it, its fitted numbers."""
+
+    folder: Path
+    tensors: dict[str, np.ndarray]
 
 
 @dataclass
@@ -40,17 +52,23 @@ class RulCheckpoint:
     intervals: ConformalIntervals
     levels: list[float]
     meta: dict[str, Any]
+    indicator: IndicatorParts | None = field(default=None)
 
 
 def save_rul(folder: Path | str, family: str, model: RulModel, intervals: ConformalIntervals, levels: list[float],
-             meta: dict[str, Any] | None = None) -> Path:
-    """Write the checkpoint atomically, with the digests of its weights and of its config; values out of range are refused."""
+             meta: dict[str, Any] | None = None, indicator: IndicatorParts | None = None) -> Path:
+    """Write the checkpoint atomically, with the digests of its weights and of its config; values out of range are refused.
+    ``indicator``: the learned indicator a family reads (copied in as ``indicator/``, its numbers as ``indicator.*`` tensors)."""
     config = as_read({**provenance(KIND), "family": family, "settings": model.settings(), "levels": list(levels),
                       "residuals": list(intervals.residuals), "residual_degrading": list(intervals.degrading), "min_history": model.min_history,
-                      **(meta or {})})
+                      **(meta or {}), **({INDICATOR: INDICATOR} if indicator is not None else {})})
     check_config(Path(folder) / CONFIG, config)
     with atomic_folder(Path(folder)) as staging:
-        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in model.state().items()}, str(staging / WEIGHTS))
+        tensors = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in model.state().items()}
+        if indicator is not None:
+            tensors.update({INDICATOR_PREFIX + k: np.ascontiguousarray(v, dtype=np.float64) for k, v in indicator.tensors.items()})
+            shutil.copytree(indicator.folder, staging / INDICATOR)
+        save_file(tensors, str(staging / WEIGHTS))
         config = with_digest({**config, WEIGHTS_DIGEST: hashlib.sha256((staging / WEIGHTS).read_bytes()).hexdigest()}, CONTENT_DIGEST)
         (staging / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
     return Path(folder)
@@ -66,6 +84,12 @@ def load_rul(folder: Path | str) -> RulCheckpoint:
     tensors = read_weights(folder / WEIGHTS, config.get(WEIGHTS_DIGEST))
     check_config(folder / CONFIG, config)
     model = build_model(config["family"], config["settings"])
+    indicator = None
+    if config.get(INDICATOR) is not None:
+        if config[INDICATOR] != INDICATOR or not (folder / INDICATOR).is_dir():
+            raise DataError(f"{folder}: its {CONFIG} names the indicator folder {config[INDICATOR]!r}, but {folder / INDICATOR} is not there")
+        indicator = IndicatorParts(folder / INDICATOR, {k[len(INDICATOR_PREFIX):]: v for k, v in tensors.items() if k.startswith(INDICATOR_PREFIX)})
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(INDICATOR_PREFIX)}
     try:
         model.load_state(tensors)
     except KeyError as exc:
@@ -74,7 +98,7 @@ def load_rul(folder: Path | str) -> RulCheckpoint:
         raise DataError(f"{folder / CONFIG}: min_history {config['min_history']} is not the {model.min_history} of its settings")
     meta = {k: v for k, v in config.items() if k not in NOT_META}
     intervals = ConformalIntervals(tuple(config["residuals"]), tuple(config.get("residual_degrading", [])))
-    return RulCheckpoint(config["family"], model, intervals, list(config["levels"]), meta)
+    return RulCheckpoint(config["family"], model, intervals, list(config["levels"]), meta, indicator)
 
 
 def read_config(path: Path) -> dict[str, Any]:

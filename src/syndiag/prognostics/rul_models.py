@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -63,7 +63,7 @@ class RulModel(Protocol):
 
 class Indicators(Protocol):
     """The per-snapshot indicators a family's model reads; ``learned``: trained per fold (stochastic: one suite run per seed;
-    `rul fit` cannot save a model on them without the indicator's own weights)."""
+    `rul fit` saves the indicator trained on every learning unit beside the model)."""
 
     learned: bool
 
@@ -73,6 +73,10 @@ class Indicators(Protocol):
 
     def record(self) -> dict:
         """What a results line records about these indicators beyond the family's settings."""
+        ...
+
+    def fit_all(self, units: list[Unit], seed: int | None) -> tuple[list[Unit], Any]:
+        """``units`` with these indicators learned on all of them, and what computes them for a checkpoint (None: nothing)."""
         ...
 
 
@@ -88,6 +92,9 @@ class HealthFeatures:
 
     def record(self) -> dict:
         return {}
+
+    def fit_all(self, units: list[Unit], seed: int | None) -> tuple[list[Unit], None]:
+        return units, None
 
 
 def onset_time(unit: Unit, name: str = "rms", smoothing: int = 5, sigmas: float = 3.0, persistence: int = 3,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,15 +48,23 @@ def predict_unit(model: RulModel, intervals: ConformalIntervals, levels: list[fl
                          unit.official, unit.condition, degrading, at_least)
 
 
-class RulPredictor:
-    """A RUL checkpoint on a unit's own health features (the families that read a sensor model's indicators need that model
-    and are refused): ``snapshot`` turns signals into the checkpoint's feature row, ``predict`` a history into a RulPrediction."""
+class UnitIndicators(Protocol):
+    """A learned indicator saved with a RUL model: re-expresses a unit read from its folder (its snapshots through the model)."""
 
-    def __init__(self, saved: RulCheckpoint, folder: Path) -> None:
-        if saved.model.features != HealthFeatures.kind:
-            raise DataError(f"{folder}: its {saved.family} model reads {saved.model.features} indicators; only a model on a unit's "
-                            f"{HealthFeatures.kind} features predicts from recorded snapshots")
-        self.saved, self.folder = saved, Path(folder)
+    def express(self, unit: Unit, folder: Path, operating: tuple[float, float] | None = None) -> Unit: ...
+
+
+class RulPredictor:
+    """A RUL checkpoint: ``express`` gives a unit read from its folder the indicators the model reads (its health features
+    as read, or a learned indicator's: ``indicators``), ``predict`` a history a RulPrediction; ``snapshot`` turns live signals
+    into a health-feature row (a model on learned indicators is refused there)."""
+
+    def __init__(self, saved: RulCheckpoint, folder: Path, indicators: UnitIndicators | None = None) -> None:
+        if saved.model.features != HealthFeatures.kind and indicators is None:
+            raise DataError(f"{folder}: its {saved.family} model reads {saved.model.features} indicators, which its indicator/ model "
+                            f"computes from a unit folder's recorded snapshots (`syndiag rul predict`); live snapshots give "
+                            f"{HealthFeatures.kind} features only")
+        self.saved, self.folder, self.indicators = saved, Path(folder), indicators
         self.bands = int(saved.meta.get("bands", DEFAULT_BANDS))
 
     @classmethod
@@ -78,6 +86,10 @@ class RulPredictor:
     def unit(self, name: str, time_s: np.ndarray, rows: np.ndarray, condition: str = "live") -> Unit:
         """A running (truncated) unit of snapshot times (s from its first) and feature rows."""
         return Unit(name, condition, np.asarray(time_s, np.float64), FeatureTable(feature_names(self.bands), np.asarray(rows, np.float64)), False)
+
+    def express(self, unit: Unit, folder: Path, operating: tuple[float, float] | None = None) -> Unit:
+        """``unit``, read from ``folder``, with the indicators this model reads."""
+        return unit if self.indicators is None else self.indicators.express(unit, folder, operating)
 
     def predict(self, unit: Unit) -> RulPrediction:
         return predict_unit(self.saved.model, self.saved.intervals, self.saved.levels, unit)

@@ -47,11 +47,13 @@ class WindowBatch:
 
 @dataclass
 class Prediction:
-    """Per window: class probabilities (B, C); the severity's Gaussian (mean, std) (B,) when the model has that head."""
+    """Per window: class probabilities (B, C); the severity's Gaussian (mean, std) (B,) when the model has that head; the
+    fused representation the heads read (B, hidden) when the model has one (the sensor model's ``h``)."""
 
     probabilities: np.ndarray
     severity_mean: np.ndarray | None = None
     severity_std: np.ndarray | None = None
+    fused: np.ndarray | None = None
 
 
 class Predictor(Protocol):
@@ -144,9 +146,10 @@ class SensorPredictor:
             output = self.model(inputs)
         probs = torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
         check_shape(probs, len(batch), len(self.meta.class_names), str(self.folder))
+        fused = output.fused.float().cpu().numpy()
         if output.severity_mean is None:
-            return Prediction(probs)
-        return Prediction(probs, output.severity_mean.float().cpu().numpy(), output.severity_std.float().cpu().numpy())
+            return Prediction(probs, fused=fused)
+        return Prediction(probs, output.severity_mean.float().cpu().numpy(), output.severity_std.float().cpu().numpy(), fused)
 
 
 def torch_classifier(model) -> Classifier:

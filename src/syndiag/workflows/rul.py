@@ -7,8 +7,8 @@ coverage reported for a held-out unit uses only the other units' residuals. Test
 one prediction at their last snapshot, and every such scoring is a line in the results file.
 
 Every family runs the same way: its indicators (:data:`INDICATORS`, by the ``features`` kind its model reads) re-express
-the units of each fold; a family on learned indicators runs once per seed, and `rul fit` refuses it (saving it would need
-the indicator model's weights).
+the units of each fold; a family on learned indicators runs once per seed, and `rul fit` saves it with the indicator
+trained on every learning unit (its first seed), which `rul predict` reads a unit folder through (:data:`SAVED_INDICATORS`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 
 from syndiag.config.rul import RulConfig
-from syndiag.errors import ConfigError
+from syndiag.errors import ConfigError, DataError
 from syndiag.evaluation.provenance import check_committed_code, provenance
-from syndiag.prognostics.rul_checkpoint import save_rul
+from syndiag.prognostics.rul_checkpoint import IndicatorParts, RulCheckpoint, load_rul, save_rul
 from syndiag.prognostics.rul_families import build_model, features_of
 from syndiag.prognostics.rul_models import HealthFeatures, Indicators
 from syndiag.prognostics.units import Unit, default_cache_dir, read_unit, read_units, spec_unit, spec_units_read
-from syndiag.prognostics.rul_prediction import RulPrediction, RulPredictor, predict_unit
+from syndiag.prognostics.rul_prediction import RulPrediction, RulPredictor, UnitIndicators, predict_unit
 from syndiag.workflows.rul_lobo import Selection, fit_selected, lobo_summary, score_units, select
 
 
@@ -71,30 +71,58 @@ def indicators_of(family: str, config: RulConfig, say: Callable[[str], None] = p
     return INDICATORS[features_of(family)](config, say)
 
 
+def _saved_sensor_indicator(parts: IndicatorParts) -> UnitIndicators:
+    # deferred: reading a unit through the sensor model needs torch; a model on health features does not
+    from syndiag.workflows.rul_sensor import SavedSensorIndicator
+
+    return SavedSensorIndicator.from_parts(parts)
+
+
+SAVED_INDICATORS: dict[str, Callable[[IndicatorParts], UnitIndicators]] = {"sensor": _saved_sensor_indicator}
+"""The reader of each learned ``features`` kind a saved RUL model may read, from the parts `rul fit` saved beside it."""
+
+
+def rul_predictor(checkpoint: Path | str) -> RulPredictor:
+    """The predictor of a `rul fit` checkpoint, with the learned indicator it reads when it reads one."""
+    saved: RulCheckpoint = load_rul(checkpoint)
+    kind = saved.model.features
+    if kind == HealthFeatures.kind:
+        return RulPredictor(saved, Path(checkpoint))
+    if saved.indicator is None or kind not in SAVED_INDICATORS:
+        raise DataError(f"{checkpoint}: its {saved.family} model reads {kind} indicators, and the checkpoint holds no model that "
+                        "computes them (no indicator/ folder); run `syndiag rul fit` again")
+    return RulPredictor(saved, Path(checkpoint), SAVED_INDICATORS[kind](saved.indicator))
+
+
 @dataclass
 class RulFitOutcome:
     checkpoint: Path
     selection: Selection
     lobo: dict[str, Any]
     seconds: float
+    units: list[Unit]
+    """The learning units as the saved model read them (with its learned indicator when it reads one)."""
 
 
 def run_rul_fit(config: RulConfig, say: Callable[[str], None] | None = None) -> RulFitOutcome:
-    """``syndiag rul fit``: select the family's settings by LOBO, fit on every learning unit, save the checkpoint."""
+    """``syndiag rul fit``: select the family's settings by LOBO, fit on every learning unit, save the checkpoint. A family on
+    learned indicators (sensor-regression) trains its indicator per fold for the selection, then once on every learning
+    unit (the first of ``seeds``), saved beside the model."""
     started = time.perf_counter()
-    if indicators_of(config.model, config).learned:
-        raise ConfigError(f"model: rul fit cannot save {config.model!r}: its indicators are learned per fold by the sensor model, so its "
-                          "checkpoint would need the sensor model's weights; it runs in the rul suite only (syndiag benchmark --suite rul)")
     if config.model not in config.grid:
         raise ConfigError(f"grid: no settings for the model {config.model!r} (grid families: {', '.join(config.grid)})")
+    indicators = indicators_of(config.model, config, say or (lambda line: None))
+    seed = config.seeds[0] if indicators.learned else None
     units = learning_units(config)
-    selection = select(config.model, config.grid[config.model], units, config.cuts, say)
+    selection = select(config.model, config.grid[config.model], units, config.cuts, say, indicators, seed)
+    units, parts = indicators.fit_all(units, seed)
     model, intervals = fit_selected(selection, units)
     lobo = lobo_summary(selection.rows, config.levels)
+    learned = {**indicators.record(), "seed": seed} if indicators.learned else {}
     folder = save_rul(Path(config.output_dir) / "rul-model", config.model, model, intervals, config.levels, {
         "units": [u.name for u in units], "bands": config.bands, "cuts": config.cuts, "lobo": {k: v for k, v in lobo.items() if k != "per_unit"},
-        "tried": selection.tried, "config_hash": config.config_hash(config.model), **provenance()})
-    return RulFitOutcome(folder, selection, lobo, time.perf_counter() - started)
+        "tried": selection.tried, "config_hash": config.config_hash(config.model), **learned, **provenance()}, parts)
+    return RulFitOutcome(folder, selection, lobo, time.perf_counter() - started, units)
 
 
 def operating_label(rpm: float | None, load_n: float | None) -> str | None:
@@ -111,13 +139,17 @@ def run_rul_predict(checkpoint: Path, folder: Path, png: Path | None = None, spe
     """``syndiag rul predict``: one unit's folder of snapshots (FEMTO layout, or ``spec``'s) -> RUL, intervals, onset, the PNG.
     Any folder name: the condition comes from ``rpm``/``load_n`` (or the spec), never from the name; the official RUL only for
     a folder whose last snapshot is an official test bearing's by content."""
-    predictor = RulPredictor.from_pretrained(checkpoint)
+    predictor = rul_predictor(checkpoint)
     condition = operating_label(rpm, load_n)
     if spec is not None:
+        if predictor.indicators is not None:
+            raise ConfigError(f"--spec: {checkpoint}'s {predictor.family} model reads its units through a sensor model trained on the "
+                              "FEMTO layout (acc_NNNNN.csv snapshots); predict a folder of that layout, without --spec")
         unit = spec_unit(folder, spec, predictor.bands, condition)
     else:
         unit = read_unit(folder, "test", predictor.bands, cache_dir=None, condition=condition or "unspecified")
-    prediction = predictor.predict(unit)
+    operating = None if rpm is None else (rpm, float("nan") if load_n is None else load_n)
+    prediction = predictor.predict(unit if spec is not None else predictor.express(unit, Path(folder), operating))
     if png is None:
         return prediction, None
     # deferred: the plot's module imports matplotlib and the metrics (sklearn); reading and predicting need neither

@@ -108,6 +108,7 @@ def train_stages(config: SensorRunConfig, prepared: tuple[SensorWindows, dict] |
     folder = model.save_pretrained(stages_dir(config), extra={
         "stage": "finetuned", "task": {"k": task.k, "seed": task.seed, "source": "femto-train", "target": "femto-test"},
         "femto": config.femto.model_dump(mode="json"), "layout": [c.model_dump(mode="json") for c in config.channels],
+        "data": config.data.model_dump(mode="json"), "fs": max(float(c.fs) for c in config.channels), "data_source": "femto-stages",
         "modality_dropout": {"align": config.align.modality_dropout, "finetune": config.finetune.modality_dropout},
         "train_seconds": round(seconds, 2), "config_hash": config.config_hash()})
     return TrainedStages(model, windows, inputs, trajectories, task, seconds, folder)
