@@ -65,6 +65,28 @@ def test_pretraining_learns_to_rebuild_hidden_spectra_and_is_cached(tmp_path):
     encoder.load_state_dict(state)
 
 
+def test_a_resumed_pretraining_ends_where_the_uninterrupted_one_does(tmp_path, monkeypatch):
+    import syndiag.training.engine as engine
+
+    windows = tone_windows()
+    config = MaskedTokenConfig(epochs=3, batch_size=16, lr=3e-3, modality_dropout=0.3)
+    whole, _ = pretrain_encoder([windows], ENCODER, LAYOUT, config, 0, tmp_path / "whole")
+    save = engine._Resume.save
+
+    def stop_after_two(self, epoch, *args):
+        save(self, epoch, *args)
+        if epoch == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(engine._Resume, "save", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain_encoder([windows], ENCODER, LAYOUT, config, 0, tmp_path / "killed")
+    monkeypatch.setattr(engine._Resume, "save", save)
+    resumed, description = pretrain_encoder([windows], ENCODER, LAYOUT, config, 0, tmp_path / "killed")
+    assert description["complete"] and len(description["losses"]) == 3
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
+
+
 def test_test_half_windows_are_never_read():
     windows = tone_windows()
     config = MaskedTokenConfig()

@@ -92,11 +92,13 @@ def pretrain_encoder(sources: Sequence[SensorWindows], encoder_config: TimeSerie
     pretrainer = MaskedTokenPretrainer(encoder, config.mask_ratio)
     offsets = np.cumsum([0] + [len(w) for w in sources])
     items = np.arange(offsets[-1])
-    rng = np.random.default_rng([seed, 717])
-    mask_draws = torch.Generator().manual_seed(seed)
     kinds = [spec.kind for spec in layout]
 
     def loss_of(batch: np.ndarray, step: int, total: int) -> torch.Tensor:
+        # the masks and dropped channels of a step follow from the seed, the step and its first window alone, so a run
+        # resumed from its last finished epoch draws what the uninterrupted run would have drawn
+        rng = np.random.default_rng([seed, 717, step, int(batch[0])])
+        mask_draws = torch.Generator().manual_seed(int(rng.integers(2**62)))
         losses, weights = [], []
         for index, windows in enumerate(sources):
             rows = batch[(batch >= offsets[index]) & (batch < offsets[index + 1])] - offsets[index]
