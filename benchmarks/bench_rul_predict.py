@@ -5,7 +5,10 @@
         --full-rate 2500 --old-commit 5803c97 --repeats 3
 
 Each of the 11 FEMTO test bearings once, in a fresh process (import, read of its CSV files with no feature cache,
-prediction, plot); the wall times, their median and maximum in benchmarks/results/rul_predict_speed.json.
+prediction, plot); the wall times, their median and maximum, each prediction with the bearing's official RUL and the
+challenge score they make (a test scoring, recorded), and the checkpoint's family, settings and leave-one-bearing-out
+summary in benchmarks/results/rul_predict_speed.json (``--out`` names another file, e.g. for a `sensor-regression`
+checkpoint, whose prediction reads every snapshot through its sensor model).
 
 ``--full-rate N`` (issue 32: <= 5 s cold on 2 cores): a full-rate unit folder of N snapshots in the FEMTO layout, built
 in a temporary folder (never kept) from the shared learning bearings' real snapshots, in order, their acceleration
@@ -34,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from machine import provenance  # noqa: E402
 
 from syndiag.atomic import atomic_write_text  # noqa: E402
+from syndiag.prognostics.score import rul_errors  # noqa: E402
 
 RESULTS = ROOT / "results" / "rul_predict_speed.json"
 FULL_RATE = ROOT / "results" / "rul_predict_fullrate.json"
@@ -120,23 +124,33 @@ def main() -> int:
     parser.add_argument("--full-rate", type=int, default=0, help="snapshots of a full-rate unit folder to time instead (0: the test bearings)")
     parser.add_argument("--old-commit", default=None, help="with --full-rate: also time this commit's code, alternating with this checkout's")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file of the test-bearings timing")
     args = parser.parse_args()
     if args.full_rate:
         return full_rate(args)
     folders = sorted((args.data_root / "femto" / "Test_set").glob("Bearing*"))
-    seconds = {}
+    seconds, predicted = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for folder in folders:
             started = time.perf_counter()
-            subprocess.run([sys.executable, str(Path(sys.executable).parent / "syndiag"), "rul", "predict", str(folder), "--checkpoint", str(args.checkpoint),
-                            "--png", str(Path(tmp) / f"{folder.name}.png")], check=True, capture_output=True)
+            done = subprocess.run([sys.executable, str(Path(sys.executable).parent / "syndiag"), "rul", "predict", str(folder), "--checkpoint",
+                                   str(args.checkpoint), "--png", str(Path(tmp) / f"{folder.name}.png"), "--json"],
+                                  check=True, capture_output=True, text=True)
             seconds[folder.name] = round(time.perf_counter() - started, 3)
-            print(f"{folder.name}: {seconds[folder.name]:.2f} s", flush=True)
+            found = json.loads(done.stdout)
+            predicted[folder.name] = {"rul_s": found["rul_s"], "actual_rul_s": found["actual_rul_s"], "official": found["official"],
+                                      "degrading": found["degrading"]}
+            print(f"{folder.name}: {seconds[folder.name]:.2f} s, RUL {found['rul_s']:.0f} s (actual {found['actual_rul_s']})", flush=True)
     values = sorted(seconds.values())
+    scored = [p for p in predicted.values() if p["actual_rul_s"] is not None]
+    saved = json.loads((args.checkpoint / "config.json").read_text())
     report = {**provenance(), "seconds": seconds, "median_s": values[len(values) // 2], "max_s": values[-1],
-              "snapshots": {f.name: len(list(f.glob("acc_*.csv"))) for f in folders}}
-    atomic_write_text(RESULTS, json.dumps(report, indent=2) + "\n")
-    print(f"median {report['median_s']:.2f} s, max {report['max_s']:.2f} s -> {RESULTS}")
+              "snapshots": {f.name: len(list(f.glob("acc_*.csv"))) for f in folders}, "predictions": predicted,
+              "test": rul_errors([p["actual_rul_s"] for p in scored], [p["rul_s"] for p in scored]) if scored else None,
+              "checkpoint": {"family": saved["family"], "settings": saved["settings"], "lobo": saved.get("lobo"), "commit": saved.get("commit"),
+                             "seed": saved.get("seed")}}
+    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+    print(f"median {report['median_s']:.2f} s, max {report['max_s']:.2f} s -> {args.out}")
     return 0
 
 
