@@ -4,6 +4,7 @@ argv: OUT STRATEGY ACCUMULATION [STOP_AFTER_STEP]. Writes OUT/params.safetensors
 OUT/split-RANK.txt (every rank: the few-shot split it drew), then exits 0; with STOP_AFTER_STEP it stops there (exit 3).
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -75,9 +76,12 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    code = None
     try:
         code = main()
-    finally:  # leave the process group before exiting: a live gloo group at exit can abort the process
-        if torch.distributed.is_initialized():
+    finally:
+        if code == 3:  # the interrupted run stands for a killed one: it leaves at once, as a kill would, with no teardown
+            os._exit(3)  # (tearing a gloo group down mid-run aborted the process now and then: SIGABRT, not exit code 3)
+        if torch.distributed.is_initialized():  # leave the process group before exiting: a live gloo group can abort the exit
             torch.distributed.destroy_process_group()
     sys.exit(code)
