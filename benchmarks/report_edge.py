@@ -3,7 +3,8 @@
     python benchmarks/report_edge.py
 
 Reads benchmarks/results/updates_cwru_cpu.jsonl (syndiag benchmark --suite updates), benchmarks/results/resources_cwru_cpu.json and,
-for the distillation loss curve, the edge checkpoints under runs/cwru-cpu-seed<S>/edge when they are present.
+for the distillation loss curve, each edge line's `distill_losses` (recorded since 2026-12-07), else the edge checkpoint
+under runs/cwru-cpu-seed<S>/edge when it is present.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def seed_rows(records: list[dict], runs: Path) -> list[str]:
         gap = edge["metrics"]["accuracy"] - cloud["metrics"]["accuracy"]
         gaps.append(gap)
         checkpoint = runs / f"cwru-cpu-seed{seed}" / "edge" / "config.json"
-        losses = json.loads(checkpoint.read_text()).get("losses", []) if checkpoint.is_file() else []
+        losses = edge.get("distill_losses") or (json.loads(checkpoint.read_text()).get("losses", []) if checkpoint.is_file() else [])
         mse = f"{losses[0]:.3f} → {losses[-1]:.3f} ({len(losses)} epochs)" if losses else "–"
         row = [str(seed), f"{cloud['metrics']['accuracy']:.4f}", f"{edge['metrics']['accuracy']:.4f}", f"{gap:+.4f}", f"{edge['train_seconds']:.0f}", mse]
         if update:

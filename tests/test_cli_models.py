@@ -150,7 +150,10 @@ def test_distill_update_and_head_exchange_commands(tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
     run = tmp_path / "run"
     assert json.loads((run / "edge" / "config.json").read_text())["model"] == "syndiag-edge"
-    assert read_results(tmp_path / "results.jsonl")[-1]["method"] == "Syn-Diag-Edge"
+    edge_line = read_results(tmp_path / "results.jsonl")[-1]
+    assert edge_line["method"] == "Syn-Diag-Edge"
+    assert edge_line["distill_losses"] == [round(x, 5) for x in json.loads((run / "edge" / "config.json").read_text())["losses"]]
+    assert len(edge_line["distill_losses"]) == 2
 
     result = runner.invoke(app, ["update", "--config", str(config), "--cycles", "2"])
     assert result.exit_code == 0, result.output

@@ -177,7 +177,8 @@ def run_distill(config: RunConfig, teacher: Path | None = None, progress: StepPr
         "teacher_feature_seconds": round(teacher_seconds, 2), "losses": result.losses, **data_meta(config, dataset)})
     common = dict(profile=config.profile, config_hash=config.config_hash(), batch_size=config.finetune.eval_batch_size)
     edge_eval = evaluate_task(student, dataset, task, Path(config.output_dir) / "edge-eval", Path(config.results_file), method="Syn-Diag-Edge",
-                              backbone=config.edge.backbone, train_seconds=result.seconds, extra={"teacher": str(teacher_dir)}, **common)
+                              backbone=config.edge.backbone, train_seconds=result.seconds,
+                              extra={"teacher": str(teacher_dir), "distill_losses": [round(x, 5) for x in result.losses]}, **common)
     cloud_eval = evaluate_task(cloud, dataset, task, Path(config.output_dir), None, method="Syn-Diag-Cloud", backbone=config.model.backbone,
                                train_seconds=0.0, **common)
     return DistillOutcome(folder, task, len(windows), result.seconds, result.losses, cloud_eval, edge_eval)
