@@ -443,3 +443,13 @@ def test_only_changed_code_marks_a_result_dirty(tmp_path, monkeypatch):
     assert not commit.current_commit().endswith("+dirty")  # a results file the run appends to
     (repo / "benchmarks" / "bench_x.py").write_text("x = 2\n")
     assert commit.current_commit().endswith("+dirty")
+
+
+def test_results_written_elsewhere_get_their_report_beside_them_not_over_the_projects(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "trial").mkdir()
+    result = runner.invoke(app, ["benchmark", "--suite", "report", "--set", "out_dir=trial"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "BENCHMARKS.md").exists()
+    assert (tmp_path / "trial" / "BENCHMARKS.md").read_text().startswith("# Benchmarks\n")
+    assert "trial/BENCHMARKS.md" in result.output.replace("\n", "")

@@ -21,7 +21,7 @@ def benchmark(
     budget_minutes: Annotated[Optional[float], typer.Option(help="stop cleanly between cells after this many minutes")] = None,
     data_root: DataRootOpt = None,
     sets: SetOpt = None,
-    report: Annotated[Path, typer.Option(help="report to regenerate")] = Path("BENCHMARKS.md"),
+    report: Annotated[Optional[Path], typer.Option(help="report to regenerate (default: BENCHMARKS.md, or OUT_DIR/BENCHMARKS.md when out_dir is not benchmarks/results)")] = None,
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="append to committed results files from a tree with uncommitted changes")] = False,
     rerun_mismatched: Annotated[bool, typer.Option("--rerun-mismatched", help="run again the cells whose lines other data or settings made")] = False,
 ) -> None:
@@ -38,6 +38,9 @@ def benchmark(
         overrides = parse_overrides(sets)
         settings = BenchmarkConfig.from_yaml(config, {k: v for k, v in overrides.items() if not k.startswith("recipe.")})
         recipe_overrides = {k.removeprefix("recipe."): v for k, v in overrides.items() if k.startswith("recipe.")}
+        if report is None:
+            default = BenchmarkConfig.model_fields["out_dir"].default
+            report = Path("BENCHMARKS.md") if Path(settings.out_dir) == default else Path(settings.out_dir) / "BENCHMARKS.md"
         if data_root is not None:
             recipe_overrides["data.data_root"] = str(data_root)
         result = run_benchmark(settings, suite, recipe_overrides, budget_minutes, report, say=lambda line: out.print(escape(line)),

@@ -13,6 +13,7 @@ import numpy as np
 from syndiag.config.benchmark import BenchmarkConfig
 from syndiag.config.run import RunConfig
 from syndiag.config.sensor_run import SensorRunConfig
+from syndiag.config.spectral import SpectralPathConfig
 from syndiag.data.fewshot import FewShotTask, pretraining_pool
 from syndiag.data.prepare import PreparedDataset
 from syndiag.training.common import batches, seed_everything
@@ -55,9 +56,14 @@ def sensor_set_of(bench: Harness):
 
 
 def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorModel:
-    """Stage (a) of ``seed``, trained once on the seed's multi-condition pool and kept beside the seed's pretrained models."""
-    key = digest({"model": config.model.model_dump(mode="json"), "align": config.align.model_dump(mode="json"),
-                  "channels": [c.model_dump(mode="json") for c in config.channels]}, 8)
+    """Stage (a) of ``seed``, trained once on the seed's multi-condition pool and kept beside the seed's pretrained models
+    (one per model, alignment, channels and spectrum-path fit)."""
+    material = {"model": config.model.model_dump(mode="json"), "align": config.align.model_dump(mode="json"),
+                "channels": [c.model_dump(mode="json") for c in config.channels]}
+    spectral = config.spectral.material()
+    if config.model.spectral_path and spectral != SpectralPathConfig().material():  # the default keeps the keys it was made under
+        material["spectral"] = spectral
+    key = digest(material, 8)
     folder = bench.seed_dir(seed) / f"sensor-aligned-{key}"
     if (folder / "model.safetensors").is_file():
         return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config)
