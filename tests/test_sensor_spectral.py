@@ -52,7 +52,8 @@ def test_prototypes_vote_only_once_fitted_and_with_the_chosen_mix():
 @pytest.mark.slow
 def test_a_sensor_model_with_the_spectrum_path_trains_saves_and_diagnoses(tmp_path, cwru_dir):
     config = str(sensor_recipe(tmp_path, cwru_dir, use_spectrogram=False))
-    path = ["--set", "model.spectral_path=true", "--set", "spectral.components=[10, 20]", "--set", "spectral.noise_copies=1"]
+    path = ["--set", "model.spectral_path=true", "--set", "spectral.components=[10, 20]", "--set", "spectral.noise_copies=1",
+            "--set", "spectral.mix_holdout=1", "--set", "align.shots=3"]
     result = runner.invoke(app, ["sensor", "pretrain", "-c", config, *path])
     assert result.exit_code == 0, result.output
     aligned = json.loads((tmp_path / "sensor" / "sensor-aligned" / "config.json").read_text())
@@ -127,6 +128,28 @@ def test_the_ablation_methods_change_only_what_they_name():
     assert {k: v for k, v in unaligned["align"].items() if k != "epochs"} == {k: v for k, v in full["align"].items() if k != "epochs"}
     assert unaligned["model"] == full["model"] and "encoder_pretraining" not in full["model"] and "ssl" not in full
     assert pretrained["model"] == {**full["model"], "encoder_pretraining": "masked-tokens"} and pretrained["ssl"]["mask_ratio"] == 0.4
+
+
+def test_the_held_out_mix_is_chosen_on_pool_windows_that_stage_a_never_saw():
+    from types import SimpleNamespace
+
+    from syndiag.workflows.sensor import alignment_pools
+
+    settings = BenchmarkConfig()
+    held_out = method_material(settings, "Sensor-model + spectral path, mix on held-out pool")["sensor_recipe"]
+    full = method_material(settings, "Sensor-model + spectral path")["sensor_recipe"]
+    assert held_out["spectral"] == {**full["spectral"], "mix_holdout": 2} and "mix_holdout" not in full["spectral"]
+    index = SimpleNamespace(labels=np.tile(np.repeat([0, 1], 10), 2), conditions=np.repeat([0, 1], 20), split=np.zeros(40, int),
+                            class_names=["a", "b"], condition_names=["c0", "c1"])
+    config = settings.sensor_recipe_for("Sensor-model + spectral path, mix on held-out pool")
+    config = config.model_copy(update={"align": config.align.model_copy(update={"shots": 5})})
+    fitted, held = alignment_pools(config, index, seed=0)
+    assert len(fitted) == 3 * 4 and len(held) == 2 * 4 and not set(fitted) & set(held)
+    assert all(np.sum((index.labels[held] == c) & (index.conditions[held] == d)) == 2 for c in (0, 1) for d in (0, 1))
+    same, also = alignment_pools(settings.sensor_recipe_for("Sensor-model + spectral path").model_copy(update={"align": config.align}), index, 0)
+    assert len(same) == 20 and np.array_equal(same, also) and set(same) == set(fitted) | set(held)
+    with pytest.raises(ConfigError, match="spectral.mix_holdout: 4 windows per class and condition leave 1 of align.shots = 5"):
+        alignment_pools(config.model_copy(update={"spectral": config.spectral.model_copy(update={"mix_holdout": 4})}), index, 0)
 
 
 def test_the_model_path_averages_a_long_window_as_the_harness_path_does():

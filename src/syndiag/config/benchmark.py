@@ -40,12 +40,13 @@ SENSOR_METHODS: dict[str, dict] = {
     "Sensor-model + spectral path, no LM": {**SPECTRAL_SENSOR, "language_model": "none"},
     "Sensor-model + spectral path, masked-token pretraining": {**SPECTRAL_SENSOR, "encoder_pretraining": "masked-tokens"},
     "Sensor-model + spectral path, no text alignment": {**SPECTRAL_SENSOR, "align": {"epochs": 0}},
+    "Sensor-model + spectral path, mix on held-out pool": {**SPECTRAL_SENSOR, "spectral": {"mix_holdout": 2}},
     "Sensor tokens only, no LM": {"use_spectrogram": False, "language_model": "none"},
     "Sensor tokens only, no LM, masked-token pretraining": {"use_spectrogram": False, "language_model": "none",
                                                            "encoder_pretraining": "masked-tokens"},
 }
 """The sensor model's methods: the sensor recipe with these changes to its ``model`` section (and, under ``align``, to its
-alignment stage: ``epochs: 0`` is the model without text alignment)."""
+alignment stage: ``epochs: 0`` is the model without text alignment; under ``spectral``, to its spectrum path's fit)."""
 LATER_SENSOR_FIELDS = {"spectral_path": False, "language_model": "pretrained", "encoder_pretraining": "none", "spectral_segment": None}
 """Model fields added after sensor cells were first keyed: left out of a cell's hash while at these values."""
 SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of other conditions": {"pool": "other conditions"},
@@ -117,9 +118,11 @@ class BenchmarkConfig(StrictModel):
         base = SensorRunConfig.from_yaml(self.sensor_recipe)
         changes = dict(SENSOR_METHODS[base_method(method)])
         align = base.align.model_dump(mode="json") | changes.pop("align", {})
+        spectral = base.spectral.model_dump(mode="json") | changes.pop("spectral", {})
         model = base.model.model_dump(mode="json") | changes
         return base.model_copy(update={"model": SensorModelConfig.from_dict(model, source=f"method {method!r}"),
-                                       "align": SensorAlignConfig.from_dict(align, source=f"method {method!r}")})
+                                       "align": SensorAlignConfig.from_dict(align, source=f"method {method!r}"),
+                                       "spectral": SpectralPathConfig.from_dict(spectral, source=f"method {method!r}")})
 
     def spectral_config(self, method: str) -> SpectralPathConfig:
         """The spectrum path's settings for one of :data:`SPECTRAL_METHODS` (``spectral`` with the method's changes)."""

@@ -41,6 +41,10 @@ class SpectralPathConfig(StrictModel):
         "from, with the components, by validation on the pool; a longer window is the average of its segments' spectra (long "
         "windows). Empty: one segment, the whole window (its full FFT); segments longer than the window are left out")
 
+    mix_holdout: int = Field(0, ge=0, le=20, description="windows per class and condition of the sensor model's labelled pool kept "
+                             "out of stage (a) and the discriminant; its mix of fault head and prototypes is then chosen on them "
+                             "alone (0: on the pool's windows outside the support set, which stage (a) was trained on)")
+
     def material(self) -> dict:
         """The settings that decide a result: every field, but the ones added later left out while at their defaults."""
         dumped = self.model_dump(mode="json")
@@ -48,5 +52,5 @@ class SpectralPathConfig(StrictModel):
 
 
 LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0, "labels": "pool", "jitter_copies": 0, "jitter_percent": 3.0,
-                "dropout_copies": 0, "resample_copies": 0, "segments": []}
+                "dropout_copies": 0, "resample_copies": 0, "segments": [], "mix_holdout": 0}
 """Fields added after results were first keyed by these settings."""

@@ -14,7 +14,7 @@ from syndiag.config.benchmark import BenchmarkConfig
 from syndiag.config.run import RunConfig
 from syndiag.config.sensor_run import SensorRunConfig
 from syndiag.config.spectral import SpectralPathConfig
-from syndiag.data.fewshot import FewShotTask, pretraining_pool
+from syndiag.data.fewshot import FewShotTask
 from syndiag.data.prepare import PreparedDataset
 from syndiag.training.common import batches, seed_everything
 from syndiag.data.sensor_windows import sensor_windows_for
@@ -25,7 +25,7 @@ from syndiag.serving.predictor import WindowBatch, sensor_model_predictor
 from syndiag.training.sensor_spectral import fit_spectral_head
 from syndiag.training.sensor import align
 from syndiag.workflows.cells import Trained, digest
-from syndiag.workflows.sensor import SensorSession, finetune_on, inputs_for, new_model
+from syndiag.workflows.sensor import SensorSession, alignment_pools, finetune_on, inputs_for, new_model
 
 
 class Harness(Protocol):
@@ -73,7 +73,7 @@ def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorM
                       "channels": [c.model_dump(mode="json") for c in config.channels]}, 8)
     model = new_model(config, SensorSession(config, bench.dataset, windows, None, sensor_set_of(bench)),
                       ssl_folder=bench.seed_dir(seed) / f"sensor-ssl-{ssl_key}")
-    pool = pretraining_pool(bench.dataset, seed, k=config.align.shots)
+    pool, _ = alignment_pools(config, bench.dataset, seed)
     result = align(model, inputs_for(config, model, bench.dataset, sensor_set_of(bench)), pool, config.align, seed)
     bench._pretraining_seconds += result.seconds
     spectral = fit_spectral_head(model, windows, pool, config.spectral, seed) if model.spectral is not None else None

@@ -135,12 +135,26 @@ class StageOutcome:
     parameters: dict[str, int] = field(default_factory=dict)
 
 
+def alignment_pools(config: SensorRunConfig, dataset: PreparedDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled pool's windows that stage (a) and the discriminant are fitted on, and those its mix is chosen on: the
+    same windows, or ``spectral.mix_holdout`` per class and condition kept out of the first (a larger K extends a smaller)."""
+    shots, held = config.align.shots, config.spectral.mix_holdout if config.model.spectral_path else 0
+    pool = pretraining_pool(dataset, seed, k=shots)
+    if not held:
+        return pool, pool
+    if shots - held < 2:
+        raise ConfigError(f"spectral.mix_holdout: {held} windows per class and condition leave {max(shots - held, 0)} of align.shots = "
+                          f"{shots} to train on; the spectrum path needs 2 (one half scores the other's components)")
+    fitted = pretraining_pool(dataset, seed, k=shots - held)
+    return fitted, np.setdiff1d(pool, fitted)
+
+
 def run_sensor_align(config: SensorRunConfig, progress: StepProgress | None = None) -> StageOutcome:
     """Stage (a): align the sensor tokens with the class descriptions on the multi-condition K-shot pool."""
     session = sensor_session(config)
     model = new_model(config, session)
     session.inputs.token_grid = spectrogram_grid(model)
-    pool = pretraining_pool(session.dataset, config.seed, k=config.align.shots)
+    pool, _ = alignment_pools(config, session.dataset, config.seed)
     result = align(model, session.inputs, pool, config.align, config.seed, progress)
     spectral = fit_spectral_head(model, session.inputs.windows, pool, config.spectral, config.seed) if model.spectral is not None else None
     folder = model.save_pretrained(aligned_dir(config), extra={"stage": "aligned", "seed": config.seed, "seconds": round(result.seconds, 1),
@@ -183,14 +197,14 @@ def inputs_for(config: SensorRunConfig, model: SensorModel, dataset: PreparedDat
 def finetune_on(config: SensorRunConfig, model: SensorModel, dataset: PreparedDataset, sensor_set, task: FewShotTask,
                 progress: StepProgress | None = None):
     """Stage (b) on ``task``'s support set of ``dataset``, plus one noisy copy of each window when the recipe says so; then
-    the spectrum path's prototypes and mix (the pool of the alignment stage, outside the support set, chooses the mix)."""
+    the spectrum path's prototypes and mix (chosen on the pool's validation windows outside the support set)."""
     train_task, train_data = task, dataset
     if config.finetune.noise_snr_db is not None:
         train_data = noise_augmented(dataset, task.train, config.finetune.noise_snr_db, task.seed)
         train_task = replace(task, train=np.arange(len(train_data.labels)))
     result = finetune_sensor(model, inputs_for(config, model, train_data, sensor_set), train_task, config.finetune, task.seed, progress)
     if model.spectral is not None:
-        pool = pretraining_pool(dataset, task.seed, k=config.align.shots)
+        _, pool = alignment_pools(config, dataset, task.seed)
         result.spectral = fit_spectral_support(model, inputs_for(config, model, dataset, sensor_set), task.train, pool, config.spectral,
                                                task.seed, config.finetune.eval_batch_size)
     return result
