@@ -143,11 +143,15 @@ def test_the_held_out_mix_is_chosen_on_pool_windows_that_stage_a_never_saw():
                             class_names=["a", "b"], condition_names=["c0", "c1"])
     config = settings.sensor_recipe_for("Sensor-model + spectral path, mix on held-out pool")
     config = config.model_copy(update={"align": config.align.model_copy(update={"shots": 5})})
-    fitted, held = alignment_pools(config, index, seed=0)
-    assert len(fitted) == 3 * 4 and len(held) == 2 * 4 and not set(fitted) & set(held)
+    pools = alignment_pools(config, index, seed=0)
+    fitted, held = pools.alignment, pools.mix
+    assert len(fitted) == 3 * 4 and len(held) == 2 * 4 and not set(fitted) & set(held) and np.array_equal(pools.discriminant, fitted)
     assert all(np.sum((index.labels[held] == c) & (index.conditions[held] == d)) == 2 for c in (0, 1) for d in (0, 1))
-    same, also = alignment_pools(settings.sensor_recipe_for("Sensor-model + spectral path").model_copy(update={"align": config.align}), index, 0)
-    assert len(same) == 20 and np.array_equal(same, also) and set(same) == set(fitted) | set(held)
+    whole = alignment_pools(settings.sensor_recipe_for("Sensor-model + spectral path").model_copy(update={"align": config.align}), index, 0)
+    assert len(whole.alignment) == 20 and np.array_equal(whole.alignment, whole.mix) and set(whole.alignment) == set(fitted) | set(held)
+    unseen = settings.sensor_recipe_for("Sensor-model + spectral path, mix on windows stage (a) never saw")
+    pools = alignment_pools(unseen.model_copy(update={"align": config.align}), index, 0)
+    assert np.array_equal(pools.alignment, fitted) and np.array_equal(pools.mix, held) and np.array_equal(pools.discriminant, whole.alignment)
     with pytest.raises(ConfigError, match="spectral.mix_holdout: 4 windows per class and condition leave 1 of align.shots = 5"):
         alignment_pools(config.model_copy(update={"spectral": config.spectral.model_copy(update={"mix_holdout": 4})}), index, 0)
 

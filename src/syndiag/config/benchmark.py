@@ -41,6 +41,8 @@ SENSOR_METHODS: dict[str, dict] = {
     "Sensor-model + spectral path, masked-token pretraining": {**SPECTRAL_SENSOR, "encoder_pretraining": "masked-tokens"},
     "Sensor-model + spectral path, no text alignment": {**SPECTRAL_SENSOR, "align": {"epochs": 0}},
     "Sensor-model + spectral path, mix on held-out pool": {**SPECTRAL_SENSOR, "spectral": {"mix_holdout": 2}},
+    "Sensor-model + spectral path, mix on windows stage (a) never saw": {
+        **SPECTRAL_SENSOR, "spectral": {"mix_holdout": 2, "mix_holdout_of": "alignment"}},
     "Sensor tokens only, no LM": {"use_spectrogram": False, "language_model": "none"},
     "Sensor tokens only, no LM, masked-token pretraining": {"use_spectrogram": False, "language_model": "none",
                                                            "encoder_pretraining": "masked-tokens"},

@@ -44,6 +44,9 @@ class SpectralPathConfig(StrictModel):
     mix_holdout: int = Field(0, ge=0, le=20, description="windows per class and condition of the sensor model's labelled pool kept "
                              "out of stage (a) and the discriminant; its mix of fault head and prototypes is then chosen on them "
                              "alone (0: on the pool's windows outside the support set, which stage (a) was trained on)")
+    mix_holdout_of: Literal["alignment and discriminant", "alignment"] = Field(
+        "alignment and discriminant", description="what those windows are kept out of: stage (a) and the discriminant, or stage "
+        "(a) only (the discriminant then fits the whole pool; it needs every window of it across loads)")
 
     def material(self) -> dict:
         """The settings that decide a result: every field, but the ones added later left out while at their defaults."""
@@ -52,5 +55,6 @@ class SpectralPathConfig(StrictModel):
 
 
 LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0, "labels": "pool", "jitter_copies": 0, "jitter_percent": 3.0,
-                "dropout_copies": 0, "resample_copies": 0, "segments": [], "mix_holdout": 0}
+                "dropout_copies": 0, "resample_copies": 0, "segments": [], "mix_holdout": 0,
+                "mix_holdout_of": "alignment and discriminant"}
 """Fields added after results were first keyed by these settings."""

@@ -73,10 +73,10 @@ def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorM
                       "channels": [c.model_dump(mode="json") for c in config.channels]}, 8)
     model = new_model(config, SensorSession(config, bench.dataset, windows, None, sensor_set_of(bench)),
                       ssl_folder=bench.seed_dir(seed) / f"sensor-ssl-{ssl_key}")
-    pool, _ = alignment_pools(config, bench.dataset, seed)
-    result = align(model, inputs_for(config, model, bench.dataset, sensor_set_of(bench)), pool, config.align, seed)
+    pools = alignment_pools(config, bench.dataset, seed)
+    result = align(model, inputs_for(config, model, bench.dataset, sensor_set_of(bench)), pools.alignment, config.align, seed)
     bench._pretraining_seconds += result.seconds
-    spectral = fit_spectral_head(model, windows, pool, config.spectral, seed) if model.spectral is not None else None
+    spectral = fit_spectral_head(model, windows, pools.discriminant, config.spectral, seed) if model.spectral is not None else None
     model.save_pretrained(folder, extra={"stage": "aligned", "seed": seed, "seconds": round(result.seconds, 1), "spectral_path": spectral})
     return model
 

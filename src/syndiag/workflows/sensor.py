@@ -135,18 +135,29 @@ class StageOutcome:
     parameters: dict[str, int] = field(default_factory=dict)
 
 
-def alignment_pools(config: SensorRunConfig, dataset: PreparedDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The labelled pool's windows that stage (a) and the discriminant are fitted on, and those its mix is chosen on: the
-    same windows, or ``spectral.mix_holdout`` per class and condition kept out of the first (a larger K extends a smaller)."""
+@dataclass(frozen=True)
+class Pools:
+    """Windows of the labelled pool: stage (a) is trained on ``alignment``, the discriminant fitted on ``discriminant``,
+    the head/prototype mix chosen on ``mix``."""
+
+    alignment: np.ndarray
+    discriminant: np.ndarray
+    mix: np.ndarray
+
+
+def alignment_pools(config: SensorRunConfig, dataset: PreparedDataset, seed: int) -> Pools:
+    """The whole pool for each, or ``spectral.mix_holdout`` windows per class and condition kept out of stage (a) (and of
+    the discriminant, as ``spectral.mix_holdout_of`` says) to choose the mix on (a larger K extends a smaller one)."""
     shots, held = config.align.shots, config.spectral.mix_holdout if config.model.spectral_path else 0
     pool = pretraining_pool(dataset, seed, k=shots)
     if not held:
-        return pool, pool
+        return Pools(pool, pool, pool)
     if shots - held < 2:
         raise ConfigError(f"spectral.mix_holdout: {held} windows per class and condition leave {max(shots - held, 0)} of align.shots = "
                           f"{shots} to train on; the spectrum path needs 2 (one half scores the other's components)")
     fitted = pretraining_pool(dataset, seed, k=shots - held)
-    return fitted, np.setdiff1d(pool, fitted)
+    kept_out = np.setdiff1d(pool, fitted)
+    return Pools(fitted, pool if config.spectral.mix_holdout_of == "alignment" else fitted, kept_out)
 
 
 def run_sensor_align(config: SensorRunConfig, progress: StepProgress | None = None) -> StageOutcome:
@@ -154,12 +165,13 @@ def run_sensor_align(config: SensorRunConfig, progress: StepProgress | None = No
     session = sensor_session(config)
     model = new_model(config, session)
     session.inputs.token_grid = spectrogram_grid(model)
-    pool, _ = alignment_pools(config, session.dataset, config.seed)
-    result = align(model, session.inputs, pool, config.align, config.seed, progress)
-    spectral = fit_spectral_head(model, session.inputs.windows, pool, config.spectral, config.seed) if model.spectral is not None else None
+    pools = alignment_pools(config, session.dataset, config.seed)
+    result = align(model, session.inputs, pools.alignment, config.align, config.seed, progress)
+    spectral = (fit_spectral_head(model, session.inputs.windows, pools.discriminant, config.spectral, config.seed)
+                if model.spectral is not None else None)
     folder = model.save_pretrained(aligned_dir(config), extra={"stage": "aligned", "seed": config.seed, "seconds": round(result.seconds, 1),
                                                                "losses": result.losses, "spectral_path": spectral, **sensor_meta(config, session)})
-    return StageOutcome(folder, len(pool), result.seconds, result.seconds_per_step, result.losses, parameters=model.parameter_counts())
+    return StageOutcome(folder, len(pools.alignment), result.seconds, result.seconds_per_step, result.losses, parameters=model.parameter_counts())
 
 
 def sensor_task(config: SensorRunConfig, dataset: PreparedDataset, k: int | None = None, seed: int | None = None) -> FewShotTask:
@@ -204,8 +216,8 @@ def finetune_on(config: SensorRunConfig, model: SensorModel, dataset: PreparedDa
         train_task = replace(task, train=np.arange(len(train_data.labels)))
     result = finetune_sensor(model, inputs_for(config, model, train_data, sensor_set), train_task, config.finetune, task.seed, progress)
     if model.spectral is not None:
-        _, pool = alignment_pools(config, dataset, task.seed)
-        result.spectral = fit_spectral_support(model, inputs_for(config, model, dataset, sensor_set), task.train, pool, config.spectral,
+        mix_pool = alignment_pools(config, dataset, task.seed).mix
+        result.spectral = fit_spectral_support(model, inputs_for(config, model, dataset, sensor_set), task.train, mix_pool, config.spectral,
                                                task.seed, config.finetune.eval_batch_size)
     return result
 
