@@ -162,3 +162,35 @@ def test_the_order_view_reads_a_shaft_faster_than_the_pool_within_its_margin():
     assert path.features(faster, 12000.0, np.array([1797.0])).shape[0] == 1
     with pytest.raises(DataError, match="shafts up to 19"):
         path.features(faster, 12000.0, np.array([2500.0]))
+
+
+class LoadSpecificSpectra:
+    """Classes told apart by two weak shared features and by strong offsets that change from one load to the next."""
+
+    channels = 1
+
+    def __init__(self, labels: np.ndarray, loads: np.ndarray) -> None:
+        rng = np.random.default_rng(0)
+        offsets = rng.standard_normal((3, 3, 40)) * 1.5
+        shared = np.eye(3)[:, :2][labels] * 12
+        self.x = np.concatenate([shared, offsets[labels, loads]], 1) + rng.standard_normal((labels.size, 42)) * np.r_[4, 4, np.ones(40)]
+
+    def features(self, indices, snr_db, rng):
+        x = self.x[indices]
+        return x if snr_db is None else x + rng.standard_normal(x.shape)
+
+
+def test_components_chosen_by_other_loads_keep_what_holds_across_loads():
+    from syndiag.training.spectral import fit_discriminant
+
+    labels, loads = np.tile(np.repeat(np.arange(3), 8), 3), np.repeat(np.arange(3), 24)
+    source = LoadSpecificSpectra(labels, loads)
+    chosen = {}
+    for by in ("halves", "other loads"):
+        config = SpectralPathConfig(components=[2, 30], noise_copies=1, components_by=by)
+        _, chosen[by], scores = fit_discriminant(source, np.arange(72), labels, loads, 3, config, seed=0)
+        assert set(scores) == {2, 30}
+    assert chosen == {"halves": 30, "other loads": 2}  # halves sees each load's offsets on both sides and takes them
+    one_load = SpectralPathConfig(components=[2, 30], noise_copies=1, components_by="other loads")
+    assert fit_discriminant(source, np.arange(24), labels[:24], loads[:24], 3, one_load, seed=0)[1] == \
+        fit_discriminant(source, np.arange(24), labels[:24], loads[:24], 3, one_load.model_copy(update={"components_by": "halves"}), seed=0)[1]

@@ -166,25 +166,51 @@ def fit_discriminant(source: SpectrumSource, indices: np.ndarray, labels: np.nda
                      config: SpectralPathConfig, seed: int, unlabelled: np.ndarray | None = None
                      ) -> tuple[SpectralDiscriminant, int, dict[int, float]]:
     """Fit on the pool windows at ``indices`` (their ``labels`` and ``groups``, the operating conditions), choosing the
-    components on a held-out half: prototypes of one half's clean and noisy windows score the other half, clean and
-    at ``validation_snr_db``. Returns the discriminant refitted on the whole pool, its components, every score.
+    components on a held-out half (prototypes of one half's clean and noisy windows score the other half, clean and
+    at ``validation_snr_db``), or on each condition left out (``config.components_by``; halves for a pool of one). Returns the discriminant refitted on the whole pool, its components, every score.
     With ``config.labels == "none"`` the projection is fitted on the ``unlabelled`` windows instead (whitened PCA)."""
     if config.labels == "none":
         return fit_unlabelled(source, indices, labels, groups, n_classes, config, seed, unlabelled)
     indices, labels = np.asarray(indices), np.asarray(labels)
-    fit_part, held = halves(labels, np.asarray(groups))
     rng = np.random.default_rng([seed, 5151])
-    train_x, train_y = with_noisy_copies(source, indices[fit_part], labels[fit_part], config, rng)
-    held_x = [source.features(indices[held], None, rng),
-              source.features(indices[held], np.full(len(held), config.validation_snr_db), rng)]
-    scores = {}
-    for components in sorted(set(config.components)):
-        discriminant = SpectralDiscriminant.fit(train_x, train_y, components, seed)
-        head = PrototypeHead.fit(discriminant.transform(train_x), train_y, n_classes)
-        scores[components] = float(np.mean([np.mean(head.predict(discriminant.transform(x)) == labels[held]) for x in held_x]))
+    if config.components_by == "other loads" and np.unique(np.asarray(groups)).size > 1:
+        scores = other_load_scores(source, indices, labels, np.asarray(groups), n_classes, config, seed, rng)
+    else:
+        fit_part, held = halves(labels, np.asarray(groups))
+        train_x, train_y = with_noisy_copies(source, indices[fit_part], labels[fit_part], config, rng)
+        held_x = [source.features(indices[held], None, rng),
+                  source.features(indices[held], np.full(len(held), config.validation_snr_db), rng)]
+        scores = {}
+        for components in sorted(set(config.components)):
+            discriminant = SpectralDiscriminant.fit(train_x, train_y, components, seed)
+            head = PrototypeHead.fit(discriminant.transform(train_x), train_y, n_classes)
+            scores[components] = float(np.mean([np.mean(head.predict(discriminant.transform(x)) == labels[held]) for x in held_x]))
     best = max(scores, key=lambda c: (scores[c], -c))
     all_x, all_y = with_noisy_copies(source, indices, labels, config, rng)
     return SpectralDiscriminant.fit(all_x, all_y, best, seed), best, scores
+
+
+def other_load_scores(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_classes: int,
+                      config: SpectralPathConfig, seed: int, rng: np.random.Generator) -> dict[int, float]:
+    """Each number of components scored leaving one operating condition out at a time: the discriminant and prototypes
+    fitted on the other conditions' windows (and their noisy copies) score the left-out one's, clean and at
+    ``validation_snr_db``; the mean over conditions. What a model trained at one load meets at another."""
+    folds = []
+    for condition in np.unique(groups):
+        fit_part, held = np.flatnonzero(groups != condition), np.flatnonzero(groups == condition)
+        train = with_noisy_copies(source, indices[fit_part], labels[fit_part], config, rng)
+        held_x = [source.features(indices[held], None, rng),
+                  source.features(indices[held], np.full(len(held), config.validation_snr_db), rng)]
+        folds.append((train, held_x, labels[held]))
+    scores = {}
+    for components in sorted(set(config.components)):
+        per_condition = []
+        for (train_x, train_y), held_x, truth in folds:
+            discriminant = SpectralDiscriminant.fit(train_x, train_y, components, seed)
+            head = PrototypeHead.fit(discriminant.transform(train_x), train_y, n_classes)
+            per_condition.append(np.mean([np.mean(head.predict(discriminant.transform(x)) == truth) for x in held_x]))
+        scores[components] = float(np.mean(per_condition))
+    return scores
 
 
 def fit_unlabelled(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_classes: int,
