@@ -139,7 +139,8 @@ def test_the_held_out_mix_is_chosen_on_pool_windows_that_stage_a_never_saw():
     held_out = method_material(settings, "Sensor-model + spectral path, mix on held-out pool")["sensor_recipe"]
     full = method_material(settings, "Sensor-model + spectral path")["sensor_recipe"]
     assert full["spectral"]["components_by"] == "other loads" and "mix_holdout" not in full["spectral"]
-    assert held_out["spectral"] == {**{k: v for k, v in full["spectral"].items() if k != "components_by"}, "mix_holdout": 2}
+    assert full["spectral"]["components_choice"] == "fewest within one standard error"
+    assert held_out["spectral"] == {**{k: v for k, v in full["spectral"].items() if not k.startswith("components_")}, "mix_holdout": 2}
     index = SimpleNamespace(labels=np.tile(np.repeat([0, 1], 10), 2), conditions=np.repeat([0, 1], 20), split=np.zeros(40, int),
                             class_names=["a", "b"], condition_names=["c0", "c1"])
     config = settings.sensor_recipe_for("Sensor-model + spectral path, mix on held-out pool")

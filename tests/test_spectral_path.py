@@ -194,3 +194,14 @@ def test_components_chosen_by_other_loads_keep_what_holds_across_loads():
     one_load = SpectralPathConfig(components=[2, 30], noise_copies=1, components_by="other loads")
     assert fit_discriminant(source, np.arange(24), labels[:24], loads[:24], 3, one_load, seed=0)[1] == \
         fit_discriminant(source, np.arange(24), labels[:24], loads[:24], 3, one_load.model_copy(update={"components_by": "halves"}), seed=0)[1]
+
+
+def test_a_near_tie_in_validation_goes_to_the_fewer_components():
+    from syndiag.training.spectral import chosen_components
+
+    scores = {40: 0.9276, 80: 0.9298, 160: 0.932}  # the default model's seed-1 pool, 532 windows scored twice
+    one_se = SpectralPathConfig(components_choice="fewest within one standard error")
+    assert chosen_components(scores, 1064, SpectralPathConfig()) == 160
+    assert chosen_components(scores, 1064, one_se) == 40  # 0.932 - sqrt(0.932 x 0.068 / 1064) = 0.9243
+    assert chosen_components({40: 0.80, 80: 0.93, 160: 0.932}, 1064, one_se) == 80
+    assert chosen_components({40: 0.90, 80: 0.93}, 10, one_se) == 40  # ten predictions: an error of 0.08

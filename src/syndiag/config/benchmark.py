@@ -32,7 +32,8 @@ SYNDIAG_VARIANTS: dict[str, dict] = {
 }
 IMAGE_BASELINES = {"CNN": "cnn", "ResNet-50": "resnet50", "ViT": "vit"}
 WINDOW_BASELINES = ("log-spectrum-1NN", "envelope-kNN", "envelope-SVM")
-SPECTRAL_SENSOR = {"spectral_path": True, "use_spectrogram": False, "spectral": {"components_by": "other loads"}}
+SPECTRAL_SENSOR = {"spectral_path": True, "use_spectrogram": False,
+                   "spectral": {"components_by": "other loads", "components_choice": "fewest within one standard error"}}
 HALVES_SENSOR = {"spectral_path": True, "use_spectrogram": False}
 """The spectral sensor model as first measured (its components chosen on halves of the pool): the held-out mix variants."""
 SENSOR_METHODS: dict[str, dict] = {
@@ -57,6 +58,9 @@ SPECTRAL_METHODS = {"Spectral-prototypes": {}, "Spectral-prototypes, pool of oth
                     "Spectral-prototypes w/o noisy copies": {"noise_copies": 0},
                     "Spectral-prototypes + chain copies": {"chain_copies": 3},
                     "Spectral-prototypes, components by other loads": {"components_by": "other loads"},
+                    "Spectral-prototypes, fewest components within 1 SE": {"components_choice": "fewest within one standard error"},
+                    "Spectral-prototypes, components by other loads, fewest within 1 SE": {
+                        "components_by": "other loads", "components_choice": "fewest within one standard error"},
                     "Spectral-prototypes, unlabelled windows": {"labels": "none"},
                     "Spectral-prototypes + order view": {"order_view": True},
                     "Spectral-prototypes + order view, pool of other conditions": {"order_view": True, "pool": "other conditions"}}

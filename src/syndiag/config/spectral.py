@@ -45,6 +45,9 @@ class SpectralPathConfig(StrictModel):
         "halves", description="how the number of components is chosen on the labelled pool: prototypes of one half of every "
         "class and condition scoring the other half (halves), or those of all conditions but one scoring the one left out, "
         "for each condition (other loads: what a model trained at one load meets at another)")
+    components_choice: Literal["best", "fewest within one standard error"] = Field(
+        "best", description="which number of components that validation picks: the best score, or the fewest whose score is "
+        "within one standard error of the best (a near-tie goes to the simpler discriminant)")
     mix_holdout: int = Field(0, ge=0, le=20, description="windows per class and condition of the sensor model's labelled pool kept "
                              "out of stage (a) and the discriminant; its mix of fault head and prototypes is then chosen on them "
                              "alone (0: on the pool's windows outside the support set, which stage (a) was trained on)")
@@ -60,5 +63,6 @@ class SpectralPathConfig(StrictModel):
 
 LATER_FIELDS = {"chain_copies": 0, "chain_gain_db": 10.0, "labels": "pool", "jitter_copies": 0, "jitter_percent": 3.0,
                 "dropout_copies": 0, "resample_copies": 0, "segments": [], "mix_holdout": 0, "components_by": "halves",
+                "components_choice": "best",
                 "mix_holdout_of": "alignment and discriminant"}
 """Fields added after results were first keyed by these settings."""

@@ -175,6 +175,7 @@ def fit_discriminant(source: SpectrumSource, indices: np.ndarray, labels: np.nda
     rng = np.random.default_rng([seed, 5151])
     if config.components_by == "other loads" and np.unique(np.asarray(groups)).size > 1:
         scores = other_load_scores(source, indices, labels, np.asarray(groups), n_classes, config, seed, rng)
+        scored = 2 * len(indices)
     else:
         fit_part, held = halves(labels, np.asarray(groups))
         train_x, train_y = with_noisy_copies(source, indices[fit_part], labels[fit_part], config, rng)
@@ -185,9 +186,21 @@ def fit_discriminant(source: SpectrumSource, indices: np.ndarray, labels: np.nda
             discriminant = SpectralDiscriminant.fit(train_x, train_y, components, seed)
             head = PrototypeHead.fit(discriminant.transform(train_x), train_y, n_classes)
             scores[components] = float(np.mean([np.mean(head.predict(discriminant.transform(x)) == labels[held]) for x in held_x]))
-    best = max(scores, key=lambda c: (scores[c], -c))
+        scored = 2 * len(held)
+    best = chosen_components(scores, scored, config)
     all_x, all_y = with_noisy_copies(source, indices, labels, config, rng)
     return SpectralDiscriminant.fit(all_x, all_y, best, seed), best, scores
+
+
+def chosen_components(scores: dict[int, float], scored: int, config: SpectralPathConfig) -> int:
+    """The best-scoring number of components, or (``config.components_choice``) the fewest whose score is within one
+    standard error of the best one's, sqrt(p (1 - p) / n) over the ``scored`` predictions (the one-standard-error rule,
+    Hastie et al., ESL 7.10): a near-tie goes to the simpler discriminant."""
+    best = max(scores, key=lambda c: (scores[c], -c))
+    if config.components_choice == "best":
+        return best
+    error = float(np.sqrt(scores[best] * (1 - scores[best]) / max(scored, 1)))
+    return min(c for c, score in scores.items() if score >= scores[best] - error)
 
 
 def other_load_scores(source: SpectrumSource, indices: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_classes: int,
