@@ -121,13 +121,17 @@ def test_a_missing_channel_hides_its_band_of_the_spectrogram():
 def test_the_sensor_suite_scores_the_sensor_model_beside_the_others_on_the_same_cells(tmp_path, cwru_dir):
     from test_benchmark import bench_config
 
+    from syndiag.training.sensor_spectral import MIXES
+
     config = bench_config(tmp_path, cwru_dir)
     (tmp_path / "s").mkdir()
     sensor = yaml.safe_load(sensor_recipe(tmp_path / "s", cwru_dir, use_spectrogram=False).read_text())
     sensor["model"]["use_spectrogram"] = True
+    sensor["spectral"] = {"components": [10, 20], "noise_copies": 1}
     (tmp_path / "sensor-bench.yaml").write_text(yaml.safe_dump(sensor))
     raw = yaml.safe_load(config.read_text())
-    raw.update({"sensor_recipe": str(tmp_path / "sensor-bench.yaml"), "sensor_methods": ["Sensor-model", "log-spectrum-1NN"],
+    raw.update({"sensor_recipe": str(tmp_path / "sensor-bench.yaml"),
+                "sensor_methods": ["Sensor-model", "Sensor-model + spectral path", "log-spectrum-1NN"],
                 "sensor_shots": [1], "sensor_conditions": ["1730rpm"], "sensor_pairs": [["1750rpm", "1730rpm"]]})
     config.write_text(yaml.safe_dump(raw))
     args = ["benchmark", "-c", str(config), "--suite", "sensor", "--report", str(tmp_path / "B.md")]
@@ -135,11 +139,14 @@ def test_the_sensor_suite_scores_the_sensor_model_beside_the_others_on_the_same_
     assert result.exit_code == 0, result.output
     records = read_results(tmp_path / "results" / "sensor_cwru_test.jsonl")
     assert sorted((r["conditions"]["source"][0], r["conditions"]["target"], r["method"]) for r in records) == [
-        ("1730rpm", "1730rpm", "Sensor-model"), ("1730rpm", "1730rpm", "log-spectrum-1NN"),
-        ("1750rpm", "1730rpm", "Sensor-model"), ("1750rpm", "1730rpm", "log-spectrum-1NN")]
+        ("1730rpm", "1730rpm", "Sensor-model"), ("1730rpm", "1730rpm", "Sensor-model + spectral path"), ("1730rpm", "1730rpm", "log-spectrum-1NN"),
+        ("1750rpm", "1730rpm", "Sensor-model"), ("1750rpm", "1730rpm", "Sensor-model + spectral path"), ("1750rpm", "1730rpm", "log-spectrum-1NN")]
+    for record in (r for r in records if r["method"] == "Sensor-model + spectral path"):
+        fit = record["spectral_path"]
+        assert fit["components"] in (10, 20) and set(fit["components_validation"]) == {"10", "20"} and fit["mix"] in MIXES
     sensor_cells = [r for r in records if r["method"] == "Sensor-model"]
     assert all(r["train_windows"] == 19 and r["parameters"]["adapter_and_heads"] > 0 and r["pretrained_commit"] for r in sensor_cells)
-    assert len(list((tmp_path / "work").glob("cwru-*/seed0/sensor-aligned-*/model.safetensors"))) == 1
+    assert len(list((tmp_path / "work").glob("cwru-*/seed0/sensor-aligned-*/model.safetensors"))) == 2
     assert "## Sensor model: CWRU 19-way, same and far cross-condition" in (tmp_path / "B.md").read_text()
     result = runner.invoke(app, args)
     assert result.exit_code == 0 and "0 cell(s) run, 0 left" in result.output

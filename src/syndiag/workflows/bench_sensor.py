@@ -55,16 +55,20 @@ def sensor_set_of(bench: Harness):
     return bench._sensor_set
 
 
-def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorModel:
-    """Stage (a) of ``seed``, trained once on the seed's multi-condition pool and kept beside the seed's pretrained models
-    (one per model, alignment, channels and spectrum-path fit)."""
+def aligned_folder(bench: Harness, config: SensorRunConfig, seed: int) -> Path:
+    """Where stage (a) of ``seed`` is kept beside the seed's pretrained models (one per model, alignment, channels and
+    spectrum-path fit)."""
     material = {"model": config.model.model_dump(mode="json"), "align": config.align.model_dump(mode="json"),
                 "channels": [c.model_dump(mode="json") for c in config.channels]}
     spectral = config.spectral.material()
     if config.model.spectral_path and spectral != SpectralPathConfig().material():  # the default keeps the keys it was made under
         material["spectral"] = spectral
-    key = digest(material, 8)
-    folder = bench.seed_dir(seed) / f"sensor-aligned-{key}"
+    return bench.seed_dir(seed) / f"sensor-aligned-{digest(material, 8)}"
+
+
+def aligned_model(bench: Harness, config: SensorRunConfig, seed: int) -> SensorModel:
+    """Stage (a) of ``seed``, trained once on the seed's multi-condition pool into :func:`aligned_folder`."""
+    folder = aligned_folder(bench, config, seed)
     if (folder / "model.safetensors").is_file():
         return place(SensorModel.from_pretrained(folder, layout=list(config.channels)), config)
     windows = sensor_windows_for(bench.dataset, sensor_set_of(bench), config.channels)
@@ -98,6 +102,9 @@ def train_sensor_model(bench: Harness, method: str, dataset: PreparedDataset, ta
                                .probabilities.argmax(1) for chunk in batches(np.asarray(indices), batch)])
 
     counts = model.parameter_counts()
+    fitted = json.loads((aligned_folder(bench, config, seed) / "config.json").read_text()).get("spectral_path")
+    if result.spectral is not None and fitted:
+        result.spectral = {**result.spectral, "components": fitted.get("components"), "components_validation": fitted.get("validation")}
     return Trained(predict, time.perf_counter() - started, {
         "backbone": config.model.backbone, "train_steps": result.steps, "seconds_per_train_step": round(result.seconds_per_step, 4),
         "sensor_recipe": json.loads(config.model_dump_json(include={"channels", "model", "align", "finetune"})),
